@@ -1,0 +1,177 @@
+// common/config.h - the whole of m365gate.toml as one typed struct, and the credential files.
+//
+// Nothing else in m365gate reads TOML. load_config() either returns a complete, validated
+// Config or throws ConfigError whose message names the file, the line and the key
+// ("/etc/m365gate/m365gate.toml:14: [milter] unknown key \"on_stal\""). Defaults are the
+// member initialisers below; conf/m365gate.toml documents every key. A daemon that reloads
+// builds a new Config and swaps it in only when load_config() returned (ConfigHolder, P12).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/secret.h"
+
+namespace m365gate {
+
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+using Seconds = std::chrono::seconds;
+using SysTime = std::chrono::system_clock::time_point;
+
+enum class Verdict { accept, reject, tempfail };
+enum class MilterMode { enforce, report };
+enum class LogTarget { syslog, stderr_, file };
+
+// A reply: "550", "5.1.1", "<{address}>: Recipient address rejected: user unknown".
+// `{address}` in text is replaced by the recipient (sanitised at the smfi_setreply edge).
+struct Reply {
+    std::string code;
+    std::string status;
+    std::string text;
+};
+
+struct StoreConfig {
+    std::filesystem::path path = "/var/lib/m365gate";  // directory holding data.mdb, lock.mdb
+    std::uint64_t max_size = 4ull << 30;               // "4G": every process maps this much
+};
+
+struct LogConfig {
+    LogTarget target = LogTarget::syslog;  // "syslog" | "stderr" | "file"
+    std::filesystem::path file;            // required when target = "file"
+    std::string level = "info";            // trace | debug | info | warn | error
+    std::filesystem::path rejections;      // optional JSON-lines rejection log ("" = off)
+};
+
+// The decision settings ([milter] keys the decision function reads). Pure data.
+struct DecisionSettings {
+    MilterMode mode = MilterMode::enforce;
+    std::vector<std::string> always_accept{"postmaster", "abuse"};  // lowercased local parts
+    std::string subaddress_delimiters = "+";
+    Verdict on_cache_unavailable = Verdict::tempfail;
+    Verdict on_stale = Verdict::reject;
+    Seconds stale_after{std::chrono::hours(24)};  // copied from [sync] stale_after
+    Reply reject{"550", "5.1.1", "<{address}>: Recipient address rejected: user unknown"};
+    Reply tempfail{"451", "4.3.0", "<{address}>: Recipient address lookup failed: try again later"};
+};
+
+struct MilterConfig {
+    std::string socket = "unix:/var/spool/postfix/m365gate/milter.sock";
+    std::uint32_t socket_mode = 0660;  // TOML string "0660" (octal)
+    std::string socket_group = "postfix";
+    std::string user = "m365gate-milter";
+    std::string group = "m365gate";
+    std::filesystem::path pid_file = "/run/m365gate/milter.pid";
+    Seconds timeout{7210};  // libmilter smfi_settimeout
+};
+
+struct SyncConfig {
+    Seconds interval{std::chrono::minutes(5)};
+    Seconds full_every{std::chrono::hours(24)};
+    Seconds stale_after{std::chrono::hours(24)};
+    double max_shrink = 0.25;       // fraction 0..1 of a tenant's addresses a full sync may drop
+    std::filesystem::path ca_file;  // extra CA bundle; "" = system CAs only
+    Seconds request_timeout{60};
+    Seconds connect_timeout{10};
+    int max_retries = 6;  // per request, for 429/5xx/timeouts
+    Seconds max_backoff{std::chrono::minutes(5)};
+    std::string user = "m365gate";  // dropped to when started as root
+    std::filesystem::path pid_file = "/run/m365gate/sync.pid";
+};
+
+struct AlertConfig {
+    std::vector<std::string> mail_to;
+    std::string mail_from = "m365gate@localhost";
+    std::filesystem::path sendmail = "/usr/sbin/sendmail";
+    std::string webhook;                         // https URL, "" = off
+    std::string language = "en";                 // "en" | "ja"
+    std::string timezone = "UTC";                // IANA name
+    std::vector<int> secret_days{30, 14, 7, 1};  // sorted descending after load
+    Seconds sync_failure_after{std::chrono::hours(6)};
+};
+
+struct TenantConfig {
+    std::string name;  // [a-z0-9._-]{1,64}, unique: key in the store and in logs
+    std::string tenant_id;
+    std::string client_id;
+    std::filesystem::path client_secret_file;
+    std::optional<SysTime> client_secret_expires;
+    std::vector<std::string> domains;  // lowercased; empty = verified Email domains from Graph
+    bool include_upn = false;
+    std::string login_endpoint = "https://login.microsoftonline.com";  // no trailing slash
+    std::string graph_endpoint = "https://graph.microsoft.com";        // no trailing slash
+    std::vector<std::string> alert_mail_to;
+    std::vector<std::string> extra_recipients;  // lowercased addresses
+    std::filesystem::path extra_recipients_file;
+    int line = 0;  // line of the [[tenant]] table, for messages
+};
+
+struct Config {
+    std::filesystem::path file;  // where it was loaded from
+    StoreConfig store;
+    LogConfig log;
+    DecisionSettings decision;
+    MilterConfig milter;
+    SyncConfig sync;
+    AlertConfig alerts;
+    std::vector<TenantConfig> tenants;
+
+    const TenantConfig* find_tenant(std::string_view name) const;
+};
+
+inline constexpr const char* default_config_path = "/etc/m365gate/m365gate.toml";
+
+// Parses and validates. Throws ConfigError("FILE:LINE: [section] key: what is wrong").
+Config load_config(const std::filesystem::path& file);
+// Same, from text (tests, fuzzing); `name` stands for the file name in messages.
+Config parse_config(std::string_view text, const std::string& name);
+
+// "30s", "15m", "6h", "2d", "1w" -> seconds. Bare numbers, "1h30m", "-5m", overflow -> nullopt.
+std::optional<Seconds> parse_duration(std::string_view text);
+// "512M", "4G", "65536" (bytes), "1T" -> bytes; nullopt on junk or overflow.
+std::optional<std::uint64_t> parse_size(std::string_view text);
+// "2027-01-31", "2027-01-31T12:00:00Z", "2027-01-31T21:00:00+09:00" -> UTC time point.
+std::optional<SysTime> parse_datetime(std::string_view text);
+std::string format_datetime_utc(SysTime t);  // "2027-01-31T12:00:00Z"
+
+// A credential file: either the secret alone on one line, or TOML with
+// `secret = "..."` and optional `expires = 2027-01-31T00:00:00Z` (TOML date-time or date).
+struct Credential {
+    Secret secret;
+    std::optional<SysTime> expires;
+};
+// Throws ConfigError naming the file: missing, unreadable, empty, readable by group or others
+// ("... is readable by group or others (mode 0644): chmod 600 FILE"), bad TOML, unknown key.
+Credential load_credential(const std::filesystem::path& file);
+Credential parse_credential(std::string_view text, const std::string& name);
+
+// Holds the config in force; readers take current() once per unit of work (P12).
+class ConfigHolder {
+public:
+    explicit ConfigHolder(std::shared_ptr<const Config> cfg) : cfg_(std::move(cfg)) {}
+    std::shared_ptr<const Config> current() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return cfg_;
+    }
+    void replace(std::shared_ptr<const Config> next) {
+        std::lock_guard<std::mutex> lock(mu_);
+        cfg_ = std::move(next);
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::shared_ptr<const Config> cfg_;
+};
+
+}  // namespace m365gate

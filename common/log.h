@@ -1,0 +1,26 @@
+// common/log.h - one logger per process: syslog (facility mail), stderr or a file.
+//
+// setup_logging() installs spdlog's default logger once in main(); everything else calls
+// spdlog::info/warn/error with key=value text. Untrusted text (addresses, HTTP fields, client
+// names) goes through printable() and is always a format *argument*, never the format.
+// Secrets cannot be formatted at all (common/secret.h).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/config.h"
+
+namespace m365gate {
+
+// `program` is the syslog ident / log prefix ("m365gate-milter"). Throws ConfigError when a
+// log file cannot be opened. Safe to call again on reload (replaces the default logger).
+void setup_logging(const LogConfig& cfg, const std::string& program);
+
+// For logs: bytes outside printable ASCII become '?', length capped (input is hostile).
+std::string printable(std::string_view in, std::size_t max_len = 320);
+
+// For key=value logs: printable(), and the value quoted when it holds a space or '"'.
+std::string log_value(std::string_view in, std::size_t max_len = 320);
+
+}  // namespace m365gate

@@ -1,0 +1,49 @@
+// store/decision.h - the recipient decision of DESIGN.md ("The recipient decision", steps 1-8).
+//
+// A pure function of (address, settings, read view, now): no I/O beyond the snapshot's reads,
+// no clock, no logging. The milter calls it for every RCPT and `m365gatectl lookup` calls the
+// very same function, so what the admin sees is what the milter does. It lives beside the
+// store (the read side of the cache) because nothing may depend on milter/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "store/store.h"
+
+namespace m365gate::store {
+
+// The tenants the config knows: with no readable store, the config's `domains` decide which
+// mail is ours (step 3), and extra_recipients count as known (step 5).
+struct TenantPolicy {
+    std::string name;
+    std::vector<std::string> domains;           // canonical
+    std::vector<std::string> extra_recipients;  // canonical
+};
+
+struct Decision {
+    Verdict verdict = Verdict::accept;   // what the MTA is told (after report mode)
+    Verdict would_be = Verdict::accept;  // the verdict before report mode
+    // Fixed tokens, grouped on by logs and reports: unparseable, null_sender_rcpt (for "<>"),
+    // unmanaged_domain, cache_unavailable, always_accept, known, extra_recipient,
+    // known_subaddress, stale, unknown_recipient.
+    std::string reason;
+    std::string tenant;                  // "" when the domain is not managed
+    std::string address;                 // canonical form that was decided on ("" when unparseable)
+    std::optional<Recipient> recipient;  // the directory object that holds it, when known
+    int step = 0;                        // DESIGN.md step that decided (1-8)
+};
+
+// `snapshot` is null when the store is missing or unreadable. `now` is Unix seconds.
+Decision decide(std::string_view rcpt, const DecisionSettings& settings,
+                const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
+                std::int64_t now);
+
+// TenantPolicy list from the config (canonicalised once per config load).
+std::vector<TenantPolicy> tenant_policies(const Config& cfg);
+
+}  // namespace m365gate::store

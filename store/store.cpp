@@ -1,0 +1,824 @@
+// store/store.cpp - the LMDB recipient store (see store.h for the contract).
+//
+// Databases (fixed set, opened once per process, so no DBI handle is ever opened while other
+// transactions run - LMDB forbids that):
+//   meta       "schema" -> "1", "next_tenant_id" -> u32
+//   tenants    tenant name -> u32 id, u64 address count, u64 object count (little endian)
+//   domains    canonical domain -> tenant name
+//   state      tenant name -> 'S' u8 version, i64 last_success, then TenantState as JSON
+//   addresses  u32 tenant id (big endian) + canonical address -> u8 kind + object id (encoded)
+//   objects    u32 tenant id (big endian) + object id (encoded) -> u8 kind + addresses '\n'-joined
+// Object ids that are GUIDs are stored as 0x01 + 16 bytes, anything else as 0x02 + the text:
+// that halves the bytes per address of a typical tenant.
+#include "store/store.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+namespace m365gate::store {
+
+namespace {
+
+constexpr unsigned max_readers = 1024;
+constexpr char state_magic = 'S';
+constexpr std::uint8_t state_version = 1;
+
+[[noreturn]] void throw_mdb(int rc, const std::string& what) {
+    StoreError::Kind kind = StoreError::Kind::other;
+    std::string hint;
+    switch (rc) {
+        case MDB_MAP_FULL:
+            kind = StoreError::Kind::full;
+            hint = " (the store reached [store] max_size; raise it and restart m365gate-sync)";
+            break;
+        case MDB_CORRUPTED:
+        case MDB_PAGE_NOTFOUND:
+        case MDB_INVALID:
+        case MDB_VERSION_MISMATCH:
+            kind = StoreError::Kind::corrupt;
+            break;
+        case ENOENT:
+        case EACCES:
+        case EROFS:
+        case EIO:
+            kind = StoreError::Kind::io;
+            break;
+        default:
+            break;
+    }
+    throw StoreError(kind, what + ": " + mdb_strerror(rc) + hint);
+}
+
+void check(int rc, const char* call, const std::filesystem::path& dir) {
+    if (rc != MDB_SUCCESS) throw_mdb(rc, std::string(call) + " (" + dir.string() + ")");
+}
+
+MDB_val to_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view to_view(const MDB_val& v) {
+    return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+// "0f1e...-..." (lowercase canonical GUID) -> 0x01 + 16 bytes; anything else -> 0x02 + text.
+std::string encode_object_id(std::string_view id) {
+    static constexpr std::array<std::size_t, 4> dashes{8, 13, 18, 23};
+    bool guid = id.size() == 36;
+    for (std::size_t i = 0; guid && i < id.size(); ++i) {
+        const bool dash_here = std::find(dashes.begin(), dashes.end(), i) != dashes.end();
+        guid = dash_here ? id[i] == '-' : hex_value(id[i]) >= 0;
+    }
+    std::string out;
+    if (!guid) {
+        out.reserve(id.size() + 1);
+        out.push_back('\x02');
+        out.append(id);
+        return out;
+    }
+    out.push_back('\x01');
+    int high = -1;
+    for (char c : id) {
+        if (c == '-') continue;
+        if (high < 0) {
+            high = hex_value(c);
+        } else {
+            out.push_back(char(high << 4 | hex_value(c)));
+            high = -1;
+        }
+    }
+    return out;
+}
+
+std::string decode_object_id(std::string_view enc) {
+    if (enc.empty()) return {};
+    if (enc.front() != '\x01' || enc.size() != 17) return std::string(enc.substr(1));
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(36);
+    for (std::size_t i = 1; i < enc.size(); ++i) {
+        if (i == 5 || i == 7 || i == 9 || i == 11) out.push_back('-');
+        const auto b = static_cast<unsigned char>(enc[i]);
+        out.push_back(digits[b >> 4]);
+        out.push_back(digits[b & 15]);
+    }
+    return out;
+}
+
+std::string tenant_prefix(std::uint32_t id) {
+    std::string p(4, '\0');
+    p[0] = char(id >> 24);
+    p[1] = char(id >> 16);
+    p[2] = char(id >> 8);
+    p[3] = char(id);
+    return p;
+}
+
+struct TenantRec {
+    std::uint32_t id = 0;
+    std::uint64_t addresses = 0;
+    std::uint64_t objects = 0;
+};
+
+template <typename T>
+void put_le(std::string& out, T v) {
+    for (std::size_t i = 0; i < sizeof(T); ++i) out.push_back(char((v >> (8 * i)) & 0xff));
+}
+template <typename T>
+T get_le(std::string_view in, std::size_t at) {
+    T v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+        v |= T(static_cast<unsigned char>(in[at + i])) << (8 * i);
+    return v;
+}
+
+std::string encode_rec(const TenantRec& r) {
+    std::string out;
+    put_le(out, r.id);
+    put_le(out, r.addresses);
+    put_le(out, r.objects);
+    return out;
+}
+std::optional<TenantRec> decode_rec(std::string_view in) {
+    if (in.size() != 20) return std::nullopt;
+    return TenantRec{get_le<std::uint32_t>(in, 0), get_le<std::uint64_t>(in, 4),
+                     get_le<std::uint64_t>(in, 12)};
+}
+
+std::optional<Recipient> decode_recipient(std::string_view tenant, std::string_view value) {
+    if (value.size() < 2) return std::nullopt;
+    const auto kind = static_cast<std::uint8_t>(value[0]);
+    if (kind < 1 || kind > 4) return std::nullopt;
+    return Recipient{std::string(tenant), static_cast<ObjectKind>(kind),
+                     decode_object_id(value.substr(1))};
+}
+
+std::vector<std::string> split_lines(std::string_view s) {
+    std::vector<std::string> out;
+    while (!s.empty()) {
+        const auto nl = s.find('\n');
+        out.emplace_back(s.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        s.remove_prefix(nl + 1);
+    }
+    return out;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Cursor that closes itself (before its transaction ends: lmdbxx#22).
+class Cursor {
+public:
+    Cursor(MDB_txn* txn, MDB_dbi dbi, const std::filesystem::path& dir) {
+        check(mdb_cursor_open(txn, dbi, &cursor_), "mdb_cursor_open", dir);
+    }
+    ~Cursor() { mdb_cursor_close(cursor_); }
+    Cursor(const Cursor&) = delete;
+    Cursor& operator=(const Cursor&) = delete;
+    MDB_cursor* get() const noexcept { return cursor_; }
+
+private:
+    MDB_cursor* cursor_ = nullptr;
+};
+
+}  // namespace
+
+const char* to_string(ObjectKind k) {
+    switch (k) {
+        case ObjectKind::user:
+            return "user";
+        case ObjectKind::group:
+            return "group";
+        case ObjectKind::contact:
+            return "contact";
+        case ObjectKind::extra:
+            return "extra";
+    }
+    return "unknown";
+}
+
+// ---------------------------------------------------------------------------------------
+// State codec: a small binary header so the milter's hot path reads last_success without
+// parsing JSON, then everything as JSON (readable by every process, easy to extend).
+
+std::string encode_state(const TenantState& s) {
+    nlohmann::json j;
+    j["last_attempt"] = s.last_attempt;
+    j["last_success"] = s.last_success;
+    j["last_full_sync"] = s.last_full_sync;
+    j["address_count"] = s.address_count;
+    j["domain_count"] = s.domain_count;
+    j["object_count"] = s.object_count;
+    j["last_sync_kind"] = s.last_sync_kind;
+    j["delta_links"] = s.delta_links;
+    j["secret_expires"] = s.secret_expires;
+    j["secret_expires_source"] = s.secret_expires_source;
+    j["secret_fingerprint"] = s.secret_fingerprint;
+    j["last_error"] = s.last_error;
+    j["last_error_kind"] = s.last_error_kind;
+    j["last_error_code"] = s.last_error_code;
+    j["failing_since"] = s.failing_since;
+    j["alerts_sent"] = s.alerts_sent;
+    std::string out;
+    out.push_back(state_magic);
+    out.push_back(char(state_version));
+    put_le(out, static_cast<std::uint64_t>(s.last_success));
+    out += j.dump();
+    return out;
+}
+
+std::optional<TenantState> decode_state(std::string_view bytes) {
+    if (bytes.size() < 10 || bytes[0] != state_magic || bytes[1] != char(state_version))
+        return std::nullopt;
+    const auto j = nlohmann::json::parse(bytes.substr(10), nullptr, false);
+    if (!j.is_object()) return std::nullopt;
+    TenantState s;
+    try {
+        s.last_attempt = j.value("last_attempt", std::int64_t{0});
+        s.last_success = j.value("last_success", std::int64_t{0});
+        s.last_full_sync = j.value("last_full_sync", std::int64_t{0});
+        s.address_count = j.value("address_count", std::uint64_t{0});
+        s.domain_count = j.value("domain_count", std::uint64_t{0});
+        s.object_count = j.value("object_count", std::uint64_t{0});
+        s.last_sync_kind = j.value("last_sync_kind", std::string{});
+        s.delta_links = j.value("delta_links", std::map<std::string, std::string>{});
+        s.secret_expires = j.value("secret_expires", std::int64_t{0});
+        s.secret_expires_source = j.value("secret_expires_source", std::string{});
+        s.secret_fingerprint = j.value("secret_fingerprint", std::string{});
+        s.last_error = j.value("last_error", std::string{});
+        s.last_error_kind = j.value("last_error_kind", std::string{});
+        s.last_error_code = j.value("last_error_code", std::string{});
+        s.failing_since = j.value("failing_since", std::int64_t{0});
+        s.alerts_sent = j.value("alerts_sent", std::map<std::string, std::int64_t>{});
+    } catch (const nlohmann::json::exception&) {
+        return std::nullopt;  // a field of the wrong type: treat the state as unreadable
+    }
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct Store::Impl {
+    MDB_env* env = nullptr;
+    MDB_dbi meta = 0, tenants = 0, domains = 0, state = 0, addresses = 0, objects = 0;
+    std::filesystem::path dir;
+    ~Impl() {
+        if (env != nullptr) mdb_env_close(env);
+    }
+};
+
+Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
+    : dir_(dir), read_only_(options.read_only), impl_(std::make_unique<Impl>()) {
+    namespace fs = std::filesystem;
+    impl_->dir = dir;
+    std::error_code ec;
+    if (!read_only_ && options.create && !fs::exists(dir, ec)) {
+        fs::create_directories(dir, ec);
+        if (ec)
+            throw StoreError(StoreError::Kind::io,
+                             "cannot create store directory " + dir.string() + ": " + ec.message());
+        ::chmod(dir.c_str(), 0750);
+    }
+    if (read_only_ && !fs::exists(dir / "data.mdb", ec))
+        throw StoreError(StoreError::Kind::io,
+                         "no store at " + dir.string() + " (has m365gate-sync run yet?)");
+
+    check(mdb_env_create(&impl_->env), "mdb_env_create", dir);
+    check(mdb_env_set_maxdbs(impl_->env, 8), "mdb_env_set_maxdbs", dir);
+    check(mdb_env_set_maxreaders(impl_->env, max_readers), "mdb_env_set_maxreaders", dir);
+    check(mdb_env_set_mapsize(impl_->env, options.max_size), "mdb_env_set_mapsize", dir);
+    // Readers keep their reader slot per thread (fast: no lock per transaction). The writer
+    // uses MDB_NOTLS so that a Snapshot in the sync worker never collides with its Writer.
+    const unsigned flags = read_only_ ? MDB_RDONLY : MDB_NOTLS;
+    const int rc = mdb_env_open(impl_->env, dir.c_str(), flags, 0640);
+    if (rc != MDB_SUCCESS) throw_mdb(rc, "cannot open store " + dir.string());
+    if (!read_only_) ::chmod((dir / "lock.mdb").c_str(), 0660);  // readers write their slot
+
+    // A data.mdb shorter than its own last page would SIGBUS a reader: refuse it here.
+    MDB_envinfo info{};
+    MDB_stat st{};
+    check(mdb_env_info(impl_->env, &info), "mdb_env_info", dir);
+    check(mdb_env_stat(impl_->env, &st), "mdb_env_stat", dir);
+    const auto need = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+    const auto have = fs::file_size(dir / "data.mdb", ec);
+    if (!ec && have < need)
+        throw StoreError(StoreError::Kind::corrupt,
+                         "store " + dir.string() + " is truncated: data.mdb has " +
+                             std::to_string(have) + " bytes, its pages need " +
+                             std::to_string(need));
+
+    MDB_txn* txn = nullptr;
+    check(mdb_txn_begin(impl_->env, nullptr, read_only_ ? MDB_RDONLY : 0, &txn), "mdb_txn_begin",
+          dir);
+    try {
+        const unsigned create = read_only_ ? 0 : MDB_CREATE;
+        const auto open = [&](const char* name, MDB_dbi& dbi) {
+            const int orc = mdb_dbi_open(txn, name, create, &dbi);
+            if (orc == MDB_NOTFOUND)
+                throw StoreError(StoreError::Kind::io, "store " + dir.string() +
+                                                           " has never been written by "
+                                                           "m365gate-sync (no \"" +
+                                                           name + "\" database)");
+            check(orc, "mdb_dbi_open", dir);
+        };
+        open("meta", impl_->meta);
+        MDB_val key = to_val("schema"), val{};
+        const int grc = mdb_get(txn, impl_->meta, &key, &val);
+        if (grc == MDB_NOTFOUND) {
+            if (read_only_)
+                throw StoreError(StoreError::Kind::schema,
+                                 "store " + dir.string() + " carries no schema version");
+            const std::string v = std::to_string(schema_version);
+            MDB_val vv = to_val(v);
+            check(mdb_put(txn, impl_->meta, &key, &vv, 0), "mdb_put(schema)", dir);
+        } else {
+            check(grc, "mdb_get(schema)", dir);
+            const auto found = to_view(val);
+            if (found != std::to_string(schema_version))
+                throw StoreError(StoreError::Kind::schema,
+                                 "store " + dir.string() + " has schema version " +
+                                     std::string(found.substr(0, 16)) +
+                                     "; this m365gate understands version " +
+                                     std::to_string(schema_version) +
+                                     " (move it aside and let m365gate-sync rebuild it)");
+        }
+        open("tenants", impl_->tenants);
+        open("domains", impl_->domains);
+        open("state", impl_->state);
+        open("addresses", impl_->addresses);
+        open("objects", impl_->objects);
+        // Commit (also for a reader): makes the DBI handles usable by every later transaction.
+        const int crc = mdb_txn_commit(txn);
+        txn = nullptr;
+        check(crc, "mdb_txn_commit", dir);
+    } catch (...) {
+        if (txn != nullptr) mdb_txn_abort(txn);
+        throw;
+    }
+}
+
+Store::~Store() = default;
+
+std::uint64_t Store::file_size() const {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(dir_ / "data.mdb", ec);
+    return ec ? 0 : size;
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared read helpers (used by Snapshot and Writer alike).
+
+namespace {
+
+std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
+                                    const std::filesystem::path& dir) {
+    MDB_val k = to_val(key), v{};
+    const int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) return std::nullopt;
+    check(rc, "mdb_get", dir);
+    return to_view(v);
+}
+
+std::optional<TenantRec> read_rec(MDB_txn* txn, const Store::Impl& s, std::string_view tenant) {
+    const auto v = get(txn, s.tenants, tenant, s.dir);
+    if (!v) return std::nullopt;
+    return decode_rec(*v);
+}
+
+std::optional<TenantState> read_state(MDB_txn* txn, const Store::Impl& s, std::string_view tenant) {
+    const auto v = get(txn, s.state, tenant, s.dir);
+    if (!v) return std::nullopt;
+    return decode_state(*v);
+}
+
+std::vector<std::string> read_tenants(MDB_txn* txn, const Store::Impl& s) {
+    std::vector<std::string> out;
+    Cursor c(txn, s.tenants, s.dir);
+    MDB_val k{}, v{};
+    for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT))
+        out.emplace_back(to_view(k));
+    return out;
+}
+
+std::vector<std::string> read_domains(MDB_txn* txn, const Store::Impl& s, std::string_view tenant) {
+    std::vector<std::string> out;
+    Cursor c(txn, s.domains, s.dir);
+    MDB_val k{}, v{};
+    for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT))
+        if (to_view(v) == tenant) out.emplace_back(to_view(k));
+    return out;
+}
+
+// Calls fn(key, value) for every key of `dbi` starting with `prefix`; stops when fn is false.
+template <typename F>
+void scan_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,
+                 const std::filesystem::path& dir, F&& fn) {
+    Cursor c(txn, dbi, dir);
+    MDB_val k = to_val(prefix), v{};
+    for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT)) {
+        const auto key = to_view(k);
+        if (!starts_with(key, prefix)) break;
+        if (!fn(key, to_view(v))) break;
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+struct Snapshot::Txn {
+    MDB_txn* txn = nullptr;
+    ~Txn() {
+        if (txn != nullptr) mdb_txn_abort(txn);
+    }
+};
+
+Snapshot::Snapshot(const Store& store) : store_(store), txn_(std::make_unique<Txn>()) {
+    check(mdb_txn_begin(store.impl().env, nullptr, MDB_RDONLY, &txn_->txn), "mdb_txn_begin",
+          store.dir());
+}
+
+Snapshot::~Snapshot() = default;
+
+std::optional<std::string> Snapshot::tenant_of_domain(std::string_view canonical_domain) const {
+    const auto v = get(txn_->txn, store_.impl().domains, canonical_domain, store_.dir());
+    if (!v) return std::nullopt;
+    return std::string(*v);
+}
+
+std::optional<std::int64_t> Snapshot::last_success(std::string_view tenant) const {
+    const auto v = get(txn_->txn, store_.impl().state, tenant, store_.dir());
+    if (!v || v->size() < 10 || (*v)[0] != state_magic) return std::nullopt;
+    return static_cast<std::int64_t>(get_le<std::uint64_t>(*v, 2));
+}
+
+std::optional<TenantState> Snapshot::tenant_state(std::string_view tenant) const {
+    return read_state(txn_->txn, store_.impl(), tenant);
+}
+
+std::optional<Recipient> Snapshot::find(std::string_view tenant,
+                                        std::string_view canonical_address) const {
+    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    if (!rec) return std::nullopt;
+    std::string key = tenant_prefix(rec->id);
+    key.append(canonical_address);
+    const auto v = get(txn_->txn, store_.impl().addresses, key, store_.dir());
+    if (!v) return std::nullopt;
+    return decode_recipient(tenant, *v);
+}
+
+std::vector<std::string> Snapshot::tenants() const {
+    return read_tenants(txn_->txn, store_.impl());
+}
+
+std::vector<std::string> Snapshot::domains(std::string_view tenant) const {
+    return read_domains(txn_->txn, store_.impl(), tenant);
+}
+
+std::uint64_t Snapshot::address_count(std::string_view tenant) const {
+    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    return rec ? rec->addresses : 0;
+}
+
+void Snapshot::for_each_address(
+    std::string_view tenant,
+    const std::function<bool(std::string_view, const Recipient&)>& fn) const {
+    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    if (!rec) return;
+    const std::string prefix = tenant_prefix(rec->id);
+    scan_prefix(txn_->txn, store_.impl().addresses, prefix, store_.dir(),
+                [&](std::string_view key, std::string_view value) {
+                    const auto r = decode_recipient(tenant, value);
+                    if (!r) return true;
+                    return fn(key.substr(prefix.size()), *r);
+                });
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct Writer::Txn {
+    MDB_txn* txn = nullptr;
+    std::map<std::string, TenantRec, std::less<>> touched;  // flushed at commit
+    ~Txn() {
+        if (txn != nullptr) mdb_txn_abort(txn);
+    }
+};
+
+namespace {
+
+void put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
+         const std::filesystem::path& dir) {
+    MDB_val k = to_val(key), v = to_val(value);
+    check(mdb_put(txn, dbi, &k, &v, 0), "mdb_put", dir);
+}
+
+bool del(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const std::filesystem::path& dir) {
+    MDB_val k = to_val(key);
+    const int rc = mdb_del(txn, dbi, &k, nullptr);
+    if (rc == MDB_NOTFOUND) return false;
+    check(rc, "mdb_del", dir);
+    return true;
+}
+
+// Deletes every key with `prefix`; returns how many.
+std::uint64_t delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,
+                            const std::filesystem::path& dir) {
+    std::uint64_t n = 0;
+    Cursor c(txn, dbi, dir);
+    MDB_val k = to_val(prefix), v{};
+    int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS && starts_with(to_view(k), prefix)) {
+        check(mdb_cursor_del(c.get(), 0), "mdb_cursor_del", dir);
+        ++n;
+        // After a delete the cursor points at the next item (LMDB); re-read it.
+        rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT);
+        if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", dir);
+    return n;
+}
+
+// Tenant ids only grow, so the newest tenant's keys sort last.
+std::uint32_t allocate_tenant_id(Writer::Txn& t, const Store::Impl& s) {
+    std::uint32_t next = 1;
+    if (const auto v = get(t.txn, s.meta, "next_tenant_id", s.dir); v && v->size() == 4)
+        next = get_le<std::uint32_t>(*v, 0);
+    if (next == UINT32_MAX)
+        throw StoreError(StoreError::Kind::other, "tenant ids exhausted; rebuild the store");
+    std::string enc;
+    put_le(enc, next + 1);
+    put(t.txn, s.meta, "next_tenant_id", enc, s.dir);
+    return next;
+}
+
+TenantRec& tenant_rec(Writer::Txn& t, const Store::Impl& s, std::string_view tenant) {
+    if (auto it = t.touched.find(tenant); it != t.touched.end()) return it->second;
+    auto rec = read_rec(t.txn, s, tenant);
+    if (!rec) rec = TenantRec{allocate_tenant_id(t, s), 0, 0};
+    return t.touched.emplace(std::string(tenant), *rec).first->second;
+}
+
+}  // namespace
+
+Writer::Writer(Store& store) : store_(store), txn_(std::make_unique<Txn>()) {
+    if (store.read_only())
+        throw StoreError(StoreError::Kind::other, "store opened read-only cannot be written");
+    check(mdb_txn_begin(store.impl().env, nullptr, 0, &txn_->txn), "mdb_txn_begin", store.dir());
+}
+
+Writer::~Writer() = default;
+
+void Writer::clear_tenant(std::string_view tenant) {
+    const auto& s = store_.impl();
+    auto& rec = tenant_rec(*txn_, s, tenant);
+    const std::string prefix = tenant_prefix(rec.id);
+    delete_prefix(txn_->txn, s.addresses, prefix, s.dir);
+    delete_prefix(txn_->txn, s.objects, prefix, s.dir);
+    // A fresh id sorts after every key in the store, so bulk_load() can append (full pages).
+    rec.id = allocate_tenant_id(*txn_, s);
+    rec.addresses = 0;
+    rec.objects = 0;
+}
+
+void Writer::bulk_load(std::string_view tenant, const std::vector<TenantObject>& objects) {
+    const auto& s = store_.impl();
+    auto& rec = tenant_rec(*txn_, s, tenant);
+    if (rec.addresses != 0 || rec.objects != 0)
+        throw StoreError(StoreError::Kind::other, "bulk_load needs a cleared tenant");
+    const std::string prefix = tenant_prefix(rec.id);
+
+    std::vector<std::pair<std::string, std::string>> addrs;  // address -> kind + id
+    std::vector<std::pair<std::string, std::string>> objs;   // id -> kind + addresses
+    objs.reserve(objects.size());
+    for (const auto& o : objects) {
+        std::vector<std::string> list = o.addresses;
+        std::sort(list.begin(), list.end());
+        list.erase(std::unique(list.begin(), list.end()), list.end());
+        list.erase(std::remove_if(list.begin(), list.end(),
+                                  [](const std::string& a) {
+                                      return a.empty() || a.find('\n') != std::string::npos;
+                                  }),
+                   list.end());
+        if (list.empty()) continue;
+        const std::string enc_id = encode_object_id(o.id);
+        std::string value(1, char(o.kind));
+        value += enc_id;
+        std::string ovalue(1, char(o.kind));
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            if (i != 0) ovalue.push_back('\n');
+            ovalue += list[i];
+            addrs.emplace_back(list[i], value);
+        }
+        objs.emplace_back(enc_id, std::move(ovalue));
+    }
+    const auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
+    const auto same_key = [](const auto& a, const auto& b) { return a.first == b.first; };
+    std::stable_sort(addrs.begin(), addrs.end(), by_key);  // first object keeps a duplicate
+    addrs.erase(std::unique(addrs.begin(), addrs.end(), same_key), addrs.end());
+    std::stable_sort(objs.begin(), objs.end(), by_key);
+    objs.erase(std::unique(objs.begin(), objs.end(), same_key), objs.end());
+
+    const auto append = [&](MDB_dbi dbi,
+                            const std::vector<std::pair<std::string, std::string>>& kv) {
+        Cursor c(txn_->txn, dbi, s.dir);
+        std::string key = prefix;
+        for (const auto& [k, v] : kv) {
+            key.resize(prefix.size());
+            key += k;
+            MDB_val mk = to_val(key), mv = to_val(v);
+            check(mdb_cursor_put(c.get(), &mk, &mv, MDB_APPEND), "mdb_cursor_put", s.dir);
+        }
+    };
+    append(s.addresses, addrs);
+    append(s.objects, objs);
+    rec.addresses = addrs.size();
+    rec.objects = objs.size();
+}
+
+void Writer::remove_tenant(std::string_view tenant) {
+    const auto& s = store_.impl();
+    if (const auto rec = read_rec(txn_->txn, s, tenant); rec || txn_->touched.count(tenant)) {
+        clear_tenant(tenant);
+    }
+    for (const auto& d : read_domains(txn_->txn, s, tenant)) del(txn_->txn, s.domains, d, s.dir);
+    del(txn_->txn, s.state, tenant, s.dir);
+    del(txn_->txn, s.tenants, tenant, s.dir);
+    if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) txn_->touched.erase(it);
+}
+
+std::vector<std::string> Writer::set_domains(std::string_view tenant,
+                                             const std::vector<std::string>& domains) {
+    const auto& s = store_.impl();
+    tenant_rec(*txn_, s, tenant);
+    for (const auto& d : read_domains(txn_->txn, s, tenant)) {
+        if (std::find(domains.begin(), domains.end(), d) == domains.end())
+            del(txn_->txn, s.domains, d, s.dir);
+    }
+    std::vector<std::string> skipped;
+    for (const auto& d : domains) {
+        if (d.empty()) continue;
+        const auto owner = get(txn_->txn, s.domains, d, s.dir);
+        if (owner && *owner != tenant) {
+            skipped.push_back(d);
+            continue;
+        }
+        if (!owner) put(txn_->txn, s.domains, d, tenant, s.dir);
+    }
+    return skipped;
+}
+
+std::vector<std::string> Writer::object_addresses(std::string_view tenant,
+                                                  std::string_view object_id) const {
+    const auto& s = store_.impl();
+    std::uint32_t id = 0;
+    if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) {
+        id = it->second.id;
+    } else if (const auto rec = read_rec(txn_->txn, s, tenant)) {
+        id = rec->id;
+    } else {
+        return {};
+    }
+    const auto v =
+        get(txn_->txn, s.objects, tenant_prefix(id) + encode_object_id(object_id), s.dir);
+    if (!v || v->empty()) return {};
+    return split_lines(v->substr(1));
+}
+
+void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_view object_id,
+                        const std::vector<std::string>& canonical_addresses) {
+    const auto& s = store_.impl();
+    auto& rec = tenant_rec(*txn_, s, tenant);
+    const std::string prefix = tenant_prefix(rec.id);
+    const std::string enc_id = encode_object_id(object_id);
+    const std::string okey = prefix + enc_id;
+
+    std::vector<std::string> now = canonical_addresses;
+    std::sort(now.begin(), now.end());
+    now.erase(std::unique(now.begin(), now.end()), now.end());
+    now.erase(std::remove_if(now.begin(), now.end(),
+                             [](const std::string& a) {
+                                 return a.empty() || a.find('\n') != std::string::npos;
+                             }),
+              now.end());
+
+    const auto old_value = get(txn_->txn, s.objects, okey, s.dir);
+    std::vector<std::string> before;
+    if (old_value && !old_value->empty()) before = split_lines(old_value->substr(1));
+
+    std::string akey = prefix;
+    for (const auto& a : before) {
+        if (std::binary_search(now.begin(), now.end(), a)) continue;
+        akey.resize(prefix.size());
+        akey += a;
+        const auto owner = get(txn_->txn, s.addresses, akey, s.dir);
+        // XXX: only the object that wrote an address last removes it; Exchange keeps
+        // proxyAddresses unique across objects, so two owners should not happen.
+        if (owner && owner->size() > 1 && owner->substr(1) == enc_id) {
+            del(txn_->txn, s.addresses, akey, s.dir);
+            --rec.addresses;
+        }
+    }
+    std::string value;
+    value.push_back(char(kind));
+    value += enc_id;
+    for (const auto& a : now) {
+        akey.resize(prefix.size());
+        akey += a;
+        const auto existing = get(txn_->txn, s.addresses, akey, s.dir);
+        if (existing && *existing == value) continue;
+        if (!existing) ++rec.addresses;
+        put(txn_->txn, s.addresses, akey, value, s.dir);
+    }
+
+    if (now.empty()) {
+        if (old_value) {
+            del(txn_->txn, s.objects, okey, s.dir);
+            --rec.objects;
+        }
+        return;
+    }
+    std::string ovalue;
+    ovalue.push_back(char(kind));
+    for (std::size_t i = 0; i < now.size(); ++i) {
+        if (i != 0) ovalue.push_back('\n');
+        ovalue += now[i];
+    }
+    if (!old_value) ++rec.objects;
+    put(txn_->txn, s.objects, okey, ovalue, s.dir);
+}
+
+void Writer::remove_object(std::string_view tenant, std::string_view object_id) {
+    put_object(tenant, ObjectKind::user, object_id, {});
+}
+
+std::optional<TenantState> Writer::tenant_state(std::string_view tenant) const {
+    return read_state(txn_->txn, store_.impl(), tenant);
+}
+
+void Writer::put_state(std::string_view tenant, const TenantState& state) {
+    const auto& s = store_.impl();
+    tenant_rec(*txn_, s, tenant);
+    put(txn_->txn, s.state, tenant, encode_state(state), s.dir);
+}
+
+std::uint64_t Writer::address_count(std::string_view tenant) const {
+    if (auto it = txn_->touched.find(tenant); it != txn_->touched.end())
+        return it->second.addresses;
+    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    return rec ? rec->addresses : 0;
+}
+
+std::uint64_t Writer::object_count(std::string_view tenant) const {
+    if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) return it->second.objects;
+    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    return rec ? rec->objects : 0;
+}
+
+std::vector<std::string> Writer::tenants() const {
+    auto out = read_tenants(txn_->txn, store_.impl());
+    for (const auto& [name, rec] : txn_->touched) {
+        (void)rec;
+        if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+void Writer::commit() {
+    const auto& s = store_.impl();
+    if (txn_->txn == nullptr)
+        throw StoreError(StoreError::Kind::other, "Writer::commit() called twice");
+    for (const auto& [name, rec] : txn_->touched)
+        put(txn_->txn, s.tenants, name, encode_rec(rec), s.dir);
+    MDB_txn* t = std::exchange(txn_->txn, nullptr);  // mdb_txn_commit frees t even on failure
+    check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
+}
+
+void publish(Store& store, const TenantList& list) {
+    Writer w(store);
+    w.clear_tenant(list.tenant);
+    w.set_domains(list.tenant, list.domains);
+    w.bulk_load(list.tenant, list.objects);
+    TenantState state = list.state;
+    state.address_count = w.address_count(list.tenant);
+    state.object_count = w.object_count(list.tenant);
+    state.domain_count = list.domains.size();
+    w.put_state(list.tenant, state);
+    w.commit();
+}
+
+}  // namespace m365gate::store

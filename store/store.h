@@ -1,0 +1,198 @@
+// store/store.h - the LMDB recipient store shared by the sync worker (sole writer), the milter
+// and m365gatectl (readers).
+//
+// Layout (one environment, named databases):
+//   "meta"          "schema" -> "1"
+//   "domains"       canonical domain -> tenant name
+//   "state"         tenant name -> TenantState (binary header + JSON, see store.cpp)
+//   "a/<tenant>"    canonical address -> kind byte + object id     (the tenant's recipients)
+//   "o/<tenant>"    object id -> its canonical addresses, '\n'-separated (for deltas)
+// Guarantees: every Writer is one write transaction, so a reader sees the old list or the
+// new one, never half; a crash mid-write leaves the last committed list. Readers never block
+// the writer. Every process maps the environment at StoreOptions::max_size (DESIGN "Store"), so
+// the writer never outgrows a reader's mapping; the file grows only as data needs, and a write
+// that would pass max_size fails with StoreError (kind full), leaving the store as it was.
+// A read transaction lives for one Snapshot: take one per decision, never across callbacks.
+// Thread safety: Store is shared by all threads; Snapshot and Writer belong to one thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace m365gate::store {
+
+inline constexpr int schema_version = 1;
+
+class StoreError : public std::runtime_error {
+public:
+    enum class Kind { io, schema, full, corrupt, other };
+    StoreError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+    Kind kind() const noexcept { return kind_; }
+
+private:
+    Kind kind_;
+};
+
+enum class ObjectKind : std::uint8_t { user = 1, group = 2, contact = 3, extra = 4 };
+const char* to_string(ObjectKind k);
+
+struct Recipient {
+    std::string tenant;
+    ObjectKind kind = ObjectKind::user;
+    std::string object_id;  // Graph object id; "extra_recipients" / "extra_recipients_file"
+};
+
+// Per-tenant state, readable by every process. Times are Unix seconds, 0 = never.
+struct TenantState {
+    std::int64_t last_attempt = 0;
+    std::int64_t last_success = 0;
+    std::int64_t last_full_sync = 0;
+    std::uint64_t address_count = 0;
+    std::uint64_t domain_count = 0;
+    std::uint64_t object_count = 0;
+    std::string last_sync_kind;                      // "full" | "delta" | ""
+    std::map<std::string, std::string> delta_links;  // "users" | "groups" | "contacts" -> URL
+    std::int64_t secret_expires = 0;
+    std::string secret_expires_source;  // "credential_file" | "config" | "graph" | ""
+    std::string secret_fingerprint;     // non-reversible id of the secret in use (rotation)
+    std::string last_error;             // one sentence, never a secret; "" after success
+    std::string last_error_kind;        // sync::SyncResult::error_kind ("token", "consent"...)
+    std::string last_error_code;        // "7000222" (AADSTS), Graph error code, ...
+    std::int64_t failing_since = 0;     // first failed attempt since the last success
+    std::map<std::string, std::int64_t> alerts_sent;  // alert key -> when it was sent
+};
+
+struct StoreOptions {
+    std::uint64_t max_size = 4ull << 30;
+    bool read_only = false;  // readers (milter, ctl): MDB_RDONLY; never creates anything
+    bool create = true;      // writer: create the directory and an empty store if missing
+};
+
+// One directory object and its canonical addresses.
+struct TenantObject {
+    ObjectKind kind = ObjectKind::user;
+    std::string id;
+    std::vector<std::string> addresses;  // canonical
+};
+
+class Snapshot;
+class Writer;
+
+class Store {
+public:
+    // Opens (or, for a writer with create, creates) the environment in directory `dir`.
+    // Throws StoreError: missing/unreadable (io), unknown schema version (schema), corrupt.
+    Store(const std::filesystem::path& dir, const StoreOptions& options);
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    const std::filesystem::path& dir() const noexcept { return dir_; }
+    bool read_only() const noexcept { return read_only_; }
+    std::uint64_t file_size() const;  // bytes of data.mdb on disk
+
+    struct Impl;
+    Impl& impl() const noexcept { return *impl_; }
+
+private:
+    std::filesystem::path dir_;
+    bool read_only_;
+    std::unique_ptr<Impl> impl_;
+};
+
+// One read transaction. Returned values are owned copies (an LMDB view dies with its txn).
+class Snapshot {
+public:
+    explicit Snapshot(const Store& store);
+    ~Snapshot();
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+
+    std::optional<std::string> tenant_of_domain(std::string_view canonical_domain) const;
+    // Hot path of the decision: only the last successful sync time (0 = never synced);
+    // nullopt when the tenant has no state at all.
+    std::optional<std::int64_t> last_success(std::string_view tenant) const;
+    std::optional<TenantState> tenant_state(std::string_view tenant) const;
+    std::optional<Recipient> find(std::string_view tenant,
+                                  std::string_view canonical_address) const;
+    std::vector<std::string> tenants() const;                         // tenants with state
+    std::vector<std::string> domains(std::string_view tenant) const;  // sorted
+    std::uint64_t address_count(std::string_view tenant) const;
+    // Every address of the tenant in key order; stop early by returning false.
+    void for_each_address(
+        std::string_view tenant,
+        const std::function<bool(std::string_view address, const Recipient& r)>& fn) const;
+
+private:
+    const Store& store_;
+    struct Txn;
+    std::unique_ptr<Txn> txn_;
+};
+
+// One write transaction; aborted unless commit() ran (a throw leaves the old list).
+class Writer {
+public:
+    explicit Writer(Store& store);
+    ~Writer();
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+
+    // Empties the tenant's addresses and objects (start of a full publish).
+    void clear_tenant(std::string_view tenant);
+    // Loads a cleared tenant's complete list at once: sorted and appended, so pages are full
+    // (publish() uses it). Throws StoreError when the tenant was not cleared in this Writer.
+    void bulk_load(std::string_view tenant, const std::vector<TenantObject>& objects);
+    // Removes everything of the tenant: addresses, objects, domains, state.
+    void remove_tenant(std::string_view tenant);
+    // Replaces the tenant's managed domains. A domain owned by another tenant is skipped and
+    // returned, so the caller can warn.
+    std::vector<std::string> set_domains(std::string_view tenant,
+                                         const std::vector<std::string>& domains);
+    // Replaces the addresses of one object (canonical addresses; duplicates are fine).
+    // Addresses the object held before and does not hold now are removed, unless another
+    // object of the tenant holds them now.
+    void put_object(std::string_view tenant, ObjectKind kind, std::string_view object_id,
+                    const std::vector<std::string>& canonical_addresses);
+    void remove_object(std::string_view tenant, std::string_view object_id);
+    // The addresses an object holds now (empty when unknown).
+    std::vector<std::string> object_addresses(std::string_view tenant,
+                                              std::string_view object_id) const;
+
+    std::optional<TenantState> tenant_state(std::string_view tenant) const;
+    void put_state(std::string_view tenant, const TenantState& state);
+    std::uint64_t address_count(std::string_view tenant) const;
+    std::uint64_t object_count(std::string_view tenant) const;
+    std::vector<std::string> tenants() const;
+
+    void commit();  // throws StoreError (full: store.max_size reached; nothing changed)
+
+    struct Txn;  // store.cpp only
+
+private:
+    Store& store_;
+    std::unique_ptr<Txn> txn_;
+};
+
+// A tenant's complete list, for publish() (tests, benchmarks, rebuilds).
+struct TenantList {
+    std::string tenant;
+    std::vector<std::string> domains;
+    std::vector<TenantObject> objects;
+    TenantState state;
+};
+// Replaces the tenant's previous list and nobody else's, in one write transaction.
+void publish(Store& store, const TenantList& list);
+
+// State codec, exposed for tests and m365gatectl --json.
+std::string encode_state(const TenantState& s);
+std::optional<TenantState> decode_state(std::string_view bytes);
+
+}  // namespace m365gate::store

@@ -1,0 +1,54 @@
+// sync/alerts.h - what the sync worker tells admins, and when (DESIGN "Secret lifecycle and
+// alerts").
+//
+// The worker calls the Alerter after every sync attempt of a tenant and once per round for the
+// secret expiry. The Alerter decides from the tenant's TenantState.alerts_sent whether an alert
+// is due (once per threshold and expiry date; once per distinct token error until recovery;
+// ...), sends it (log always; mail through sendmail -t -i; webhook), and records it in
+// alerts_sent. The worker persists that state in the store, so a restart never resends.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "store/store.h"
+
+namespace m365gate::sync {
+
+// How one sync attempt of one tenant ended. Never holds a secret or a token.
+struct SyncResult {
+    bool ok = false;
+    // "" on success; else "token" (token endpoint refused), "consent" (Graph 403),
+    // "graph" (other Graph error), "network" (connect/timeout/reset), "tls" (certificate),
+    // "shrink" (mass-deletion guard refused), "store" (LMDB), "config" (credential file).
+    std::string error_kind;
+    std::string error_code;              // token: AADSTS number ("7000222"); graph: Graph code
+    std::string message;                 // one sentence for the admin
+    std::string missing_permission;      // consent: e.g. "User.Read.All"
+    std::uint64_t addresses_before = 0;  // shrink: the counts the guard compared
+    std::uint64_t addresses_after = 0;
+};
+
+class Alerter {
+public:
+    virtual ~Alerter() = default;
+    // After each attempt. Updates state.alerts_sent (and nothing else).
+    virtual void after_attempt(const Config& cfg, const TenantConfig& tenant,
+                               const SyncResult& result, store::TenantState& state,
+                               std::int64_t now) = 0;
+    // Once per round, after state.secret_expires / secret_expires_source were refreshed.
+    virtual void check_secret(const Config& cfg, const TenantConfig& tenant,
+                              store::TenantState& state, std::int64_t now) = 0;
+    // After a reload that changed the tenant's secret: the result of the immediate token
+    // request (ok, or the token error).
+    virtual void secret_changed(const Config& cfg, const TenantConfig& tenant,
+                                const SyncResult& token_result, store::TenantState& state,
+                                std::int64_t now) = 0;
+};
+
+// The real one: log + sendmail + webhook, as configured in cfg.alerts.
+std::unique_ptr<Alerter> make_alerter();
+
+}  // namespace m365gate::sync

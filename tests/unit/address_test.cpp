@@ -1,0 +1,73 @@
+// Address canonicalisation: the writer and the readers must agree byte for byte.
+#include <catch2/catch.hpp>
+
+#include "store/address.h"
+
+using m365gate::store::canonical_address;
+using m365gate::store::canonical_domain;
+using m365gate::store::canonical_key;
+using m365gate::store::parse_rcpt;
+
+TEST_CASE("parse_rcpt canonicalises what the MTA hands us", "[address]") {
+    struct Case {
+        const char* label;
+        const char* raw;
+        const char* want;  // nullptr: not ours to judge
+    };
+    const Case cases[] = {
+        {"plain", "bob@example.com", "bob@example.com"},
+        {"brackets and case", "<Bob@Example.COM>", "bob@example.com"},
+        {"source route dropped", "<@a,@b:bob@example.com>", "bob@example.com"},
+        {"single-hop source route", "<@relay.example:bob@example.com>", "bob@example.com"},
+        {"trailing dot on domain", "bob@example.com.", "bob@example.com"},
+        {"trailing dot inside brackets", "<bob@Example.com.>", "bob@example.com"},
+        {"non-ASCII kept as bytes", "J\xC3\xB6rg@example.com", "j\xC3\xB6rg@example.com"},
+        {"non-ASCII domain kept", "bob@b\xC3\xBC"
+                                  "cher.example",
+         "bob@b\xC3\xBC"
+         "cher.example"},
+        {"quoted local part kept", "<\"John Doe\"@example.com>", "\"john doe\"@example.com"},
+        {"percent hack kept", "bob%other@example.com", "bob%other@example.com"},
+        {"bang path kept", "host!bob@example.com", "host!bob@example.com"},
+        {"last @ splits", "\"a@b\"@example.com", "\"a@b\"@example.com"},
+        {"plus kept", "Bob+Tag@example.com", "bob+tag@example.com"},
+        {"surrounding space", "  <bob@example.com>  ", "bob@example.com"},
+        {"null path", "<>", nullptr},
+        {"empty", "", nullptr},
+        {"no domain", "bob", nullptr},
+        {"empty domain", "bob@", nullptr},
+        {"domain only a dot", "bob@.", nullptr},
+        {"empty local part", "@example.com", nullptr},
+        {"unclosed bracket", "<bob@example.com", nullptr},
+        {"source route without colon", "<@a,@b>", nullptr},
+        {"CR inside", "bob\r@example.com", nullptr},
+        {"LF inside", "bob@example.com\n", nullptr},
+    };
+    for (const auto& c : cases) {
+        INFO(c.label);
+        const auto got = parse_rcpt(c.raw);
+        if (c.want == nullptr) {
+            CHECK_FALSE(got);
+            continue;
+        }
+        REQUIRE(got);
+        CHECK(canonical_key(*got) == c.want);
+    }
+}
+
+TEST_CASE("embedded NUL and oversized input are refused without reading past the end",
+          "[address]") {
+    const std::string with_nul("bob\0x@example.com", 17);
+    CHECK_FALSE(parse_rcpt(with_nul));
+
+    // max_address_octets is 1024: 1000 + 12 octets parse, 1020 + 12 do not.
+    CHECK(parse_rcpt(std::string(1000, 'a') + "@example.com"));
+    CHECK_FALSE(parse_rcpt(std::string(1020, 'a') + "@example.com"));
+}
+
+TEST_CASE("writer and reader canonical forms agree", "[address]") {
+    CHECK(canonical_address("SMTP:x") == std::nullopt);  // prefixes are the importer's job
+    CHECK(canonical_address("Alice.Anderson@Contoso.Example") == "alice.anderson@contoso.example");
+    CHECK(canonical_domain("Contoso.Example.") == "contoso.example");
+    CHECK(canonical_domain("") == "");
+}

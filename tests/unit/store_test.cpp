@@ -1,0 +1,480 @@
+// The LMDB store on a real disk: isolation, crash safety, concurrency, ceilings, schema.
+#include <fcntl.h>
+#include <lmdb.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "store/store.h"
+
+namespace fs = std::filesystem;
+using namespace m365gate::store;
+
+namespace {
+
+// A fresh directory under the build tree's temp area, removed afterwards.
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "m365gate-store-XXXXXX").string();
+        if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+StoreOptions writer_options(std::uint64_t max_size = 1ull << 30) {
+    StoreOptions o;
+    o.max_size = max_size;
+    return o;
+}
+
+StoreOptions reader_options() {
+    StoreOptions o;
+    o.max_size = 1ull << 30;
+    o.read_only = true;
+    return o;
+}
+
+std::string address(char prefix, int i, const char* domain = "contoso.example") {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%c%07d@%s", prefix, i, domain);
+    return buf;
+}
+
+TenantList make_list(const std::string& tenant, char prefix, int n,
+                     const char* domain = "contoso.example") {
+    TenantList l;
+    l.tenant = tenant;
+    l.domains = {domain};
+    l.state.last_success = 1700000000;
+    l.objects.reserve(n);
+    for (int i = 0; i < n; ++i) {
+        TenantObject o;
+        o.kind = ObjectKind::user;
+        o.id = "obj-" + std::to_string(i);
+        o.addresses = {address(prefix, i, domain)};
+        l.objects.push_back(std::move(o));
+    }
+    return l;
+}
+
+std::set<std::string> all_addresses(const Store& store, const std::string& tenant) {
+    std::set<std::string> out;
+    Snapshot snap(store);
+    snap.for_each_address(tenant, [&](std::string_view a, const Recipient&) {
+        out.emplace(a);
+        return true;
+    });
+    return out;
+}
+
+// Counts the tenant's addresses and says whether every one starts with `prefix`.
+std::pair<std::size_t, bool> count_with_prefix(const Snapshot& snap, const std::string& tenant,
+                                               char prefix) {
+    std::size_t n = 0;
+    bool all = true;
+    snap.for_each_address(tenant, [&](std::string_view a, const Recipient&) {
+        ++n;
+        all = all && !a.empty() && a[0] == prefix;
+        return true;
+    });
+    return {n, all};
+}
+
+}  // namespace
+
+TEST_CASE("a reader that began before a publish keeps seeing the old list; a later one sees "
+          "only the new list",
+          "[store]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    constexpr int n = 200000;
+    publish(store, make_list("contoso", 'a', n));
+
+    Snapshot before(store);
+    publish(store, make_list("contoso", 'b', n));
+    Snapshot after(store);
+
+    const auto [old_count, old_all_a] = count_with_prefix(before, "contoso", 'a');
+    CHECK(old_count == n);
+    CHECK(old_all_a);
+    CHECK(before.find("contoso", address('a', 12345)));
+    CHECK_FALSE(before.find("contoso", address('b', 12345)));
+
+    const auto [new_count, new_all_b] = count_with_prefix(after, "contoso", 'b');
+    CHECK(new_count == n);
+    CHECK(new_all_b);
+    CHECK(after.find("contoso", address('b', n - 1)));
+    CHECK_FALSE(after.find("contoso", address('a', 0)));
+    CHECK(after.address_count("contoso") == n);
+}
+
+TEST_CASE("a writer killed with SIGKILL in the middle of publishing 1M addresses leaves the "
+          "previous list exactly",
+          "[store][crash]") {
+    TempDir dir;
+    const auto previous = make_list("contoso", 'p', 50000);
+    {
+        Store store(dir.path(), writer_options());
+        publish(store, previous);
+    }
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {  // the writer: never returns
+        close(ready[0]);
+        try {
+            Store store(dir.path(), writer_options());
+            Writer w(store);
+            w.clear_tenant("contoso");
+            for (int i = 0; i < 1000000; ++i) {
+                w.put_object("contoso", ObjectKind::user, "n" + std::to_string(i),
+                             {address('n', i)});
+                if (i == 500000) (void)!write(ready[1], "x", 1);
+            }
+            w.commit();
+        } catch (...) {
+        }
+        _exit(0);
+    }
+    close(ready[1]);
+    char c = 0;
+    REQUIRE(read(ready[0], &c, 1) == 1);  // half of the new list is written, uncommitted
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    close(ready[0]);
+    REQUIRE(WIFSIGNALED(status));
+
+    Store store(dir.path(), writer_options());
+    const auto got = all_addresses(store, "contoso");
+    std::set<std::string> want;
+    for (const auto& o : previous.objects) want.insert(o.addresses.begin(), o.addresses.end());
+    CHECK(got == want);
+    Snapshot snap(store);
+    CHECK(snap.address_count("contoso") == 50000);
+    CHECK(snap.last_success("contoso") == 1700000000);
+}
+
+TEST_CASE("readers in other threads and in another process keep answering during a long "
+          "publish",
+          "[store][concurrency]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    publish(store, make_list("northwind", 'k', 1000, "northwind.example"));
+    const std::string known = address('k', 500, "northwind.example");
+
+    // Another process: opens the store read-only and looks up `known` until told to stop.
+    int to_child[2], from_child[2];
+    REQUIRE(pipe(to_child) == 0);
+    REQUIRE(pipe(from_child) == 0);
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        close(to_child[1]);
+        close(from_child[0]);
+        long ok = 0, wrong = 0;
+        try {
+            Store reader(dir.path(), reader_options());
+            (void)!write(from_child[1], "r", 1);  // ready
+            char go = 0;
+            (void)!read(to_child[0], &go, 1);  // the publish starts now
+            fcntl(to_child[0], F_SETFL, O_NONBLOCK);
+            while (read(to_child[0], &go, 1) != 1) {
+                Snapshot snap(reader);
+                if (snap.find("northwind", known)) {
+                    ++ok;
+                } else {
+                    ++wrong;
+                }
+            }
+        } catch (...) {
+            wrong = -1;
+        }
+        long result[2] = {ok, wrong};
+        (void)!write(from_child[1], result, sizeof result);
+        _exit(0);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    char r = 0;
+    REQUIRE(read(from_child[0], &r, 1) == 1);
+
+    std::atomic<bool> publishing{false}, done{false};
+    std::atomic<long> thread_ok{0}, thread_wrong{0}, during{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 3; ++t) {
+        readers.emplace_back([&] {
+            while (!done) {
+                Snapshot snap(store);
+                const bool was_publishing = publishing;
+                if (snap.find("northwind", known)) {
+                    ++thread_ok;
+                    if (was_publishing && publishing) ++during;
+                } else {
+                    ++thread_wrong;
+                }
+            }
+        });
+    }
+    publishing = true;
+    REQUIRE(write(to_child[1], "g", 1) == 1);
+    publish(store, make_list("contoso", 'c', 1000000));  // the long publish
+    publishing = false;
+    REQUIRE(write(to_child[1], "s", 1) == 1);
+    done = true;
+    for (auto& t : readers) t.join();
+    long result[2] = {0, 0};
+    REQUIRE(read(from_child[0], result, sizeof result) == sizeof result);
+    waitpid(child, nullptr, 0);
+
+    CHECK(thread_wrong == 0);
+    CHECK(during > 0);  // lookups completed while the writer held its transaction
+    CHECK(result[1] == 0);
+    CHECK(result[0] > 0);
+    Snapshot snap(store);
+    CHECK(snap.address_count("contoso") == 1000000);
+}
+
+TEST_CASE("publishing tenant A leaves tenant B untouched; a delta adds and removes exactly",
+          "[store]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    publish(store, make_list("contoso", 'a', 1000, "contoso.example"));
+    publish(store, make_list("northwind", 'n', 700, "northwind.example"));
+    const auto northwind_before = all_addresses(store, "northwind");
+
+    publish(store, make_list("contoso", 'z', 10, "contoso.example"));
+    CHECK(all_addresses(store, "northwind") == northwind_before);
+    CHECK(all_addresses(store, "contoso").size() == 10);
+    {
+        Snapshot snap(store);
+        CHECK(snap.tenant_of_domain("contoso.example") == "contoso");
+        CHECK(snap.tenant_of_domain("northwind.example") == "northwind");
+        CHECK(snap.domains("northwind") == std::vector<std::string>{"northwind.example"});
+    }
+
+    // Delta: one new object with two addresses, one object renamed, one removed.
+    {
+        Writer w(store);
+        w.put_object("contoso", ObjectKind::group, "sales",
+                     {"sales@contoso.example", "vertrieb@contoso.example"});
+        w.put_object("contoso", ObjectKind::user, "obj-1", {"renamed@contoso.example"});
+        w.remove_object("contoso", "obj-2");
+        w.commit();
+    }
+    auto want = std::set<std::string>{};
+    for (int i = 0; i < 10; ++i) want.insert(address('z', i, "contoso.example"));
+    want.erase(address('z', 1, "contoso.example"));
+    want.erase(address('z', 2, "contoso.example"));
+    want.insert({"sales@contoso.example", "vertrieb@contoso.example", "renamed@contoso.example"});
+    CHECK(all_addresses(store, "contoso") == want);
+    CHECK(all_addresses(store, "northwind") == northwind_before);
+
+    Snapshot snap(store);
+    CHECK(snap.address_count("contoso") == want.size());
+    const auto sales = snap.find("contoso", "sales@contoso.example");
+    REQUIRE(sales);
+    CHECK(sales->kind == ObjectKind::group);
+    CHECK(sales->object_id == "sales");
+    CHECK(sales->tenant == "contoso");
+}
+
+TEST_CASE("object ids round-trip, GUIDs compactly", "[store]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    const std::string guid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    {
+        Writer w(store);
+        w.set_domains("contoso", {"contoso.example"});
+        w.put_object("contoso", ObjectKind::contact, guid, {"x@contoso.example"});
+        w.put_object("contoso", ObjectKind::extra, "extra_recipients", {"y@contoso.example"});
+        w.put_object("contoso", ObjectKind::user, "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",
+                     {"z@contoso.example"});
+        w.commit();
+    }
+    Snapshot snap(store);
+    CHECK(snap.find("contoso", "x@contoso.example")->object_id == guid);
+    CHECK(snap.find("contoso", "x@contoso.example")->kind == ObjectKind::contact);
+    CHECK(snap.find("contoso", "y@contoso.example")->object_id == "extra_recipients");
+    CHECK(snap.find("contoso", "z@contoso.example")->object_id ==
+          "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0");
+}
+
+TEST_CASE("a domain claimed by another tenant is skipped and reported", "[store]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    publish(store, make_list("contoso", 'a', 3, "shared.example"));
+    Writer w(store);
+    const auto skipped = w.set_domains("northwind", {"northwind.example", "shared.example"});
+    w.commit();
+    CHECK(skipped == std::vector<std::string>{"shared.example"});
+    Snapshot snap(store);
+    CHECK(snap.tenant_of_domain("shared.example") == "contoso");
+}
+
+TEST_CASE("removing a tenant removes its addresses, domains and state only", "[store]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    publish(store, make_list("contoso", 'a', 100, "contoso.example"));
+    publish(store, make_list("northwind", 'n', 100, "northwind.example"));
+    {
+        Writer w(store);
+        w.remove_tenant("contoso");
+        w.commit();
+    }
+    Snapshot snap(store);
+    CHECK(snap.tenants() == std::vector<std::string>{"northwind"});
+    CHECK_FALSE(snap.tenant_of_domain("contoso.example"));
+    CHECK_FALSE(snap.tenant_state("contoso"));
+    CHECK(all_addresses(store, "contoso").empty());
+    CHECK(all_addresses(store, "northwind").size() == 100);
+}
+
+TEST_CASE("tenant state round-trips and is readable by a read-only opener", "[store]") {
+    TempDir dir;
+    TenantState s;
+    s.last_attempt = 1800000100;
+    s.last_success = 1800000000;
+    s.delta_links["users"] = "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abc";
+    s.secret_expires = 1900000000;
+    s.secret_expires_source = "credential_file";
+    s.last_error = "token refused";
+    s.last_error_kind = "token";
+    s.last_error_code = "7000222";
+    s.alerts_sent["secret_expiring:1900000000:30"] = 1800000000;
+    {
+        Store store(dir.path(), writer_options());
+        Writer w(store);
+        w.put_state("contoso", s);
+        w.commit();
+    }
+    Store reader(dir.path(), reader_options());
+    Snapshot snap(reader);
+    const auto got = snap.tenant_state("contoso");
+    REQUIRE(got);
+    CHECK(got->last_success == s.last_success);
+    CHECK(got->delta_links == s.delta_links);
+    CHECK(got->secret_expires_source == "credential_file");
+    CHECK(got->last_error_code == "7000222");
+    CHECK(got->alerts_sent == s.alerts_sent);
+    CHECK(snap.last_success("contoso") == 1800000000);
+    CHECK_FALSE(snap.last_success("nobody"));
+    CHECK_FALSE(decode_state("garbage"));
+}
+
+TEST_CASE("the file grows as data needs; past store.max_size a write fails clearly and the "
+          "old list stays",
+          "[store][ceiling]") {
+    TempDir dir;
+    constexpr std::uint64_t ceiling = 8ull << 20;  // 8 MiB
+    Store store(dir.path(), writer_options(ceiling));
+    const auto empty_size = store.file_size();
+    publish(store, make_list("contoso", 'a', 20000));
+    const auto grown = store.file_size();
+    CHECK(grown > empty_size);
+    CHECK(grown > 1ull << 20);
+
+    try {
+        publish(store, make_list("contoso", 'b', 400000));
+        FAIL("a publish past the ceiling must throw");
+    } catch (const StoreError& e) {
+        CHECK(e.kind() == StoreError::Kind::full);
+        CHECK_THAT(e.what(), Catch::Contains("max_size"));
+    }
+    const auto got = all_addresses(store, "contoso");
+    CHECK(got.size() == 20000);
+    CHECK(got.count(address('a', 19999)) == 1);
+    CHECK(store.file_size() <= ceiling);
+
+    // And the store still takes writes that fit.
+    publish(store, make_list("contoso", 'c', 100));
+    CHECK(all_addresses(store, "contoso").size() == 100);
+}
+
+TEST_CASE("a store of an unknown schema version is refused with a clear error",
+          "[store][schema]") {
+    TempDir dir;
+    { Store store(dir.path(), writer_options()); }
+    {  // What a future m365gate would leave behind.
+        MDB_env* env = nullptr;
+        REQUIRE(mdb_env_create(&env) == 0);
+        mdb_env_set_maxdbs(env, 8);
+        REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0640) == 0);
+        MDB_txn* txn = nullptr;
+        REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+        MDB_dbi meta;
+        REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+        MDB_val k{6, const_cast<char*>("schema")}, v{2, const_cast<char*>("99")};
+        REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+        REQUIRE(mdb_txn_commit(txn) == 0);
+        mdb_env_close(env);
+    }
+    for (const auto& options : {writer_options(), reader_options()}) {
+        try {
+            Store store(dir.path(), options);
+            FAIL("opening must throw");
+        } catch (const StoreError& e) {
+            CHECK(e.kind() == StoreError::Kind::schema);
+            CHECK_THAT(e.what(), Catch::Contains("schema version 99") &&
+                                     Catch::Contains("understands version 1"));
+        }
+    }
+}
+
+TEST_CASE("a missing, empty or truncated store is a clear error for a reader", "[store]") {
+    TempDir dir;
+    try {
+        Store store(dir.path() / "nowhere", reader_options());
+        FAIL("must throw");
+    } catch (const StoreError& e) {
+        CHECK(e.kind() == StoreError::Kind::io);
+        CHECK_THAT(e.what(), Catch::Contains("no store at"));
+    }
+    {
+        Store store(dir.path(), writer_options());
+        publish(store, make_list("contoso", 'a', 50000));
+    }
+    const auto data = dir.path() / "data.mdb";
+    fs::resize_file(data, fs::file_size(data) / 2);
+    try {
+        Store store(dir.path(), reader_options());
+        FAIL("must throw");
+    } catch (const StoreError& e) {
+        CHECK(e.kind() == StoreError::Kind::corrupt);
+        CHECK_THAT(e.what(), Catch::Contains("truncated"));
+    }
+    fs::resize_file(data, 100);  // not even the meta pages
+    CHECK_THROWS_AS(Store(dir.path(), reader_options()), StoreError);
+}
+
+TEST_CASE("files get the modes DESIGN.md gives: data 0640, lock 0660, directory 0750",
+          "[store]") {
+    TempDir dir;
+    const auto sub = dir.path() / "store";
+    { Store store(sub, writer_options()); }
+    const auto mode = [](const fs::path& p) {
+        return static_cast<unsigned>(fs::status(p).permissions() & fs::perms::all);
+    };
+    CHECK(mode(sub) == 0750);
+    CHECK((mode(sub / "data.mdb") & 0600) == 0600);
+    CHECK((mode(sub / "data.mdb") & 0137) == 0);  // never writable by group, nothing for others
+    CHECK(mode(sub / "lock.mdb") == 0660);
+}
