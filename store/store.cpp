@@ -481,6 +481,14 @@ std::optional<Recipient> Snapshot::find(std::string_view tenant,
     return decode_recipient(tenant, *v);
 }
 
+bool Snapshot::contains(std::string_view tenant, std::string_view canonical_address) const {
+    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    if (!rec) return false;
+    std::string key = tenant_prefix(rec->id);
+    key.append(canonical_address);
+    return get(txn_->txn, store_.impl().addresses, key, store_.dir()).has_value();
+}
+
 std::vector<std::string> Snapshot::tenants() const {
     return read_tenants(txn_->txn, store_.impl());
 }

@@ -123,6 +123,8 @@ public:
     std::optional<TenantState> tenant_state(std::string_view tenant) const;
     std::optional<Recipient> find(std::string_view tenant,
                                   std::string_view canonical_address) const;
+    // find() without building the Recipient: the milter's hot path.
+    bool contains(std::string_view tenant, std::string_view canonical_address) const;
     std::vector<std::string> tenants() const;                         // tenants with state
     std::vector<std::string> domains(std::string_view tenant) const;  // sorted
     std::uint64_t address_count(std::string_view tenant) const;
