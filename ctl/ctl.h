@@ -1,0 +1,99 @@
+// ctl/ctl.h - the commands of m365gatectl, callable without a command line.
+//
+// main.cpp parses arguments (CLI11) and calls one run_*() function; tests call the same
+// functions with string streams. Every run_*() returns the process exit status, writes results
+// to `out` and errors to `err`, and never throws for an operator mistake (bad config, missing
+// store, malformed log line): that becomes a message on `err` and a non-zero status.
+// m365gatectl reads the config and the store (read-only), writes only credential files
+// (`secret set`) and talks to the daemons only by signal (DESIGN.md, trust boundaries).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "store/store.h"
+
+namespace m365gate::ctl {
+
+// Exit statuses shared by the commands (check has its own: Nagios 0-3).
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;  // the command could not do what was asked
+inline constexpr int exit_usage = 2;    // bad arguments
+inline constexpr int exit_config = 78;  // EX_CONFIG: the config or a credential file is invalid
+
+// "Now" in Unix seconds: M365GATE_TEST_NOW when set (tests only), else the system clock.
+std::int64_t now_seconds();
+
+// "45s", "12m", "5h", "3d" (floor; negative input is treated as its absolute value).
+std::string format_age(std::int64_t seconds);
+// "2026-11-23T09:00:00Z"; "never" for 0.
+std::string format_time(std::int64_t unix_seconds);
+// "2026-11-23T09:00:00Z", "...T09:00:00.123Z", "...+09:00", "2026-11-23" -> Unix seconds.
+std::optional<std::int64_t> parse_timestamp(std::string_view text);
+
+// Opens the store read-only at the config's ceiling; nullptr and a reason when it cannot.
+std::unique_ptr<store::Store> open_store(const Config& cfg, std::string& why);
+
+// ---- status / check -------------------------------------------------------------------
+enum class Health { ok = 0, warning = 1, critical = 2, unknown = 3 };
+const char* to_string(Health h);  // "OK", "WARNING", "CRITICAL", "UNKNOWN"
+
+struct TenantHealth {
+    Health level = Health::ok;
+    std::vector<std::string> problems;  // "secret expires in 10 days", "stale: ..."
+};
+
+// The thresholds of `check` (docs/m365gatectl.md): secret <= 14 days WARNING, <= 1 day or
+// expired CRITICAL; never synced or stale CRITICAL; last attempt failed WARNING.
+// `config_expires` is the config's client_secret_expires, used when the state has none.
+TenantHealth evaluate_tenant(const Config& cfg, const std::optional<store::TenantState>& state,
+                             std::optional<std::int64_t> config_expires, std::int64_t now);
+
+int run_status(const Config& cfg, bool json, std::int64_t now, std::ostream& out,
+               std::ostream& err);
+int run_check(const Config& cfg, std::int64_t now, std::ostream& out);
+
+// ---- lookup / dump --------------------------------------------------------------------
+int run_lookup(const Config& cfg, const std::vector<std::string>& addresses, bool json,
+               std::int64_t now, std::ostream& out, std::ostream& err);
+int run_dump(const Config& cfg, const std::string& tenant, bool long_format, std::ostream& out,
+             std::ostream& err);
+
+// ---- report ---------------------------------------------------------------------------
+struct ReportOptions {
+    std::vector<std::string> files;             // "-" = standard input
+    std::optional<std::int64_t> since_seconds;  // nullopt: everything in the files
+    std::size_t top = 10;
+    bool json = false;
+};
+int run_report(const ReportOptions& options, std::istream& in, std::int64_t now, std::ostream& out,
+               std::ostream& err);
+
+// ---- check-config / reload ------------------------------------------------------------
+int run_check_config(const std::filesystem::path& file, std::int64_t now, std::ostream& out,
+                     std::ostream& err);
+int run_reload(const Config& cfg, std::ostream& out, std::ostream& err);
+
+// Sends `signal` to the process whose pid is in `pid_file` after checking that it is alive
+// and is `program`. Returns the pid signalled, or nullopt with the reason in `why`.
+std::optional<long> signal_daemon(const std::filesystem::path& pid_file, const std::string& program,
+                                  int signal, std::string& why);
+
+// ---- secret set -----------------------------------------------------------------------
+struct SecretSetOptions {
+    std::string tenant;
+    std::string expires;  // "" = not given
+    bool reload = true;   // signal the sync worker afterwards
+};
+int run_secret_set(const Config& cfg, const SecretSetOptions& options, std::istream& in,
+                   std::ostream& out, std::ostream& err);
+
+// The credential file text secret set writes (TOML; the secret escaped for a basic string).
+std::string credential_file_text(const std::string& secret, std::optional<std::int64_t> expires);
+
+}  // namespace m365gate::ctl

@@ -1,0 +1,234 @@
+// ctl/main.cpp - m365gatectl, the admin CLI: argument parsing and dispatch only.
+//
+// Each subcommand is a run_*() function of ctl/ctl.h. Results go to stdout, errors to stderr
+// with a non-zero exit: 1 failed, 2 bad arguments, 78 invalid config; `check` uses the Nagios
+// codes 0-3 for everything, a usage error included (UNKNOWN).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "ctl/ctl.h"
+
+namespace {
+
+using namespace m365gate;
+
+constexpr const char* main_footer = R"(
+Examples:
+  m365gatectl status
+  m365gatectl check                      # Nagios/Icinga probe, exit 0/1/2/3
+  m365gatectl lookup alice@contoso.example bob+news@contoso.example
+  m365gatectl report --since 7d /var/log/m365gate/rejections.jsonl
+  m365gatectl --config /etc/m365gate/test.toml check-config
+  az ad app credential reset --id APP --append --years 2 --query password -o tsv |
+      m365gatectl secret set --tenant contoso --expires 2028-11-01
+Each command has --help. Documentation: /usr/share/doc/m365gate/m365gatectl.md)";
+
+std::optional<Config> load(const std::string& file, std::ostream& err) {
+    try {
+        return load_config(file);
+    } catch (const ConfigError& e) {
+        err << "m365gatectl: " << e.what() << "\n";
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "m365gatectl - look after m365gate: sync state, lookups, rejection reports, "
+        "config checks, reloads, secret rotation.",
+        "m365gatectl"};
+    app.footer(main_footer);
+    app.require_subcommand(1);
+    app.fallthrough();
+    std::string config_file = default_config_path;
+    app.add_option("-c,--config", config_file, "configuration file")->capture_default_str();
+
+    bool json = false;
+    auto* status = app.add_subcommand(
+        "status",
+        "Per tenant: last attempt and success, addresses, domains, full/delta state, "
+        "secret expiry, last error, alerts sent.");
+    status->add_flag("--json", json, "machine-readable output");
+    status->footer(R"(
+Examples:
+  m365gatectl status
+  m365gatectl status --json | jq '.tenants[] | {name, health, secret_days_left}')");
+
+    auto* check =
+        app.add_subcommand("check",
+                           "Monitoring probe: one status line and a Nagios/Icinga exit code (0 OK, "
+                           "1 WARNING, 2 CRITICAL, 3 UNKNOWN).");
+    check->footer(R"(
+WARNING: a secret expires within 14 days; the last sync attempt failed.
+CRITICAL: a secret expires within 1 day or has expired; a tenant never synced or is stale
+(no successful sync for sync.stale_after). UNKNOWN: config or store unreadable.
+Examples:
+  m365gatectl check
+  # /etc/icinga2/conf.d: object CheckCommand "m365gate" { command = [ "/usr/bin/m365gatectl", "check" ] })");
+
+    std::vector<std::string> lookup_addresses;
+    auto* lookup =
+        app.add_subcommand("lookup",
+                           "What the milter would answer for each address, why, the tenant and the "
+                           "directory object that holds it.");
+    lookup->add_option("ADDRESS", lookup_addresses, "recipient addresses")->required();
+    lookup->add_flag("--json", json, "machine-readable output");
+    lookup->footer(R"(
+Examples:
+  m365gatectl lookup alice@contoso.example
+  m365gatectl lookup '<Sales+Q4@Contoso.Example>' nobody@contoso.example --json)");
+
+    std::string dump_tenant;
+    bool dump_long = false;
+    auto* dump = app.add_subcommand("dump", "Every known address, one per line.");
+    dump->add_option("--tenant", dump_tenant, "only this tenant");
+    dump->add_flag("-l,--long", dump_long,
+                   "also tenant, object kind and object id (tab-separated)");
+    dump->footer(R"(
+Examples:
+  m365gatectl dump | wc -l
+  m365gatectl dump --tenant contoso --long | grep -i alice)");
+
+    ctl::ReportOptions report_options;
+    std::string since = "24h";
+    auto* report = app.add_subcommand(
+        "report",
+        "For postmasters: rejections by reason, domain, recipient, client and hour, from "
+        "the JSON-lines rejection log (log.rejections).");
+    report
+        ->add_option("--since", since,
+                     "period to cover, ending now: 30m, 24h, 7d; \"all\" for the whole log")
+        ->capture_default_str();
+    report->add_option("--top", report_options.top, "rows in the top lists")->capture_default_str();
+    report->add_flag("--json", report_options.json, "machine-readable output");
+    report->add_option("FILE", report_options.files,
+                       "rejection log(s); \"-\" is standard input (default: log.rejections)");
+    report->footer(R"(
+Examples:
+  m365gatectl report
+  m365gatectl report --since 7d --top 25
+  zcat /var/log/m365gate/rejections.jsonl.2.gz | m365gatectl report --since all -
+  m365gatectl report --json | jq '.by_reason')");
+
+    std::string check_config_file;
+    auto* check_config =
+        app.add_subcommand("check-config",
+                           "Validate the config and the credential files (permissions included) "
+                           "and say what would be used.");
+    check_config->add_option("FILE", check_config_file, "config file (default: --config)");
+    check_config->footer(R"(
+Exit status: 0 valid (warnings allowed), 78 invalid.
+Examples:
+  m365gatectl check-config
+  m365gatectl check-config /etc/m365gate/m365gate.toml.new && mv ...)");
+
+    auto* reload = app.add_subcommand(
+        "reload",
+        "Make the daemons re-read the config: SIGHUP to m365gate-sync (also re-reads "
+        "credential files), SIGUSR1 to m365gate-milter.");
+    reload->footer(R"(
+Exit status: 0 when at least one daemon was signalled, 1 when neither runs.
+Examples:
+  m365gatectl check-config && m365gatectl reload)");
+
+    ctl::SecretSetOptions secret_options;
+    bool no_reload = false;
+    auto* secret = app.add_subcommand("secret", "Client secret management.");
+    secret->require_subcommand(1);
+    auto* secret_set = secret->add_subcommand(
+        "set",
+        "Read a tenant's new client secret from standard input, replace its credential "
+        "file atomically (mode 0600, same owner) and signal m365gate-sync.");
+    secret_set->add_option("--tenant", secret_options.tenant, "tenant name from the config")
+        ->required();
+    secret_set->add_option("--expires", secret_options.expires,
+                           "expiry of the new secret: 2028-11-01 or 2028-11-01T00:00:00Z");
+    secret_set->add_flag("--no-reload", no_reload, "write the file, do not signal m365gate-sync");
+    secret_set->footer(R"(
+The secret is never taken from the command line (ps, shell history). On a terminal it is
+read without echo.
+Examples:
+  m365gatectl secret set --tenant contoso --expires 2028-11-01 < new-secret.txt
+  az ad app credential reset --id "$APP_ID" --append --display-name m365gate --years 2 \
+      --query password -o tsv | m365gatectl secret set --tenant contoso --expires 2028-11-01
+  contrib/rotate-secret contoso     # the whole path, see docs/admin-guide.md)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e, std::cout, std::cerr);
+        if (code == 0) {
+            return ctl::exit_ok;
+        }
+        return check->parsed() ? static_cast<int>(ctl::Health::unknown) : ctl::exit_usage;
+    }
+
+    const std::int64_t now = ctl::now_seconds();
+    try {
+        if (check_config->parsed()) {
+            return ctl::run_check_config(
+                check_config_file.empty() ? config_file : check_config_file, now, std::cout,
+                std::cerr);
+        }
+        if (report->parsed()) {
+            if (since == "all") {
+                report_options.since_seconds.reset();
+            } else if (const auto seconds = parse_duration(since); seconds) {
+                report_options.since_seconds = seconds->count();
+            } else {
+                std::cerr << "m365gatectl: --since \"" << since
+                          << "\": expected a duration such as 30m, 24h, 7d, or \"all\"\n";
+                return ctl::exit_usage;
+            }
+            if (report_options.files.empty()) {
+                const auto cfg = load(config_file, std::cerr);
+                if (!cfg) {
+                    return ctl::exit_config;
+                }
+                if (cfg->log.rejections.empty()) {
+                    std::cerr << "m365gatectl: log.rejections is not set in " << config_file
+                              << ": name the rejection log as FILE\n";
+                    return ctl::exit_usage;
+                }
+                report_options.files.push_back(cfg->log.rejections.string());
+            }
+            return ctl::run_report(report_options, std::cin, now, std::cout, std::cerr);
+        }
+        if (check->parsed()) {
+            try {
+                const Config cfg = load_config(config_file);
+                return ctl::run_check(cfg, now, std::cout);
+            } catch (const std::exception& e) {
+                std::cout << "M365GATE UNKNOWN - " << e.what() << "\n";
+                return static_cast<int>(ctl::Health::unknown);
+            }
+        }
+        const auto cfg = load(config_file, std::cerr);
+        if (!cfg) {
+            return ctl::exit_config;
+        }
+        if (status->parsed()) {
+            return ctl::run_status(*cfg, json, now, std::cout, std::cerr);
+        }
+        if (lookup->parsed()) {
+            return ctl::run_lookup(*cfg, lookup_addresses, json, now, std::cout, std::cerr);
+        }
+        if (dump->parsed()) {
+            return ctl::run_dump(*cfg, dump_tenant, dump_long, std::cout, std::cerr);
+        }
+        if (reload->parsed()) {
+            return ctl::run_reload(*cfg, std::cout, std::cerr);
+        }
+        if (secret_set->parsed()) {
+            secret_options.reload = !no_reload;
+            return ctl::run_secret_set(*cfg, secret_options, std::cin, std::cout, std::cerr);
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "m365gatectl: " << e.what() << "\n";
+        return ctl::exit_failure;
+    }
+    std::cerr << "m365gatectl: no command given (see --help)\n";
+    return ctl::exit_usage;
+}

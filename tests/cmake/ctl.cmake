@@ -1,0 +1,18 @@
+# ctl: m365gatectl. Unit tests call the commands (ctl/ctl.h) against a real LMDB store filled
+# with store::publish(); integration tests run the real binary against a store made by a real
+# m365gate-sync from the Graph simulator; the demo test runs scripts/demo end to end.
+add_executable(ctl_test unit/ctl_status_test.cpp unit/ctl_report_test.cpp
+                        unit/ctl_secret_test.cpp)
+target_link_libraries(ctl_test PRIVATE m365_ctl m365_catch_main nlohmann_json::nlohmann_json)
+catch_discover_tests(ctl_test PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS unit)
+
+add_test(NAME ctl_integration
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/ctl_sync_test.sh)
+set_tests_properties(ctl_integration PROPERTIES
+    ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 300 RESOURCE_LOCK graphsim)
+
+# The first user's path: scripts/demo from start to finish with the binaries already built here
+# (M365GATE_BINARY_DIR), a real Postfix on loopback included. Needs root.
+add_test(NAME demo COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/demo_test.sh)
+set_tests_properties(demo PROPERTIES
+    ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS e2e TIMEOUT 600 RESOURCE_LOCK postfix)
