@@ -1,0 +1,67 @@
+// sync/graph.h - Microsoft Graph GETs with paging, delta links and the retry rules of C.2.
+//
+// Every request carries `Authorization: Bearer`, a fresh `client-request-id` GUID and
+// `Accept: application/json`, and goes only to the configured Graph origin: a nextLink or
+// deltaLink elsewhere is refused before any byte is sent (the token goes nowhere else).
+// Status handling: 401 drops the token and retries once; 403 is a consent error naming the
+// permission the endpoint needs; 410 / syncStateNotFound / resyncRequired throw DeltaReset;
+// 429/500/502/503/504/509 and network errors wait Retry-After or back off (capped, jitter) up
+// to sync.max_retries. Pages are parsed one at a time (nlohmann, non-throwing) and checked
+// field by field: memory is bounded by one page, and a malformed page fails the sync.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "common/config.h"
+#include "common/secret.h"
+#include "sync/http.h"
+#include "sync/token.h"
+
+namespace m365gate::sync {
+
+// The application permission (least privileged) a Graph collection needs: "users" ->
+// "User.Read.All"; "" when unknown.
+const char* permission_for(std::string_view collection);
+// "https://h/v1.0/users/delta?x" on origin "https://h" -> "users"; "" when not on it.
+std::string collection_of(std::string_view url, std::string_view origin);
+
+struct GraphPage {
+    nlohmann::json value;    // the page's "value": an array (possibly empty)
+    std::string next_link;   // @odata.nextLink, "" when absent
+    std::string delta_link;  // @odata.deltaLink, "" when absent
+};
+
+class GraphClient {
+public:
+    GraphClient(HttpClient& http, TokenClient& tokens, const TenantConfig& tenant,
+                const Secret& client_secret, RetryPolicy policy, const std::atomic<bool>* stop);
+
+    // graph_endpoint + "/v1.0" + path_and_query ("/users?$top=999").
+    std::string url(std::string_view path_and_query) const;
+
+    // One page. Throws SyncError (graph / consent / network / tls / token), DeltaReset,
+    // SyncStopped.
+    GraphPage get_page(const std::string& url);
+
+    // Follows @odata.nextLink from `url` until a page has none; `on_items` gets each page's
+    // value array. Returns the final @odata.deltaLink ("" for a plain collection).
+    std::string for_each_page(std::string url,
+                              const std::function<void(const nlohmann::json& items)>& on_items);
+
+    // The bearer token (acquired now when not cached): the token check of a reload.
+    void ensure_token();
+
+private:
+    HttpClient& http_;
+    TokenClient& tokens_;
+    const TenantConfig& tenant_;
+    const Secret& client_secret_;
+    RetryPolicy policy_;
+    const std::atomic<bool>* stop_;
+};
+
+}  // namespace m365gate::sync

@@ -1,0 +1,320 @@
+// sync/main.cpp - m365gate-sync: imports every Microsoft 365 recipient into the LMDB store.
+//
+// --once syncs every (or each --tenant) tenant once and exits 1 if any failed. Without it the
+// daemon syncs every sync.interval; SIGHUP reloads the config and the credential files (a bad
+// config is logged and the old one kept); SIGTERM/SIGINT stop it, mid-sync too: the open write
+// transaction aborts and the store keeps the last committed list. Signals are blocked before
+// any thread starts; the main thread waits for them (sigwaitinfo) while a worker thread runs
+// the rounds. Exit codes (sysexits): 0, 1 sync failure (--once), 74 store I/O, 77 privilege
+// drop failed, 78 bad config.
+#include <curl/curl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "store/store.h"
+#include "sync/alerts.h"
+#include "sync/worker.h"
+
+namespace {
+
+using namespace m365gate;
+
+class PrivilegeError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void throw_errno(const std::string& what) {
+    throw PrivilegeError(what + ": " + std::strerror(errno));
+}
+
+// P14: a sync worker that keeps running as root is worse than one that does not start.
+void drop_privileges(const std::string& user_name) {
+    const passwd* pw = getpwnam(user_name.c_str());
+    if (pw == nullptr) {
+        throw PrivilegeError("sync.user \"" + user_name + "\": no such user");
+    }
+    if (pw->pw_uid == 0) {
+        throw PrivilegeError("sync.user must not be root");
+    }
+    const uid_t uid = pw->pw_uid;
+    const gid_t gid = pw->pw_gid;
+    if (initgroups(pw->pw_name, gid) != 0) {
+        throw_errno("initgroups");
+    }
+    if (setgid(gid) != 0) {
+        throw_errno("setgid");
+    }
+    if (setuid(uid) != 0) {
+        throw_errno("setuid");
+    }
+    if (setuid(0) == 0) {
+        throw PrivilegeError("regained root after setuid(): refusing to run");
+    }
+}
+
+void write_pid_file(const std::filesystem::path& file) {
+    if (file.empty()) {
+        return;
+    }
+    std::ofstream out(file, std::ios::trunc);
+    if (!out || !(out << getpid() << '\n')) {
+        spdlog::warn("event=pid_file status=error file={} error={}", log_value(file.string()),
+                     log_value(std::strerror(errno)));
+    }
+}
+
+// What the signal thread (main) tells the worker thread.
+struct Control {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::atomic<bool> stop{false};
+    bool reload = false;
+};
+
+int exit_code_for(const std::vector<sync::TenantOutcome>& outcomes) {
+    for (const auto& o : outcomes) {
+        if (!o.result.ok) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void reload_config(const std::filesystem::path& file, sync::Worker& worker,
+                   std::shared_ptr<const Config>& current) {
+    std::shared_ptr<const Config> next;
+    try {
+        next = std::make_shared<const Config>(load_config(file));
+    } catch (const ConfigError& e) {
+        spdlog::error("event=reload status=rejected keeping=previous error={}",
+                      log_value(e.what(), 600));
+        return;
+    }
+    if (next->store.path != current->store.path || next->sync.user != current->sync.user ||
+        next->sync.pid_file != current->sync.pid_file) {
+        spdlog::warn(
+            "event=reload note=\"store.path, sync.user and sync.pid_file change only "
+            "on restart\"");
+    }
+    try {
+        setup_logging(next->log, "m365gate-sync");
+    } catch (const ConfigError& e) {
+        spdlog::error("event=reload status=error what=logging error={}", log_value(e.what()));
+    }
+    current = next;
+    worker.set_config(next, true);
+    spdlog::info("event=reload status=ok file={} tenants={}", log_value(file.string()),
+                 next->tenants.size());
+}
+
+void daemon_loop(sync::Worker& worker, Control& control, const std::filesystem::path& file,
+                 std::shared_ptr<const Config> cfg) {
+    for (;;) {
+        bool reload = false;
+        {
+            std::lock_guard<std::mutex> lock(control.mu);
+            reload = std::exchange(control.reload, false);
+        }
+        if (control.stop.load()) {
+            return;
+        }
+        if (reload) {
+            reload_config(file, worker, cfg);
+        }
+        const auto round_started = std::chrono::steady_clock::now();
+        const auto outcomes = worker.run_round({});
+        std::size_t failed = 0;
+        for (const auto& o : outcomes) {
+            failed += o.result.ok ? 0 : 1;
+        }
+        if (control.stop.load()) {
+            return;
+        }
+        spdlog::debug("event=round tenants={} failed={}", outcomes.size(), failed);
+        std::unique_lock<std::mutex> lock(control.mu);
+        control.cv.wait_until(lock, round_started + cfg->sync.interval,
+                              [&] { return control.stop.load() || control.reload; });
+    }
+}
+
+int run(int argc, char** argv) {
+    CLI::App app{"m365gate-sync: imports every Microsoft 365 recipient into the m365gate store"};
+    std::string config_file = default_config_path;
+    bool once = false;
+    bool force = false;
+    bool full = false;
+    bool check_config = false;
+    bool version = false;
+    std::vector<std::string> tenants;
+    app.add_option("--config", config_file, "configuration file")->capture_default_str();
+    auto* once_opt = app.add_flag("--once", once, "sync every tenant once and exit");
+    app.add_flag("--force", force, "apply a sync the mass-deletion guard refuses (with --once)")
+        ->needs(once_opt);
+    app.add_flag("--full", full, "full sync even when delta links exist (with --once)")
+        ->needs(once_opt);
+    app.add_option("--tenant", tenants, "only this tenant (repeatable)");
+    app.add_flag("--check-config", check_config, "check the configuration and exit (0 or 78)");
+    app.add_flag("--version", version, "print the version and exit");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : EX_USAGE;
+    }
+    if (version) {
+        std::cout << "m365gate-sync 0.1.0\n";
+        return 0;
+    }
+
+    std::shared_ptr<const Config> cfg;
+    try {
+        cfg = std::make_shared<const Config>(load_config(config_file));
+        for (const auto& name : tenants) {
+            if (cfg->find_tenant(name) == nullptr) {
+                throw ConfigError(config_file + ": --tenant " + name + ": no such tenant");
+            }
+        }
+        if (check_config) {
+            for (const auto& t : cfg->tenants) {
+                load_credential(t.client_secret_file);
+            }
+            std::cout << config_file << ": OK (" << cfg->tenants.size() << " tenants)\n";
+            return 0;
+        }
+        setup_logging(cfg->log, "m365gate-sync");
+    } catch (const ConfigError& e) {
+        std::cerr << "m365gate-sync: " << e.what() << '\n';
+        return EX_CONFIG;
+    }
+
+    // Before any thread: block the signals the main thread waits for.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!once) {
+        write_pid_file(cfg->sync.pid_file);
+    }
+    if (geteuid() == 0) {
+        try {
+            drop_privileges(cfg->sync.user);
+            spdlog::info("event=start note=\"dropped privileges\" user={}",
+                         log_value(cfg->sync.user));
+        } catch (const PrivilegeError& e) {
+            spdlog::critical("event=start status=error error={}", log_value(e.what()));
+            std::cerr << "m365gate-sync: " << e.what() << '\n';
+            return EX_NOPERM;
+        }
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        spdlog::critical("event=start status=error error=\"curl_global_init failed\"");
+        return EX_SOFTWARE;
+    }
+
+    std::unique_ptr<store::Store> store;
+    try {
+        store::StoreOptions options;
+        options.max_size = cfg->store.max_size;
+        store = std::make_unique<store::Store>(cfg->store.path, options);
+    } catch (const store::StoreError& e) {
+        spdlog::critical("event=start status=error what=store error={}", log_value(e.what()));
+        std::cerr << "m365gate-sync: " << e.what() << '\n';
+        return e.kind() == store::StoreError::Kind::schema ? EX_CONFIG : EX_IOERR;
+    }
+
+    std::unique_ptr<sync::Alerter> alerter = sync::make_alerter();
+    Control control;
+    sync::Worker worker(*store, *alerter, &control.stop);
+    worker.set_config(cfg, false);
+    spdlog::info("event=start mode={} tenants={} config={}", once ? "once" : "daemon",
+                 cfg->tenants.size(), log_value(config_file));
+
+    int exit_code = 0;
+    std::thread runner([&] {
+        try {
+            if (once) {
+                sync::RoundOptions options;
+                options.force = force;
+                options.full = full;
+                options.tenants = tenants;
+                exit_code = exit_code_for(worker.run_round(options));
+            } else {
+                daemon_loop(worker, control, config_file, cfg);
+            }
+        } catch (const std::exception& e) {
+            spdlog::critical("event=worker status=error error={}", log_value(e.what()));
+            exit_code = EX_SOFTWARE;
+        }
+        // Wakes the main thread: the work is done.
+        control.stop.store(true);
+        kill(getpid(), SIGTERM);
+    });
+
+    for (;;) {
+        siginfo_t info{};
+        const int sig = sigwaitinfo(&signals, &info);
+        if (sig < 0) {
+            continue;  // EINTR
+        }
+        if (sig == SIGHUP) {
+            if (once) {
+                continue;
+            }
+            spdlog::info("event=signal signal=SIGHUP action=reload");
+            std::lock_guard<std::mutex> lock(control.mu);
+            control.reload = true;
+            control.cv.notify_all();
+            continue;
+        }
+        const bool ours = info.si_pid == getpid();
+        if (!ours) {
+            spdlog::info("event=signal signal={} action=stop",
+                         sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        }
+        {
+            std::lock_guard<std::mutex> lock(control.mu);
+            control.stop.store(true);
+            control.cv.notify_all();
+        }
+        break;
+    }
+    runner.join();
+    curl_global_cleanup();
+    spdlog::info("event=stop exit={}", exit_code);
+    if (!once && !cfg->sync.pid_file.empty()) {
+        std::error_code ec;
+        std::filesystem::remove(cfg->sync.pid_file, ec);
+    }
+    return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "m365gate-sync: " << e.what() << '\n';
+        return EX_SOFTWARE;
+    }
+}

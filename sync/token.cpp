@@ -1,0 +1,233 @@
+// sync/token.cpp - client-credentials token requests, error classification and caching.
+#include "sync/token.h"
+
+#include <spdlog/spdlog.h>
+#include <strings.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "sync/sync_error.h"
+
+namespace m365gate::sync {
+namespace {
+
+using json = nlohmann::json;
+
+struct TokenErrorBody {
+    std::string error;
+    std::vector<long> codes;
+    std::string trace_id;
+    std::string correlation_id;
+};
+
+std::string string_field(const json& j, const char* key) {
+    const auto it = j.find(key);
+    return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+TokenErrorBody parse_error_body(const std::string& body) {
+    TokenErrorBody e;
+    const json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        return e;
+    }
+    e.error = string_field(j, "error");
+    e.trace_id = string_field(j, "trace_id");
+    e.correlation_id = string_field(j, "correlation_id");
+    const auto codes = j.find("error_codes");
+    if (codes != j.end() && codes->is_array()) {
+        for (const auto& c : *codes) {
+            if (c.is_number_integer()) {
+                e.codes.push_back(c.get<long>());
+            }
+        }
+    }
+    return e;
+}
+
+std::string join_codes(const std::vector<long>& codes) {
+    std::string out;
+    for (long c : codes) {
+        if (!out.empty()) {
+            out += ',';
+        }
+        out += std::to_string(c);
+    }
+    return out;
+}
+
+bool is_retryable_status(long status) {
+    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504 ||
+           status == 509;
+}
+
+}  // namespace
+
+std::string describe_token_error(long code) {
+    switch (code) {
+        case 7000222:
+            return "the client secret has expired: create a new secret for the app, install it "
+                   "(m365gatectl secret set) and reload";
+        case 7000215:
+            return "the client secret is wrong (or the secret ID was installed instead of the "
+                   "secret value)";
+        case 7000218:
+            return "no client secret was sent: the credential file is empty";
+        case 700016:
+            return "the application (client_id) was not found in the tenant: wrong client_id, "
+                   "tenant or cloud";
+        case 90002:
+            return "the tenant was not found: wrong tenant_id or cloud (login_endpoint)";
+        case 900023:
+            return "the tenant_id is neither a valid GUID nor a domain name";
+        case 90038:
+            return "the tenant belongs to a national cloud: set login_endpoint and graph_endpoint "
+                   "for that cloud";
+        case 7000112:
+            return "the application is disabled";
+        case 70011:
+        case 1002012:
+            return "the token scope was refused (check graph_endpoint)";
+        case 500011:
+            return "the resource (Graph) was not found in the tenant: graph_endpoint does not "
+                   "match the tenant's cloud";
+        case 53003:
+            return "Conditional Access blocks the application";
+        default:
+            return "";
+    }
+}
+
+bool token_error_is_transient(long code) {
+    return code == 90033 || code == 90024 || code == 50033 || code == 90006;
+}
+
+void TokenClient::invalidate() {
+    token_ = Secret();
+    valid_until_ = {};
+}
+
+const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
+                               const Secret& client_secret, const RetryPolicy& policy,
+                               const std::atomic<bool>* stop) {
+    const std::string key = tenant.tenant_id + '\n' + tenant.client_id + '\n' +
+                            tenant.login_endpoint + '\n' + tenant.graph_endpoint;
+    const auto now = std::chrono::steady_clock::now();
+    if (!token_.empty() && key == cached_for_ && client_secret == cached_for_secret_ &&
+        now < valid_until_) {
+        return token_;
+    }
+    invalidate();
+    if (client_secret.empty()) {
+        throw sync_error("config", "7000218", describe_token_error(7000218));
+    }
+
+    const std::string url =
+        tenant.login_endpoint + '/' + http.escape(tenant.tenant_id) + "/oauth2/v2.0/token";
+    // The form holds the secret: built into a Secret so it is wiped when done.
+    const Secret form("client_id=" + http.escape(tenant.client_id) +
+                      "&scope=" + http.escape(tenant.graph_endpoint + "/.default") +
+                      "&client_secret=" + http.escape(client_secret.reveal()) +
+                      "&grant_type=client_credentials");
+    const std::vector<std::string> headers{"Accept: application/json"};
+
+    for (int retry = 0;; ++retry) {
+        if (stop != nullptr && stop->load()) {
+            throw SyncStopped();
+        }
+        const HttpResponse r = http.post_form(url, form.reveal(), headers);
+        std::chrono::milliseconds wait{0};
+        std::string why;
+        if (r.error == TransportError::stopped) {
+            throw SyncStopped();
+        }
+        if (r.error == TransportError::tls) {
+            spdlog::error("tenant={} event=token status=error kind=tls error={}", tenant.name,
+                          log_value(r.error_message));
+            throw sync_error("tls", "",
+                             "TLS error talking to the token endpoint " +
+                                 printable(tenant.login_endpoint) + ": " +
+                                 printable(r.error_message));
+        }
+        if (r.error != TransportError::none) {
+            why = std::string(to_string(r.error)) + ": " + r.error_message;
+            if (r.error == TransportError::too_large || r.error == TransportError::other ||
+                retry >= policy.max_retries) {
+                spdlog::error("tenant={} event=token status=error kind=network error={}",
+                              tenant.name, log_value(why));
+                throw sync_error("network", "",
+                                 "cannot reach the token endpoint " +
+                                     printable(tenant.login_endpoint) + ": " + printable(why));
+            }
+            wait = backoff_delay(retry, policy);
+        } else if (r.status == 200) {
+            const json j = json::parse(r.body, nullptr, false);
+            const auto tok = j.is_object() ? j.find("access_token") : j.end();
+            const auto type = j.is_object() ? j.find("token_type") : j.end();
+            const auto exp = j.is_object() ? j.find("expires_in") : j.end();
+            if (j.is_discarded() || !j.is_object() || tok == j.end() || !tok->is_string() ||
+                tok->get_ref<const std::string&>().empty() || type == j.end() ||
+                !type->is_string() ||
+                strcasecmp(type->get_ref<const std::string&>().c_str(), "bearer") != 0) {
+                spdlog::error("tenant={} event=token status=error kind=malformed_response",
+                              tenant.name);
+                throw sync_error("token", "malformed_response",
+                                 "the token endpoint sent a response that is not a bearer token");
+            }
+            long lifetime = 3599;
+            if (exp != j.end() && exp->is_number_integer()) {
+                lifetime = exp->get<long>();
+            } else if (exp != j.end() && exp->is_string()) {
+                lifetime = std::atol(exp->get_ref<const std::string&>().c_str());
+            }
+            if (lifetime <= 0) {
+                lifetime = 60;
+            }
+            const long keep = lifetime > 600 ? lifetime - 300 : lifetime / 2;
+            token_ = Secret(tok->get<std::string>());
+            cached_for_ = key;
+            cached_for_secret_ = client_secret;
+            valid_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(keep);
+            spdlog::debug("tenant={} event=token status=ok expires_in={} cached_s={}", tenant.name,
+                          lifetime, keep);
+            return token_;
+        } else {
+            const TokenErrorBody e = parse_error_body(r.body);
+            const long code = e.codes.empty() ? 0 : e.codes.front();
+            const bool transient = is_retryable_status(r.status) ||
+                                   e.error == "temporarily_unavailable" ||
+                                   token_error_is_transient(code);
+            spdlog::log(transient ? spdlog::level::warn : spdlog::level::err,
+                        "tenant={} event=token status=error http_status={} error={} "
+                        "error_codes={} trace_id={} correlation_id={} retry={}",
+                        tenant.name, r.status, log_value(e.error, 64), join_codes(e.codes),
+                        log_value(e.trace_id, 64), log_value(e.correlation_id, 64), retry);
+            if (!transient || retry >= policy.max_retries) {
+                std::string text = describe_token_error(code);
+                if (text.empty()) {
+                    text = "the token endpoint refused the request (HTTP " +
+                           std::to_string(r.status) + ", " + printable(e.error, 64) + ")";
+                }
+                throw sync_error("token", code != 0 ? std::to_string(code) : printable(e.error, 64),
+                                 "token request failed: " + text +
+                                     (code != 0 ? " (AADSTS" + std::to_string(code) + ")" : ""));
+            }
+            const long after = parse_retry_after(r.retry_after);
+            wait =
+                after >= 0 ? std::chrono::milliseconds(after * 1000) : backoff_delay(retry, policy);
+            if (after > policy.max_backoff.count()) {
+                throw sync_error("token", std::to_string(r.status),
+                                 "the token endpoint asked to wait " + std::to_string(after) +
+                                     " s, longer than sync.max_backoff");
+            }
+        }
+        spdlog::warn("tenant={} event=token_retry wait_ms={} retry={}", tenant.name, wait.count(),
+                     retry + 1);
+        if (!sleep_unless_stopped(wait, stop)) {
+            throw SyncStopped();
+        }
+    }
+}
+
+}  // namespace m365gate::sync

@@ -1,0 +1,42 @@
+// sync/token.h - OAuth 2.0 client-credentials tokens from the Entra token endpoint.
+//
+// POST <login_endpoint>/<tenant_id>/oauth2/v2.0/token with scope <graph_endpoint>/.default
+// (national clouds follow the configured Graph endpoint). The token is cached until 5 minutes
+// before expires_in (half of a lifetime shorter than 10 minutes). Errors are told apart by
+// `error_codes`, never by the description, which is never logged; the log carries error,
+// error_codes, trace_id and correlation_id. The token and the secret live in Secret only.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/secret.h"
+#include "sync/http.h"
+
+namespace m365gate::sync {
+
+// The admin's sentence for an AADSTS code (table of reference A.5); "" when unknown.
+std::string describe_token_error(long code);
+// Transient AADSTS codes (90033, 90024, 50033, 90006): retry with backoff, no alert yet.
+bool token_error_is_transient(long code);
+
+class TokenClient {
+public:
+    // A bearer token for the tenant's app, from the cache or the endpoint. Throws SyncError
+    // (kind token / network / tls) or SyncStopped.
+    const Secret& get(HttpClient& http, const TenantConfig& tenant, const Secret& client_secret,
+                      const RetryPolicy& policy, const std::atomic<bool>* stop);
+    // Drops the cached token (Graph said 401; a secret changed).
+    void invalidate();
+
+private:
+    Secret token_;
+    Secret cached_for_secret_;
+    std::string cached_for_;  // tenant id, client id, endpoints
+    std::chrono::steady_clock::time_point valid_until_{};
+};
+
+}  // namespace m365gate::sync

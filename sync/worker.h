@@ -1,0 +1,78 @@
+// sync/worker.h - one sync round over the configured tenants, and what is recorded about it.
+//
+// Per tenant and round: the credential (loaded per config load/reload), the secret's expiry
+// (credential file, else client_secret_expires, else Graph passwordCredentials by hint), a
+// token, then a delta or a full sync into one store::Writer whose commit also writes the
+// TenantState (attempt, success, counts, links, secret fields). A failed, refused (shrink) or
+// partial sync commits nothing but a small state update (last error, failing_since). The
+// Alerter is called after every attempt and once per round for the secret. One tenant failing
+// never stops the others; a set stop flag ends the round at the next page (the open write
+// transaction aborts). Tenants no longer configured are removed from the store.
+// Thread safety: a Worker belongs to one thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "store/store.h"
+#include "sync/alerts.h"
+#include "sync/token.h"
+
+namespace m365gate::sync {
+
+// Unix seconds now; M365GATE_TEST_NOW (Unix seconds) overrides it. TEST ONLY: it exists so
+// that tests of staleness, expiry and alerts need not wait; never set it in production.
+std::int64_t now_seconds();
+
+// First 8 hex digits of SHA-256 of the secret: tells secrets apart, reveals nothing.
+std::string secret_fingerprint(const Secret& secret);
+
+struct RoundOptions {
+    bool force = false;                // --force: apply a sync the shrink guard refuses
+    bool full = false;                 // --full: full sync even when delta links exist
+    std::vector<std::string> tenants;  // --tenant: only these (empty = all)
+};
+
+struct TenantOutcome {
+    std::string tenant;
+    SyncResult result;
+    std::string kind;  // "full" | "delta" | ""
+};
+
+class Worker {
+public:
+    Worker(store::Store& store, Alerter& alerter, const std::atomic<bool>* stop);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Adopts a config (start or reload) and (re)loads the credential files. On a reload, each
+    // tenant whose secret changed gets a token request at once, logged and handed to
+    // Alerter::secret_changed. A credential file that fails to load on reload keeps the old one.
+    void set_config(std::shared_ptr<const Config> cfg, bool reload);
+
+    // Syncs every (selected) tenant once. Returns one outcome per tenant synced; stops early
+    // (outcomes so far) when the stop flag is set.
+    std::vector<TenantOutcome> run_round(const RoundOptions& options);
+
+    struct TenantRuntime;
+
+private:
+    TenantOutcome sync_tenant(const TenantConfig& tenant, TenantRuntime& rt,
+                              const RoundOptions& options);
+    void remove_unconfigured_tenants();
+
+    store::Store& store_;
+    Alerter& alerter_;
+    const std::atomic<bool>* stop_;
+    std::shared_ptr<const Config> cfg_;
+    std::map<std::string, std::unique_ptr<TenantRuntime>> runtime_;
+};
+
+}  // namespace m365gate::sync
