@@ -1,0 +1,185 @@
+// common/log.cpp - the one logger of a process: syslog (facility mail), stderr or a file.
+//
+// Lines look like Postfix's: syslog gets "warning: ..." / "error: ..." prefixes and no prefix
+// for info; stderr and files get "2027-01-31T12:00:00+09:00 m365gate-milter[123]: info: ...".
+// spdlog says set_default_logger() must not race spdlog::info() (the default API holds a raw
+// pointer), yet a reload calls setup_logging() while other threads log. So a reload that keeps
+// the target only changes the level (atomic in spdlog), and a logger that is replaced is kept
+// alive until exit instead of being freed under a thread that is still writing to it. That also
+// keeps the replaced syslog sink from calling closelog(), which would reset the ident.
+
+#include "common/log.h"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <syslog.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace m365gate {
+namespace {
+
+// "%*": Postfix's severity tags for syslog, where the priority already carries the level.
+class SeverityTag final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm& /*time*/,
+                spdlog::memory_buf_t& dest) override {
+        std::string_view tag;
+        switch (msg.level) {
+            case spdlog::level::trace:
+                tag = "trace: ";
+                break;
+            case spdlog::level::debug:
+                tag = "debug: ";
+                break;
+            case spdlog::level::warn:
+                tag = "warning: ";
+                break;
+            case spdlog::level::err:
+                tag = "error: ";
+                break;
+            case spdlog::level::critical:
+                tag = "fatal: ";
+                break;
+            default:
+                break;
+        }
+        dest.append(tag.data(), tag.data() + tag.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<SeverityTag>();
+    }
+};
+
+spdlog::level::level_enum level_of(const std::string& name) {
+    if (name == "trace") {
+        return spdlog::level::trace;
+    }
+    if (name == "debug") {
+        return spdlog::level::debug;
+    }
+    if (name == "info") {
+        return spdlog::level::info;
+    }
+    if (name == "warn") {
+        return spdlog::level::warn;
+    }
+    if (name == "error") {
+        return spdlog::level::err;
+    }
+    throw ConfigError("[log] level: must be one of trace, debug, info, warn, error; got " +
+                      log_value(name, 40));
+}
+
+// A literal for a spdlog pattern: '%' doubled.
+std::string pattern_literal(std::string_view text) {
+    std::string out;
+    for (char c : printable(text, 64)) {
+        if (c == '%') {
+            out.push_back('%');
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+struct Installed {
+    std::string program;
+    LogTarget target;
+    std::filesystem::path file;
+    std::shared_ptr<spdlog::logger> logger;
+};
+
+// Process-wide by nature (spdlog's default logger is); guarded by setup_mutex.
+std::mutex setup_mutex;
+std::unique_ptr<Installed> installed;
+std::vector<std::shared_ptr<spdlog::logger>> retired;  // see the file comment
+
+}  // namespace
+
+void setup_logging(const LogConfig& cfg, const std::string& program) {
+    const spdlog::level::level_enum level = level_of(cfg.level);
+    std::lock_guard<std::mutex> lock(setup_mutex);
+
+    if (installed && installed->logger == spdlog::default_logger() &&
+        installed->program == program && installed->target == cfg.target &&
+        installed->file == cfg.file) {
+        installed->logger->set_level(level);
+        return;
+    }
+
+    spdlog::sink_ptr sink;
+    std::string pattern;
+    switch (cfg.target) {
+        case LogTarget::syslog:
+            // The sink keeps its ident string alive for openlog(), which stores the pointer.
+            sink =
+                std::make_shared<spdlog::sinks::syslog_sink_mt>(program, LOG_PID, LOG_MAIL, true);
+            pattern = "%*%v";
+            break;
+        case LogTarget::stderr_:
+            sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+            pattern = "%Y-%m-%dT%H:%M:%S%z " + pattern_literal(program) + "[%P]: %l: %v";
+            break;
+        case LogTarget::file:
+            try {
+                sink =
+                    std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.file.string(), false);
+            } catch (const spdlog::spdlog_ex& e) {
+                throw ConfigError(cfg.file.string() + ": cannot open log file (" + e.what() + ")");
+            }
+            pattern = "%Y-%m-%dT%H:%M:%S%z " + pattern_literal(program) + "[%P]: %l: %v";
+            break;
+    }
+    // syslog adds its own line end; the other sinks get "\n".
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(
+        spdlog::pattern_time_type::local, cfg.target == LogTarget::syslog ? "" : "\n");
+    formatter->add_flag<SeverityTag>('*').set_pattern(pattern);
+    sink->set_formatter(std::move(formatter));
+
+    auto logger = std::make_shared<spdlog::logger>(program, std::move(sink));
+    logger->set_level(level);
+    logger->flush_on(cfg.target == LogTarget::syslog ? spdlog::level::warn : spdlog::level::trace);
+
+    if (auto previous = spdlog::default_logger()) {
+        retired.push_back(std::move(previous));
+    }
+    spdlog::set_default_logger(logger);
+    installed = std::make_unique<Installed>(Installed{program, cfg.target, cfg.file, logger});
+}
+
+std::string printable(std::string_view in, std::size_t max_len) {
+    std::string out;
+    const std::string_view head = in.substr(0, max_len);
+    out.reserve(head.size() + 3);
+    for (unsigned char c : head) {
+        out.push_back(c >= 0x20 && c < 0x7f ? char(c) : '?');
+    }
+    if (in.size() > max_len) {
+        out += "...";
+    }
+    return out;
+}
+
+std::string log_value(std::string_view in, std::size_t max_len) {
+    std::string value = printable(in, max_len);
+    if (value.find_first_of(" \"=") == std::string::npos) {
+        return value;
+    }
+    std::string out = "\"";
+    for (char c : value) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+        }
+        out.push_back(c);
+    }
+    out.push_back('"');
+    return out;
+}
+
+}  // namespace m365gate

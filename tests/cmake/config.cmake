@@ -1,0 +1,7 @@
+# config: common/ (m365gate.toml, credential files, durations and dates, logging).
+# Included from tests/CMakeLists.txt, so paths are relative to tests/.
+add_executable(config_test unit/config_test.cpp unit/credential_test.cpp)
+target_link_libraries(config_test PRIVATE m365_common m365_catch_main)
+catch_discover_tests(config_test
+    TEST_PREFIX "config."
+    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS unit)
