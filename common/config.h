@@ -2,7 +2,7 @@
 //
 // Nothing else in m365gate reads TOML. load_config() either returns a complete, validated
 // Config or throws ConfigError whose message names the file, the line and the key
-// ("/etc/m365gate/m365gate.toml:14: [milter] unknown key \"on_stal\""). Defaults are the
+// ("/etc/m365gate/m365gate.toml:14: [milter] on_stal: unknown key"). Defaults are the
 // member initialisers below; conf/m365gate.toml documents every key. A daemon that reloads
 // builds a new Config and swaps it in only when load_config() returned (ConfigHolder, P12).
 #pragma once
