@@ -1,0 +1,104 @@
+// sync/alert_message.h - the words of every alert: subject, body and webhook JSON, in English
+// or Japanese (alerts.language), and the RFC 5322 message that carries them.
+//
+// Pure: no I/O, no clock, no randomness (the caller passes the time zone, the host name, the
+// send time and the Message-ID's unique part), so every text is unit-tested byte for byte.
+// Nothing here ever sees a secret: AlertFacts has no field that could hold one, and error
+// text from the network goes through printable() before it is quoted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "sync/alert_time.h"
+
+namespace m365gate::sync {
+
+enum class AlertKind {
+    secret_expiring,  // alerts.secret_days threshold crossed
+    secret_expired,
+    token_refused,    // the token endpoint refused the credentials (AADSTS code)
+    consent_missing,  // Graph 403: permission or admin consent missing
+    sync_failing,     // no successful sync for alerts.sync_failure_after
+    shrink_refused,   // the mass-deletion guard kept the previous list
+    recovered,        // a tenant that was alerted about syncs again
+    secret_accepted,  // after a reload with a new secret: Entra accepted it
+};
+const char* to_string(AlertKind kind);  // "secret_expiring", ... (webhook "event", log)
+
+enum class AlertSeverity { info, warning, error };
+const char* to_string(AlertSeverity severity);
+
+// What the texts are built from. Fields that do not apply to a kind stay at their defaults.
+struct AlertFacts {
+    AlertKind kind = AlertKind::secret_expiring;
+    std::int64_t now = 0;
+    std::int64_t secret_expires = 0;     // 0 = unknown
+    std::string secret_expires_source;   // "credential_file" | "config" | "graph" | ""
+    int days_left = 0;                   // secret_expiring: ceil((expires - now) / 1 day)
+    int threshold_days = 0;              // secret_expiring: the alerts.secret_days threshold
+    std::string error_kind;              // SyncResult::error_kind of the failure
+    std::string error_code;              // token_refused: AADSTS number ("7000222")
+    std::string error_message;           // SyncResult::message (made printable here)
+    std::string missing_permission;      // consent_missing
+    bool after_secret_change = false;    // token_refused reported right after a reload
+    std::int64_t failing_since = 0;      // sync_failing
+    std::int64_t last_success = 0;       // 0 = never
+    std::uint64_t addresses_before = 0;  // shrink_refused
+    std::uint64_t addresses_after = 0;
+    std::vector<std::string> resolved;  // recovered: alert keys that had been sent
+};
+
+struct Alert {
+    AlertKind kind = AlertKind::secret_expiring;
+    AlertSeverity severity = AlertSeverity::warning;
+    std::string subject;  // UTF-8, one line
+    std::string body;     // UTF-8, '\n' line ends, lines wrapped for reading
+    std::string json;     // the webhook payload (docs/alerts.md has the schema)
+};
+
+// `host` names the gateway in the text ("m365gate-sync on mx1.example.net").
+Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts,
+                  const TimeZone& tz, const std::string& host);
+
+// One sentence in English for the log: what happened, never what to do.
+std::string log_summary(const TenantConfig& tenant, const AlertFacts& facts);
+
+// The AADSTS codes that are configuration or credential problems the admin must fix (alert at
+// once) as opposed to transient ones that only count towards sync_failing.
+bool is_permanent_token_error(std::string_view aadsts_code);
+
+// https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/<id>
+std::string credentials_url(std::string_view client_id);
+
+// alerts.mail_to followed by the tenant's alert_mail_to, duplicates (ASCII case-insensitive)
+// and entries with control characters dropped.
+std::vector<std::string> mail_recipients(const AlertConfig& alerts, const TenantConfig& tenant);
+
+// A header value: CR, LF and other control characters removed, so no value can start a new
+// header; length capped.
+std::string header_value(std::string_view in, std::size_t max_len = 900);
+// The value as is when printable ASCII, else RFC 2047 "=?UTF-8?B?...?=" encoded-words of at
+// most 75 characters, split on UTF-8 character boundaries and folded with "\n ".
+std::string encode_header_text(std::string_view utf8);
+
+struct MailEnvelope {
+    std::string from;             // alerts.mail_from
+    std::vector<std::string> to;  // mail_recipients()
+    std::int64_t date = 0;        // Unix seconds of sending
+    std::string message_id;       // "<1769850000.5f3a9c2e71d04b88@m365gate.mx1.example.net>"
+};
+// "<unix.unique@m365gate.host>"; `unique` is hex from the caller's random source.
+std::string make_message_id(std::int64_t unix_seconds, std::string_view unique,
+                            std::string_view host);
+// The complete message for `sendmail -t -i`: headers (Date, From, To, Subject, Message-ID,
+// MIME-Version, Content-Type text/plain UTF-8, Content-Transfer-Encoding 8bit,
+// Auto-Submitted auto-generated, X-Auto-Response-Suppress, X-M365gate-Event/-Tenant), a
+// blank line, the body; '\n' line ends; no line longer than 998 octets.
+std::string build_mail(const MailEnvelope& envelope, const Alert& alert,
+                       const std::string& tenant_name, const TimeZone& tz);
+
+}  // namespace m365gate::sync

@@ -1,0 +1,393 @@
+// sync/alerts.cpp - when an alert is due, and sending it (log always, then mail and webhook).
+//
+// Every decision is made from TenantState.alerts_sent and the `now` the worker passes, so the
+// rules are tested without a clock and a restart never resends. Keys (docs/alerts.md):
+//   secret_expiring:<expires>:<days>  secret_expired:<expires>       (kept per expiry date)
+//   token:<AADSTS code>  consent:<permission>  sync_failing:<failing_since>  (until success)
+//   shrink:<addresses_after>                                         (latest refused shrink)
+// A key is recorded only when the alert reached at least one configured channel (or when no
+// mail or webhook is configured: then the log is the channel), so a sendmail that is down is
+// retried at the next check instead of losing the alert.
+#include "sync/alerts.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "common/log.h"
+#include "sync/alert_message.h"
+#include "sync/alert_send.h"
+
+namespace m365gate::sync {
+namespace {
+
+constexpr std::int64_t day_seconds = 86400;
+// Keys of an expiry date that is no longer the current one are kept this long after that date
+// (an expiry source that flips back and forth must not resend), and for at most this many
+// dates; after that they are dropped so alerts_sent stays small.
+constexpr std::int64_t old_expiry_keep = 30 * day_seconds;
+constexpr std::size_t old_expiry_max = 3;
+
+bool starts_with(const std::string& s, std::string_view prefix) {
+    return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// "secret_expiring:<exp>:<days>" / "secret_expired:<exp>" -> exp; other keys -> nullopt.
+std::optional<std::int64_t> secret_key_expiry(const std::string& key) {
+    std::string_view rest;
+    if (starts_with(key, "secret_expiring:")) {
+        rest = std::string_view(key).substr(16);
+    } else if (starts_with(key, "secret_expired:")) {
+        rest = std::string_view(key).substr(15);
+    } else {
+        return std::nullopt;
+    }
+    rest = rest.substr(0, rest.find(':'));
+    try {
+        return std::stoll(std::string(rest));
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+void prune_secret_keys(store::TenantState& state, std::int64_t now) {
+    std::set<std::int64_t> others;
+    for (auto it = state.alerts_sent.begin(); it != state.alerts_sent.end();) {
+        const auto exp = secret_key_expiry(it->first);
+        if (exp && *exp != state.secret_expires && *exp + old_expiry_keep < now) {
+            it = state.alerts_sent.erase(it);
+            continue;
+        }
+        if (exp && *exp != state.secret_expires) {
+            others.insert(*exp);
+        }
+        ++it;
+    }
+    while (others.size() > old_expiry_max) {
+        const std::int64_t drop = *others.begin();
+        others.erase(others.begin());
+        for (auto it = state.alerts_sent.begin(); it != state.alerts_sent.end();) {
+            const auto exp = secret_key_expiry(it->first);
+            it = exp && *exp == drop ? state.alerts_sent.erase(it) : std::next(it);
+        }
+    }
+}
+
+std::string hostname() {
+    char buf[256] = {0};
+    if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
+        return "localhost";
+    }
+    return printable(buf, 200);
+}
+
+std::string random_hex() {
+    std::random_device rd;
+    const std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+class RealAlerter final : public Alerter {
+public:
+    RealAlerter() : host_(hostname()) {}
+
+    void after_attempt(const Config& cfg, const TenantConfig& tenant, const SyncResult& result,
+                       store::TenantState& state, std::int64_t now) override;
+    void check_secret(const Config& cfg, const TenantConfig& tenant, store::TenantState& state,
+                      std::int64_t now) override;
+    void secret_changed(const Config& cfg, const TenantConfig& tenant,
+                        const SyncResult& token_result, store::TenantState& state,
+                        std::int64_t now) override;
+
+private:
+    // Log, mail, webhook. True when the alert counts as sent (see the file comment).
+    bool send(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts);
+    TimeZone zone(const std::string& name);
+    AlertFacts facts_for(AlertKind kind, const store::TenantState& state, std::int64_t now) const;
+
+    const std::string host_;
+    std::mutex zones_mu_;
+    std::map<std::string, TimeZone> zones_;
+};
+
+TimeZone RealAlerter::zone(const std::string& name) {
+    std::lock_guard<std::mutex> lock(zones_mu_);
+    const auto it = zones_.find(name);
+    if (it != zones_.end()) {
+        return it->second;
+    }
+    auto tz = TimeZone::load(name);
+    if (!tz) {
+        spdlog::warn("event=alert_config status=bad_timezone timezone={} using=UTC",
+                     log_value(name));
+        tz = TimeZone::utc();
+    }
+    zones_.emplace(name, *tz);
+    return *tz;
+}
+
+AlertFacts RealAlerter::facts_for(AlertKind kind, const store::TenantState& state,
+                                  std::int64_t now) const {
+    AlertFacts f;
+    f.kind = kind;
+    f.now = now;
+    f.secret_expires = state.secret_expires;
+    f.secret_expires_source = state.secret_expires_source;
+    f.last_success = state.last_success;
+    f.failing_since = state.failing_since;
+    return f;
+}
+
+bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts) {
+    const TimeZone tz = zone(cfg.alerts.timezone);
+    const Alert alert = build_alert(cfg, tenant, facts, tz, host_);
+
+    std::string mail_status = "off";
+    std::string webhook_status = "off";
+    bool delivered = false;
+    const auto to = mail_recipients(cfg.alerts, tenant);
+    if (!to.empty()) {
+        MailEnvelope env;
+        env.from = cfg.alerts.mail_from;
+        env.to = to;
+        env.date = static_cast<std::int64_t>(::time(nullptr));
+        env.message_id = make_message_id(env.date, random_hex(), host_);
+        const SendResult r =
+            send_mail(cfg.alerts.sendmail, build_mail(env, alert, tenant.name, tz));
+        mail_status = r.ok ? "sent" : "failed";
+        delivered = delivered || r.ok;
+        if (!r.ok) {
+            spdlog::error("event=alert_mail status=failed tenant={} alert={} error={}", tenant.name,
+                          to_string(facts.kind), log_value(r.error));
+        }
+    }
+    if (!cfg.alerts.webhook.empty()) {
+        WebhookOptions o;
+        o.ca_file = cfg.sync.ca_file;
+        o.connect_timeout = cfg.sync.connect_timeout;
+        o.request_timeout = std::min(cfg.sync.request_timeout, Seconds(30));
+        const SendResult r = post_webhook(cfg.alerts.webhook, alert.json, o);
+        webhook_status = r.ok ? "sent" : "failed";
+        delivered = delivered || r.ok;
+        if (!r.ok) {
+            spdlog::error("event=alert_webhook status=failed tenant={} alert={} error={}",
+                          tenant.name, to_string(facts.kind), log_value(r.error));
+        }
+    }
+    const bool log_only = to.empty() && cfg.alerts.webhook.empty();
+
+    std::string line = "event=alert alert=" + std::string(to_string(facts.kind)) +
+                       " tenant=" + log_value(tenant.name);
+    if (facts.kind == AlertKind::secret_expiring) {
+        line += " days_left=" + std::to_string(facts.days_left) +
+                " threshold=" + std::to_string(facts.threshold_days);
+    }
+    if (facts.secret_expires != 0 &&
+        (facts.kind == AlertKind::secret_expiring || facts.kind == AlertKind::secret_expired ||
+         facts.kind == AlertKind::secret_accepted)) {
+        line += " expires=" + format_utc_iso(facts.secret_expires) +
+                " source=" + log_value(facts.secret_expires_source);
+    }
+    if (!facts.error_code.empty()) {
+        line += " code=" + log_value(facts.error_code, 64);
+    }
+    if (!facts.missing_permission.empty()) {
+        line += " permission=" + log_value(facts.missing_permission, 80);
+    }
+    if (facts.kind == AlertKind::shrink_refused) {
+        line += " before=" + std::to_string(facts.addresses_before) +
+                " after=" + std::to_string(facts.addresses_after);
+    }
+    line += " mail=" + mail_status + " webhook=" + webhook_status +
+            " summary=" + log_value(log_summary(tenant, facts));
+    switch (alert.severity) {
+        case AlertSeverity::info:
+            spdlog::info("{}", line);
+            break;
+        case AlertSeverity::warning:
+            spdlog::warn("{}", line);
+            break;
+        case AlertSeverity::error:
+            spdlog::error("{}", line);
+            break;
+    }
+    return delivered || log_only;
+}
+
+void RealAlerter::after_attempt(const Config& cfg, const TenantConfig& tenant,
+                                const SyncResult& result, store::TenantState& state,
+                                std::int64_t now) {
+    auto& sent = state.alerts_sent;
+    if (result.ok) {
+        std::vector<std::string> resolved;
+        for (const auto& [key, when] : sent) {
+            (void)when;
+            if (starts_with(key, "token:") || starts_with(key, "consent:") ||
+                starts_with(key, "sync_failing:")) {
+                resolved.push_back(key);
+            }
+        }
+        if (resolved.empty()) {
+            return;
+        }
+        AlertFacts f = facts_for(AlertKind::recovered, state, now);
+        f.resolved = resolved;
+        if (send(cfg, tenant, f)) {
+            for (const auto& key : resolved) {
+                sent.erase(key);
+            }
+        }
+        return;
+    }
+
+    if (result.error_kind == "token" && is_permanent_token_error(result.error_code)) {
+        const std::string key = "token:" + printable(result.error_code, 32);
+        if (sent.count(key) == 0) {
+            AlertFacts f = facts_for(AlertKind::token_refused, state, now);
+            f.error_kind = result.error_kind;
+            f.error_code = result.error_code;
+            f.error_message = result.message;
+            if (send(cfg, tenant, f)) {
+                sent[key] = now;
+            }
+        }
+    } else if (result.error_kind == "consent") {
+        const std::string perm = result.missing_permission.empty()
+                                     ? std::string("unknown")
+                                     : printable(result.missing_permission, 80);
+        const std::string key = "consent:" + perm;
+        if (sent.count(key) == 0) {
+            AlertFacts f = facts_for(AlertKind::consent_missing, state, now);
+            f.error_kind = result.error_kind;
+            f.error_code = result.error_code;
+            f.error_message = result.message;
+            f.missing_permission = result.missing_permission;
+            if (send(cfg, tenant, f)) {
+                sent[key] = now;
+            }
+        }
+    } else if (result.error_kind == "shrink") {
+        const std::string key = "shrink:" + std::to_string(result.addresses_after);
+        if (sent.count(key) == 0) {
+            AlertFacts f = facts_for(AlertKind::shrink_refused, state, now);
+            f.error_kind = result.error_kind;
+            f.addresses_before = result.addresses_before;
+            f.addresses_after = result.addresses_after;
+            if (send(cfg, tenant, f)) {
+                for (auto it = sent.begin(); it != sent.end();) {
+                    it = starts_with(it->first, "shrink:") ? sent.erase(it) : std::next(it);
+                }
+                sent[key] = now;
+            }
+        }
+    }
+
+    // Measured from the first failed attempt since the last success (the worker may set
+    // failing_since after this call; then this attempt is the first).
+    const std::int64_t since = state.failing_since != 0 ? state.failing_since : now;
+    if (now - since >= cfg.alerts.sync_failure_after.count()) {
+        const std::string key = "sync_failing:" + std::to_string(since);
+        if (sent.count(key) == 0) {
+            AlertFacts f = facts_for(AlertKind::sync_failing, state, now);
+            f.failing_since = since;
+            f.error_kind = result.error_kind;
+            f.error_code = result.error_code;
+            f.error_message = result.message;
+            if (send(cfg, tenant, f)) {
+                sent[key] = now;
+            }
+        }
+    }
+}
+
+void RealAlerter::check_secret(const Config& cfg, const TenantConfig& tenant,
+                               store::TenantState& state, std::int64_t now) {
+    prune_secret_keys(state, now);
+    const std::int64_t expires = state.secret_expires;
+    if (expires == 0) {
+        return;
+    }
+    auto& sent = state.alerts_sent;
+    const std::string exp = std::to_string(expires);
+    if (expires <= now) {
+        const std::string key = "secret_expired:" + exp;
+        if (sent.count(key) == 0 &&
+            send(cfg, tenant, facts_for(AlertKind::secret_expired, state, now))) {
+            sent[key] = now;
+        }
+        return;
+    }
+    const std::int64_t days_left = (expires - now + day_seconds - 1) / day_seconds;
+    std::vector<int> thresholds;
+    for (int d : cfg.alerts.secret_days) {
+        if (d > 0) {
+            thresholds.push_back(d);
+        }
+    }
+    std::sort(thresholds.begin(), thresholds.end());
+    const auto due = std::lower_bound(thresholds.begin(), thresholds.end(), days_left);
+    if (due == thresholds.end()) {
+        return;  // more days left than the largest threshold
+    }
+    const std::string key = "secret_expiring:" + exp + ":" + std::to_string(*due);
+    if (sent.count(key) != 0) {
+        return;
+    }
+    AlertFacts f = facts_for(AlertKind::secret_expiring, state, now);
+    f.days_left = static_cast<int>(days_left);
+    f.threshold_days = *due;
+    if (!send(cfg, tenant, f)) {
+        return;
+    }
+    // The larger thresholds are past: after a restart or a late start they never go out.
+    for (auto it = due; it != thresholds.end(); ++it) {
+        const std::string k = "secret_expiring:" + exp + ":" + std::to_string(*it);
+        if (sent.count(k) == 0) {
+            sent[k] = now;
+        }
+    }
+}
+
+void RealAlerter::secret_changed(const Config& cfg, const TenantConfig& tenant,
+                                 const SyncResult& token_result, store::TenantState& state,
+                                 std::int64_t now) {
+    if (token_result.ok) {
+        send(cfg, tenant, facts_for(AlertKind::secret_accepted, state, now));
+        return;
+    }
+    if (token_result.error_kind == "token" && !token_result.error_code.empty() &&
+        is_permanent_token_error(token_result.error_code)) {
+        // Always said: the admin just installed this secret and waits for the answer.
+        AlertFacts f = facts_for(AlertKind::token_refused, state, now);
+        f.error_kind = token_result.error_kind;
+        f.error_code = token_result.error_code;
+        f.error_message = token_result.message;
+        f.after_secret_change = true;
+        if (send(cfg, tenant, f)) {
+            state.alerts_sent["token:" + printable(token_result.error_code, 32)] = now;
+        }
+        return;
+    }
+    // Network trouble and the like say nothing about the secret; the next attempt will.
+    spdlog::warn(
+        "event=secret_check tenant={} status=unknown error_kind={} code={} error={} "
+        "note=\"the new secret could not be tested; the next sync attempt will tell\"",
+        log_value(tenant.name), log_value(token_result.error_kind),
+        log_value(token_result.error_code, 64), log_value(token_result.message));
+}
+
+}  // namespace
+
+std::unique_ptr<Alerter> make_alerter() { return std::make_unique<RealAlerter>(); }
+
+}  // namespace m365gate::sync

@@ -1,0 +1,434 @@
+// Alert texts, time zones and the RFC 5322 message: pure functions, no I/O but the TZ files.
+#include "sync/alert_message.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "sync/alert_time.h"
+
+using namespace m365gate;
+using namespace m365gate::sync;
+
+namespace {
+
+constexpr std::int64_t jan31_2027 = 1801353600;  // 2027-01-31T00:00:00Z, a Sunday
+constexpr std::int64_t day = 86400;
+
+Config make_config(const std::string& language) {
+    Config cfg;
+    cfg.alerts.language = language;
+    cfg.alerts.timezone = "Asia/Tokyo";
+    cfg.alerts.mail_to = {"postmaster@example.net"};
+    return cfg;
+}
+
+TenantConfig make_tenant() {
+    TenantConfig t;
+    t.name = "contoso";
+    t.tenant_id = "11111111-1111-1111-1111-111111111111";
+    t.client_id = "22222222-2222-2222-2222-222222222222";
+    t.alert_mail_to = {"it@contoso.example", "POSTMASTER@example.net"};
+    return t;
+}
+
+TimeZone tokyo() {
+    auto tz = TimeZone::load("Asia/Tokyo");
+    REQUIRE(tz);
+    return *tz;
+}
+
+AlertFacts expiring_facts() {
+    AlertFacts f;
+    f.kind = AlertKind::secret_expiring;
+    f.now = jan31_2027 - 7 * day;
+    f.secret_expires = jan31_2027;
+    f.secret_expires_source = "credential_file";
+    f.days_left = 7;
+    f.threshold_days = 7;
+    f.last_success = f.now - 300;
+    return f;
+}
+
+std::string base64_decode(std::string_view in) {
+    static const std::string table =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned v = 0;
+    int bits = 0;
+    for (char c : in) {
+        if (c == '=') {
+            break;
+        }
+        v = (v << 6) | static_cast<unsigned>(table.find(c));
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((v >> bits) & 0xff));
+        }
+    }
+    return out;
+}
+
+// Decodes a header value made of "=?UTF-8?B?...?=" words separated by folding whitespace.
+std::string decode_words(const std::string& value) {
+    std::string out;
+    std::size_t pos = 0;
+    while ((pos = value.find("=?UTF-8?B?", pos)) != std::string::npos) {
+        const auto end = value.find("?=", pos + 10);
+        REQUIRE(end != std::string::npos);
+        CHECK(end + 2 - pos <= 75);
+        const std::string word = base64_decode(value.substr(pos + 10, end - pos - 10));
+        REQUIRE_FALSE(word.empty());
+        CHECK((static_cast<unsigned char>(word[0]) & 0xc0) != 0x80);  // whole characters
+        out += word;
+        pos = end + 2;
+    }
+    return out;
+}
+
+// The body with its wrapping undone: a line break between two ASCII characters was a space,
+// one next to a CJK character was nothing. Phrases are then found wherever the wrap fell.
+std::string flat(const std::string& body) {
+    std::string out;
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        if (body[i] != '\n') {
+            out.push_back(body[i]);
+            continue;
+        }
+        std::size_t j = i + 1;
+        while (j < body.size() && body[j] == ' ') {
+            ++j;
+        }
+        const bool ascii_before = !out.empty() && static_cast<unsigned char>(out.back()) < 0x80;
+        const bool ascii_after = j < body.size() && static_cast<unsigned char>(body[j]) < 0x80;
+        out += ascii_before && ascii_after ? " " : "";
+        i = j - 1;
+    }
+    return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto nl = text.find('\n', start);
+        if (nl == std::string::npos) {
+            nl = text.size();
+        }
+        out.push_back(text.substr(start, nl - start));
+        start = nl + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("time zones come from the TZ database without touching TZ", "[alerts][time]") {
+    struct Case {
+        const char* zone;
+        std::int64_t t;
+        const char* want;
+    };
+    const Case cases[] = {
+        {"Asia/Tokyo", jan31_2027, "2027-01-31 09:00 JST (Asia/Tokyo)"},
+        {"UTC", jan31_2027, "2027-01-31 00:00 UTC"},
+        {"Europe/Berlin", jan31_2027, "2027-01-31 01:00 CET (Europe/Berlin)"},
+        {"Europe/Berlin", 1814443200, "2027-07-01 14:00 CEST (Europe/Berlin)"},
+        // Past the TZif transitions: the POSIX footer rule decides.
+        {"Europe/Berlin", 2224756800, "2040-07-01 14:00 CEST (Europe/Berlin)"},
+        {"America/New_York", 2210241600, "2040-01-15 07:00 EST (America/New_York)"},
+        {"Asia/Kolkata", jan31_2027, "2027-01-31 05:30 IST (Asia/Kolkata)"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.zone << " " << c.t);
+        const auto tz = TimeZone::load(c.zone);
+        REQUIRE(tz);
+        CHECK(format_local(*tz, c.t) == c.want);
+    }
+    CHECK(format_rfc5322(tokyo(), jan31_2027) == "Sun, 31 Jan 2027 09:00:00 +0900");
+    CHECK(format_rfc5322(TimeZone::utc(), jan31_2027 - 1) == "Sat, 30 Jan 2027 23:59:59 +0000");
+    CHECK(format_utc_iso(jan31_2027) == "2027-01-31T00:00:00Z");
+}
+
+TEST_CASE("a zone name is a relative name in the TZ database, nothing else", "[alerts][time]") {
+    for (const char* bad : {"", "/etc/localtime", "../../etc/passwd", "Asia/../../etc/shadow",
+                            "Asia//Tokyo", "Nowhere/Special", "Asia/Tokyo\n"}) {
+        INFO(bad);
+        CHECK_FALSE(TimeZone::load(bad));
+    }
+    CHECK_FALSE(TimeZone::parse("not a tzif file", "x"));
+    CHECK_FALSE(TimeZone::parse(std::string_view("TZif2\0\0\0", 8), "x"));
+}
+
+TEST_CASE("POSIX TZ rules cover both hemispheres and odd offsets", "[alerts][time]") {
+    const auto tehran = TimeZone::parse_rule("<+0330>-3:30");
+    REQUIRE(tehran);
+    CHECK(tehran->standard.offset == 3 * 3600 + 1800);
+    CHECK(tehran->standard.abbreviation == "+0330");
+    CHECK_FALSE(tehran->daylight);
+
+    const auto sydney = TimeZone::parse_rule("AEST-10AEDT,M10.1.0,M4.1.0/3");
+    REQUIRE(sydney);
+    REQUIRE(sydney->daylight);
+    CHECK(sydney->daylight->offset == 11 * 3600);
+    CHECK(sydney->end.time == 3 * 3600);
+
+    CHECK_FALSE(TimeZone::parse_rule("X-1"));  // name too short
+    CHECK_FALSE(TimeZone::parse_rule("CET-1CEST,M13.5.0,M10.5.0"));
+}
+
+TEST_CASE("the expiry mail says what, when, what happens and how to renew (en)",
+          "[alerts][message]") {
+    const Config cfg = make_config("en");
+    const Alert a = build_alert(cfg, make_tenant(), expiring_facts(), tokyo(), "mx1.example.net");
+    CHECK(a.kind == AlertKind::secret_expiring);
+    CHECK(a.severity == AlertSeverity::warning);
+    CHECK(a.subject ==
+          "[m365gate] contoso: client secret expires in 7 days (2027-01-31 09:00 JST)");
+    for (const char* want :
+         {"tenant \"contoso\"", "11111111-1111-1111-1111-111111111111",
+          "22222222-2222-2222-2222-222222222222", "2027-01-31 09:00 JST (Asia/Tokyo)", "Days left:",
+          "7 days", "the credential file", "recipient list of this tenant stops", "updating",
+          "rejected as unknown recipients", "sync.stale_after (24h)", "milter.on_stale = reject",
+          "App registrations → the app", "Certificates & secrets → New client secret",
+          "not the Secret ID", "m365gatectl secret set --tenant contoso",
+          "https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/"
+          "~/Credentials/appId/22222222-2222-2222-2222-222222222222",
+          "next reminder goes out 1 day before", "m365gate-sync on mx1.example.net"}) {
+        INFO(want);
+        CHECK(flat(a.body).find(want) != std::string::npos);
+    }
+    for (const auto& line : lines_of(a.body)) {
+        if (line.find("https://") == std::string::npos &&
+            line.find("m365gatectl secret set") == std::string::npos) {
+            INFO(line);
+            CHECK(line.size() <= 80);
+        }
+    }
+}
+
+TEST_CASE("the stale policy in force is the one described", "[alerts][message]") {
+    Config cfg = make_config("en");
+    cfg.decision.on_stale = Verdict::tempfail;
+    cfg.sync.stale_after = std::chrono::hours(48);
+    const Alert a = build_alert(cfg, make_tenant(), expiring_facts(), tokyo(), "h");
+    CHECK(flat(a.body).find("sync.stale_after (2d)") != std::string::npos);
+    CHECK(flat(a.body).find("(milter.on_stale = tempfail)") != std::string::npos);
+    CHECK(flat(a.body).find("451 4.3.0") != std::string::npos);
+}
+
+TEST_CASE("the expiry mail in Japanese", "[alerts][message]") {
+    const Config cfg = make_config("ja");
+    const Alert a = build_alert(cfg, make_tenant(), expiring_facts(), tokyo(), "mx1.example.net");
+    CHECK(a.subject ==
+          "[m365gate] contoso: クライアントシークレットの有効期限まであと7日です（2027-01-31 "
+          "09:00 JST）");
+    for (const char* want :
+         {"テナント「contoso」", "アプリケーション (クライアント) ID",
+          "2027-01-31 09:00 JST (Asia/Tokyo)", "残り日数: 7日", "■ 有効期限が切れると",
+          "受信者リストが更新されなくなります", "「存在しない宛先」として拒否されます",
+          "sync.stale_after（24時間）", "milter.on_stale = reject", "■ シークレットの更新手順",
+          "[アプリの登録]", "[証明書とシークレット]", "[新しいクライアント シークレット]",
+          "「シークレット ID」ではありません", "m365gatectl secret set --tenant contoso",
+          "/Credentials/appId/22222222-2222-2222-2222-222222222222",
+          "次回は有効期限の1日前に通知します", "自動送信されています"}) {
+        INFO(want);
+        CHECK(flat(a.body).find(want) != std::string::npos);
+    }
+}
+
+TEST_CASE("each AADSTS code is explained in both languages", "[alerts][message]") {
+    struct Case {
+        const char* code;
+        const char* en;
+        const char* ja;
+    };
+    const Case cases[] = {
+        {"7000222", "the client secret has expired", "クライアントシークレットの有効期限切れ"},
+        {"7000215", "Secret ID", "「シークレット ID」"},
+        {"700016", "the application was not found", "アプリケーションが見つかりません"},
+        {"90002", "the tenant was not found", "テナントが見つかりません"},
+        {"7000112", "the application is disabled", "アプリケーションが無効化されています"},
+        {"53003", "AADSTS53003", "AADSTS53003"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.code);
+        AlertFacts f;
+        f.kind = AlertKind::token_refused;
+        f.now = jan31_2027;
+        f.error_kind = "token";
+        f.error_code = c.code;
+        f.error_message = std::string("AADSTS") + c.code + ": refused\r\nX-Injected: yes";
+        f.last_success = jan31_2027 - day;
+        const Alert en = build_alert(make_config("en"), make_tenant(), f, tokyo(), "h");
+        const Alert ja = build_alert(make_config("ja"), make_tenant(), f, tokyo(), "h");
+        CHECK(en.severity == AlertSeverity::error);
+        CHECK((en.subject + flat(en.body)).find(c.en) != std::string::npos);
+        CHECK((ja.subject + flat(ja.body)).find(c.ja) != std::string::npos);
+        CHECK(flat(en.body).find("recipient list of this tenant is not updated") !=
+              std::string::npos);
+        CHECK(flat(ja.body).find("受信者リストは更新されません") != std::string::npos);
+        CHECK(en.body.find('\r') == std::string::npos);
+        CHECK(en.subject.find('\n') == std::string::npos);
+    }
+}
+
+TEST_CASE("an expired secret and its token error read as such", "[alerts][message]") {
+    AlertFacts f;
+    f.kind = AlertKind::token_refused;
+    f.error_kind = "token";
+    f.error_code = "7000222";
+    f.now = jan31_2027 + 3600;
+    f.last_success = jan31_2027 - 600;
+    const Alert a = build_alert(make_config("en"), make_tenant(), f, tokyo(), "h");
+    CHECK(a.subject ==
+          "[m365gate] contoso: sign-in refused: the client secret has expired (AADSTS7000222)");
+    CHECK(flat(a.body).find("Entra ID refused the client secret because it has expired") !=
+          std::string::npos);
+    CHECK(flat(a.body).find("New client secret") != std::string::npos);
+
+    f.after_secret_change = true;
+    f.error_code = "7000215";
+    const Alert b = build_alert(make_config("en"), make_tenant(), f, tokyo(), "h");
+    CHECK(b.subject.find("the new client secret does not work") != std::string::npos);
+}
+
+TEST_CASE("a tenant that never synced is described as having no list", "[alerts][message]") {
+    AlertFacts f;
+    f.kind = AlertKind::sync_failing;
+    f.now = jan31_2027;
+    f.failing_since = jan31_2027 - 7 * 3600;
+    f.error_kind = "network";
+    f.error_message = "Could not connect";
+    const Alert a = build_alert(make_config("en"), make_tenant(), f, tokyo(), "h");
+    CHECK(a.subject == "[m365gate] contoso: no successful sync for 6h");
+    CHECK(flat(a.body).find("never synced successfully") != std::string::npos);
+    CHECK(flat(a.body).find("milter.on_cache_unavailable") != std::string::npos);
+    CHECK(flat(a.body).find("check DNS") != std::string::npos);
+}
+
+TEST_CASE("every kind builds in both languages with a webhook payload", "[alerts][message]") {
+    const AlertKind kinds[] = {AlertKind::secret_expiring, AlertKind::secret_expired,
+                               AlertKind::token_refused,   AlertKind::consent_missing,
+                               AlertKind::sync_failing,    AlertKind::shrink_refused,
+                               AlertKind::recovered,       AlertKind::secret_accepted};
+    for (const char* lang : {"en", "ja"}) {
+        for (AlertKind k : kinds) {
+            INFO(lang << " " << to_string(k));
+            AlertFacts f = expiring_facts();
+            f.kind = k;
+            f.error_code = "7000222";
+            f.missing_permission = "User.Read.All";
+            f.addresses_before = 1000;
+            f.addresses_after = 600;
+            f.failing_since = f.now - 7 * 3600;
+            f.resolved = {"token:7000222", "sync_failing:123"};
+            const Alert a = build_alert(make_config(lang), make_tenant(), f, tokyo(), "gw");
+            CHECK(a.subject.rfind("[m365gate] contoso: ", 0) == 0);
+            CHECK_FALSE(a.body.empty());
+            const auto j = nlohmann::json::parse(a.json);
+            CHECK(j["event"] == to_string(k));
+            CHECK(j["tenant"] == "contoso");
+            CHECK(j["client_id"] == "22222222-2222-2222-2222-222222222222");
+            CHECK(j["language"] == lang);
+            CHECK(j["subject"] == a.subject);
+            CHECK(j["text"].get<std::string>().find(a.subject) == 0);
+            if (k == AlertKind::secret_expiring) {
+                CHECK(j["days_left"] == 7);
+                CHECK(j["threshold_days"] == 7);
+                CHECK(j["expires"] == "2027-01-31T00:00:00Z");
+                CHECK(j["expires_local"] == "2027-01-31 09:00 JST (Asia/Tokyo)");
+            } else {
+                CHECK(j["days_left"].is_null());
+            }
+            if (k == AlertKind::shrink_refused) {
+                CHECK(j["addresses_before"] == 1000);
+                CHECK(a.subject.find("400") != std::string::npos);
+            }
+            if (k == AlertKind::consent_missing) {
+                CHECK(a.subject.find("User.Read.All") != std::string::npos);
+            }
+        }
+    }
+}
+
+TEST_CASE("recipients: global list plus the tenant's, without duplicates", "[alerts][mail]") {
+    const auto to = mail_recipients(make_config("en").alerts, make_tenant());
+    REQUIRE(to.size() == 2);
+    CHECK(to[0] == "postmaster@example.net");
+    CHECK(to[1] == "it@contoso.example");
+}
+
+TEST_CASE("subjects that are not ASCII are RFC 2047 encoded words", "[alerts][mail]") {
+    CHECK(encode_header_text("plain ASCII subject") == "plain ASCII subject");
+    const std::string ja =
+        "[m365gate] contoso: クライアントシークレットの有効期限まであと7日です（2027-01-31 "
+        "09:00 JST）";
+    const std::string enc = encode_header_text(ja);
+    CHECK(enc.rfind("=?UTF-8?B?", 0) == 0);
+    CHECK(decode_words(enc) == ja);
+    for (const auto& line : lines_of(enc)) {
+        CHECK(line.size() <= 76);
+    }
+}
+
+TEST_CASE("a header value can never start a new header", "[alerts][mail]") {
+    CHECK(header_value("a\r\nBcc: victim@example.org") == "aBcc: victim@example.org");
+    Alert a;
+    a.kind = AlertKind::recovered;
+    a.subject = "hello\nBcc: victim@example.org";
+    a.body = "body\n";
+    MailEnvelope env;
+    env.from = "m365gate@gw.example\r\nBcc: x@example.org";
+    env.to = {"admin@example.net\nBcc: y@example.org"};
+    env.date = jan31_2027;
+    env.message_id = make_message_id(jan31_2027, "abc123", "gw.example\n");
+    const std::string m = build_mail(env, a, "contoso\r\n", TimeZone::utc());
+    for (const auto& line : lines_of(m)) {
+        CHECK(line.rfind("Bcc:", 0) != 0);
+    }
+    CHECK(env.message_id == "<1801353600.abc123@m365gate.gw.example>");
+}
+
+TEST_CASE("the mail is a proper RFC 5322 message", "[alerts][mail]") {
+    const Config cfg = make_config("ja");
+    const Alert a = build_alert(cfg, make_tenant(), expiring_facts(), tokyo(), "gw.example");
+    MailEnvelope env;
+    env.from = cfg.alerts.mail_from;
+    env.to = mail_recipients(cfg.alerts, make_tenant());
+    env.date = jan31_2027 - 7 * day;
+    env.message_id = make_message_id(env.date, "0123456789abcdef", "gw.example");
+    const std::string m = build_mail(env, a, "contoso", tokyo());
+    const auto sep = m.find("\n\n");
+    REQUIRE(sep != std::string::npos);
+    const std::string head = m.substr(0, sep + 1);
+    for (const char* want :
+         {"Date: Sun, 24 Jan 2027 09:00:00 +0900\n", "From: m365gate <m365gate@localhost>\n",
+          "To: postmaster@example.net, it@contoso.example\n",
+          "Message-ID: <1800748800.0123456789abcdef@m365gate.gw.example>\n", "MIME-Version: 1.0\n",
+          "Content-Type: text/plain; charset=UTF-8\n", "Content-Transfer-Encoding: 8bit\n",
+          "Auto-Submitted: auto-generated\n", "X-M365gate-Event: secret_expiring\n",
+          "Subject: =?UTF-8?B?"}) {
+        INFO(want);
+        CHECK(head.find(want) != std::string::npos);
+    }
+    CHECK(m.substr(sep + 2) == a.body);
+    for (const auto& line : lines_of(m)) {
+        CHECK(line.size() <= 998);
+    }
+}
+
+TEST_CASE("network text quoted in a body is bounded and printable", "[alerts][mail]") {
+    AlertFacts f;
+    f.kind = AlertKind::sync_failing;
+    f.now = jan31_2027;
+    f.failing_since = jan31_2027 - 7 * 3600;
+    f.last_success = jan31_2027 - 8 * 3600;
+    f.error_kind = "graph";
+    f.error_message = std::string(5000, 'x') + "\x01\x1b[31m";
+    const Alert a = build_alert(make_config("en"), make_tenant(), f, tokyo(), "h");
+    CHECK(flat(a.body).find('\x1b') == std::string::npos);
+    for (const auto& line : lines_of(a.body)) {
+        CHECK(line.size() <= 998);
+    }
+}
