@@ -1,0 +1,258 @@
+#!/bin/bash
+# Confirms that every m365gatectl command works against a store made by a real m365gate-sync
+# from the Graph simulator (real TLS, real LMDB): output, exit codes, `check` in each state,
+# `--json` parsed back, and that `secret set` + a sync uses the new secret (the simulator's
+# request record shows it) with the credential file at 0600.
+set -euo pipefail
+
+src=${M365GATE_SOURCE_DIR:?}
+bin=${M365GATE_BINARY_DIR:?}
+ctl_bin=$bin/ctl/m365gatectl
+sync_bin=$bin/sync/m365gate-sync
+sim_bin=$bin/tests/graphsim/m365gate-graphsim
+for b in "$ctl_bin" "$sync_bin" "$sim_bin"; do
+    [ -x "$b" ] || { echo "SKIP: $b not built"; exit 0; }
+done
+
+work=$(mktemp -d /tmp/m365gate-ctl-test.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "PASS $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+expect_exit() {  # expect_exit CODE LABEL -- command...
+    local want=$1 label=$2; shift 3
+    local got=0
+    "$@" >"$work/out" 2>"$work/err" || got=$?
+    if [ "$got" = "$want" ]; then ok "$label (exit $got)"; else
+        bad "$label: exit $got, want $want"; sed 's/^/    out: /' "$work/out"; sed 's/^/    err: /' "$work/err"
+    fi
+}
+expect_out() {  # expect_out LABEL PATTERN: grep -E in the last command's stdout
+    if grep -qE -- "$2" "$work/out"; then ok "$1"; else
+        bad "$1: no /$2/ in:"; sed 's/^/    /' "$work/out"
+    fi
+}
+json() {  # json PYTHON-EXPRESSION: evaluated with d = the last command's stdout as JSON
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$work/out" "$1"
+}
+expect_json() {  # expect_json LABEL EXPRESSION WANT
+    local got
+    got=$(json "$2" 2>&1) || true
+    if [ "$got" = "$3" ]; then ok "$1"; else bad "$1: $2 = $got, want $3"; fi
+}
+
+# The sync worker drops to sync.user when started as root: give it the files it owns.
+if [ "$(id -u)" = 0 ]; then sync_user=nobody; else sync_user=$(id -un); fi
+mkdir -p "$work/state" "$work/log" "$work/run" "$work/etc"
+chown "$sync_user" "$work/state" "$work/log" "$work/run" "$work/etc"
+
+# --- the Graph simulator with the contoso fixture ---------------------------------------------
+bash "$src/tests/graphsim/make-test-ca.sh" "$work/tls"
+chmod 755 "$work/tls"; chmod 644 "$work/tls/ca.pem"
+setsid -f sh -c 'echo $$ > "$1/sim.pid"; exec "$2" --listen 127.0.0.1:0 --cert "$1/tls/server.pem" \
+    --key "$1/tls/server.key" --fixture "$3" --port-file "$1/port" --record "$1/requests.jsonl"' \
+    sh "$work" "$sim_bin" "$src/tests/fixtures/contoso.json" >"$work/sim.log" 2>&1 </dev/null
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+[ -s "$work/port" ] || { echo "simulator did not start:"; cat "$work/sim.log"; exit 1; }
+pids+=("$(cat "$work/sim.pid")")
+sim=https://127.0.0.1:$(cat "$work/port")
+
+cfg=$work/etc/m365gate.toml
+write_config() {  # write_config STORE_PATH
+    cat >"$cfg" <<EOF
+[store]
+path = "$1"
+max_size = "64M"
+[log]
+target = "file"
+file = "$work/log/m365gate.log"
+level = "debug"
+rejections = "$work/log/rejections.jsonl"
+[milter]
+pid_file = "$work/run/milter.pid"
+[sync]
+user = "$sync_user"
+pid_file = "$work/run/sync.pid"
+ca_file = "$work/tls/ca.pem"
+stale_after = "24h"
+[[tenant]]
+name = "contoso"
+tenant_id = "11111111-1111-1111-1111-111111111111"
+client_id = "22222222-2222-2222-2222-222222222222"
+client_secret_file = "$work/etc/contoso.secret"
+login_endpoint = "$sim"
+graph_endpoint = "$sim"
+EOF
+}
+write_config "$work/state/store"
+ctl() { "$ctl_bin" --config "$cfg" "$@"; }
+now=$(date -u +%s)
+in_days() { date -u -d "@$((now + $1 * 86400))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# --- secret set writes the credential file; a real sync fills the store ------------------------
+touch "$work/etc/contoso.secret"; chown "$sync_user" "$work/etc/contoso.secret"
+expect_exit 0 "secret set (initial)" -- sh -c "printf 's3cr3t~contoso~value~0001\n' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 200)"
+[ "$(stat -c %a "$work/etc/contoso.secret")" = 600 ] && ok "credential file is 0600" || bad "credential file mode $(stat -c %a "$work/etc/contoso.secret")"
+[ "$(stat -c %U "$work/etc/contoso.secret")" = "$sync_user" ] && ok "credential file keeps its owner" || bad "owner $(stat -c %U "$work/etc/contoso.secret")"
+expect_out "secret set says the sync worker is not running" "m365gate-sync: not running"
+
+expect_exit 0 "m365gate-sync --once" -- "$sync_bin" --config "$cfg" --once
+expected=$(wc -l <"$src/tests/fixtures/contoso.expected")
+
+# --- status --------------------------------------------------------------------------------------
+expect_exit 0 "status" -- ctl status
+expect_out "status names the tenant and its health" "^tenant contoso"
+expect_out "status: healthy" "health: +OK"
+expect_out "status: address count" "addresses: +$expected "
+expect_out "status: last success with age" "last success: +20[0-9-]+T[0-9:]+Z \([0-9]+s ago\)"
+expect_out "status: secret expiry with days left" "secret expires: .*\(19[0-9] days left, from credential_file\)"
+expect_out "status: full/delta state" "sync: +last full"
+expect_exit 0 "status --json" -- ctl status --json
+expect_json "status --json: addresses" "d['tenants'][0]['addresses']" "$expected"
+expect_json "status --json: domains" "','.join(d['tenants'][0]['domains'])" "contoso.example,contoso.onmicrosoft.com,fabrikam.example"
+expect_json "status --json: health" "d['tenants'][0]['health']" "OK"
+expect_json "status --json: last_sync_kind" "d['tenants'][0]['last_sync_kind']" "full"
+
+# --- check in each state ---------------------------------------------------------------------------
+expect_exit 0 "check: OK" -- ctl check
+expect_out "check: one OK line" "^M365GATE OK - contoso: OK \| 'contoso_addresses'=$expected;;;0"
+expect_exit 2 "check: stale two days later" -- env M365GATE_TEST_NOW=$((now + 2 * 86400)) "$ctl_bin" --config "$cfg" check
+expect_out "check: says stale" "^M365GATE CRITICAL - contoso: stale: last successful sync"
+printf 's3cr3t~contoso~value~0001' | ctl secret set --tenant contoso --expires "$(in_days 10)" >/dev/null
+"$sync_bin" --config "$cfg" --once >/dev/null 2>&1
+expect_exit 1 "check: secret within 14 days" -- ctl check
+expect_out "check: says when" "^M365GATE WARNING - contoso: secret expires in (9|10) days"
+expect_exit 2 "check: secret within a day" -- env M365GATE_TEST_NOW=$((now + 10 * 86400 - 3600)) "$ctl_bin" --config "$cfg" check
+expect_out "check: says hours" "secret expires in [0-9]+m|secret expires in 1h"
+
+# --- lookup ------------------------------------------------------------------------------------------
+expect_exit 0 "lookup" -- ctl lookup Alice.Anderson@Contoso.example nobody@contoso.example
+expect_out "lookup: known user" "^  verdict: continue"
+expect_out "lookup: object of the user" "^  object:  user [0-9a-f-]{36}"
+expect_out "lookup: unknown is rejected with the reply" "^  reply:   550 5.1.1 <nobody@contoso.example>"
+expect_exit 0 "lookup --json" -- ctl lookup --json alice@contoso.example 'alice+tag@contoso.example' \
+    nobody@contoso.example x@unmanaged.example sales@contoso.example info@contoso.example
+expect_json "lookup: alias" "d[0]['reason'], d[0]['tenant'], d[0]['object']['kind']" "('known', 'contoso', 'user')"
+expect_json "lookup: subaddress" "d[1]['reason'], d[1]['verdict']" "('known_subaddress', 'continue')"
+expect_json "lookup: unknown" "d[2]['verdict'], d[2]['reason'], d[2]['step'], d[2]['reply']['status']" "('reject', 'unknown_recipient', 8, '5.1.1')"
+expect_json "lookup: unmanaged domain" "d[3]['verdict'], d[3]['reason']" "('continue', 'unmanaged_domain')"
+expect_json "lookup: group" "d[4]['object']['kind']" "group"
+expect_json "lookup: shared mailbox" "d[5]['reason']" "known"
+
+# --- dump --------------------------------------------------------------------------------------------
+expect_exit 0 "dump" -- ctl dump
+if diff <(sort "$work/out") <(sort "$src/tests/fixtures/contoso.expected") >/dev/null; then
+    ok "dump lists exactly the expected addresses"
+else
+    bad "dump differs from contoso.expected"; diff <(sort "$work/out") <(sort "$src/tests/fixtures/contoso.expected") || true
+fi
+expect_exit 0 "dump --tenant --long" -- ctl dump --tenant contoso --long
+expect_out "dump --long: tab-separated" "^sales@contoso.example	contoso	group	"
+expect_exit 1 "dump of an unknown tenant" -- ctl dump --tenant nowhere
+
+# --- secret set + sync uses the new secret; a wrong secret shows as a failed attempt --------------
+curl -sf --cacert "$work/tls/ca.pem" -X POST -H 'Content-Type: application/json' \
+    -d '{"secrets":[{"value":"s3cr3t~contoso~value~0001","keyId":"k1","endDateTime":"2027-11-01T00:00:00Z"},{"value":"n3w~rotated~secret~0002","keyId":"k2","endDateTime":"2028-11-01T00:00:00Z"}]}' \
+    "$sim/_sim/tenants/11111111-1111-1111-1111-111111111111/apps/22222222-2222-2222-2222-222222222222" >/dev/null
+printf 'wrong~secret\n' | ctl secret set --tenant contoso --expires "$(in_days 200)" >/dev/null
+"$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+expect_exit 1 "check: last attempt failed" -- ctl check
+expect_out "check: names the failure" "^M365GATE WARNING - contoso: last attempt failed"
+expect_exit 0 "status after a failed attempt" -- ctl status
+expect_out "status: last error with its code" "last error: +.*7000215"
+
+curl -sf --cacert "$work/tls/ca.pem" -X DELETE "$sim/_sim/requests" >/dev/null
+expect_exit 0 "secret set (rotation)" -- sh -c "printf 'n3w~rotated~secret~0002' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 700)"
+[ "$(stat -c %a "$work/etc/contoso.secret")" = 600 ] && ok "rotated credential file is 0600" || bad "mode $(stat -c %a "$work/etc/contoso.secret")"
+expect_exit 0 "m365gate-sync --once with the new secret" -- "$sync_bin" --config "$cfg" --once
+curl -sf --cacert "$work/tls/ca.pem" "$sim/_sim/requests" >"$work/out"
+expect_json "the token request carried the new secret" \
+    "[__import__('urllib.parse').parse.parse_qs(r['body']).get('client_secret',[''])[0] for r in d if r['target'].endswith('/oauth2/v2.0/token')][-1]" \
+    "n3w~rotated~secret~0002"
+expect_exit 0 "check after the rotation" -- ctl check
+expect_exit 0 "status --json after the rotation" -- ctl status --json
+expect_json "status: new expiry" "d['tenants'][0]['secret_days_left'] >= 699" "True"
+
+# An expired date in the credential file (the simulator still accepts the secret): CRITICAL.
+printf 'secret = "n3w~rotated~secret~0002"\nexpires = %s\n' "$(in_days -2)" >"$work/etc/contoso.secret"
+"$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+expect_exit 2 "check: secret expired" -- ctl check
+expect_out "check: says expired" "^M365GATE CRITICAL - contoso: secret expired 2 days ago"
+printf 'n3w~rotated~secret~0002' | ctl secret set --tenant contoso --expires "$(in_days 700)" >/dev/null
+
+# --- check-config ----------------------------------------------------------------------------------
+expect_exit 0 "check-config" -- ctl check-config
+expect_out "check-config: what would be used" "^tenant contoso: tenant_id 11111111-1111-1111-1111-111111111111, client_id 22222222-2222-2222-2222-222222222222"
+expect_out "check-config: credential file" "credential file: .*mode 0600.*ok, secret present"
+chmod 644 "$work/etc/contoso.secret"
+expect_exit 78 "check-config: credential file readable by others" -- ctl check-config
+grep -q "readable by group or others" "$work/err" && ok "check-config says why" || bad "check-config reason: $(cat "$work/err")"
+chmod 600 "$work/etc/contoso.secret"
+expect_exit 78 "check-config: missing config file" -- "$ctl_bin" check-config "$work/etc/nothing.toml"
+
+# --- reload ----------------------------------------------------------------------------------------
+expect_exit 1 "reload: neither daemon runs" -- ctl reload
+setsid -f "$sync_bin" --config "$cfg" >"$work/sync-daemon.out" 2>&1 </dev/null
+for _ in $(seq 100); do [ -s "$work/run/sync.pid" ] && break; sleep 0.1; done
+if [ -s "$work/run/sync.pid" ]; then
+    pids+=("$(cat "$work/run/sync.pid")")
+    expect_exit 0 "reload: the sync worker runs" -- ctl reload
+    expect_out "reload: says what was signalled" "^m365gate-sync: sent SIGHUP to pid $(cat "$work/run/sync.pid")"
+    expect_exit 0 "secret set signals the running sync worker" -- sh -c "printf 'n3w~rotated~secret~0002' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 700)"
+    expect_out "secret set: says it signalled" "^m365gate-sync: sent SIGHUP to pid"
+else
+    bad "m365gate-sync did not write its pid file"; cat "$work/sync-daemon.out"
+fi
+
+# --- report ----------------------------------------------------------------------------------------
+ts() { date -u -d "@$((now - $1))" +%Y-%m-%dT%H:%M:%SZ; }
+{
+    for i in 1 2 3; do
+        printf '{"ts":"%s","action":"reject","queue_id":"","client_addr":"192.0.2.7","client_name":"mx.harvest.example","from":"a@b.example","to":"user%d@contoso.example","tenant":"contoso","reason":"unknown_recipient","code":"550","status":"5.1.1"}\n' "$(ts $((i * 60)))" "$i"
+    done
+    printf '{"ts":"%s","action":"reject","queue_id":"","client_addr":"198.51.100.1","client_name":"","from":"","to":"jon@fabrikam.example","tenant":"contoso","reason":"unknown_recipient","code":"550","status":"5.1.1"}\n' "$(ts 7200)"
+    printf '{"ts":"%s","action":"tempfail","queue_id":"","client_addr":"198.51.100.1","client_name":"","from":"","to":"jon@fabrikam.example","tenant":"contoso","reason":"cache_unavailable","code":"451","status":"4.3.0"}\n' "$(ts 7300)"
+    printf '{"ts":"%s","action":"reject","to":"old@contoso.example","reason":"unknown_recipient"}\n' "$(ts $((3 * 86400)))"
+    printf '{"ts":"broken\n'
+    printf 'garbage\n'
+} >"$work/log/rejections.jsonl"
+expect_exit 0 "report (log.rejections from the config)" -- ctl report
+expect_out "report: events by action" "events: +5 \(reject 4, tempfail 1\)"
+expect_out "report: malformed lines counted" "skipped: +2 malformed lines, 1 before the period"
+expect_out "report: by reason" "^ +4  unknown_recipient"
+expect_out "report: harvester" "^ +3  192\.0\.2\.7 +mx\.harvest\.example +3 distinct recipients"
+expect_exit 0 "report --json --since 7d FILE" -- ctl report --json --since 7d "$work/log/rejections.jsonl"
+expect_json "report --json: events" "d['events'], d['malformed'], d['by_reason']['unknown_recipient']" "(6, 2, 5)"
+expect_json "report --json: top domain" "d['by_domain'][0]['domain'], d['by_domain'][0]['count']" "('contoso.example', 4)"
+expect_exit 2 "report: bad --since" -- ctl report --since yesterday
+
+# --- help, usage errors, bad config ---------------------------------------------------------------
+for c in status check lookup dump report check-config reload "secret set"; do
+    # shellcheck disable=SC2086
+    expect_exit 0 "$c --help" -- "$ctl_bin" $c --help
+    expect_out "$c --help has examples" "^Examples:"
+done
+expect_exit 2 "unknown command" -- "$ctl_bin" frobnicate
+expect_exit 3 "check: usage error is UNKNOWN" -- "$ctl_bin" check --bogus
+expect_exit 3 "check: unreadable config is UNKNOWN" -- "$ctl_bin" --config "$work/none.toml" check
+expect_out "check: UNKNOWN line" "^M365GATE UNKNOWN - "
+expect_exit 78 "status: unreadable config" -- "$ctl_bin" --config "$work/none.toml" status
+write_config "$work/state/missing"
+expect_exit 3 "check: store unreadable is UNKNOWN" -- ctl check
+expect_exit 1 "status: store unreadable" -- ctl status
+expect_exit 0 "lookup without a store still answers" -- ctl lookup --json alice@contoso.example
+expect_json "lookup without a store: no configured domains, so not ours" "d[0]['reason']" "unmanaged_domain"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
