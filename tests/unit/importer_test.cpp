@@ -1,0 +1,262 @@
+// tests/unit/importer_test.cpp - which Graph addresses become recipients (DESIGN "The
+// recipient decision", last paragraphs) and the delta merge rule for absent properties.
+#include "sync/importer.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "sync/graph.h"
+#include "sync/http.h"
+#include "sync/sync_error.h"
+
+using m365gate::sync::collection_of;
+using m365gate::sync::DirectoryObject;
+using m365gate::sync::DomainSet;
+using m365gate::sync::in_managed_domain;
+using m365gate::sync::managed_domains_from_graph;
+using m365gate::sync::merge_delta_addresses;
+using m365gate::sync::object_addresses;
+using m365gate::sync::parse_directory_object;
+using m365gate::sync::permission_for;
+using m365gate::sync::same_origin;
+using m365gate::sync::smtp_proxy_address;
+using m365gate::sync::SyncError;
+using json = nlohmann::json;
+
+namespace {
+
+const DomainSet managed{"contoso.example", "contoso2.example"};
+
+std::vector<std::string> addresses(const char* item_json, bool include_upn = false) {
+    return object_addresses(parse_directory_object(json::parse(item_json)), include_upn, managed);
+}
+
+}  // namespace
+
+TEST_CASE("smtp_proxy_address takes SMTP types only, in any case, blanks trimmed", "[importer]") {
+    struct Case {
+        const char* label;
+        const char* proxy;
+        const char* want;  // null: not an SMTP address
+    };
+    const Case cases[] = {
+        {"primary", "SMTP:Bob@Contoso.example", "Bob@Contoso.example"},
+        {"secondary", "smtp:bob@contoso.example", "bob@contoso.example"},
+        {"mixed case type", "Smtp:bob@contoso.example", "bob@contoso.example"},
+        {"space after colon", "SMTP: bob@contoso.example", "bob@contoso.example"},
+        {"tab and trailing blank", "smtp:\tbob@contoso.example ", "bob@contoso.example"},
+        {"X500", "X500:/o=ExchangeLabs/ou=Exchange/cn=Recipients/cn=bob", nullptr},
+        {"x500 lower", "x500:/o=First Organization/cn=bob", nullptr},
+        {"SIP", "SIP:bob@contoso.example", nullptr},
+        {"SPO", "SPO:SPO_1234@SPO_5678", nullptr},
+        {"EUM", "EUM:1234;phone-context=x", nullptr},
+        {"no type", "bob@contoso.example", nullptr},
+        {"type only", "SMTP:", nullptr},
+        {"longer type that starts with smtp", "SMTPX:bob@contoso.example", nullptr},
+        {"empty", "", nullptr},
+    };
+    for (const auto& c : cases) {
+        INFO(c.label);
+        const auto got = smtp_proxy_address(c.proxy);
+        if (c.want == nullptr) {
+            CHECK_FALSE(got);
+            continue;
+        }
+        REQUIRE(got);
+        CHECK(*got == c.want);
+    }
+}
+
+TEST_CASE("object_addresses keeps mail and SMTP proxies in managed domains", "[importer]") {
+    struct Case {
+        const char* label;
+        const char* item;
+        bool include_upn;
+        std::vector<std::string> want;
+    };
+    const std::vector<Case> cases = {
+        {"mail and aliases, canonicalised and deduplicated",
+         R"({"id":"1","mail":"Bob@Contoso.example","userPrincipalName":"bob@contoso.example",
+             "proxyAddresses":["SMTP:Bob@contoso.example","smtp:robert@contoso.example",
+                               "Smtp:bob@CONTOSO2.example"]})",
+         false,
+         {"bob@contoso.example", "bob@contoso2.example", "robert@contoso.example"}},
+        {"X500, SIP and SPO are no recipients",
+         R"({"id":"1","mail":null,"proxyAddresses":["X500:/o=x/cn=bob","SIP:bob@contoso.example",
+             "SPO:SPO_1@SPO_2","smtp:bob@contoso.example"]})",
+         false,
+         {"bob@contoso.example"}},
+        {"SMTP: with a space",
+         R"({"id":"1","proxyAddresses":["SMTP: alice@contoso.example"]})",
+         false,
+         {"alice@contoso.example"}},
+        {"out-of-domain addresses are dropped",
+         R"({"id":"1","mail":"bob@fabrikam.example","proxyAddresses":["smtp:bob@contoso.onmicrosoft.com",
+             "smtp:bob@contoso.example.evil","SMTP:bob@contoso.example"]})",
+         false,
+         {"bob@contoso.example"}},
+        {"UPN ignored by default",
+         R"({"id":"1","mail":null,"proxyAddresses":[],"userPrincipalName":"carol@contoso.example"})",
+         false,
+         {}},
+        {"UPN counted with include_upn",
+         R"({"id":"1","mail":null,"proxyAddresses":[],"userPrincipalName":"Carol@contoso.example"})",
+         true,
+         {"carol@contoso.example"}},
+        {"guest: external mail and #EXT# UPN are never recipients",
+         R"({"id":"1","mail":"dave@fabrikam.example",
+             "userPrincipalName":"dave_fabrikam.example#EXT#@contoso.example","proxyAddresses":[]})",
+         true,
+         {}},
+        {"shared mailbox (account disabled) is a recipient",
+         R"({"id":"1","mail":"info@contoso.example","accountEnabled":false,
+             "proxyAddresses":["SMTP:info@contoso.example"]})",
+         false,
+         {"info@contoso.example"}},
+        {"null mail and null proxyAddresses",
+         R"({"id":"1","mail":null,"proxyAddresses":null})",
+         false,
+         {}},
+        {"address that does not parse is skipped",
+         R"({"id":"1","proxyAddresses":["smtp:no-at-sign","smtp:@contoso.example","SMTP:ok@contoso.example"]})",
+         false,
+         {"ok@contoso.example"}},
+    };
+    for (const auto& c : cases) {
+        INFO(c.label);
+        CHECK(addresses(c.item, c.include_upn) == c.want);
+    }
+}
+
+TEST_CASE("parse_directory_object tells absent from null and refuses wrong types", "[importer]") {
+    const auto o =
+        parse_directory_object(json::parse(R"({"id":"g1","mail":null,"mailEnabled":false})"));
+    CHECK(o.has_mail);
+    CHECK_FALSE(o.mail);
+    CHECK_FALSE(o.has_proxy_addresses);
+    CHECK_FALSE(o.has_upn);
+    REQUIRE(o.mail_enabled);
+    CHECK_FALSE(*o.mail_enabled);
+
+    const auto removed =
+        parse_directory_object(json::parse(R"({"id":"u1","@removed":{"reason":"deleted"}})"));
+    CHECK(removed.removed);
+
+    const char* bad[] = {
+        R"({"mail":"a@contoso.example"})",
+        R"({"id":42})",
+        R"({"id":""})",
+        R"({"id":"1","mail":7})",
+        R"({"id":"1","proxyAddresses":"smtp:a@contoso.example"})",
+        R"({"id":"1","proxyAddresses":[1,2]})",
+        R"({"id":"1","mailEnabled":"yes"})",
+        R"(["not","an","object"])",
+    };
+    for (const char* b : bad) {
+        INFO(b);
+        CHECK_THROWS_AS(parse_directory_object(json::parse(b)), SyncError);
+    }
+}
+
+TEST_CASE("a group that is not mail-enabled is no recipient", "[importer]") {
+    const auto o = parse_directory_object(
+        json::parse(R"({"id":"g","mail":null,"mailEnabled":false,"proxyAddresses":[]})"));
+    CHECK(object_addresses(o, false, managed).empty());
+    REQUIRE(o.mail_enabled);
+    CHECK_FALSE(*o.mail_enabled);  // the importer skips (full) or removes (delta) it
+}
+
+TEST_CASE("delta merge: absent properties keep what the object had", "[importer][delta]") {
+    const std::vector<std::string> previous{"bob@contoso.example", "robert@contoso.example"};
+    struct Case {
+        const char* label;
+        const char* item;
+        bool include_upn;
+        std::optional<std::vector<std::string>> want;  // nullopt: leave the object as it is
+    };
+    const std::vector<Case> cases = {
+        {"all properties present: replaced (rename)",
+         R"({"id":"1","mail":"bobby@contoso.example","userPrincipalName":"x@contoso.example",
+             "proxyAddresses":["SMTP:bobby@contoso.example"]})",
+         false, std::vector<std::string>{"bobby@contoso.example"}},
+        {"no address property at all: unchanged", R"({"id":"1","displayName":"Bob"})", false,
+         std::nullopt},
+        {"proxyAddresses absent: new mail added, old kept",
+         R"({"id":"1","mail":"bobby@contoso.example"})", false,
+         std::vector<std::string>{"bob@contoso.example", "bobby@contoso.example",
+                                  "robert@contoso.example"}},
+        {"null clears: both present and null removes everything",
+         R"({"id":"1","mail":null,"proxyAddresses":null})", false, std::vector<std::string>{}},
+        {"include_upn: UPN absent means incomplete",
+         R"({"id":"1","mail":null,"proxyAddresses":["SMTP:bobby@contoso.example"]})", true,
+         std::vector<std::string>{"bob@contoso.example", "bobby@contoso.example",
+                                  "robert@contoso.example"}},
+    };
+    for (const auto& c : cases) {
+        INFO(c.label);
+        const auto got = merge_delta_addresses(parse_directory_object(json::parse(c.item)),
+                                               previous, c.include_upn, managed);
+        CHECK(got == c.want);
+    }
+}
+
+TEST_CASE("managed domains from Graph: verified and with the Email service", "[importer]") {
+    const json domains = json::parse(R"([
+        {"id":"Contoso.example","isVerified":true,"supportedServices":["Email","OfficeCommunicationsOnline"]},
+        {"id":"contoso.onmicrosoft.com","isVerified":true,"isInitial":true,"supportedServices":["Email"]},
+        {"id":"sp-only.example","isVerified":true,"supportedServices":["Sharepoint"]},
+        {"id":"unverified.example","isVerified":false,"supportedServices":["Email"]},
+        {"id":"noservices.example","isVerified":true}
+    ])");
+    CHECK(managed_domains_from_graph(domains) ==
+          DomainSet{"contoso.example", "contoso.onmicrosoft.com"});
+    CHECK(in_managed_domain("a@contoso.example", managed));
+    CHECK_FALSE(in_managed_domain("a@sub.contoso.example", managed));
+    CHECK_FALSE(in_managed_domain("no-domain", managed));
+}
+
+TEST_CASE("same_origin keeps the bearer token on the configured Graph host", "[graph]") {
+    const char* origin = "https://graph.microsoft.com";
+    CHECK(same_origin("https://graph.microsoft.com/v1.0/users?$skiptoken=x", origin));
+    CHECK(same_origin("https://GRAPH.microsoft.com/v1.0/users", origin));
+    CHECK_FALSE(same_origin("https://graph.microsoft.com.evil.example/v1.0/users", origin));
+    CHECK_FALSE(same_origin("https://graph.microsoft.com@evil.example/v1.0/users", origin));
+    CHECK_FALSE(same_origin("https://graph.microsoft.com:8443/v1.0/users", origin));
+    CHECK_FALSE(same_origin("http://graph.microsoft.com/v1.0/users", origin));
+    CHECK_FALSE(same_origin("https://graph.microsoft.com", origin));
+    CHECK_FALSE(same_origin("https://graph.microsoft.com/v1.0/users\r\nHost: x", origin));
+    CHECK_FALSE(same_origin("https://graph.microsoft.com/\\@evil.example", origin));
+    CHECK_FALSE(same_origin("https://evil.example/https://graph.microsoft.com/", origin));
+}
+
+TEST_CASE("the permission named in a consent error follows the endpoint", "[graph]") {
+    const char* origin = "https://graph.microsoft.us";
+    CHECK(collection_of("https://graph.microsoft.us/v1.0/users/delta?$deltatoken=x", origin) ==
+          "users");
+    CHECK(collection_of("https://graph.microsoft.us/v1.0/groups?$filter=x", origin) == "groups");
+    CHECK(std::string(permission_for("users")) == "User.Read.All");
+    CHECK(std::string(permission_for("groups")) == "GroupMember.Read.All");
+    CHECK(std::string(permission_for("contacts")) == "OrgContact.Read.All");
+    CHECK(std::string(permission_for("domains")) == "Domain.Read.All");
+    CHECK(std::string(permission_for("applications")) == "Application.Read.All");
+}
+
+TEST_CASE("Retry-After is seconds or an HTTP date; backoff is capped with jitter", "[graph]") {
+    using m365gate::sync::backoff_delay;
+    using m365gate::sync::parse_retry_after;
+    using m365gate::sync::RetryPolicy;
+    CHECK(parse_retry_after("10") == 10);
+    CHECK(parse_retry_after("0") == 0);
+    CHECK(parse_retry_after("") == -1);
+    CHECK(parse_retry_after("soon") == -1);
+    CHECK(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0);  // in the past
+    RetryPolicy p;
+    p.first_backoff = std::chrono::seconds(5);
+    p.max_backoff = std::chrono::seconds(60);
+    for (int i = 0; i < 20; ++i) {
+        const auto first = backoff_delay(0, p);
+        CHECK(first >= std::chrono::milliseconds(5000));
+        CHECK(first < std::chrono::milliseconds(7500));
+        CHECK(backoff_delay(10, p) == std::chrono::milliseconds(60000));
+    }
+}
