@@ -1,0 +1,356 @@
+// milter/glue.cpp - libmilter callbacks around the pure decision (store/decision.h).
+//
+// Callback order (graph-and-milter.md D.3): negotiate -> connect -> { envfrom -> envrcpt* }*
+// -> close, with abort between any two message callbacks. close may come without connect and
+// with a NULL private pointer. Every callback goes through guarded(): no C++ exception may
+// unwind into libmilter's C code.
+#include "milter/glue.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <ctime>
+#include <stdexcept>
+#include <utility>
+
+#include "common/log.h"
+
+namespace m365gate::milter {
+namespace {
+
+App* g_app = nullptr;  // set once in main() before smfi_main(); never reassigned
+
+constexpr std::size_t max_client_text = 255;  // host names and addresses we keep
+constexpr std::size_t max_sender = 1024;
+
+// Logs at most once per `interval` seconds per call site.
+class RateLimit {
+public:
+    explicit RateLimit(std::int64_t interval) : interval_(interval) {}
+    bool allow(std::int64_t now) {
+        std::int64_t last = last_.load(std::memory_order_relaxed);
+        return now - last >= interval_ &&
+               last_.compare_exchange_strong(last, now, std::memory_order_relaxed);
+    }
+
+private:
+    const std::int64_t interval_;
+    std::atomic<std::int64_t> last_{0};
+};
+
+RateLimit snapshot_failure_log{10};
+
+std::string bounded(const char* text, std::size_t max_len) {
+    if (text == nullptr) {
+        return {};
+    }
+    std::string_view view(text);
+    return std::string(view.substr(0, std::min(view.size(), max_len)));
+}
+
+std::string address_of(const sockaddr* sa) {
+    if (sa == nullptr) {
+        return {};
+    }
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (sa->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf) != nullptr) {
+            return buf;
+        }
+    } else if (sa->sa_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf) != nullptr) {
+            return buf;
+        }
+    } else if (sa->sa_family == AF_UNIX) {
+        return "local";
+    }
+    return {};
+}
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+void log_internal_error(const char* where, const char* what) {
+    spdlog::error("event=internal_error callback={} error={}", where, log_value(what));
+}
+
+// Every libmilter callback goes through here. `fallback` is what the MTA gets after a fault.
+template <typename F>
+sfsistat guarded(const char* where, sfsistat fallback, F&& body) noexcept {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        log_internal_error(where, e.what());
+    } catch (...) {
+        log_internal_error(where, "unknown exception");
+    }
+    return fallback;
+}
+
+Connection* connection_of(SMFICTX* ctx) { return static_cast<Connection*>(smfi_getpriv(ctx)); }
+
+// The connection's data, created here when connect was negotiated away or came without it.
+Connection& ensure_connection(SMFICTX* ctx) {
+    if (Connection* existing = connection_of(ctx)) {
+        return *existing;
+    }
+    auto created = std::make_unique<Connection>();
+    if (smfi_setpriv(ctx, created.get()) != MI_SUCCESS) {
+        throw std::runtime_error("smfi_setpriv failed");
+    }
+    return *created.release();  // owned by the context now; freed in on_close
+}
+
+void note_queue_id(SMFICTX* ctx, Connection& conn) {
+    if (const char* id = smfi_getsymval(ctx, const_cast<char*>("i"))) {
+        if (*id != '\0') {
+            conn.queue_id = bounded(id, max_client_text);
+        }
+    }
+}
+
+sfsistat on_negotiate(SMFICTX*, unsigned long, unsigned long f1, unsigned long, unsigned long,
+                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
+                      unsigned long* pf3) {
+    return guarded("negotiate", SMFIS_ALL_OPTS, [&] {
+        // We modify nothing, and only connect, MAIL and RCPT matter: ask the MTA not to
+        // send the rest (only the bits it offers, or it refuses the negotiation).
+        constexpr unsigned long unused_steps = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH |
+                                               SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+        *pf0 = 0;
+        *pf1 = f1 & unused_steps;
+        *pf2 = 0;
+        *pf3 = 0;
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* hostaddr) {
+    return guarded("connect", SMFIS_CONTINUE, [&] {
+        Connection& conn = ensure_connection(ctx);
+        conn.client_name = bounded(hostname, max_client_text);
+        conn.client_addr = address_of(hostaddr);
+        if (conn.client_addr.empty()) {
+            conn.client_addr =
+                bounded(smfi_getsymval(ctx, const_cast<char*>("{client_addr}")), max_client_text);
+        }
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
+    return guarded("envfrom", SMFIS_CONTINUE, [&] {
+        Connection& conn = ensure_connection(ctx);
+        conn.end_message();  // a new message: forget the previous one's sender and queue id
+        if (argv != nullptr && argv[0] != nullptr) {
+            conn.sender = std::string(strip_brackets(bounded(argv[0], max_sender)));
+        }
+        note_queue_id(ctx, conn);
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
+    return guarded("envrcpt", SMFIS_TEMPFAIL, [&] {
+        Connection& conn = ensure_connection(ctx);
+        note_queue_id(ctx, conn);
+        // Postfix's {rcpt_addr} is the address after its own parse and resolve; Sendmail's
+        // may be a mailer-level address without a domain: use it only when it has one.
+        std::string_view rcpt;
+        const char* resolved = smfi_getsymval(ctx, const_cast<char*>("{rcpt_addr}"));
+        if (resolved != nullptr && std::string_view(resolved).find('@') != std::string::npos) {
+            rcpt = resolved;
+        } else if (argv != nullptr && argv[0] != nullptr) {
+            rcpt = argv[0];
+        }
+        const RcptOutcome out = handle_rcpt(*g_app, conn, rcpt, unix_now());
+        if (!out.reply) {
+            return SMFIS_CONTINUE;  // never SMFIS_ACCEPT: that would accept every later RCPT
+        }
+        if (smfi_setreply(ctx, const_cast<char*>(out.reply->code.c_str()),
+                          const_cast<char*>(out.reply->status.c_str()),
+                          const_cast<char*>(out.reply->text.c_str())) != MI_SUCCESS) {
+            spdlog::warn("event=setreply status=error code={} status={} text={}",
+                         log_value(out.reply->code), log_value(out.reply->status),
+                         log_value(out.reply->text));
+        }
+        return out.decision.verdict == Verdict::reject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+    });
+}
+
+sfsistat on_abort(SMFICTX* ctx) {
+    return guarded("abort", SMFIS_CONTINUE, [&] {
+        if (Connection* conn = connection_of(ctx)) {
+            conn->end_message();
+        }
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_close(SMFICTX* ctx) {
+    return guarded("close", SMFIS_CONTINUE, [&] {
+        std::unique_ptr<Connection> conn{connection_of(ctx)};  // may be null (D.3)
+        smfi_setpriv(ctx, nullptr);
+        return SMFIS_CONTINUE;
+    });
+}
+
+}  // namespace
+
+std::shared_ptr<const store::Store> StoreHandle::get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (store_) {
+        return store_;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (attempted_ && now - last_attempt_ < std::chrono::seconds(1)) {
+        return nullptr;
+    }
+    attempted_ = true;
+    last_attempt_ = now;
+    try {
+        store::StoreOptions options;
+        options.max_size = max_size_;
+        options.read_only = true;
+        options.create = false;
+        store_ = std::make_shared<const store::Store>(dir_, options);
+        if (!last_error_.empty()) {
+            spdlog::info("event=store_open status=ok store={}", log_value(dir_.string()));
+        }
+        last_error_.clear();
+    } catch (const std::exception& e) {
+        if (last_error_ != e.what()) {  // once per distinct failure, not once per second
+            spdlog::warn("event=store_open status=unavailable store={} error={} retry=1s",
+                         log_value(dir_.string()), log_value(e.what()));
+        }
+        last_error_ = e.what();
+    }
+    return store_;
+}
+
+std::string StoreHandle::last_error() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_error_;
+}
+
+App::App(std::shared_ptr<const Config> cfg)
+    : config_(cfg), store_(cfg->store.path, cfg->store.max_size) {}
+
+std::shared_ptr<const Rules> App::rules() const {
+    std::shared_ptr<const Config> cfg = config_.current();
+    std::lock_guard<std::mutex> lock(rules_mu_);
+    if (!rules_ || rules_->config != cfg) {
+        auto next = std::make_shared<Rules>();
+        next->policies = store::tenant_policies(*cfg);
+        next->config = std::move(cfg);
+        rules_ = std::move(next);
+    }
+    return rules_;
+}
+
+std::vector<std::string> App::replace_config(std::shared_ptr<const Config> next) {
+    const std::shared_ptr<const Config> old = config_.current();
+    std::vector<std::string> restart;
+    const auto differs = [&](bool changed, const char* name) {
+        if (changed) {
+            restart.emplace_back(name);
+        }
+    };
+    differs(old->milter.socket != next->milter.socket, "milter.socket");
+    differs(old->milter.socket_mode != next->milter.socket_mode, "milter.socket_mode");
+    differs(old->milter.socket_group != next->milter.socket_group, "milter.socket_group");
+    differs(old->milter.user != next->milter.user, "milter.user");
+    differs(old->milter.group != next->milter.group, "milter.group");
+    differs(old->milter.pid_file != next->milter.pid_file, "milter.pid_file");
+    differs(old->milter.timeout != next->milter.timeout, "milter.timeout");
+    differs(old->store.path != next->store.path, "store.path");
+    differs(old->store.max_size != next->store.max_size, "store.max_size");
+    differs(old->log.target != next->log.target, "log.target");
+    differs(old->log.file != next->log.file, "log.file");
+    config_.replace(std::move(next));
+    return restart;
+}
+
+std::string_view strip_brackets(std::string_view address) {
+    while (!address.empty() && (address.front() == ' ' || address.front() == '\t')) {
+        address.remove_prefix(1);
+    }
+    while (!address.empty() && (address.back() == ' ' || address.back() == '\t')) {
+        address.remove_suffix(1);
+    }
+    if (address.size() >= 2 && address.front() == '<' && address.back() == '>') {
+        address = address.substr(1, address.size() - 2);
+    }
+    return address;
+}
+
+RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt, std::int64_t now) {
+    const std::shared_ptr<const Rules> rules = app.rules();  // once per RCPT (P12)
+    const DecisionSettings& settings = rules->config->decision;
+
+    RcptOutcome out;
+    bool decided = false;
+    if (const auto st = app.store().get()) {
+        try {
+            const store::Snapshot snapshot(*st);  // one read txn, released before returning
+            out.decision = store::decide(rcpt, settings, rules->policies, &snapshot, now);
+            decided = true;
+        } catch (const std::exception& e) {
+            if (snapshot_failure_log.allow(now)) {
+                spdlog::warn("event=store_read status=error store={} error={}",
+                             log_value(app.store().dir().string()), log_value(e.what()));
+            }
+        }
+    }
+    if (!decided) {
+        out.decision = store::decide(rcpt, settings, rules->policies, nullptr, now);
+    }
+
+    const std::string_view to = strip_brackets(rcpt);
+    out.reply = reply_for(out.decision.verdict, to, settings);
+
+    const auto action = rejection_action(out.decision);
+    if (!action) {
+        spdlog::debug("action=continue to={} tenant={} reason={} step={}",
+                      log_value(std::string("<") + std::string(to) + ">"),
+                      out.decision.tenant.empty() ? "-" : log_value(out.decision.tenant),
+                      out.decision.reason, out.decision.step);
+        return out;
+    }
+    // In report mode nothing is sent: log the reply that enforce mode would send.
+    const std::optional<SmtpReply> logged =
+        out.reply ? out.reply : reply_for(out.decision.would_be, to, settings);
+    const RcptContext ctx{conn.queue_id, conn.client_name, conn.client_addr, conn.sender, to};
+    const std::string line = rejection_line(*action, ctx, out.decision, *logged);
+    if (out.decision.would_be == Verdict::tempfail) {
+        spdlog::warn("{}", line);
+    } else {
+        spdlog::info("{}", line);
+    }
+    if (app.rejections().enabled()) {
+        app.rejections().write(rejection_json(*action, ctx, out.decision, *logged, now));
+    }
+    return out;
+}
+
+void set_app(App* app) { g_app = app; }
+
+smfiDesc filter_description() {
+    smfiDesc desc{};
+    desc.xxfi_name = const_cast<char*>("m365gate");
+    desc.xxfi_version = SMFI_VERSION;
+    desc.xxfi_flags = 0;  // we modify nothing
+    desc.xxfi_connect = on_connect;
+    desc.xxfi_envfrom = on_envfrom;
+    desc.xxfi_envrcpt = on_envrcpt;
+    desc.xxfi_abort = on_abort;
+    desc.xxfi_close = on_close;
+    desc.xxfi_negotiate = on_negotiate;
+    return desc;
+}
+
+}  // namespace m365gate::milter

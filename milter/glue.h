@@ -1,0 +1,112 @@
+// milter/glue.h - the libmilter side of m365gate-milter: per-process state, the RCPT handler
+// and the callback table.
+//
+// libmilter callbacks get no user pointer, so the process has exactly one App, installed with
+// set_app() before smfi_main() and never replaced (STYLE P13). Everything the callbacks share
+// lives in it and is thread safe: callbacks of one connection may run on different threads of
+// libmilter's worker pool. handle_rcpt() is the whole RCPT logic without libmilter, so tests
+// and the benchmark can drive it directly.
+#pragma once
+
+#include <libmilter/mfapi.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "milter/rejection.h"
+#include "milter/reply.h"
+#include "store/decision.h"
+#include "store/store.h"
+
+namespace m365gate::milter {
+
+// The store, opened read-only at store.max_size. A missing or unreadable store is not fatal:
+// get() retries at most once per second and returns nullptr meanwhile (the decision then runs
+// with no snapshot: on_cache_unavailable for managed domains). Thread safe.
+class StoreHandle {
+public:
+    StoreHandle(std::filesystem::path dir, std::uint64_t max_size)
+        : dir_(std::move(dir)), max_size_(max_size) {}
+
+    std::shared_ptr<const store::Store> get();
+    // Drops the open store (after a read failed), so the next get() reopens it.
+    void invalidate(const std::shared_ptr<const store::Store>& broken);
+    const std::filesystem::path& dir() const noexcept { return dir_; }
+    std::string last_error() const;
+
+private:
+    const std::filesystem::path dir_;
+    const std::uint64_t max_size_;
+    mutable std::mutex mu_;
+    std::shared_ptr<const store::Store> store_;
+    std::chrono::steady_clock::time_point last_attempt_{};
+    bool attempted_ = false;
+    std::string last_error_;
+};
+
+// The rules in force: the config and its tenant policies, computed once per config.
+struct Rules {
+    std::shared_ptr<const Config> config;
+    std::vector<store::TenantPolicy> policies;
+};
+
+class App {
+public:
+    explicit App(std::shared_ptr<const Config> cfg);
+
+    // Takes the config in force once; the result stays consistent for one RCPT.
+    std::shared_ptr<const Rules> rules() const;
+    // Swaps in a new config (the reloader thread). Settings that need a restart are not
+    // applied; they are returned by name ("milter.socket", "store.path"...).
+    std::vector<std::string> replace_config(std::shared_ptr<const Config> next);
+
+    StoreHandle& store() noexcept { return store_; }
+    RejectionLog& rejections() noexcept { return rejections_; }
+    const ConfigHolder& config() const noexcept { return config_; }
+
+private:
+    ConfigHolder config_;
+    mutable std::mutex rules_mu_;
+    mutable std::shared_ptr<const Rules> rules_;
+    StoreHandle store_;
+    RejectionLog rejections_;
+};
+
+// What is known about one MTA connection; lives from connect to close (smfi_setpriv).
+struct Connection {
+    std::string client_name;
+    std::string client_addr;
+    std::string sender;    // current message's envelope sender, brackets stripped
+    std::string queue_id;  // current message's queue id, when the MTA gave it
+    void end_message() {
+        sender.clear();
+        queue_id.clear();
+    }
+};
+
+struct RcptOutcome {
+    store::Decision decision;
+    std::optional<SmtpReply> reply;  // set when the verdict is reject or tempfail
+};
+
+// The RCPT logic: one Snapshot, decide(), the reply, the log lines. `rcpt` is what the MTA
+// gave ({rcpt_addr} or the raw argument). `now` is Unix seconds.
+RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt, std::int64_t now);
+
+// "<a@b>" -> "a@b"; surrounding blanks dropped.
+std::string_view strip_brackets(std::string_view address);
+
+// Installs the App the callbacks use (once, before smfi_main()).
+void set_app(App* app);
+// The libmilter callback table: connect, envfrom, envrcpt, abort, close, negotiate.
+smfiDesc filter_description();
+
+}  // namespace m365gate::milter

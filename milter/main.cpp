@@ -1,0 +1,360 @@
+// milter/main.cpp - m365gate-milter: answers each RCPT TO from the LMDB recipient store.
+//
+// The skeleton is Postfix's: pre-jail (load the config, bind the milter socket as root and give
+// it its mode and group), jail (drop to milter.user/milter.group; a failed drop is fatal,
+// EX_NOPERM), post-jail (open the store read-only as the milter user, so a permission mistake
+// shows at start; the pid file), then smfi_main(). Signals: SIGUSR1 reloads the decision
+// settings (a reloader thread sigwait()s it; nothing runs in signal context); SIGTERM, SIGINT
+// and - libmilter's choice - SIGHUP stop the milter (libmilter's own signal thread).
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "milter/glue.h"
+#include "store/decision.h"
+#include "store/store.h"
+
+namespace {
+
+using namespace m365gate;
+
+constexpr const char* program = "m365gate-milter";
+
+// A failure of the environment that ends the process with a sysexits code.
+class Fatal : public std::runtime_error {
+public:
+    Fatal(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+    int code() const noexcept { return code_; }
+
+private:
+    int code_;
+};
+
+[[noreturn]] void throw_errno(int code, const std::string& what) {
+    throw Fatal(code, what + ": " + std::strerror(errno));
+}
+
+// "unix:/path" or "local:/path" -> "/path"; nullopt for inet:/inet6:.
+std::optional<std::string> unix_socket_path(const std::string& spec) {
+    for (const char* prefix : {"unix:", "local:"}) {
+        const std::string p(prefix);
+        if (spec.compare(0, p.size(), p) == 0) {
+            return spec.substr(p.size());
+        }
+    }
+    if (spec.find(':') == std::string::npos && !spec.empty() && spec.front() == '/') {
+        return spec;  // libmilter takes a bare path as a unix socket
+    }
+    return std::nullopt;
+}
+
+struct Identity {
+    uid_t uid;
+    gid_t gid;
+    std::string name;
+};
+
+Identity lookup_user(const std::string& user_name, const std::string& group_name) {
+    const passwd* pw = getpwnam(user_name.c_str());
+    if (pw == nullptr) {
+        throw Fatal(EX_NOPERM, "milter.user \"" + user_name + "\": no such user");
+    }
+    Identity id{pw->pw_uid, pw->pw_gid, pw->pw_name};
+    if (!group_name.empty()) {
+        const group* gr = getgrnam(group_name.c_str());
+        if (gr == nullptr) {
+            throw Fatal(EX_NOPERM, "milter.group \"" + group_name + "\": no such group");
+        }
+        id.gid = gr->gr_gid;
+    }
+    return id;
+}
+
+// Supplementary groups and gid need root, so uid goes last. A milter that keeps running as
+// root is worse than one that does not start: every failure is fatal (P14).
+void drop_privileges(const Identity& id) {
+    if (id.uid == 0) {
+        throw Fatal(EX_NOPERM, "milter.user must not be root");
+    }
+    if (initgroups(id.name.c_str(), id.gid) != 0) {
+        throw_errno(EX_NOPERM, "initgroups(" + id.name + ")");
+    }
+    if (setgid(id.gid) != 0) {
+        throw_errno(EX_NOPERM, "setgid(" + std::to_string(id.gid) + ")");
+    }
+    if (setuid(id.uid) != 0) {
+        throw_errno(EX_NOPERM, "setuid(" + std::to_string(id.uid) + ")");
+    }
+    if (setuid(0) == 0 || geteuid() == 0) {
+        throw Fatal(EX_NOPERM, "regained root after setuid(): refusing to run");
+    }
+}
+
+// Binds the milter socket (removing a stale unix socket) and gives it milter.socket_mode and
+// milter.socket_group, owner `owner` (the milter user when started as root).
+void open_socket(const MilterConfig& mc, std::optional<uid_t> owner) {
+    const auto path = unix_socket_path(mc.socket);
+    if (path) {
+        if (path->size() >= 108) {
+            throw Fatal(EX_CONFIG, "milter.socket: path longer than 107 bytes: " + *path);
+        }
+        const auto dir = std::filesystem::path(*path).parent_path();
+        std::error_code ec;
+        if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+            throw Fatal(EX_OSFILE, "milter.socket: directory " + dir.string() +
+                                       " does not exist (create it, owned by milter.user, "
+                                       "traversable by the MTA)");
+        }
+    }
+    std::string spec = mc.socket;
+    if (smfi_setconn(spec.data()) == MI_FAILURE) {
+        throw Fatal(EX_CONFIG, "milter.socket \"" + mc.socket + "\": smfi_setconn failed");
+    }
+    smfiDesc desc = milter::filter_description();
+    if (smfi_register(desc) == MI_FAILURE) {
+        throw Fatal(EX_SOFTWARE, "smfi_register failed");
+    }
+    smfi_settimeout(static_cast<int>(mc.timeout.count()));
+    smfi_setbacklog(128);
+    // The socket is created with at most socket_mode, never briefly wider.
+    const mode_t old_umask = umask(static_cast<mode_t>(0777 & ~mc.socket_mode));
+    const int rc = smfi_opensocket(true);  // true: remove a stale unix socket first
+    umask(old_umask);
+    if (rc == MI_FAILURE) {
+        throw Fatal(EX_UNAVAILABLE, "cannot listen on milter.socket \"" + mc.socket + "\"");
+    }
+    if (!path) {
+        return;
+    }
+    if (chmod(path->c_str(), static_cast<mode_t>(mc.socket_mode)) != 0) {
+        throw_errno(EX_OSERR, "chmod " + *path);
+    }
+    gid_t gid = static_cast<gid_t>(-1);
+    if (!mc.socket_group.empty()) {
+        const group* gr = getgrnam(mc.socket_group.c_str());
+        if (gr == nullptr) {
+            throw Fatal(EX_CONFIG,
+                        "milter.socket_group \"" + mc.socket_group + "\": no such group");
+        }
+        gid = gr->gr_gid;
+    }
+    const uid_t uid = owner ? *owner : static_cast<uid_t>(-1);
+    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
+        chown(path->c_str(), uid, gid) != 0) {
+        if (geteuid() == 0) {
+            throw_errno(EX_OSERR, "chown " + *path);
+        }
+        spdlog::warn("event=socket_group status=error socket={} group={} error={}",
+                     log_value(*path), log_value(mc.socket_group), log_value(std::strerror(errno)));
+    }
+}
+
+void write_pid_file(const std::filesystem::path& file) {
+    if (file.empty()) {
+        return;
+    }
+    std::ofstream out(file, std::ios::trunc);
+    out << getpid() << '\n';
+    out.flush();
+    if (!out) {
+        spdlog::warn("event=pid_file status=error file={} error=not_writable",
+                     log_value(file.string()));
+    }
+}
+
+// "contoso:3,fabrikam:1": tenants and their managed domain counts, from the store when it is
+// readable, else from the config.
+std::string tenant_summary(const Config& cfg, milter::App& app) {
+    std::string out;
+    const auto st = app.store().get();
+    std::optional<store::Snapshot> snapshot;
+    if (st) {
+        try {
+            snapshot.emplace(*st);
+        } catch (const std::exception&) {
+            snapshot.reset();
+        }
+    }
+    for (const auto& t : cfg.tenants) {
+        std::size_t count = t.domains.size();
+        if (snapshot) {
+            const auto stored = snapshot->domains(t.name);
+            if (!stored.empty()) {
+                count = stored.size();
+            }
+        }
+        if (!out.empty()) {
+            out += ',';
+        }
+        out += t.name + ":" + std::to_string(count);
+    }
+    return out.empty() ? "-" : out;
+}
+
+const char* mode_name(MilterMode mode) { return mode == MilterMode::report ? "report" : "enforce"; }
+
+void apply_log_level(const LogConfig& log) {
+    spdlog::set_level(spdlog::level::from_str(log.level));
+}
+
+// SIGUSR1: re-read the config; a config that fails validation is logged and ignored.
+void reload(milter::App& app, const std::filesystem::path& file) {
+    try {
+        auto next = std::make_shared<const Config>(load_config(file));
+        const std::vector<std::string> restart = app.replace_config(next);
+        apply_log_level(next->log);
+        app.rejections().open(next->log.rejections);  // also picks up a logrotate'd file
+        std::string needs;
+        for (const auto& name : restart) {
+            needs += needs.empty() ? name : "," + name;
+        }
+        spdlog::info("event=reload status=ok file={} mode={} tenants={}{}",
+                     log_value(file.string()), mode_name(next->decision.mode),
+                     tenant_summary(*next, app),
+                     needs.empty() ? std::string() : " restart_needed=" + needs);
+    } catch (const std::exception& e) {
+        app.rejections().reopen();
+        spdlog::error("event=reload status=rejected file={} error={} keeping=previous",
+                      log_value(file.string()), log_value(e.what()));
+    }
+}
+
+int run(const std::filesystem::path& config_file) {
+    auto cfg = std::make_shared<const Config>(load_config(config_file));
+    setup_logging(cfg->log, program);
+    apply_log_level(cfg->log);
+
+    // Pre-jail: bind the socket as whoever started us.
+    const bool root = geteuid() == 0;
+    std::optional<Identity> identity;
+    if (root) {
+        identity = lookup_user(cfg->milter.user, cfg->milter.group);
+    }
+    open_socket(cfg->milter, identity ? std::optional<uid_t>(identity->uid) : std::nullopt);
+
+    // Jail.
+    if (identity) {
+        drop_privileges(*identity);
+    } else {
+        spdlog::info("event=privileges status=unprivileged uid={} note=milter.user_not_applied",
+                     geteuid());
+    }
+
+    // Post-jail: everything below runs as the milter user.
+    milter::App app(cfg);
+    milter::set_app(&app);
+    app.store().get();  // logs why when the store is missing; retried from the RCPT path
+    app.rejections().open(cfg->log.rejections);
+    write_pid_file(cfg->milter.pid_file);
+
+    spdlog::info(
+        "event=start version={} socket={} store={} store_status={} mode={} tenants={} uid={}",
+        M365GATE_VERSION, log_value(cfg->milter.socket), log_value(cfg->store.path.string()),
+        app.store().get() ? "ok" : "unavailable", mode_name(cfg->decision.mode),
+        tenant_summary(*cfg, app), geteuid());
+
+    std::atomic<bool> stopping{false};
+    std::thread reloader([&] {
+        sigset_t wait_for;
+        sigemptyset(&wait_for);
+        sigaddset(&wait_for, SIGUSR1);
+        while (true) {
+            int sig = 0;
+            if (sigwait(&wait_for, &sig) != 0) {
+                continue;
+            }
+            if (stopping.load()) {
+                return;
+            }
+            reload(app, config_file);
+        }
+    });
+
+    const int rc = smfi_main();
+
+    stopping.store(true);
+    pthread_kill(reloader.native_handle(), SIGUSR1);
+    reloader.join();
+    if (!cfg->milter.pid_file.empty()) {
+        std::error_code ec;
+        std::filesystem::remove(cfg->milter.pid_file, ec);
+    }
+    if (const auto path = unix_socket_path(cfg->milter.socket)) {
+        std::error_code ec;
+        std::filesystem::remove(*path, ec);  // libmilter leaves it behind
+    }
+    spdlog::info("event=stop status={}", rc == MI_SUCCESS ? "ok" : "error");
+    spdlog::shutdown();
+    return rc == MI_SUCCESS ? EX_OK : EX_SOFTWARE;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Before any thread: our reloader and libmilter's threads inherit this mask, so SIGUSR1
+    // reaches only sigwait() and the stop signals only libmilter's signal thread.
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    for (int sig : {SIGUSR1, SIGHUP, SIGTERM, SIGINT}) {
+        sigaddset(&blocked, sig);
+    }
+    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+
+    CLI::App cli{"m365gate-milter: reject unknown Microsoft 365 recipients at RCPT time"};
+    std::string config_file = default_config_path;
+    bool check_only = false;
+    bool version = false;
+    cli.add_option("--config", config_file, "configuration file")->capture_default_str();
+    cli.add_flag("--check-config", check_only, "validate the configuration and exit (0 / 78)");
+    cli.add_flag("--version", version, "print the version and exit");
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return cli.exit(e) == 0 ? EX_OK : EX_USAGE;
+    }
+    if (version) {
+        std::cout << program << " " << M365GATE_VERSION << "\n";
+        return EX_OK;
+    }
+    try {
+        if (check_only) {
+            load_config(config_file);
+            std::cout << program << ": " << config_file << ": OK\n";
+            return EX_OK;
+        }
+        return run(config_file);
+    } catch (const ConfigError& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        spdlog::error("event=fatal error={}", log_value(e.what()));
+        return EX_CONFIG;
+    } catch (const Fatal& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        spdlog::error("event=fatal error={}", log_value(e.what()));
+        return e.code();
+    } catch (const std::exception& e) {
+        std::cerr << program << ": " << e.what() << "\n";
+        spdlog::error("event=fatal error={}", log_value(e.what()));
+        return EX_SOFTWARE;
+    }
+}

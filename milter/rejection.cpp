@@ -1,0 +1,157 @@
+// milter/rejection.cpp - rejection log lines (key=value and JSON) and the JSON-lines file.
+#include "milter/rejection.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+
+namespace m365gate::milter {
+namespace {
+
+constexpr std::size_t max_field = 320;
+
+std::string or_dash(std::string_view value) {
+    return value.empty() ? std::string("-") : log_value(value);
+}
+
+// A JSON string value: bounded; bytes that are not valid UTF-8 become U+FFFD on dump().
+std::string bounded(std::string_view value) {
+    return std::string(value.substr(0, std::min(value.size(), max_field)));
+}
+
+}  // namespace
+
+std::optional<std::string_view> rejection_action(const store::Decision& d) {
+    const bool report = d.verdict == Verdict::accept;
+    switch (d.would_be) {
+        case Verdict::reject:
+            return report ? "would_reject" : "reject";
+        case Verdict::tempfail:
+            return report ? "would_tempfail" : "tempfail";
+        case Verdict::accept:
+            break;
+    }
+    return std::nullopt;
+}
+
+std::string rejection_line(std::string_view action, const RcptContext& ctx,
+                           const store::Decision& d, const SmtpReply& reply) {
+    std::string line;
+    line.reserve(256);
+    line += "action=";
+    line += action;
+    line += " queue_id=";
+    line += or_dash(ctx.queue_id);
+    line += " client=";
+    line += log_value(std::string(ctx.client_name.empty() ? "unknown" : ctx.client_name) + "[" +
+                      std::string(ctx.client_addr.empty() ? "unknown" : ctx.client_addr) + "]");
+    line += " from=";
+    line += log_value("<" + std::string(ctx.from) + ">");
+    line += " to=";
+    line += log_value("<" + std::string(ctx.to) + ">");
+    line += " tenant=";
+    line += or_dash(d.tenant);
+    line += " reason=";
+    line += d.reason;
+    line += " code=";
+    line += log_value(reply.code);
+    line += " status=";
+    line += log_value(reply.status);
+    return line;
+}
+
+std::string rejection_json(std::string_view action, const RcptContext& ctx,
+                           const store::Decision& d, const SmtpReply& reply, std::int64_t now) {
+    nlohmann::ordered_json j;
+    j["ts"] = utc_timestamp(now);
+    j["action"] = std::string(action);
+    j["queue_id"] = bounded(ctx.queue_id);
+    j["client_addr"] = bounded(ctx.client_addr);
+    j["client_name"] = bounded(ctx.client_name);
+    j["from"] = bounded(ctx.from);
+    j["to"] = bounded(ctx.to);
+    j["tenant"] = d.tenant;
+    j["reason"] = d.reason;
+    j["code"] = reply.code;
+    j["status"] = reply.status;
+    std::string out = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    out.push_back('\n');
+    return out;
+}
+
+std::string utc_timestamp(std::int64_t unix_seconds) {
+    const std::time_t t = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+RejectionLog::~RejectionLog() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+bool RejectionLog::open(const std::filesystem::path& path) {
+    int fd = -1;
+    if (!path.empty()) {
+        fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        if (fd < 0) {
+            const int err = errno;
+            spdlog::error("event=rejection_log status=error file={} error={}",
+                          log_value(path.string()), log_value(std::strerror(err)));
+        }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+    fd_ = fd;
+    path_ = path;
+    return path.empty() || fd >= 0;
+}
+
+bool RejectionLog::reopen() {
+    std::filesystem::path path;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        path = path_;
+    }
+    return open(path);
+}
+
+bool RejectionLog::enabled() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fd_ >= 0;
+}
+
+void RejectionLog::write(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd_ < 0) {
+        return;
+    }
+    // One write() per line: O_APPEND keeps concurrent lines whole.
+    const ssize_t n = ::write(fd_, line.data(), line.size());
+    if (n == static_cast<ssize_t>(line.size())) {
+        return;
+    }
+    const int err = n < 0 ? errno : ENOSPC;
+    const std::int64_t now = std::time(nullptr);
+    if (now - last_error_log_ >= 60) {
+        last_error_log_ = now;
+        spdlog::error("event=rejection_log status=error file={} error={}",
+                      log_value(path_.string()), log_value(std::strerror(err)));
+    }
+}
+
+}  // namespace m365gate::milter

@@ -1,0 +1,71 @@
+// milter/rejection.h - what the milter says about a refused (or would-be refused) recipient.
+//
+// One key=value line per reject or tempfail for the main log, in the Postfix habit:
+//   action=reject queue_id=- client=mx.example[192.0.2.7] from=<a@b.example>
+//   to=<nobody@customer.example> tenant=contoso reason=unknown_recipient code=550 status=5.1.1
+// and optionally one JSON object per line in log.rejections, the format m365gatectl report
+// reads (keep the keys and their order). Client-supplied text is hostile: it is bounded and
+// masked (log_value) or JSON-escaped, never used as a format.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "milter/reply.h"
+#include "store/decision.h"
+
+namespace m365gate::milter {
+
+// Who sent what, as far as the milter knows at RCPT time. "" = unknown.
+struct RcptContext {
+    std::string_view queue_id;
+    std::string_view client_name;
+    std::string_view client_addr;
+    std::string_view from;  // envelope sender, brackets stripped ("" for the null sender)
+    std::string_view to;    // recipient as the MTA gave it, brackets stripped
+};
+
+// "reject", "tempfail", "would_reject", "would_tempfail"; nullopt when nothing is refused
+// (and nothing would be): such decisions are not logged as rejections.
+std::optional<std::string_view> rejection_action(const store::Decision& d);
+
+// The key=value line (no trailing newline). `reply` is the reply sent, or the one that would
+// have been sent in report mode.
+std::string rejection_line(std::string_view action, const RcptContext& ctx,
+                           const store::Decision& d, const SmtpReply& reply);
+
+// One JSON object and a '\n'. `now` is Unix seconds.
+std::string rejection_json(std::string_view action, const RcptContext& ctx,
+                           const store::Decision& d, const SmtpReply& reply, std::int64_t now);
+
+// "2026-11-23T09:00:00Z".
+std::string utc_timestamp(std::int64_t unix_seconds);
+
+// log.rejections: opened O_APPEND, one write() per line, so lines from several threads (and
+// processes) never interleave; reopen() after logrotate moved the file (SIGUSR1).
+// Thread safe. Errors are logged (rate-limited) and never reach the caller.
+class RejectionLog {
+public:
+    RejectionLog() = default;
+    ~RejectionLog();
+    RejectionLog(const RejectionLog&) = delete;
+    RejectionLog& operator=(const RejectionLog&) = delete;
+
+    // Opens `path` ("" = off), closing what was open. Returns false (and logs) on failure.
+    bool open(const std::filesystem::path& path);
+    bool reopen();  // the same path again
+    bool enabled() const;
+    void write(const std::string& line);
+
+private:
+    mutable std::mutex mu_;
+    std::filesystem::path path_;
+    int fd_ = -1;
+    std::int64_t last_error_log_ = 0;
+};
+
+}  // namespace m365gate::milter
