@@ -64,7 +64,7 @@ void configure(httplib::SSLServer& server, graphsim::Simulator& sim, graphsim::L
                std::size_t threads) {
     server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server.set_keep_alive_max_count(1000000);
-    server.set_keep_alive_timeout(30);
+    server.set_keep_alive_timeout(5);  // an idle keep-alive connection holds a pool thread
     const auto handler = [&sim, listener](const httplib::Request& req, httplib::Response& res) {
         try {
             sim.handle(listener, req, res);
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
     std::string listen, cert, key, port_file, record_file, foreign_listen, foreign_port_file,
         now_text;
     std::vector<std::string> fixtures;
-    std::size_t users = 0, groups = 0, contacts = 0, threads = 8;
+    std::size_t users = 0, groups = 0, contacts = 0, threads = 16;
     std::uint64_t seed = 1;
     graphsim::Options options;
     app.add_option("--listen", listen, "HOST:PORT of the HTTPS listener (port 0: any free one)")
@@ -124,7 +124,11 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 100000));
     app.add_option("--now", now_text, "start the simulator clock here (ISO 8601)");
     app.add_option("--threads", threads, "worker threads per listener")->check(CLI::Range(1, 256));
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : exit_usage;  // --help is not an error
+    }
 
     if (fixture_opt->count() == 0 && users_opt->count() == 0) {
         std::cerr << "m365gate-graphsim: give --fixture FILE or --users N --groups M\n";
