@@ -1,7 +1,7 @@
 // Address canonicalisation: the writer and the readers must agree byte for byte.
-#include <catch2/catch.hpp>
-
 #include "store/address.h"
+
+#include <catch2/catch.hpp>
 
 using m365gate::store::canonical_address;
 using m365gate::store::canonical_domain;
@@ -22,8 +22,9 @@ TEST_CASE("parse_rcpt canonicalises what the MTA hands us", "[address]") {
         {"trailing dot on domain", "bob@example.com.", "bob@example.com"},
         {"trailing dot inside brackets", "<bob@Example.com.>", "bob@example.com"},
         {"non-ASCII kept as bytes", "J\xC3\xB6rg@example.com", "j\xC3\xB6rg@example.com"},
-        {"non-ASCII domain kept", "bob@b\xC3\xBC"
-                                  "cher.example",
+        {"non-ASCII domain kept",
+         "bob@b\xC3\xBC"
+         "cher.example",
          "bob@b\xC3\xBC"
          "cher.example"},
         {"quoted local part kept", "<\"John Doe\"@example.com>", "\"john doe\"@example.com"},

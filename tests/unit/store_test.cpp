@@ -1,4 +1,6 @@
 // The LMDB store on a real disk: isolation, crash safety, concurrency, ceilings, schema.
+#include "store/store.h"
+
 #include <fcntl.h>
 #include <lmdb.h>
 #include <signal.h>
@@ -12,8 +14,6 @@
 #include <filesystem>
 #include <set>
 #include <thread>
-
-#include "store/store.h"
 
 namespace fs = std::filesystem;
 using namespace m365gate::store;
@@ -99,9 +99,10 @@ std::pair<std::size_t, bool> count_with_prefix(const Snapshot& snap, const std::
 
 }  // namespace
 
-TEST_CASE("a reader that began before a publish keeps seeing the old list; a later one sees "
-          "only the new list",
-          "[store]") {
+TEST_CASE(
+    "a reader that began before a publish keeps seeing the old list; a later one sees "
+    "only the new list",
+    "[store]") {
     TempDir dir;
     Store store(dir.path(), writer_options());
     constexpr int n = 200000;
@@ -125,9 +126,10 @@ TEST_CASE("a reader that began before a publish keeps seeing the old list; a lat
     CHECK(after.address_count("contoso") == n);
 }
 
-TEST_CASE("a writer killed with SIGKILL in the middle of publishing 1M addresses leaves the "
-          "previous list exactly",
-          "[store][crash]") {
+TEST_CASE(
+    "a writer killed with SIGKILL in the middle of publishing 1M addresses leaves the "
+    "previous list exactly",
+    "[store][crash]") {
     TempDir dir;
     const auto previous = make_list("contoso", 'p', 50000);
     {
@@ -173,9 +175,10 @@ TEST_CASE("a writer killed with SIGKILL in the middle of publishing 1M addresses
     CHECK(snap.last_success("contoso") == 1700000000);
 }
 
-TEST_CASE("readers in other threads and in another process keep answering during a long "
-          "publish",
-          "[store][concurrency]") {
+TEST_CASE(
+    "readers in other threads and in another process keep answering during a long "
+    "publish",
+    "[store][concurrency]") {
     TempDir dir;
     Store store(dir.path(), writer_options());
     publish(store, make_list("northwind", 'k', 1000, "northwind.example"));
@@ -380,9 +383,10 @@ TEST_CASE("tenant state round-trips and is readable by a read-only opener", "[st
     CHECK_FALSE(decode_state("garbage"));
 }
 
-TEST_CASE("the file grows as data needs; past store.max_size a write fails clearly and the "
-          "old list stays",
-          "[store][ceiling]") {
+TEST_CASE(
+    "the file grows as data needs; past store.max_size a write fails clearly and the "
+    "old list stays",
+    "[store][ceiling]") {
     TempDir dir;
     constexpr std::uint64_t ceiling = 8ull << 20;  // 8 MiB
     Store store(dir.path(), writer_options(ceiling));
@@ -409,8 +413,7 @@ TEST_CASE("the file grows as data needs; past store.max_size a write fails clear
     CHECK(all_addresses(store, "contoso").size() == 100);
 }
 
-TEST_CASE("a store of an unknown schema version is refused with a clear error",
-          "[store][schema]") {
+TEST_CASE("a store of an unknown schema version is refused with a clear error", "[store][schema]") {
     TempDir dir;
     { Store store(dir.path(), writer_options()); }
     {  // What a future m365gate would leave behind.
@@ -465,8 +468,7 @@ TEST_CASE("a missing, empty or truncated store is a clear error for a reader", "
     CHECK_THROWS_AS(Store(dir.path(), reader_options()), StoreError);
 }
 
-TEST_CASE("files get the modes DESIGN.md gives: data 0640, lock 0660, directory 0750",
-          "[store]") {
+TEST_CASE("files get the modes DESIGN.md gives: data 0640, lock 0660, directory 0750", "[store]") {
     TempDir dir;
     const auto sub = dir.path() / "store";
     { Store store(sub, writer_options()); }
