@@ -4,3 +4,17 @@ add_executable(importer_test unit/importer_test.cpp)
 target_link_libraries(importer_test PRIVATE m365_sync_core m365_catch_main)
 catch_discover_tests(importer_test
     PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS "sync;unit")
+
+# Integration: the real m365gate-sync against the real simulator over TLS. Runs the binaries
+# it names, so it depends on them being built.
+add_executable(sync_integration_test integration/sync_test.cpp)
+target_link_libraries(sync_integration_test PRIVATE m365_store m365_catch_main
+    nlohmann_json::nlohmann_json PkgConfig::CURL)
+target_compile_definitions(sync_integration_test PRIVATE
+    M365GATE_SYNC_BIN="$<TARGET_FILE:m365gate-sync>"
+    M365GATE_GRAPHSIM_BIN="$<TARGET_FILE:m365gate-graphsim>"
+    M365GATE_MAKE_TEST_CA="${PROJECT_SOURCE_DIR}/tests/graphsim/make-test-ca.sh"
+    M365GATE_SOURCE_DIR_STR="${PROJECT_SOURCE_DIR}")
+add_dependencies(sync_integration_test m365gate-sync m365gate-graphsim)
+catch_discover_tests(sync_integration_test
+    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS "sync;integration" TIMEOUT 180)

@@ -1,0 +1,432 @@
+// tests/integration/sync_test.cpp - m365gate-sync against the Graph simulator over real TLS:
+// the real binary, the real LMDB store, the simulator's request record as the witness.
+#include <catch2/catch.hpp>
+
+#include "sync_harness.h"
+
+using namespace sync_test;
+using m365gate::store::TenantState;
+
+namespace {
+
+const char* contoso_id = "11111111-1111-1111-1111-111111111111";
+
+std::string tenant_path(const std::string& rest) {
+    return std::string("/_sim/tenants/") + contoso_id + rest;
+}
+
+void fault(const Simulator& sim, const json& body) {
+    const auto r = sim.call("POST", "/_sim/faults", body);
+    REQUIRE(r.status == 200);
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("a full sync publishes exactly the fixture's recipients", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+
+    // Aliases in, X500/SIP out, out-of-domain out, shared mailbox in, security group out.
+    CHECK(run.addresses() == expected_addresses("contoso"));
+    const TenantState st = run.state();
+    CHECK(st.last_success > 0);
+    CHECK(st.last_full_sync == st.last_success);
+    CHECK(st.last_sync_kind == "full");
+    CHECK(st.address_count == expected_addresses("contoso").size());
+    CHECK(st.delta_links.size() == 3);
+    CHECK(st.last_error.empty());
+    CHECK(st.secret_expires_source == "graph");  // matched by hint among two app secrets
+    CHECK(st.secret_expires == 1825027200);      // 2027-11-01T00:00:00Z
+    CHECK(st.secret_fingerprint.size() == 8);
+    CHECK(contains(run.last_output, "event=sync kind=full status=ok"));
+
+    // Every Graph request carried a client-request-id and went to the main listener only.
+    for (const auto& r : sim.requests()) {
+        CHECK(r["listener"] == "main");
+        const std::string target = r["target"];
+        if (target.rfind("/v1.0/", 0) == 0) {
+            CHECK(r["headers"].contains("client-request-id"));
+        }
+    }
+}
+
+TEST_CASE("delta rounds apply additions, removals and renames", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    REQUIRE(run.sync() == 0);
+
+    REQUIRE(
+        sim.call("POST", tenant_path("/users"),
+                 {{"id", "0e000000-0000-4000-8000-0000000000aa"},
+                  {"userPrincipalName", "erin@contoso.example"},
+                  {"mail", "erin@contoso.example"},
+                  {"proxyAddresses",
+                   {"SMTP:erin@contoso.example", "smtp:e@contoso.example", "X500:/o=x/cn=erin"}},
+                  {"accountEnabled", true}})
+            .status == 200);
+    REQUIRE(sim.call("DELETE", tenant_path("/users/b0b00000-5c1e-4f6b-9d2a-000000000002")).status ==
+            200);
+    REQUIRE(sim.call("PATCH", tenant_path("/users/ca401000-5c1e-4f6b-9d2a-000000000003"),
+                     {{"mail", "carol.newname@contoso.example"},
+                      {"proxyAddresses", {"SMTP:carol.newname@contoso.example"}}})
+                .status == 200);
+
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    const auto got = run.addresses();
+    CHECK(got.count("erin@contoso.example") == 1);
+    CHECK(got.count("e@contoso.example") == 1);
+    CHECK(got.count("bob.brown@contoso.example") == 0);
+    CHECK(got.count("bob.brown@contoso.onmicrosoft.com") == 0);
+    CHECK(got.count("carol.newname@contoso.example") == 1);
+    CHECK(got.count("carol.clark@contoso.example") == 0);
+    CHECK(got.count("alice@contoso.example") == 1);
+    CHECK(run.state().last_sync_kind == "delta");
+    CHECK(contains(run.last_output, "event=sync kind=delta status=ok"));
+}
+
+TEST_CASE("an expired delta token leads to a full resync", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    REQUIRE(run.sync() == 0);
+    const std::int64_t first_full = run.state().last_full_sync;
+
+    REQUIRE(sim.call("POST", tenant_path("/expire-delta-tokens"), json::object()).status == 200);
+    REQUIRE(sim.call("POST", tenant_path("/users"),
+                     {{"id", "0e000000-0000-4000-8000-0000000000bb"},
+                      {"mail", "frank@contoso.example"},
+                      {"proxyAddresses", {"SMTP:frank@contoso.example"}}})
+                .status == 200);
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    CHECK(contains(run.last_output, "event=delta_reset"));
+    const TenantState st = run.state();
+    CHECK(st.last_sync_kind == "full");
+    CHECK(st.last_full_sync >= first_full);
+    CHECK(run.addresses().count("frank@contoso.example") == 1);
+}
+
+TEST_CASE("a 429 is honoured: the retry waits Retry-After", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    fault(sim, {{"match", "/v1.0/groups"},
+                {"type", "status"},
+                {"status", 429},
+                {"retry_after", 2},
+                {"count", 1}});
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+
+    // The throttled request and its retry are at least Retry-After apart.
+    const auto reqs = sim.requests();
+    std::int64_t throttled = -1;
+    std::string target;
+    bool retried = false;
+    for (const auto& r : reqs) {
+        if (r.value("fault", "") == "status" && r["status"] == 429) {
+            throttled = record_ms(r["ts"]);
+            target = r["target"];
+        } else if (throttled >= 0 && r["target"] == target) {
+            CHECK(record_ms(r["ts"]) - throttled >= 2000);
+            retried = true;
+            break;
+        }
+    }
+    CHECK(throttled >= 0);
+    CHECK(retried);
+}
+
+TEST_CASE("a 5xx is retried with backoff, then the sync succeeds", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    fault(sim, {{"match", "/v1.0/contacts"}, {"type", "status"}, {"status", 503}, {"count", 1}});
+    fault(sim, {{"match", "/v1.0/users"}, {"type", "status"}, {"status", 500}, {"count", 1}});
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+    CHECK(contains(run.last_output, "event=graph_retry"));
+}
+
+TEST_CASE("truncated or invalid JSON fails the sync and keeps the last good list",
+          "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    REQUIRE(run.sync() == 0);
+    const TenantState good = run.state();
+    REQUIRE(sim.call("DELETE", tenant_path("/users/a11ce000-5c1e-4f6b-9d2a-000000000001")).status ==
+            200);
+
+    SECTION("truncated page in a full sync") {
+        fault(sim, {{"match", "/v1.0/users"}, {"type", "truncate"}, {"count", 20}});
+        CHECK(run.sync({"--once", "--full"}) == 1);
+    }
+    SECTION("invalid JSON in a delta round") {
+        fault(sim, {{"match", "/v1.0/users/delta"}, {"type", "invalid_json"}, {"count", 20}});
+        CHECK(run.sync() == 1);
+    }
+    INFO(run.last_output);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+    const TenantState st = run.state();
+    CHECK(st.last_success == good.last_success);
+    CHECK(st.last_error_kind == "graph");
+    CHECK(st.last_error_code == "malformed_response");
+    CHECK(contains(st.last_error, "not valid JSON"));
+    CHECK(st.failing_since > 0);
+    CHECK(contains(run.last_output, "error_kind=graph"));
+}
+
+TEST_CASE("a nextLink to another host is refused and gets no token", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    fault(sim, {{"match", "/v1.0/users"}, {"type", "foreign_next_link"}, {"count", 5}});
+    CHECK(run.sync() == 1);
+    INFO(run.last_output);
+    const TenantState st = run.state();
+    CHECK(st.last_error_code == "foreign_link");
+    CHECK(st.last_success == 0);
+    CHECK(contains(run.last_output, "status=refused_link"));
+    for (const auto& r : sim.requests()) {
+        if (r["listener"] == "foreign") {
+            CHECK_FALSE(r["headers"].contains("authorization"));
+        }
+    }
+}
+
+TEST_CASE("the mass-deletion guard refuses a shrink; --once --force applies it",
+          "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    REQUIRE(run.sync() == 0);
+    const auto before = run.addresses();
+    for (const char* id :
+         {"a11ce000-5c1e-4f6b-9d2a-000000000001", "b0b00000-5c1e-4f6b-9d2a-000000000002",
+          "ca401000-5c1e-4f6b-9d2a-000000000003", "1af00000-5c1e-4f6b-9d2a-000000000004",
+          "e0e0e000-5c1e-4f6b-9d2a-000000000005"}) {
+        REQUIRE(sim.call("DELETE", tenant_path(std::string("/users/") + id)).status == 200);
+    }
+    CHECK(run.sync() == 1);
+    INFO(run.last_output);
+    CHECK(run.addresses() == before);
+    TenantState st = run.state();
+    CHECK(st.last_error_kind == "shrink");
+    CHECK(contains(st.last_error, "--force"));
+
+    CHECK(run.sync({"--once", "--force"}) == 0);
+    const auto after = run.addresses();
+    CHECK(after.size() < before.size());
+    CHECK(after.count("alice@contoso.example") == 0);
+    st = run.state();
+    CHECK(st.last_error.empty());
+    CHECK(st.address_count == after.size());
+}
+
+TEST_CASE("a 403 from /users is recorded as missing consent", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    REQUIRE(sim.call("POST", tenant_path("/apps/22222222-2222-2222-2222-222222222222"),
+                     {{"permissions",
+                       {"GroupMember.Read.All", "OrgContact.Read.All", "Domain.Read.All"}}})
+                .status == 200);
+    CHECK(run.sync() == 1);
+    INFO(run.last_output);
+    const TenantState st = run.state();
+    CHECK(st.last_error_kind == "consent");
+    CHECK(st.last_error_code == "Authorization_RequestDenied");
+    CHECK(contains(st.last_error, "User.Read.All"));
+    CHECK(contains(run.last_output, "permission=User.Read.All"));
+    // The /applications 403 (secret expiry) is logged once and is not the failure.
+    CHECK(contains(run.last_output, "event=secret_expiry source=graph status=forbidden"));
+}
+
+TEST_CASE("extra recipients are published, and removed with the file", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    const fs::path extra = run.dir / "extra.txt";
+    write_file(extra,
+               "# dynamic distribution groups\nall-sales@contoso.example\n"
+               "  Public-Folder@Contoso.example  \n\nnot an address\nsomeone@elsewhere.example\n");
+    TenantSpec spec;
+    spec.extra =
+        "extra_recipients = [\"dyn-group@contoso.example\"]\n"
+        "extra_recipients_file = \"" +
+        extra.string() + "\"\n";
+    run.configure(sim, {spec});
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    auto got = run.addresses();
+    CHECK(got.count("all-sales@contoso.example") == 1);
+    CHECK(got.count("public-folder@contoso.example") == 1);
+    CHECK(got.count("dyn-group@contoso.example") == 1);
+    CHECK(got.count("someone@elsewhere.example") == 0);
+
+    write_file(extra, "all-sales@contoso.example\n");
+    REQUIRE(run.sync() == 0);
+    got = run.addresses();
+    CHECK(got.count("all-sales@contoso.example") == 1);
+    CHECK(got.count("public-folder@contoso.example") == 0);
+
+    fs::remove(extra);
+    REQUIRE(run.sync() == 0);
+    got = run.addresses();
+    CHECK(got.count("all-sales@contoso.example") == 0);
+    CHECK(got.count("dyn-group@contoso.example") == 1);
+    CHECK(got.count("alice@contoso.example") == 1);
+}
+
+TEST_CASE("two tenants, one broken: the other still syncs", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    TenantSpec broken;
+    broken.name = "broken";
+    broken.tenant_id = "99999999-9999-9999-9999-999999999999";
+    broken.extra = "domains = [\"broken.example\"]\n";
+    run.configure(sim, {broken, TenantSpec{}});
+    CHECK(run.sync() == 1);
+    INFO(run.last_output);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+    const TenantState b = run.state("broken");
+    CHECK(b.last_error_kind == "token");
+    CHECK(b.last_error_code == "90002");
+    CHECK(contains(b.last_error, "tenant was not found"));
+    CHECK(contains(run.last_output, "error_codes=90002"));
+
+    // The same with a wrong secret: AADSTS7000215, told apart by error_codes.
+    TenantSpec wrong_secret;
+    wrong_secret.name = "contoso";
+    wrong_secret.secret = "not~the~secret";
+    run.configure(sim, {wrong_secret});
+    CHECK(run.sync() == 1);
+    CHECK(run.state().last_error_code == "7000215");
+    CHECK(run.addresses() == expected_addresses("contoso"));  // the last good list stays
+    // broken is no longer configured: removed from the store.
+    CHECK(run.state("broken").last_attempt == 0);
+}
+
+TEST_CASE("a server certificate from another CA fails with a clear TLS error",
+          "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    // Point ca_file at the unrelated CA.
+    std::string cfg = read_file(run.config_file());
+    const std::string good = "ca_file = \"" + (run.dir / "ca.pem").string() + "\"";
+    cfg.replace(cfg.find(good), good.size(),
+                "ca_file = \"" + (run.dir / "wrong-ca.pem").string() + "\"");
+    write_file(run.config_file(), cfg);
+    CHECK(run.sync() == 1);
+    INFO(run.last_output);
+    const TenantState st = run.state();
+    CHECK(st.last_error_kind == "tls");
+    CHECK(contains(st.last_error, "TLS error"));
+    CHECK(contains(run.last_output, "kind=tls"));
+    CHECK(sim.requests().empty());  // nothing got through the handshake
+}
+
+TEST_CASE("neither the secret nor a token appears in any log line at trace level",
+          "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    REQUIRE(run.sync() == 0);
+    REQUIRE(
+        sim.call("POST", tenant_path("/users"),
+                 {{"id", "0e000000-0000-4000-8000-0000000000cc"}, {"mail", "gina@contoso.example"}})
+            .status == 200);
+    fault(sim, {{"match", "/v1.0/users/delta"}, {"type", "status"}, {"status", 401}, {"count", 1}});
+    REQUIRE(run.sync() == 0);
+    TenantSpec wrong;
+    wrong.secret = "wrong~secret~value~9999";
+    run.configure(sim, {wrong});
+    CHECK(run.sync() == 1);
+
+    const std::string log = run.log();
+    CHECK_FALSE(contains(log, "s3cr3t~contoso~value~0001"));
+    CHECK_FALSE(contains(log, "s3cr3t%7Econtoso"));
+    CHECK_FALSE(contains(log, "wrong~secret~value~9999"));
+    CHECK_FALSE(contains(log, "Bearer"));
+    CHECK_FALSE(contains(log, "AADSTS7000215:"));  // the raw error description
+    int tokens = 0;
+    for (const auto& r : sim.requests()) {
+        if (!r["headers"].contains("authorization")) {
+            continue;
+        }
+        const std::string auth = r["headers"]["authorization"];
+        const std::string token = auth.substr(auth.find(' ') + 1);
+        REQUIRE(token.size() > 20);
+        CHECK_FALSE(contains(log, token));
+        CHECK_FALSE(contains(log, token.substr(0, 24)));
+        ++tokens;
+    }
+    CHECK(tokens > 5);
+    CHECK(contains(log, "trace:"));
+}
+
+TEST_CASE("the daemon reloads on SIGHUP and stops cleanly on SIGTERM mid-sync",
+          "[sync][integration][daemon]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}}, "interval = \"1h\"\n", "debug");
+    const pid_t pid = run.start_daemon();
+    REQUIRE(pid > 0);  // kill() below must never get -1 or 0
+    auto wait_for_log = [&](const std::string& needle, int seconds) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+        while (std::chrono::steady_clock::now() < until) {
+            if (contains(run.log(), needle)) {
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    };
+    REQUIRE(wait_for_log("event=sync kind=full status=ok", 60));
+    const TenantState first = run.state();
+
+    // A broken config is logged and ignored.
+    const std::string good_config = read_file(run.config_file());
+    write_file(run.config_file(), good_config + "\n[sync]\nbogus = 1\n");
+    kill(pid, SIGHUP);
+    CHECK(wait_for_log("event=reload status=rejected keeping=previous", 30));
+
+    // A new (expired, per the simulator's app) secret: a token is asked for at once.
+    write_file(run.config_file(), good_config);
+    write_file(run.dir / "contoso.secret", "old~contoso~secret~0000\n", 0600);
+    run.hand_over();
+    kill(pid, SIGHUP);
+    CHECK(wait_for_log("event=secret_changed status=error", 30));
+    CHECK(contains(run.log(), "error_code=7000222"));
+    CHECK(wait_for_log("status=error error_kind=token error_code=7000222", 30));
+
+    // Back to the good secret, then SIGTERM while a delta round hangs on a slow page.
+    write_file(run.dir / "contoso.secret", "s3cr3t~contoso~value~0001\n", 0600);
+    run.hand_over();
+    REQUIRE(sim.call("DELETE", tenant_path("/users/a11ce000-5c1e-4f6b-9d2a-000000000001")).status ==
+            200);
+    fault(sim,
+          {{"match", "/v1.0/groups/delta"}, {"type", "slow"}, {"delay_ms", 8000}, {"count", 1}});
+    kill(pid, SIGHUP);
+    REQUIRE(wait_for_log("event=secret_changed status=ok", 30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the slow page
+    kill(pid, SIGTERM);
+    CHECK(wait_exit(pid, std::chrono::seconds(30)) == 0);
+    INFO(run.log());
+    CHECK(contains(run.log(), "status=stopped"));
+    // The half-done delta published nothing: alice is still there, and the store opens.
+    CHECK(run.addresses().count("alice@contoso.example") == 1);
+    CHECK(run.state().last_success == first.last_success);
+}
