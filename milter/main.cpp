@@ -303,6 +303,12 @@ int run(const std::filesystem::path& config_file) {
     if (const auto path = unix_socket_path(cfg->milter.socket)) {
         std::error_code ec;
         std::filesystem::remove(*path, ec);  // libmilter leaves it behind
+        if (ec) {
+            // Harmless (the next start removes it) but worth knowing: the socket's directory
+            // should belong to milter.user.
+            spdlog::warn("event=stop note=\"socket not removed\" socket={} error={}",
+                         log_value(*path), log_value(ec.message()));
+        }
     }
     spdlog::info("event=stop status={}", rc == MI_SUCCESS ? "ok" : "error");
     spdlog::shutdown();

@@ -1,0 +1,30 @@
+-- Confirms that recipients of a tenant that never synced get a custom reply (a 451 4.3.0 tempfail; milter_replies.sh checks the code and text), postmaster included, while other domains flow.
+local sock = sock or error("run with -D sock=unix:/path")
+local conn = mt.connect(sock, 40, 0.25)
+if conn == nil then error("mt.connect() failed") end
+
+local function rcpt(addr, want)
+   local err = mt.rcptto(conn, addr)
+   if err ~= nil then error("rcptto " .. addr .. ": " .. err) end
+   local got = mt.getreply(conn)
+   if got ~= want then
+      error(string.format("%s: reply %q, expected %q", addr,
+            string.char(math.floor(got)), string.char(math.floor(want))))
+   end
+   mt.echo("ok   " .. addr .. " -> " .. string.char(math.floor(got)))
+end
+
+local ok, msg = pcall(function()
+   assert(mt.conninfo(conn, "client.example", "192.0.2.7") == nil)
+   assert(mt.mailfrom(conn, "<s@outside.example>") == nil)
+   rcpt("<dave@tailspin.example>", SMFIR_REPLYCODE)
+   rcpt("<postmaster@tailspin.example>", SMFIR_REPLYCODE)
+   rcpt("<alice@customer.example>", SMFIR_CONTINUE)
+   rcpt("<someone@elsewhere.example>", SMFIR_CONTINUE)
+end)
+mt.disconnect(conn)
+if not ok then
+   mt.echo("FAIL " .. tostring(msg))
+   error(msg)
+end
+mt.echo("ALL PASSED")
