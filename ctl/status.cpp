@@ -133,7 +133,9 @@ TenantHealth evaluate_tenant(const Config& cfg, const std::optional<store::Tenan
             problem += ", last error: " + state->last_error;
         }
         raise(health, Health::critical, problem);
-    } else if (state->last_attempt > state->last_success) {
+    } else if (!state->last_error.empty() || state->last_attempt > state->last_success) {
+        // last_error is cleared by every success: it tells a failure within the same second
+        // as the last success, which the timestamps alone cannot.
         raise(health, Health::warning,
               "last attempt failed " + format_age(now - state->last_attempt) + " ago" +
                   (state->last_error.empty() ? std::string() : ": " + state->last_error));
