@@ -72,13 +72,16 @@ EOF
     if [[ $(id -u) == 0 ]]; then chown -R nobody "$work"; fi
 }
 
+runs=0
 run_sync() {  # run_sync NAME LABEL -> prints the figures
-    /usr/bin/time -v "$sync_bin" --config "$work/$1.toml" --once >"$work/$2.log" 2>&1 || {
-        echo "m365gate-sync failed:" >&2; tail -20 "$work/$2.log" >&2; exit 1; }
+    runs=$((runs + 1))
+    local log=$work/run-$runs.log
+    /usr/bin/time -v "$sync_bin" --config "$work/$1.toml" --once >"$log" 2>&1 || {
+        echo "m365gate-sync failed:" >&2; tail -20 "$log" >&2; exit 1; }
     local wall rss line
-    wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/$2.log")
-    rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/$2.log")
-    line=$(grep -o 'event=sync kind=[a-z]* status=ok.*' "$work/$2.log" | tail -1)
+    wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log")
+    rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
+    line=$(grep -o 'event=sync kind=[a-z]* status=ok.*' "$log" | tail -1)
     printf '%-28s wall=%-9s peak_rss=%s MB  %s\n' "$2" "$wall" "$((rss / 1024))" "$line"
 }
 
@@ -94,20 +97,28 @@ token=$(curl -sS --cacert "$work/ca/ca.pem" "$base/$tenant_id/oauth2/v2.0/token"
     jq -r .access_token)
 mapfile -t ids < <(curl -sS --cacert "$work/ca/ca.pem" -H "Authorization: Bearer $token" \
     "$base/v1.0/users?\$select=id&\$top=999" | jq -r '.value[].id' | head -700)
+# One curl config: "next" starts a new URL and resets every option, so each block repeats them.
+opts() { printf 'cacert = "%s"\noutput = "/dev/null"\nsilent\nshow-error\nfail\n' "$work/ca/ca.pem"; }
 {
     for i in $(seq 0 399); do
-        printf 'url = "%s/_sim/tenants/%s/users/%s"\nrequest = "PATCH"\nheader = "Content-Type: application/json"\ndata = "{\\"mail\\":\\"renamed%d@gen.example\\",\\"proxyAddresses\\":[\\"SMTP:renamed%d@gen.example\\"]}"\nnext\n' \
+        [[ $i == 0 ]] || echo next
+        opts
+        printf 'url = "%s/_sim/tenants/%s/users/%s"\nrequest = "PATCH"\nheader = "Content-Type: application/json"\ndata = "{\\"mail\\":\\"renamed%d@gen.example\\",\\"proxyAddresses\\":[\\"SMTP:renamed%d@gen.example\\"]}"\n' \
             "$base" "$tenant_id" "${ids[$i]}" "$i" "$i"
     done
     for i in $(seq 400 699); do
-        printf 'url = "%s/_sim/tenants/%s/users/%s"\nrequest = "DELETE"\nnext\n' "$base" "$tenant_id" "${ids[$i]}"
+        echo next
+        opts
+        printf 'url = "%s/_sim/tenants/%s/users/%s"\nrequest = "DELETE"\n' "$base" "$tenant_id" "${ids[$i]}"
     done
     for i in $(seq 1 300); do
-        printf 'url = "%s/_sim/tenants/%s/users"\nheader = "Content-Type: application/json"\ndata = "{\\"id\\":\\"bench-new-%d\\",\\"mail\\":\\"new%d@gen.example\\",\\"proxyAddresses\\":[\\"SMTP:new%d@gen.example\\",\\"smtp:n.%d@gen2.example\\"]}"\nnext\n' \
+        echo next
+        opts
+        printf 'url = "%s/_sim/tenants/%s/users"\nheader = "Content-Type: application/json"\ndata = "{\\"id\\":\\"bench-new-%d\\",\\"mail\\":\\"new%d@gen.example\\",\\"proxyAddresses\\":[\\"SMTP:new%d@gen.example\\",\\"smtp:n.%d@gen2.example\\"]}"\n' \
             "$base" "$tenant_id" "$i" "$i" "$i" "$i"
     done
 } >"$work/changes.curl"
-curl -sS --cacert "$work/ca/ca.pem" -K "$work/changes.curl" -o /dev/null
+curl -K "$work/changes.curl"
 run_sync 100k "delta 1,000 changes"
 stop_sim
 
