@@ -12,11 +12,6 @@ namespace {
 
 using json = nlohmann::json;
 
-struct GraphErrorBody {
-    std::string code;
-    std::string request_id;
-};
-
 // A key of `j`, matched case-insensitively ("innerError" / "innererror").
 const json* find_ci(const json& j, const char* key) {
     if (!j.is_object()) {
@@ -28,24 +23,6 @@ const json* find_ci(const json& j, const char* key) {
         }
     }
     return nullptr;
-}
-
-GraphErrorBody parse_error(const std::string& body) {
-    GraphErrorBody e;
-    const json j = json::parse(body, nullptr, false);
-    const json* err = j.is_discarded() ? nullptr : find_ci(j, "error");
-    if (err == nullptr) {
-        return e;
-    }
-    if (const json* code = find_ci(*err, "code"); code != nullptr && code->is_string()) {
-        e.code = code->get<std::string>();
-    }
-    if (const json* inner = find_ci(*err, "innerError"); inner != nullptr) {
-        if (const json* rid = find_ci(*inner, "request-id"); rid != nullptr && rid->is_string()) {
-            e.request_id = rid->get<std::string>();
-        }
-    }
-    return e;
 }
 
 // Path only ("/v1.0/users"), for logs and messages: the query (skiptoken) says nothing useful.
@@ -93,6 +70,45 @@ const json* optional_string_link(const json& page, const char* key, const std::s
 }
 
 }  // namespace
+
+GraphErrorBody parse_graph_error(const std::string& body) {
+    GraphErrorBody e;
+    const json j = json::parse(body, nullptr, false);
+    const json* err = j.is_discarded() ? nullptr : find_ci(j, "error");
+    if (err == nullptr) {
+        return e;
+    }
+    if (const json* code = find_ci(*err, "code"); code != nullptr && code->is_string()) {
+        e.code = code->get<std::string>();
+    }
+    if (const json* inner = find_ci(*err, "innerError"); inner != nullptr) {
+        if (const json* rid = find_ci(*inner, "request-id"); rid != nullptr && rid->is_string()) {
+            e.request_id = rid->get<std::string>();
+        }
+    }
+    return e;
+}
+
+PageDefect parse_graph_page(const std::string& body, const std::string& where, GraphPage& page) {
+    json doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        return PageDefect::not_json;
+    }
+    const auto value = doc.find("value");
+    if (value == doc.end() || !value->is_array()) {
+        return PageDefect::no_value_array;
+    }
+    GraphPage out;
+    if (const json* next = optional_string_link(doc, "@odata.nextLink", where)) {
+        out.next_link = next->get<std::string>();
+    }
+    if (const json* delta = optional_string_link(doc, "@odata.deltaLink", where)) {
+        out.delta_link = delta->get<std::string>();
+    }
+    out.value = std::move(*value);
+    page = std::move(out);
+    return PageDefect::none;
+}
 
 const char* permission_for(std::string_view collection) {
     if (collection == "users") {
@@ -195,11 +211,12 @@ GraphPage GraphClient::get_page(const std::string& url) {
             failure = std::string(to_string(r.error)) + ": " + r.error_message;
             code = to_string(r.error);
         } else if (r.status == 200) {
-            json page = json::parse(r.body, nullptr, false);
+            GraphPage out;
+            const PageDefect defect = parse_graph_page(r.body, where, out);
             const std::size_t bytes = r.body.size();
             r.body.clear();
             r.body.shrink_to_fit();
-            if (page.is_discarded() || !page.is_object()) {
+            if (defect == PageDefect::not_json) {
                 spdlog::error(
                     "tenant={} event=graph status=error kind=malformed_response path={} bytes={} "
                     "request_id={} client_request_id={}",
@@ -208,9 +225,7 @@ GraphPage GraphClient::get_page(const std::string& url) {
                                  "Graph sent a page that is not valid JSON (GET " + where + ", " +
                                      std::to_string(bytes) + " bytes)");
             }
-            GraphPage out;
-            const auto value = page.find("value");
-            if (value == page.end() || !value->is_array()) {
+            if (defect == PageDefect::no_value_array) {
                 spdlog::error(
                     "tenant={} event=graph status=error kind=malformed_response path={} "
                     "request_id={} client_request_id={} detail=no_value_array",
@@ -218,18 +233,11 @@ GraphPage GraphClient::get_page(const std::string& url) {
                 throw sync_error("graph", "malformed_response",
                                  "Graph sent a page without a \"value\" array (GET " + where + ")");
             }
-            if (const json* next = optional_string_link(page, "@odata.nextLink", where)) {
-                out.next_link = next->get<std::string>();
-            }
-            if (const json* delta = optional_string_link(page, "@odata.deltaLink", where)) {
-                out.delta_link = delta->get<std::string>();
-            }
-            out.value = std::move(*value);
             spdlog::trace("tenant={} event=graph_page path={} items={} request_id={}", tenant_.name,
                           where, out.value.size(), log_value(r.request_id, 64));
             return out;
         } else {
-            const GraphErrorBody e = parse_error(r.body);
+            const GraphErrorBody e = parse_graph_error(r.body);
             code = e.code;
             const std::string request_id = !r.request_id.empty() ? r.request_id : e.request_id;
             const bool reset = r.status == 410 || equals_ci(e.code, "syncStateNotFound") ||

@@ -35,6 +35,23 @@ struct GraphPage {
     std::string delta_link;  // @odata.deltaLink, "" when absent
 };
 
+// Graph's error body {"error": {"code": ..., "innerError": {"request-id": ...}}}, keys matched
+// case-insensitively. Pure, never throws: anything else gives empty fields.
+struct GraphErrorBody {
+    std::string code;
+    std::string request_id;
+};
+GraphErrorBody parse_graph_error(const std::string& body);
+
+// Why the body of a 200 response is not a Graph page.
+enum class PageDefect { none, not_json, no_value_array };
+
+// The body of a 200 response as a page: not_json when it is not a JSON object, no_value_array
+// when it has no "value" array (`page` is then left as it was). Throws SyncError(graph,
+// malformed_response) naming `where` when @odata.nextLink or @odata.deltaLink is present but
+// not a string. Pure: no I/O, no log (get_page logs the defects).
+PageDefect parse_graph_page(const std::string& body, const std::string& where, GraphPage& page);
+
 class GraphClient {
 public:
     GraphClient(HttpClient& http, TokenClient& tokens, const TenantConfig& tenant,

@@ -14,36 +14,9 @@ namespace {
 
 using json = nlohmann::json;
 
-struct TokenErrorBody {
-    std::string error;
-    std::vector<long> codes;
-    std::string trace_id;
-    std::string correlation_id;
-};
-
 std::string string_field(const json& j, const char* key) {
     const auto it = j.find(key);
     return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
-}
-
-TokenErrorBody parse_error_body(const std::string& body) {
-    TokenErrorBody e;
-    const json j = json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-        return e;
-    }
-    e.error = string_field(j, "error");
-    e.trace_id = string_field(j, "trace_id");
-    e.correlation_id = string_field(j, "correlation_id");
-    const auto codes = j.find("error_codes");
-    if (codes != j.end() && codes->is_array()) {
-        for (const auto& c : *codes) {
-            if (c.is_number_integer()) {
-                e.codes.push_back(c.get<long>());
-            }
-        }
-    }
-    return e;
 }
 
 std::string join_codes(const std::vector<long>& codes) {
@@ -97,6 +70,26 @@ std::string describe_token_error(long code) {
         default:
             return "";
     }
+}
+
+TokenErrorBody parse_token_error(const std::string& body) {
+    TokenErrorBody e;
+    const json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        return e;
+    }
+    e.error = string_field(j, "error");
+    e.trace_id = string_field(j, "trace_id");
+    e.correlation_id = string_field(j, "correlation_id");
+    const auto codes = j.find("error_codes");
+    if (codes != j.end() && codes->is_array()) {
+        for (const auto& c : *codes) {
+            if (c.is_number_integer()) {
+                e.codes.push_back(c.get<long>());
+            }
+        }
+    }
+    return e;
 }
 
 bool token_error_is_transient(long code) {
@@ -193,7 +186,7 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
                           lifetime, keep);
             return token_;
         } else {
-            const TokenErrorBody e = parse_error_body(r.body);
+            const TokenErrorBody e = parse_token_error(r.body);
             const long code = e.codes.empty() ? 0 : e.codes.front();
             const bool transient = is_retryable_status(r.status) ||
                                    e.error == "temporarily_unavailable" ||

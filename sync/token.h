@@ -23,6 +23,17 @@ std::string describe_token_error(long code);
 // Transient AADSTS codes (90033, 90024, 50033, 90006): retry with backoff, no alert yet.
 bool token_error_is_transient(long code);
 
+// What m365gate reads of a token endpoint error body (reference A.5): `error`, the integer
+// `error_codes` in order, `trace_id`, `correlation_id`; never error_description. Pure, never
+// throws: a body that is not a JSON object, or a field of the wrong type, gives empty fields.
+struct TokenErrorBody {
+    std::string error;
+    std::vector<long> codes;
+    std::string trace_id;
+    std::string correlation_id;
+};
+TokenErrorBody parse_token_error(const std::string& body);
+
 class TokenClient {
 public:
     // A bearer token for the tenant's app, from the cache or the endpoint. Throws SyncError
