@@ -1,5 +1,5 @@
 # milter: the recipient decision, the reply mapping, m365gate-milter against miltertest and a
-# real Postfix on loopback, and the milter benchmarks (built, never run by ctest).
+# real Postfix and Sendmail on loopback, and the milter benchmarks (built, never run by ctest).
 
 # Unit tests: the decision against a real LMDB store, the reply and log-line formatting.
 add_executable(decision_test unit/decision_test.cpp)
@@ -48,3 +48,11 @@ foreach(script milter_replies milter_daemon milter_store_growth milter_postfix_e
     set_tests_properties(${script} PROPERTIES
         ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 180 SKIP_RETURN_CODE 77)
 endforeach()
+
+# Sendmail from its Debian .debs (sendmail-bin would remove Postfix): fetched once with
+# apt-get download into /var/cache/m365gate-test/sendmail-debs (flock'ed), extracted per run.
+# Exit 77: not root, or the .debs cannot be downloaded.
+add_test(NAME milter_sendmail_e2e
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/milter_sendmail_e2e.sh ${milter_tools})
+set_tests_properties(milter_sendmail_e2e PROPERTIES
+    ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 180 SKIP_RETURN_CODE 77)
