@@ -9,7 +9,11 @@
 # recipients smtp-source generates that are "known". smtp-source -r 10 -t unknown@... sends
 # 10unknown@ .. 2unknown@, then unknown@: 2..6unknown are in the list, 7..10unknown and
 # unknown@ are not, so half of every message's recipients are refused.
-# Runs as root; prints both throughputs and the ratio. Not a ctest test (no pass/fail).
+# Runs as root; prints both throughputs and the ratio. Not a ctest test: timings decide
+# nothing. Every run checks from the Postfix log that the unknown recipients were refused by
+# the right mechanism (milter-reject lines and m365gate's log in the milter variant, "User
+# unknown in relay recipient table" in the native one) and the known ones delivered; exit 1
+# when a CHECK failed.
 set -euo pipefail
 BUILD=${1:?usage: postfix_compare.sh BUILD_DIR [MESSAGES] [USERS] [ROUNDS]}
 MESSAGES=${2:-1000}
@@ -68,7 +72,7 @@ printf 'list of %d addresses in the store (%.1f s)\n' "$(wc -l <"$T/list")" \
     "$(calc "$(date +%s.%N) - $t0")"
 
 # --- milter -----------------------------------------------------------------------------------
-sock=$T/milter.sock
+sock=$T/log/milter.sock  # in a directory of the milter user: it removes the socket at stop
 cat >"$T/m365gate.toml" <<EOF
 [store]
 path = "$T/store"
@@ -162,8 +166,22 @@ wait_for 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
 queue_empty() {
     [ "$(find "$PF/spool/incoming" "$PF/spool/active" "$PF/spool/deferred" "$PF/spool/maildrop" -type f | wc -l)" = 0 ]
 }
+master=$(tr -d ' ' <"$PF/spool/pid/master.pid")
+no_smtpd() { ! pgrep -P "$master" -x smtpd; }
+# log_since LINE: the maillog from line LINE+1 on
+log_since() { tail -n +$(($1 + 1)) "$PF/maillog"; }
+milter_cpu() { awk '{ print $14 + $15 }' "/proc/$MILTER_PID/stat"; }
+check_failed=0
+check() {  # check LABEL GOT WANT
+    if [ "$2" = "$3" ]; then
+        printf 'CHECK ok   %s: %s\n' "$1" "$2"
+    else
+        printf 'CHECK FAIL %s: %s, want %s\n' "$1" "$2" "$3"
+        check_failed=1
+    fi
+}
 
-# run VARIANT: prints one result line, records msg/s in RESULT.
+# run VARIANT: prints one result line and its checks, records msg/s in RESULT.
 run() {
     local variant=$1 milt rrm
     case $variant in
@@ -175,23 +193,47 @@ run() {
     reloads=$(grep -c 'reload -- version' "$PF/maillog" || true)
     postfix -c "$PF/etc" reload >/dev/null 2>&1
     wait_for 20 test "$(grep -c 'reload -- version' "$PF/maillog")" -gt "$reloads"
-    sleep 1  # old smtpd processes finish their idle sessions
+    wait_for 20 no_smtpd  # smtpd processes with the old settings have exited
     wait_for 60 queue_empty
-    local n0 t_start t_end
+    local n0 t_start t_end cpu0 cpu1 milter_lines0
     n0=$(wc -l <"$PF/maillog")
+    milter_lines0=$(grep -c 'action=reject ' "$T/log/milter.log" || true)
+    cpu0=$(milter_cpu)
     t_start=$(date +%s.%N)
     smtp-source -A -s "$SESSIONS" -m "$MESSAGES" -r 10 -f bench@client.example \
-        -t unknown@customer.example -M client.example "127.0.0.1:$port" 2>"$T/log/smtp-source.err"
+        -t unknown@customer.example -M client.example "127.0.0.1:$port" 2>"$T/log/smtp-source.err" ||
+        echo "smtp-source failed: $(head -n 3 "$T/log/smtp-source.err")"
     t_end=$(date +%s.%N)
-    wait_for 60 queue_empty
-    sleep 0.5
-    local rejected queued
-    rejected=$(tail -n +$((n0 + 1)) "$PF/maillog" | grep -c 'reject: RCPT' || true)
-    queued=$(tail -n +$((n0 + 1)) "$PF/maillog" | grep -c 'nrcpt=' || true)
+    cpu1=$(milter_cpu)
+    wait_for 60 queue_empty || echo "queue not drained after 60 s"
+    # qmgr logs "removed" for every message once delivered: wait for all of them
+    wait_for 20 test "$(log_since "$n0" | grep -c ': removed$')" -ge "$MESSAGES"
+    local milter_rejects table_rejects other_rejects queued_rcpts delivered m365_lines
+    milter_rejects=$(log_since "$n0" | grep -c 'milter-reject: RCPT from .* 550 5.1.1 ' || true)
+    table_rejects=$(log_since "$n0" | grep -c ' reject: RCPT from .*User unknown in relay recipient table' || true)
+    other_rejects=$(log_since "$n0" | grep -E 'reject: ' | grep -vc -e 'milter-reject: RCPT from .* 550 5.1.1 ' \
+        -e ' reject: RCPT from .*User unknown in relay recipient table' || true)
+    queued_rcpts=$(log_since "$n0" | sed -n 's/.*, nrcpt=\([0-9]*\) (queue active)$/\1/p' |
+        awk '{ s += $1 } END { print s + 0 }')
+    # the known recipients are 2unknown@ .. 6unknown@
+    delivered=$(log_since "$n0" | grep -c 'postfix/discard\[[0-9]*\]: [0-9A-F]*: to=<[2-6]unknown@customer.example>, .*status=sent' || true)
+    m365_lines=$(($(grep -c 'action=reject ' "$T/log/milter.log" || true) - milter_lines0))
     RESULT=$(calc "$MESSAGES / ($t_end - $t_start)")
-    printf '%-7s %5d msgs x 10 rcpt, %2d sessions: %6.2f s = %6.1f msg/s, %7.1f rcpt/s; queued=%d rejected rcpt=%d\n' \
+    printf '%-7s %5d msgs x 10 rcpt, %2d sessions: %6.2f s = %6.1f msg/s, %7.1f rcpt/s; milter CPU %.2f s\n' \
         "$variant" "$MESSAGES" "$SESSIONS" "$(calc "$t_end - $t_start")" "$RESULT" \
-        "$(calc "$RESULT * 10")" "$queued" "$rejected"
+        "$(calc "$RESULT * 10")" "$(calc "($cpu1 - $cpu0) / $(getconf CLK_TCK)")"
+    local half=$((MESSAGES * 5))
+    if [ "$variant" = milter ]; then
+        check "$variant: unknown RCPT rejected by the milter (Postfix milter-reject lines)" "$milter_rejects" "$half"
+        check "$variant: m365gate rejection log lines" "$m365_lines" "$half"
+        check "$variant: rejected by relay_recipient_maps" "$table_rejects" 0
+    else
+        check "$variant: unknown RCPT rejected by relay_recipient_maps" "$table_rejects" "$half"
+        check "$variant: rejected by the milter" "$((milter_rejects + m365_lines))" 0
+    fi
+    check "$variant: other rejections" "$other_rejects" 0
+    check "$variant: known RCPT queued (sum of nrcpt)" "$queued_rcpts" "$half"
+    check "$variant: known recipients delivered (discard)" "$delivered" "$half"
 }
 
 native=()
@@ -208,3 +250,4 @@ n=$(best "${native[@]}")
 m=$(best "${milter[@]}")
 printf 'best of %d: native lmdb %.1f msg/s, milter %.1f msg/s, milter/native = %.2f\n' \
     "$ROUNDS" "$n" "$m" "$(calc "$m / $n")"
+exit "$check_failed"
