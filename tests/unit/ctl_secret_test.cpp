@@ -1,10 +1,12 @@
 // m365gatectl secret set, check-config and reload: files, modes, signals.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <sstream>
 
 #include "ctl/ctl.h"
@@ -31,15 +33,23 @@ std::size_t files_in(const std::filesystem::path& dir) {
     return n;
 }
 
-// A child that sleeps until killed; its name is not m365gate-sync.
+// A child that sleeps until killed; its name is not m365gate-sync. The constructor returns
+// once the child has exec'd (the close-on-exec pipe reads EOF), so /proc/PID/comm is "sleep".
 struct Sleeper {
     pid_t pid = -1;
     Sleeper() {
+        int exec_done[2];
+        if (::pipe2(exec_done, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
         pid = ::fork();
         if (pid == 0) {
             ::execlp("sleep", "sleep", "30", static_cast<char*>(nullptr));
             ::_exit(127);
         }
+        ::close(exec_done[1]);
+        char c;
+        while (::read(exec_done[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        ::close(exec_done[0]);
     }
     ~Sleeper() {
         ::kill(pid, SIGKILL);
