@@ -328,6 +328,14 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
 
     CLI::App cli{"m365gate-milter: reject unknown Microsoft 365 recipients at RCPT time"};
+    cli.footer(R"(
+Signals: SIGUSR1 reloads the config; SIGTERM, SIGINT and SIGHUP (libmilter) stop.
+Examples:
+  systemctl enable --now m365gate-milter
+  m365gate-milter --check-config
+  m365gate-milter --config /etc/m365gate/m365gate.toml   # foreground, as root: drops to milter.user
+  postconf -e 'smtpd_milters = unix:m365gate/milter.sock' 'milter_default_action = tempfail'
+See m365gate-milter(8), m365gate.toml(5).)");
     std::string config_file = default_config_path;
     bool check_only = false;
     bool version = false;

@@ -156,6 +156,16 @@ void daemon_loop(sync::Worker& worker, Control& control, const std::filesystem::
 
 int run(int argc, char** argv) {
     CLI::App app{"m365gate-sync: imports every Microsoft 365 recipient into the m365gate store"};
+    app.footer(R"(
+Without --once it runs as a daemon: a sync every sync.interval, SIGHUP reloads, SIGTERM stops.
+Exit status: 0; 1 a tenant failed (--once); 64 usage; 74 store; 77 privilege drop; 78 config.
+Examples:
+  systemctl enable --now m365gate-sync
+  m365gate-sync --check-config
+  m365gate-sync --once --tenant contoso            # one round now
+  m365gate-sync --once --full --tenant contoso     # re-read everything
+  m365gate-sync --once --force --tenant contoso    # apply a refused mass deletion
+See m365gate-sync(8), m365gate.toml(5).)");
     std::string config_file = default_config_path;
     bool once = false;
     bool force = false;
