@@ -297,7 +297,8 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
     if (const auto st = app.store().get()) {
         try {
             const store::Snapshot snapshot(*st);  // one read txn, released before returning
-            out.decision = store::decide(rcpt, settings, rules->policies, &snapshot, now);
+            out.decision = store::decide(rcpt, settings, rules->policies, &snapshot, now,
+                                         /*describe_object=*/false);
             decided = true;
         } catch (const std::exception& e) {
             if (snapshot_failure_log.allow(now)) {

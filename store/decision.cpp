@@ -52,9 +52,13 @@ bool contains(const std::vector<std::string>& list, std::string_view item) {
 // Returns the reason token, or nullptr when the address is not a recipient.
 const char* find_recipient(std::string_view key, const std::string& tenant,
                            const TenantPolicy* policy, const Snapshot& snapshot,
-                           std::optional<Recipient>& recipient) {
-    recipient = snapshot.find(tenant, key);
-    if (recipient) {
+                           bool describe_object, std::optional<Recipient>& recipient) {
+    if (describe_object) {
+        recipient = snapshot.find(tenant, key);
+        if (recipient) {
+            return "known";
+        }
+    } else if (snapshot.contains(tenant, key)) {
         return "known";
     }
     if (policy != nullptr && contains(policy->extra_recipients, key)) {
@@ -74,7 +78,7 @@ Decision make(Verdict verdict, const char* reason, int step) {
 
 Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings,
                          const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
-                         std::int64_t now) {
+                         std::int64_t now, bool describe_object) {
     // 1. Strip <>, drop a source route, split at the last '@' (parse_rcpt does all three).
     if (is_null_path(rcpt)) {
         return make(Verdict::accept, "null_sender_rcpt", 1);
@@ -131,7 +135,8 @@ Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings
     }
 
     // 5. The whole address is a known recipient or an extra recipient of the tenant.
-    if (const char* reason = find_recipient(key, d.tenant, policy, *snapshot, d.recipient)) {
+    if (const char* reason =
+            find_recipient(key, d.tenant, policy, *snapshot, describe_object, d.recipient)) {
         d.reason = reason;
         d.step = 5;
         d.address = std::move(key);
@@ -145,7 +150,8 @@ Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings
                          : addr->local.find_first_of(settings.subaddress_delimiters);
     if (cut != std::string::npos && cut > 0) {
         const std::string base = addr->local.substr(0, cut) + '@' + addr->domain;
-        if (find_recipient(base, d.tenant, policy, *snapshot, d.recipient) != nullptr) {
+        if (find_recipient(base, d.tenant, policy, *snapshot, describe_object, d.recipient) !=
+            nullptr) {
             d.reason = "known_subaddress";
             d.step = 6;
             d.address = std::move(key);
@@ -173,8 +179,8 @@ Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings
 
 Decision decide(std::string_view rcpt, const DecisionSettings& settings,
                 const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
-                std::int64_t now) {
-    Decision d = decide_enforced(rcpt, settings, tenants, snapshot, now);
+                std::int64_t now, bool describe_object) {
+    Decision d = decide_enforced(rcpt, settings, tenants, snapshot, now, describe_object);
     d.would_be = d.verdict;
     // Report mode: nothing is refused; the caller logs would_be as a would-reject/tempfail.
     if (settings.mode == MilterMode::report) {

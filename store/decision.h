@@ -39,9 +39,11 @@ struct Decision {
 };
 
 // `snapshot` is null when the store is missing or unreadable. `now` is Unix seconds.
+// `describe_object`: fill Decision::recipient (m365gatectl lookup); the milter needs only the
+// verdict and skips decoding the directory object.
 Decision decide(std::string_view rcpt, const DecisionSettings& settings,
                 const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
-                std::int64_t now);
+                std::int64_t now, bool describe_object = true);
 
 // TenantPolicy list from the config (canonicalised once per config load).
 std::vector<TenantPolicy> tenant_policies(const Config& cfg);

@@ -2,101 +2,51 @@
 //
 // Databases (fixed set, opened once per process, so no DBI handle is ever opened while other
 // transactions run - LMDB forbids that):
-//   meta       "schema" -> "1", "next_tenant_id" -> u32
-//   tenants    tenant name -> u32 id, u64 address count, u64 object count (little endian)
+//   meta       "schema" -> "1", "next_tenant_id" -> u32, "gen:" + u32 -> 'S' | 'R'
+//   tenants    tenant name -> u32 generation, u64 address count, u64 object count (little
+//              endian)
 //   domains    canonical domain -> tenant name
 //   state      tenant name -> 'S' u8 version, i64 last_success, then TenantState as JSON
-//   addresses  u32 tenant id (big endian) + canonical address -> u8 kind + object id (encoded)
-//   objects    u32 tenant id (big endian) + object id (encoded) -> u8 kind + addresses '\n'-joined
+//   addresses  u32 generation (big endian) + canonical address -> u8 kind + object id (encoded)
+//   objects    u32 generation (big endian) + object id (encoded) -> u8 kind + addresses
+//              '\n'-joined
 // Object ids that are GUIDs are stored as 0x01 + 16 bytes, anything else as 0x02 + the text:
-// that halves the bytes per address of a typical tenant.
+// that halves the bytes per address of a typical tenant. store_internal.h explains
+// generations; rebuild.cpp builds new ones.
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <utility>
+
+#include "store/store_internal.h"
 
 namespace m365gate::store {
+
+using namespace detail;
 
 namespace {
 
 constexpr unsigned max_readers = 1024;
+constexpr std::size_t max_idle_readers = 256;
 constexpr char state_magic = 'S';
 constexpr std::uint8_t state_version = 1;
-
-[[noreturn]] void throw_mdb(int rc, const std::string& what) {
-    StoreError::Kind kind = StoreError::Kind::other;
-    std::string hint;
-    switch (rc) {
-        case MDB_MAP_FULL:
-            kind = StoreError::Kind::full;
-            hint = " (the store reached [store] max_size; raise it and restart m365gate-sync)";
-            break;
-        case MDB_CORRUPTED:
-        case MDB_PAGE_NOTFOUND:
-        case MDB_INVALID:
-        case MDB_VERSION_MISMATCH:
-            kind = StoreError::Kind::corrupt;
-            break;
-        case ENOENT:
-        case EACCES:
-        case EROFS:
-        case EIO:
-            kind = StoreError::Kind::io;
-            break;
-        default:
-            break;
-    }
-    throw StoreError(kind, what + ": " + mdb_strerror(rc) + hint);
-}
-
-void check(int rc, const char* call, const std::filesystem::path& dir) {
-    if (rc != MDB_SUCCESS) throw_mdb(rc, std::string(call) + " (" + dir.string() + ")");
-}
-
-MDB_val to_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
-std::string_view to_view(const MDB_val& v) {
-    return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
-}
+constexpr std::string_view generation_key_prefix = "gen:";
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
-}
-
-// "0f1e...-..." (lowercase canonical GUID) -> 0x01 + 16 bytes; anything else -> 0x02 + text.
-std::string encode_object_id(std::string_view id) {
-    static constexpr std::array<std::size_t, 4> dashes{8, 13, 18, 23};
-    bool guid = id.size() == 36;
-    for (std::size_t i = 0; guid && i < id.size(); ++i) {
-        const bool dash_here = std::find(dashes.begin(), dashes.end(), i) != dashes.end();
-        guid = dash_here ? id[i] == '-' : hex_value(id[i]) >= 0;
-    }
-    std::string out;
-    if (!guid) {
-        out.reserve(id.size() + 1);
-        out.push_back('\x02');
-        out.append(id);
-        return out;
-    }
-    out.push_back('\x01');
-    int high = -1;
-    for (char c : id) {
-        if (c == '-') continue;
-        if (high < 0) {
-            high = hex_value(c);
-        } else {
-            out.push_back(char(high << 4 | hex_value(c)));
-            high = -1;
-        }
-    }
-    return out;
 }
 
 std::string decode_object_id(std::string_view enc) {
@@ -114,17 +64,8 @@ std::string decode_object_id(std::string_view enc) {
     return out;
 }
 
-std::string tenant_prefix(std::uint32_t id) {
-    std::string p(4, '\0');
-    p[0] = char(id >> 24);
-    p[1] = char(id >> 16);
-    p[2] = char(id >> 8);
-    p[3] = char(id);
-    return p;
-}
-
 struct TenantRec {
-    std::uint32_t id = 0;
+    std::uint32_t id = 0;  // current generation
     std::uint64_t addresses = 0;
     std::uint64_t objects = 0;
 };
@@ -177,22 +118,130 @@ bool starts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// Cursor that closes itself (before its transaction ends: lmdbxx#22).
-class Cursor {
-public:
-    Cursor(MDB_txn* txn, MDB_dbi dbi, const std::filesystem::path& dir) {
-        check(mdb_cursor_open(txn, dbi, &cursor_), "mdb_cursor_open", dir);
-    }
-    ~Cursor() { mdb_cursor_close(cursor_); }
-    Cursor(const Cursor&) = delete;
-    Cursor& operator=(const Cursor&) = delete;
-    MDB_cursor* get() const noexcept { return cursor_; }
-
-private:
-    MDB_cursor* cursor_ = nullptr;
-};
+std::string generation_key(std::uint32_t generation) {
+    return std::string(generation_key_prefix) + generation_prefix(generation);
+}
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------
+// detail: shared with rebuild.cpp
+
+namespace detail {
+
+[[noreturn]] void throw_mdb(int rc, const std::string& what) {
+    StoreError::Kind kind = StoreError::Kind::other;
+    std::string hint;
+    switch (rc) {
+        case MDB_MAP_FULL:
+            kind = StoreError::Kind::full;
+            hint = " (the store reached [store] max_size; raise it and restart m365gate-sync)";
+            break;
+        case MDB_CORRUPTED:
+        case MDB_PAGE_NOTFOUND:
+        case MDB_INVALID:
+        case MDB_VERSION_MISMATCH:
+            kind = StoreError::Kind::corrupt;
+            break;
+        case ENOENT:
+        case EACCES:
+        case EROFS:
+        case EIO:
+        case ENOSPC:
+            kind = StoreError::Kind::io;
+            break;
+        default:
+            break;
+    }
+    throw StoreError(kind, what + ": " + mdb_strerror(rc) + hint);
+}
+
+void check(int rc, const char* call, const std::filesystem::path& dir) {
+    if (rc != MDB_SUCCESS) throw_mdb(rc, std::string(call) + " (" + dir.string() + ")");
+}
+
+std::string encode_object_id(std::string_view id) {
+    static constexpr std::array<std::size_t, 4> dashes{8, 13, 18, 23};
+    bool guid = id.size() == 36;
+    for (std::size_t i = 0; guid && i < id.size(); ++i) {
+        const bool dash_here = std::find(dashes.begin(), dashes.end(), i) != dashes.end();
+        guid = dash_here ? id[i] == '-' : hex_value(id[i]) >= 0;
+    }
+    std::string out;
+    if (!guid) {
+        out.reserve(id.size() + 1);
+        out.push_back('\x02');
+        out.append(id);
+        return out;
+    }
+    out.push_back('\x01');
+    int high = -1;
+    for (char c : id) {
+        if (c == '-') continue;
+        if (high < 0) {
+            high = hex_value(c);
+        } else {
+            out.push_back(char(high << 4 | hex_value(c)));
+            high = -1;
+        }
+    }
+    return out;
+}
+
+std::string generation_prefix(std::uint32_t id) {
+    std::string p(4, '\0');
+    p[0] = char(id >> 24);
+    p[1] = char(id >> 16);
+    p[2] = char(id >> 8);
+    p[3] = char(id);
+    return p;
+}
+
+std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
+                                    const std::filesystem::path& dir) {
+    MDB_val k = to_val(key), v{};
+    const int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) return std::nullopt;
+    check(rc, "mdb_get", dir);
+    return to_view(v);
+}
+
+void put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
+         const std::filesystem::path& dir) {
+    MDB_val k = to_val(key), v = to_val(value);
+    check(mdb_put(txn, dbi, &k, &v, 0), "mdb_put", dir);
+}
+
+bool del(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const std::filesystem::path& dir) {
+    MDB_val k = to_val(key);
+    const int rc = mdb_del(txn, dbi, &k, nullptr);
+    if (rc == MDB_NOTFOUND) return false;
+    check(rc, "mdb_del", dir);
+    return true;
+}
+
+// Generations only grow, so the newest generation's keys sort last.
+std::uint32_t allocate_generation(MDB_txn* txn, const Store::Impl& s) {
+    std::uint32_t next = 1;
+    if (const auto v = get(txn, s.meta, "next_tenant_id", s.dir); v && v->size() == 4)
+        next = get_le<std::uint32_t>(*v, 0);
+    if (next == UINT32_MAX)
+        throw StoreError(StoreError::Kind::other, "generations exhausted; rebuild the store");
+    std::string enc;
+    put_le(enc, next + 1);
+    put(txn, s.meta, "next_tenant_id", enc, s.dir);
+    return next;
+}
+
+void mark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation, char mark) {
+    put(txn, s.meta, generation_key(generation), std::string(1, mark), s.dir);
+}
+
+void unmark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation) {
+    del(txn, s.meta, generation_key(generation), s.dir);
+}
+
+}  // namespace detail
 
 const char* to_string(ObjectKind k) {
     switch (k) {
@@ -269,14 +318,39 @@ std::optional<TenantState> decode_state(std::string_view bytes) {
 
 // ---------------------------------------------------------------------------------------
 
-struct Store::Impl {
-    MDB_env* env = nullptr;
-    MDB_dbi meta = 0, tenants = 0, domains = 0, state = 0, addresses = 0, objects = 0;
-    std::filesystem::path dir;
-    ~Impl() {
-        if (env != nullptr) mdb_env_close(env);
+Store::Impl::~Impl() {
+    for (MDB_txn* t : idle_readers) mdb_txn_abort(t);
+    if (env != nullptr) mdb_env_close(env);
+}
+
+MDB_txn* Store::Impl::acquire_reader() {
+    MDB_txn* txn = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(readers_mu);
+        if (!idle_readers.empty()) {
+            txn = idle_readers.back();
+            idle_readers.pop_back();
+        }
     }
-};
+    if (txn != nullptr) {
+        const int rc = mdb_txn_renew(txn);
+        if (rc == MDB_SUCCESS) return txn;
+        mdb_txn_abort(txn);
+        check(rc, "mdb_txn_renew", dir);
+    }
+    check(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin", dir);
+    return txn;
+}
+
+void Store::Impl::release_reader(MDB_txn* txn) noexcept {
+    mdb_txn_reset(txn);  // releases the snapshot: old pages are no longer pinned
+    std::lock_guard<std::mutex> lock(readers_mu);
+    if (idle_readers.size() < max_idle_readers) {
+        idle_readers.push_back(txn);
+    } else {
+        mdb_txn_abort(txn);
+    }
+}
 
 Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
     : dir_(dir), read_only_(options.read_only), impl_(std::make_unique<Impl>()) {
@@ -298,9 +372,10 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
     check(mdb_env_set_maxdbs(impl_->env, 8), "mdb_env_set_maxdbs", dir);
     check(mdb_env_set_maxreaders(impl_->env, max_readers), "mdb_env_set_maxreaders", dir);
     check(mdb_env_set_mapsize(impl_->env, options.max_size), "mdb_env_set_mapsize", dir);
-    // Readers keep their reader slot per thread (fast: no lock per transaction). The writer
-    // uses MDB_NOTLS so that a Snapshot in the sync worker never collides with its Writer.
-    const unsigned flags = read_only_ ? MDB_RDONLY : MDB_NOTLS;
+    // MDB_NOTLS: a read transaction belongs to its Snapshot, not to a thread, so reset ones
+    // can be renewed on any thread (Impl::acquire_reader), and a Snapshot in the sync worker
+    // never collides with its Writer.
+    const unsigned flags = MDB_NOTLS | (read_only_ ? MDB_RDONLY : 0u);
     const int rc = mdb_env_open(impl_->env, dir.c_str(), flags, 0640);
     if (rc != MDB_SUCCESS) throw_mdb(rc, "cannot open store " + dir.string());
     if (!read_only_) ::chmod((dir / "lock.mdb").c_str(), 0660);  // readers write their slot
@@ -381,15 +456,6 @@ std::uint64_t Store::file_size() const {
 
 namespace {
 
-std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
-                                    const std::filesystem::path& dir) {
-    MDB_val k = to_val(key), v{};
-    const int rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) return std::nullopt;
-    check(rc, "mdb_get", dir);
-    return to_view(v);
-}
-
 std::optional<TenantRec> read_rec(MDB_txn* txn, const Store::Impl& s, std::string_view tenant) {
     const auto v = get(txn, s.tenants, tenant, s.dir);
     if (!v) return std::nullopt;
@@ -440,75 +506,87 @@ void scan_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,
 
 // ---------------------------------------------------------------------------------------
 
-struct Snapshot::Txn {
-    MDB_txn* txn = nullptr;
-    ~Txn() {
-        if (txn != nullptr) mdb_txn_abort(txn);
-    }
-};
+Snapshot::Snapshot(const Store& store) : store_(store), txn_(store.impl().acquire_reader()) {}
 
-Snapshot::Snapshot(const Store& store) : store_(store), txn_(std::make_unique<Txn>()) {
-    check(mdb_txn_begin(store.impl().env, nullptr, MDB_RDONLY, &txn_->txn), "mdb_txn_begin",
-          store.dir());
-}
-
-Snapshot::~Snapshot() = default;
+Snapshot::~Snapshot() { store_.impl().release_reader(txn_); }
 
 std::optional<std::string> Snapshot::tenant_of_domain(std::string_view canonical_domain) const {
-    const auto v = get(txn_->txn, store_.impl().domains, canonical_domain, store_.dir());
+    const auto v = get(txn_, store_.impl().domains, canonical_domain, store_.dir());
     if (!v) return std::nullopt;
     return std::string(*v);
 }
 
 std::optional<std::int64_t> Snapshot::last_success(std::string_view tenant) const {
-    const auto v = get(txn_->txn, store_.impl().state, tenant, store_.dir());
+    const auto v = get(txn_, store_.impl().state, tenant, store_.dir());
     if (!v || v->size() < 10 || (*v)[0] != state_magic) return std::nullopt;
     return static_cast<std::int64_t>(get_le<std::uint64_t>(*v, 2));
 }
 
 std::optional<TenantState> Snapshot::tenant_state(std::string_view tenant) const {
-    return read_state(txn_->txn, store_.impl(), tenant);
+    return read_state(txn_, store_.impl(), tenant);
 }
 
 std::optional<Recipient> Snapshot::find(std::string_view tenant,
                                         std::string_view canonical_address) const {
-    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    const auto rec = read_rec(txn_, store_.impl(), tenant);
     if (!rec) return std::nullopt;
-    std::string key = tenant_prefix(rec->id);
+    std::string key = generation_prefix(rec->id);
     key.append(canonical_address);
-    const auto v = get(txn_->txn, store_.impl().addresses, key, store_.dir());
+    const auto v = get(txn_, store_.impl().addresses, key, store_.dir());
     if (!v) return std::nullopt;
     return decode_recipient(tenant, *v);
 }
 
 bool Snapshot::contains(std::string_view tenant, std::string_view canonical_address) const {
-    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    const auto rec = read_rec(txn_, store_.impl(), tenant);
     if (!rec) return false;
-    std::string key = tenant_prefix(rec->id);
-    key.append(canonical_address);
-    return get(txn_->txn, store_.impl().addresses, key, store_.dir()).has_value();
+    // The milter's hot path: the key on the stack, no allocation.
+    char key[4 + 1024];
+    if (canonical_address.size() > sizeof key - 4) return false;  // longer than any we store
+    const std::string prefix = generation_prefix(rec->id);        // short: no allocation
+    std::memcpy(key, prefix.data(), 4);
+    std::memcpy(key + 4, canonical_address.data(), canonical_address.size());
+    MDB_val k{4 + canonical_address.size(), key}, v{};
+    const int rc = mdb_get(txn_, store_.impl().addresses, &k, &v);
+    if (rc == MDB_NOTFOUND) return false;
+    check(rc, "mdb_get", store_.dir());
+    return true;
 }
 
-std::vector<std::string> Snapshot::tenants() const {
-    return read_tenants(txn_->txn, store_.impl());
+Snapshot::Totals Snapshot::totals() const {
+    const auto& s = store_.impl();
+    Totals t;
+    MDB_stat st{};
+    check(mdb_stat(txn_, s.addresses, &st), "mdb_stat", s.dir);
+    t.address_entries = st.ms_entries;
+    check(mdb_stat(txn_, s.objects, &st), "mdb_stat", s.dir);
+    t.object_entries = st.ms_entries;
+    scan_prefix(txn_, s.meta, generation_key_prefix, s.dir,
+                [&](std::string_view, std::string_view) {
+                    ++t.unused_generations;
+                    return true;
+                });
+    return t;
 }
+
+std::vector<std::string> Snapshot::tenants() const { return read_tenants(txn_, store_.impl()); }
 
 std::vector<std::string> Snapshot::domains(std::string_view tenant) const {
-    return read_domains(txn_->txn, store_.impl(), tenant);
+    return read_domains(txn_, store_.impl(), tenant);
 }
 
 std::uint64_t Snapshot::address_count(std::string_view tenant) const {
-    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    const auto rec = read_rec(txn_, store_.impl(), tenant);
     return rec ? rec->addresses : 0;
 }
 
 void Snapshot::for_each_address(
     std::string_view tenant,
     const std::function<bool(std::string_view, const Recipient&)>& fn) const {
-    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    const auto rec = read_rec(txn_, store_.impl(), tenant);
     if (!rec) return;
-    const std::string prefix = tenant_prefix(rec->id);
-    scan_prefix(txn_->txn, store_.impl().addresses, prefix, store_.dir(),
+    const std::string prefix = generation_prefix(rec->id);
+    scan_prefix(txn_, store_.impl().addresses, prefix, store_.dir(),
                 [&](std::string_view key, std::string_view value) {
                     const auto r = decode_recipient(tenant, value);
                     if (!r) return true;
@@ -528,55 +606,10 @@ struct Writer::Txn {
 
 namespace {
 
-void put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
-         const std::filesystem::path& dir) {
-    MDB_val k = to_val(key), v = to_val(value);
-    check(mdb_put(txn, dbi, &k, &v, 0), "mdb_put", dir);
-}
-
-bool del(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const std::filesystem::path& dir) {
-    MDB_val k = to_val(key);
-    const int rc = mdb_del(txn, dbi, &k, nullptr);
-    if (rc == MDB_NOTFOUND) return false;
-    check(rc, "mdb_del", dir);
-    return true;
-}
-
-// Deletes every key with `prefix`; returns how many.
-std::uint64_t delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,
-                            const std::filesystem::path& dir) {
-    std::uint64_t n = 0;
-    Cursor c(txn, dbi, dir);
-    MDB_val k = to_val(prefix), v{};
-    int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS && starts_with(to_view(k), prefix)) {
-        check(mdb_cursor_del(c.get(), 0), "mdb_cursor_del", dir);
-        ++n;
-        // After a delete the cursor points at the next item (LMDB); re-read it.
-        rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT);
-        if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT);
-    }
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", dir);
-    return n;
-}
-
-// Tenant ids only grow, so the newest tenant's keys sort last.
-std::uint32_t allocate_tenant_id(Writer::Txn& t, const Store::Impl& s) {
-    std::uint32_t next = 1;
-    if (const auto v = get(t.txn, s.meta, "next_tenant_id", s.dir); v && v->size() == 4)
-        next = get_le<std::uint32_t>(*v, 0);
-    if (next == UINT32_MAX)
-        throw StoreError(StoreError::Kind::other, "tenant ids exhausted; rebuild the store");
-    std::string enc;
-    put_le(enc, next + 1);
-    put(t.txn, s.meta, "next_tenant_id", enc, s.dir);
-    return next;
-}
-
 TenantRec& tenant_rec(Writer::Txn& t, const Store::Impl& s, std::string_view tenant) {
     if (auto it = t.touched.find(tenant); it != t.touched.end()) return it->second;
     auto rec = read_rec(t.txn, s, tenant);
-    if (!rec) rec = TenantRec{allocate_tenant_id(t, s), 0, 0};
+    if (!rec) rec = TenantRec{allocate_generation(t.txn, s), 0, 0};
     return t.touched.emplace(std::string(tenant), *rec).first->second;
 }
 
@@ -593,79 +626,45 @@ Writer::~Writer() = default;
 void Writer::clear_tenant(std::string_view tenant) {
     const auto& s = store_.impl();
     auto& rec = tenant_rec(*txn_, s, tenant);
-    const std::string prefix = tenant_prefix(rec.id);
-    delete_prefix(txn_->txn, s.addresses, prefix, s.dir);
-    delete_prefix(txn_->txn, s.objects, prefix, s.dir);
-    // A fresh id sorts after every key in the store, so bulk_load() can append (full pages).
-    rec.id = allocate_tenant_id(*txn_, s);
+    if (rec.addresses != 0 || rec.objects != 0) {
+        mark_generation(txn_->txn, s, rec.id, generation_retired);
+        rec.id = allocate_generation(txn_->txn, s);
+    }
     rec.addresses = 0;
     rec.objects = 0;
 }
 
-void Writer::bulk_load(std::string_view tenant, const std::vector<TenantObject>& objects) {
+void Writer::adopt(Rebuild& rebuild) {
     const auto& s = store_.impl();
-    auto& rec = tenant_rec(*txn_, s, tenant);
-    if (rec.addresses != 0 || rec.objects != 0)
-        throw StoreError(StoreError::Kind::other, "bulk_load needs a cleared tenant");
-    const std::string prefix = tenant_prefix(rec.id);
-
-    std::vector<std::pair<std::string, std::string>> addrs;  // address -> kind + id
-    std::vector<std::pair<std::string, std::string>> objs;   // id -> kind + addresses
-    objs.reserve(objects.size());
-    for (const auto& o : objects) {
-        std::vector<std::string> list = o.addresses;
-        std::sort(list.begin(), list.end());
-        list.erase(std::unique(list.begin(), list.end()), list.end());
-        list.erase(std::remove_if(list.begin(), list.end(),
-                                  [](const std::string& a) {
-                                      return a.empty() || a.find('\n') != std::string::npos;
-                                  }),
-                   list.end());
-        if (list.empty()) continue;
-        const std::string enc_id = encode_object_id(o.id);
-        std::string value(1, char(o.kind));
-        value += enc_id;
-        std::string ovalue(1, char(o.kind));
-        for (std::size_t i = 0; i < list.size(); ++i) {
-            if (i != 0) ovalue.push_back('\n');
-            ovalue += list[i];
-            addrs.emplace_back(list[i], value);
-        }
-        objs.emplace_back(enc_id, std::move(ovalue));
+    const std::uint32_t generation = rebuild.generation();
+    if (generation == 0) {  // stage() would need a write transaction of its own: deadlock
+        throw StoreError(StoreError::Kind::other, "Writer::adopt() of a Rebuild not staged");
     }
-    const auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
-    const auto same_key = [](const auto& a, const auto& b) { return a.first == b.first; };
-    std::stable_sort(addrs.begin(), addrs.end(), by_key);  // first object keeps a duplicate
-    addrs.erase(std::unique(addrs.begin(), addrs.end(), same_key), addrs.end());
-    std::stable_sort(objs.begin(), objs.end(), by_key);
-    objs.erase(std::unique(objs.begin(), objs.end(), same_key), objs.end());
-
-    const auto append = [&](MDB_dbi dbi,
-                            const std::vector<std::pair<std::string, std::string>>& kv) {
-        Cursor c(txn_->txn, dbi, s.dir);
-        std::string key = prefix;
-        for (const auto& [k, v] : kv) {
-            key.resize(prefix.size());
-            key += k;
-            MDB_val mk = to_val(key), mv = to_val(v);
-            check(mdb_cursor_put(c.get(), &mk, &mv, MDB_APPEND), "mdb_cursor_put", s.dir);
-        }
-    };
-    append(s.addresses, addrs);
-    append(s.objects, objs);
-    rec.addresses = addrs.size();
-    rec.objects = objs.size();
+    const std::string& tenant = rebuild.tenant();
+    std::optional<TenantRec> previous;
+    if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) {
+        previous = it->second;
+    } else {
+        previous = read_rec(txn_->txn, s, tenant);
+    }
+    if (previous && previous->id != generation) {
+        mark_generation(txn_->txn, s, previous->id, generation_retired);
+    }
+    unmark_generation(txn_->txn, s, generation);
+    txn_->touched[tenant] = TenantRec{generation, rebuild.address_count(), rebuild.object_count()};
 }
 
 void Writer::remove_tenant(std::string_view tenant) {
     const auto& s = store_.impl();
-    if (const auto rec = read_rec(txn_->txn, s, tenant); rec || txn_->touched.count(tenant)) {
-        clear_tenant(tenant);
+    if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) {
+        mark_generation(txn_->txn, s, it->second.id, generation_retired);
+        txn_->touched.erase(it);
+    } else if (const auto rec = read_rec(txn_->txn, s, tenant)) {
+        mark_generation(txn_->txn, s, rec->id, generation_retired);
     }
     for (const auto& d : read_domains(txn_->txn, s, tenant)) del(txn_->txn, s.domains, d, s.dir);
     del(txn_->txn, s.state, tenant, s.dir);
     del(txn_->txn, s.tenants, tenant, s.dir);
-    if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) txn_->touched.erase(it);
 }
 
 std::vector<std::string> Writer::set_domains(std::string_view tenant,
@@ -701,7 +700,7 @@ std::vector<std::string> Writer::object_addresses(std::string_view tenant,
         return {};
     }
     const auto v =
-        get(txn_->txn, s.objects, tenant_prefix(id) + encode_object_id(object_id), s.dir);
+        get(txn_->txn, s.objects, generation_prefix(id) + encode_object_id(object_id), s.dir);
     if (!v || v->empty()) return {};
     return split_lines(v->substr(1));
 }
@@ -710,7 +709,7 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
                         const std::vector<std::string>& canonical_addresses) {
     const auto& s = store_.impl();
     auto& rec = tenant_rec(*txn_, s, tenant);
-    const std::string prefix = tenant_prefix(rec.id);
+    const std::string prefix = generation_prefix(rec.id);
     const std::string enc_id = encode_object_id(object_id);
     const std::string okey = prefix + enc_id;
 
@@ -816,17 +815,132 @@ void Writer::commit() {
     check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
 }
 
+// ---------------------------------------------------------------------------------------
+
+namespace {
+
+// Deletes at most `limit` keys of `dbi` starting with `prefix`; returns how many. Sets `done`
+// when no such key is left.
+std::uint64_t delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, std::uint64_t limit,
+                            bool& done, const std::filesystem::path& dir) {
+    std::uint64_t n = 0;
+    Cursor c(txn, dbi, dir);
+    MDB_val k = to_val(prefix), v{};
+    int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS && starts_with(to_view(k), prefix) && n < limit) {
+        check(mdb_cursor_del(c.get(), 0), "mdb_cursor_del", dir);
+        ++n;
+        // After a delete the cursor points at the next item (LMDB); re-read it.
+        rc = mdb_cursor_get(c.get(), &k, &v, MDB_GET_CURRENT);
+        if (rc == MDB_NOTFOUND || rc == EINVAL) rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", dir);
+    done = rc == MDB_NOTFOUND || !starts_with(to_view(k), prefix);
+    return n;
+}
+
+// The first marked generation that no Rebuild of this process is writing, or 0.
+std::uint32_t next_reclaimable(MDB_txn* txn, Store::Impl& s) {
+    std::lock_guard<std::mutex> lock(s.rebuilds_mu);
+    Cursor c(txn, s.meta, s.dir);
+    MDB_val k = to_val(generation_key_prefix), v{};
+    for (int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT)) {
+        const auto key = to_view(k);
+        if (!starts_with(key, generation_key_prefix)) break;
+        if (key.size() != generation_key_prefix.size() + 4) continue;
+        std::uint32_t g = 0;
+        for (std::size_t i = generation_key_prefix.size(); i < key.size(); ++i)
+            g = g << 8 | static_cast<unsigned char>(key[i]);
+        if (g != 0 && s.active_rebuilds.count(g) == 0) return g;
+    }
+    return 0;
+}
+
+}  // namespace
+
+std::uint64_t reclaim(Store& store, std::size_t chunk) {
+    if (store.read_only()) return 0;
+    auto& s = store.impl();
+    const std::uint64_t limit = std::max<std::size_t>(chunk, 1);
+    std::uint64_t deleted = 0;
+    for (;;) {  // every round deletes at least one key or one mark: this ends
+
+        MDB_txn* txn = nullptr;
+        check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
+        try {
+            const std::uint32_t g = next_reclaimable(txn, s);
+            if (g == 0) {
+                mdb_txn_abort(txn);
+                return deleted;
+            }
+            const std::string prefix = generation_prefix(g);
+            bool addresses_done = false, objects_done = false;
+            std::uint64_t n = delete_prefix(txn, s.addresses, prefix, limit, addresses_done, s.dir);
+            if (addresses_done && n < limit)
+                n += delete_prefix(txn, s.objects, prefix, limit - n, objects_done, s.dir);
+            if (addresses_done && objects_done) unmark_generation(txn, s, g);
+            const int rc = mdb_txn_commit(txn);
+            txn = nullptr;
+            check(rc, "mdb_txn_commit", s.dir);
+            deleted += n;
+        } catch (...) {
+            if (txn != nullptr) mdb_txn_abort(txn);
+            throw;
+        }
+    }
+}
+
+WriterLock::WriterLock(const Store& store) {
+    const auto path = store.dir() / "sync.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0)
+        throw StoreError(StoreError::Kind::io,
+                         "cannot open " + path.string() + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    if (errno == EWOULDBLOCK) {
+        waited_ = true;
+        int rc;
+        do {
+            rc = ::flock(fd_, LOCK_EX);
+        } while (rc != 0 && errno == EINTR);
+        if (rc == 0) return;
+    }
+    const int err = errno;
+    ::close(fd_);
+    throw StoreError(StoreError::Kind::io,
+                     "cannot lock " + path.string() + ": " + std::strerror(err));
+}
+
+WriterLock::~WriterLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
 void publish(Store& store, const TenantList& list) {
-    Writer w(store);
-    w.clear_tenant(list.tenant);
-    w.set_domains(list.tenant, list.domains);
-    w.bulk_load(list.tenant, list.objects);
-    TenantState state = list.state;
-    state.address_count = w.address_count(list.tenant);
-    state.object_count = w.object_count(list.tenant);
-    state.domain_count = list.domains.size();
-    w.put_state(list.tenant, state);
-    w.commit();
+    WriterLock lock(store);
+    reclaim(store);  // what an earlier failed or killed publish left: room for this one
+    try {
+        Rebuild rebuild(store, list.tenant);
+        for (const auto& o : list.objects) rebuild.put_object(o.kind, o.id, o.addresses);
+        rebuild.stage();
+        Writer w(store);
+        w.adopt(rebuild);
+        w.set_domains(list.tenant, list.domains);
+        TenantState state = list.state;
+        state.address_count = w.address_count(list.tenant);
+        state.object_count = w.object_count(list.tenant);
+        state.domain_count = list.domains.size();
+        w.put_state(list.tenant, state);
+        w.commit();
+    } catch (const StoreError&) {
+        try {
+            reclaim(store);  // the abandoned generation (the Rebuild is gone by now)
+        } catch (const StoreError&) {
+            // The first error is the one to report; the next publish reclaims again.
+        }
+        throw;
+    }
+    reclaim(store);
 }
 
 }  // namespace m365gate::store

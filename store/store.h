@@ -1,19 +1,26 @@
 // store/store.h - the LMDB recipient store shared by the sync worker (sole writer), the milter
 // and m365gatectl (readers).
 //
-// Layout (one environment, named databases):
-//   "meta"          "schema" -> "1"
-//   "domains"       canonical domain -> tenant name
-//   "state"         tenant name -> TenantState (binary header + JSON, see store.cpp)
-//   "a/<tenant>"    canonical address -> kind byte + object id     (the tenant's recipients)
-//   "o/<tenant>"    object id -> its canonical addresses, '\n'-separated (for deltas)
-// Guarantees: every Writer is one write transaction, so a reader sees the old list or the
-// new one, never half; a crash mid-write leaves the last committed list. Readers never block
-// the writer. Every process maps the environment at StoreOptions::max_size (DESIGN "Store"), so
-// the writer never outgrows a reader's mapping; the file grows only as data needs, and a write
-// that would pass max_size fails with StoreError (kind full), leaving the store as it was.
+// Layout (one environment, named databases; store.cpp has the byte formats):
+//   meta       schema version, generation counter, generations awaiting reclaim
+//   tenants    tenant name -> current generation, address and object counts
+//   domains    canonical domain -> tenant name
+//   state      tenant name -> TenantState
+//   addresses  generation + canonical address -> kind + object id
+//   objects    generation + object id -> kind + its canonical addresses (for deltas)
+// A tenant's list lives under its current generation; a full rebuild writes a new generation
+// nobody reads, and one write transaction switches the tenant to it (Writer::adopt).
+// Guarantees: a reader sees the old list or the new one, never half; a crash at any point
+// leaves the last committed list. Readers never block the writer. Every process maps the
+// environment at StoreOptions::max_size (DESIGN "Store"), so the writer never outgrows a
+// reader's mapping; the file grows only as data needs, and a write that would pass max_size
+// fails with StoreError (kind full), leaving the store as it was.
+// Memory: a Rebuild holds one run of its input (a few MiB) and spills the rest to a temporary
+// file, and each of its write transactions holds a bounded number of pages, so a full sync
+// of any size fits in bounded memory. A Writer (delta, state) is one ordinary transaction.
 // A read transaction lives for one Snapshot: take one per decision, never across callbacks.
-// Thread safety: Store is shared by all threads; Snapshot and Writer belong to one thread.
+// Thread safety: Store is shared by all threads; Snapshot, Writer and Rebuild belong to one
+// thread at a time.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +33,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+struct MDB_txn;  // lmdb.h
 
 namespace m365gate::store {
 
@@ -85,6 +94,7 @@ struct TenantObject {
 
 class Snapshot;
 class Writer;
+class Rebuild;
 
 class Store {
 public:
@@ -99,7 +109,7 @@ public:
     bool read_only() const noexcept { return read_only_; }
     std::uint64_t file_size() const;  // bytes of data.mdb on disk
 
-    struct Impl;
+    struct Impl;  // store.cpp / store_internal.h only
     Impl& impl() const noexcept { return *impl_; }
 
 private:
@@ -125,6 +135,14 @@ public:
                                   std::string_view canonical_address) const;
     // find() without building the Recipient: the milter's hot path.
     bool contains(std::string_view tenant, std::string_view canonical_address) const;
+    // Keys in the store as a whole, every tenant and generation together (diagnostics):
+    // more address entries than the tenants' counts add up to means reclaim() has work left.
+    struct Totals {
+        std::uint64_t address_entries = 0;
+        std::uint64_t object_entries = 0;
+        std::uint64_t unused_generations = 0;  // staged or retired, awaiting reclaim()
+    };
+    Totals totals() const;
     std::vector<std::string> tenants() const;                         // tenants with state
     std::vector<std::string> domains(std::string_view tenant) const;  // sorted
     std::uint64_t address_count(std::string_view tenant) const;
@@ -135,8 +153,7 @@ public:
 
 private:
     const Store& store_;
-    struct Txn;
-    std::unique_ptr<Txn> txn_;
+    MDB_txn* txn_;  // from Store::Impl's pool: renewed here, reset and returned on destruction
 };
 
 // One write transaction; aborted unless commit() ran (a throw leaves the old list).
@@ -147,12 +164,14 @@ public:
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
 
-    // Empties the tenant's addresses and objects (start of a full publish).
+    // Empties the tenant's list: it gets a new, empty generation, and the old one's keys are
+    // left to reclaim() (so this is cheap however large the list).
     void clear_tenant(std::string_view tenant);
-    // Loads a cleared tenant's complete list at once: sorted and appended, so pages are full
-    // (publish() uses it). Throws StoreError when the tenant was not cleared in this Writer.
-    void bulk_load(std::string_view tenant, const std::vector<TenantObject>& objects);
-    // Removes everything of the tenant: addresses, objects, domains, state.
+    // Makes `rebuild`'s list the tenant's list in this transaction (its counts included); the
+    // previous generation is left to reclaim(). The Rebuild must be staged (stage() writes in
+    // transactions of its own, which cannot start while this Writer's is open).
+    void adopt(Rebuild& rebuild);
+    // Removes everything of the tenant: addresses and objects (via reclaim()), domains, state.
     void remove_tenant(std::string_view tenant);
     // Replaces the tenant's managed domains. A domain owned by another tenant is skipped and
     // returned, so the caller can warn.
@@ -183,14 +202,70 @@ private:
     std::unique_ptr<Txn> txn_;
 };
 
-// A tenant's complete list, for publish() (tests, benchmarks, rebuilds).
+// A tenant's complete new list, built where no reader looks. put_object() in any order;
+// records are sorted in runs of bounded size, spilled to an unlinked temporary file in the
+// store directory, merged and appended under a fresh generation in write transactions of at
+// most `chunk` keys each (stage()). Nothing is visible until Writer::adopt(). Abandoned (a
+// throw, a refused shrink, a crash), it changes nothing a reader sees, and reclaim() deletes
+// what it staged. Needs the process to hold the store's WriterLock.
+class Rebuild {
+public:
+    Rebuild(Store& store, std::string_view tenant, std::size_t chunk = 50000);
+    ~Rebuild();
+    Rebuild(const Rebuild&) = delete;
+    Rebuild& operator=(const Rebuild&) = delete;
+
+    const std::string& tenant() const noexcept;
+    // Adds one directory object and its canonical addresses (empty and '\n'-holding addresses
+    // are dropped; an address held by two objects keeps the first). Throws StoreError (io)
+    // when the spill file cannot be written.
+    void put_object(ObjectKind kind, std::string_view object_id,
+                    const std::vector<std::string>& canonical_addresses);
+    // Writes everything into the new generation (idempotent); call it while no Writer of
+    // this process is open. Throws StoreError (full: the store reached max_size; nothing
+    // visible changed).
+    void stage();
+    // After stage(): what the new list holds.
+    std::uint64_t address_count() const noexcept;
+    std::uint64_t object_count() const noexcept;
+
+    struct State;  // store.cpp / rebuild.cpp only
+
+private:
+    friend class Writer;
+    std::uint32_t generation() const noexcept;  // after stage()
+    std::unique_ptr<State> st_;
+};
+
+// Deletes the keys of generations that no tenant uses any more (replaced, removed, or staged
+// by a Rebuild that never got adopted), at most `chunk` keys per write transaction. Returns
+// how many keys it deleted. Needs the WriterLock; skips a Rebuild in progress in this process.
+std::uint64_t reclaim(Store& store, std::size_t chunk = 50000);
+
+// One writing process at a time: an exclusive lock on <store>/sync.lock, held for the
+// object's lifetime. Blocks while another process holds it. The writer Store only.
+class WriterLock {
+public:
+    explicit WriterLock(const Store& store);
+    ~WriterLock();
+    WriterLock(const WriterLock&) = delete;
+    WriterLock& operator=(const WriterLock&) = delete;
+    bool waited() const noexcept { return waited_; }  // another process held it first
+
+private:
+    int fd_ = -1;
+    bool waited_ = false;
+};
+
+// A tenant's complete list, for publish() (tests, benchmarks, tools).
 struct TenantList {
     std::string tenant;
     std::vector<std::string> domains;
     std::vector<TenantObject> objects;
     TenantState state;
 };
-// Replaces the tenant's previous list and nobody else's, in one write transaction.
+// Replaces the tenant's previous list (domains, addresses, objects, state) and nobody else's:
+// a Rebuild adopted in one write transaction, then reclaim(). Takes the WriterLock.
 void publish(Store& store, const TenantList& list);
 
 // State codec, exposed for tests and m365gatectl --json.

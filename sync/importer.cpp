@@ -309,7 +309,8 @@ DomainSet Importer::managed_domains() {
     return out;
 }
 
-void Importer::put_extra_recipients(store::Writer& w, const DomainSet& managed) {
+std::vector<std::pair<std::string, std::vector<std::string>>> Importer::extra_recipient_objects(
+    const DomainSet& managed) const {
     auto keep = [&](std::vector<std::string> addresses, const char* source) {
         std::vector<std::string> out;
         for (auto& a : addresses) {
@@ -337,18 +338,10 @@ void Importer::put_extra_recipients(store::Writer& w, const DomainSet& managed) 
         from_file = keep(read_extra_recipients_file(tenant_.extra_recipients_file, tenant_.name),
                          "extra_recipients_file");
     }
-    const std::pair<const char*, const std::vector<std::string>*> objects[] = {
-        {"extra_recipients", &listed}, {"extra_recipients_file", &from_file}};
-    for (const auto& [id, addresses] : objects) {
-        if (addresses->empty()) {
-            w.remove_object(tenant_.name, id);
-        } else {
-            w.put_object(tenant_.name, store::ObjectKind::extra, id, *addresses);
-        }
-    }
+    return {{"extra_recipients", listed}, {"extra_recipients_file", from_file}};
 }
 
-ImportStats Importer::full(store::Writer& w, const DomainSet& managed) {
+ImportStats Importer::full(store::Rebuild& rebuild, const DomainSet& managed) {
     ImportStats stats;
     // Delta links for "now" first: whatever changes while we enumerate shows up in the next
     // delta round (applying a change twice is harmless).
@@ -369,15 +362,7 @@ ImportStats Importer::full(store::Writer& w, const DomainSet& managed) {
         check_stop();
     }
 
-    w.clear_tenant(tenant_.name);
-    const std::vector<std::string> domains(managed.begin(), managed.end());
-    const std::vector<std::string> skipped = w.set_domains(tenant_.name, domains);
-    for (const auto& d : skipped) {
-        spdlog::warn("tenant={} event=domain status=skipped domain={} reason=owned_by_other_tenant",
-                     tenant_.name, log_value(d));
-    }
-    stats.domains = domains.size() - skipped.size();
-
+    stats.domains = managed.size();
     const std::pair<const Collection*, std::string> lists[] = {
         {&collections[0], graph_.url(std::string("/users?") + users_select + "&$top=999")},
         {&collections[1], graph_.url(std::string("/groups?$filter=mailEnabled%20eq%20true&") +
@@ -395,12 +380,16 @@ ImportStats Importer::full(store::Writer& w, const DomainSet& managed) {
                 }
                 const auto addresses = object_addresses(o, tenant_.include_upn, managed);
                 if (!addresses.empty()) {
-                    w.put_object(tenant_.name, c->kind, o.id, addresses);
+                    rebuild.put_object(c->kind, o.id, addresses);
                 }
             }
         });
     }
-    put_extra_recipients(w, managed);
+    for (const auto& [id, addresses] : extra_recipient_objects(managed)) {
+        if (!addresses.empty()) {
+            rebuild.put_object(store::ObjectKind::extra, id, addresses);
+        }
+    }
     return stats;
 }
 
@@ -443,7 +432,13 @@ ImportStats Importer::delta(store::Writer& w, const DomainSet& managed,
         }
         stats.delta_links[c.name] = next;
     }
-    put_extra_recipients(w, managed);
+    for (const auto& [id, addresses] : extra_recipient_objects(managed)) {
+        if (addresses.empty()) {
+            w.remove_object(tenant_.name, id);
+        } else {
+            w.put_object(tenant_.name, store::ObjectKind::extra, id, addresses);
+        }
+    }
     return stats;
 }
 

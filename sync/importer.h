@@ -85,9 +85,10 @@ public:
     // The tenant's managed domains (config, else Graph /domains). Throws SyncError.
     DomainSet managed_domains();
 
-    // Full enumeration into `w`: delta links for "now" first, then users, groups, contacts;
-    // clear_tenant + set_domains + put_object + extra recipients. Does not commit.
-    ImportStats full(store::Writer& w, const DomainSet& managed);
+    // Full enumeration into `rebuild` (the tenant's complete new list, nothing visible yet):
+    // delta links for "now" first, then users, groups, contacts, and the extra recipients,
+    // each page written as it arrives. The caller stages and adopts it, and sets the domains.
+    ImportStats full(store::Rebuild& rebuild, const DomainSet& managed);
 
     // Applies the changes since `links` to `w`, re-applies the extra recipients. Throws
     // DeltaReset when Graph refuses a link. Does not commit.
@@ -95,7 +96,10 @@ public:
                       const std::map<std::string, std::string>& links);
 
 private:
-    void put_extra_recipients(store::Writer& w, const DomainSet& managed);
+    // The extra_recipients and extra_recipients_file objects: (object id, canonical managed
+    // addresses); an empty list means the object has none (any more).
+    std::vector<std::pair<std::string, std::vector<std::string>>> extra_recipient_objects(
+        const DomainSet& managed) const;
     void check_stop() const;
 
     GraphClient& graph_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 
 #include "common/log.h"
 #include "sync/graph.h"
@@ -308,15 +309,19 @@ void Worker::set_config(std::shared_ptr<const Config> cfg, bool reload) {
                 log_value(result.message));
         }
         try {
-            store::Writer w(store_);
-            TenantState st = w.tenant_state(t.name).value_or(TenantState{});
+            TenantState st;
+            {
+                store::Snapshot snap(store_);
+                st = snap.tenant_state(t.name).value_or(TenantState{});
+            }
             apply_secret_fields(st, t, *rt.credential);
-            try {
+            try {  // no transaction open while mail and webhook go out
                 alerter_.secret_changed(*cfg_, t, result, st, now_seconds());
             } catch (const std::exception& e) {
                 spdlog::error("tenant={} event=alert status=error error={}", t.name,
                               log_value(e.what()));
             }
+            store::Writer w(store_);
             w.put_state(t.name, st);
             w.commit();
         } catch (const store::StoreError& e) {
@@ -329,6 +334,26 @@ void Worker::set_config(std::shared_ptr<const Config> cfg, bool reload) {
 std::vector<TenantOutcome> Worker::run_round(const RoundOptions& options) {
     std::vector<TenantOutcome> outcomes;
     const std::shared_ptr<const Config> cfg = cfg_;  // this round's config, whatever happens
+    // One writing process at a time (a --once next to the daemon waits for its round), so a
+    // Rebuild in progress is never reclaimed under its feet.
+    std::optional<store::WriterLock> lock;
+    try {
+        lock.emplace(store_);
+    } catch (const store::StoreError& e) {
+        spdlog::error("event=round status=error error={}", log_value(e.what()));
+        for (const auto& t : cfg->tenants) {
+            TenantOutcome outcome;
+            outcome.tenant = t.name;
+            outcome.result.error_kind = "store";
+            outcome.result.message = e.what();
+            outcomes.push_back(std::move(outcome));
+        }
+        return outcomes;
+    }
+    if (lock->waited()) {
+        spdlog::info("event=round note=\"waited for another m365gate-sync to finish its round\"");
+    }
+    reclaim_quietly();  // what a killed or failed earlier run left behind
     if (options.tenants.empty()) {
         remove_unconfigured_tenants();
     }
@@ -404,7 +429,11 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
     TenantOutcome outcome;
     outcome.tenant = t.name;
     SyncResult& result = outcome.result;
-    auto call_alerter = [&](TenantState& state) {
+    // Alerts go out after the attempt is committed, with no write transaction open (sendmail
+    // and the webhook may take seconds); what was sent is recorded in a small transaction of
+    // its own. The Alerter changes nothing but alerts_sent.
+    auto send_alerts = [&](TenantState state) {
+        const auto sent_before = state.alerts_sent;
         try {
             alerter_.after_attempt(cfg, t, result, state, now);
             alerter_.check_secret(cfg, t, state, now);
@@ -412,6 +441,14 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
             spdlog::error("tenant={} event=alert status=error error={}", t.name,
                           log_value(e.what()));
         }
+        if (state.alerts_sent == sent_before) {
+            return;
+        }
+        store::Writer w(store_);
+        TenantState current = w.tenant_state(t.name).value_or(state);
+        current.alerts_sent = state.alerts_sent;
+        w.put_state(t.name, current);
+        w.commit();
     };
 
     // Checks the shrink guard, records success in the state and commits data + state at once.
@@ -463,7 +500,6 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
         result.ok = true;
         result.addresses_before = before;
         result.addresses_after = after;
-        call_alerter(st);
         w.put_state(t.name, st);
         w.commit();
         rt.force_full = false;
@@ -473,6 +509,7 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
             "removed={} duration_ms={}",
             t.name, kind, after, stats.domains, st.object_count, stats.items, stats.removed,
             elapsed_ms());
+        send_alerts(st);
     };
 
     std::string kind;
@@ -519,9 +556,26 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
         if (!why_full.empty()) {
             kind = "full";
             spdlog::debug("tenant={} event=sync kind=full reason={}", t.name, why_full);
-            store::Writer w(store_);
-            const ImportStats stats = importer.full(w, managed);
-            publish(w, stats, kind);
+            // Pages go into a Rebuild as they arrive (bounded memory, nothing visible); one
+            // write transaction then switches the tenant to it, with domains and state.
+            store::Rebuild rebuild(store_, t.name);
+            ImportStats stats = importer.full(rebuild, managed);
+            rebuild.stage();
+            {
+                store::Writer w(store_);
+                w.adopt(rebuild);
+                const std::vector<std::string> domains(managed.begin(), managed.end());
+                const std::vector<std::string> skipped = w.set_domains(t.name, domains);
+                for (const auto& d : skipped) {
+                    spdlog::warn(
+                        "tenant={} event=domain status=skipped domain={} "
+                        "reason=owned_by_other_tenant",
+                        t.name, log_value(d));
+                }
+                stats.domains = domains.size() - skipped.size();
+                publish(w, stats, kind);
+            }
+            reclaim_quietly();
         }
         return outcome;
     } catch (const SyncError& e) {
@@ -548,26 +602,43 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
         result.message = std::string("internal error: ") + e.what();
     }
 
-    // Failure: the data transaction is gone (aborted); record the attempt on its own.
+    // Failure: the data transaction is gone (aborted) and a staged Rebuild unseen; record the
+    // attempt on its own.
     result.ok = false;
     outcome.kind = kind;
     log_failure(t, kind, result, elapsed_ms());
-    store::Writer w(store_);
-    TenantState fs = w.tenant_state(t.name).value_or(TenantState{});
-    fs.last_attempt = now;
-    fs.secret_fingerprint = st.secret_fingerprint;
-    fs.secret_expires = st.secret_expires;
-    fs.secret_expires_source = st.secret_expires_source;
-    fs.last_error = result.message;
-    fs.last_error_kind = result.error_kind;
-    fs.last_error_code = result.error_code;
-    if (fs.failing_since == 0) {
-        fs.failing_since = now;
+    TenantState fs;
+    {
+        store::Writer w(store_);
+        fs = w.tenant_state(t.name).value_or(TenantState{});
+        fs.last_attempt = now;
+        fs.secret_fingerprint = st.secret_fingerprint;
+        fs.secret_expires = st.secret_expires;
+        fs.secret_expires_source = st.secret_expires_source;
+        fs.last_error = result.message;
+        fs.last_error_kind = result.error_kind;
+        fs.last_error_code = result.error_code;
+        if (fs.failing_since == 0) {
+            fs.failing_since = now;
+        }
+        w.put_state(t.name, fs);
+        w.commit();
     }
-    call_alerter(fs);
-    w.put_state(t.name, fs);
-    w.commit();
+    send_alerts(fs);
+    if (kind == "full") {
+        reclaim_quietly();  // what the abandoned Rebuild staged
+    }
     return outcome;
+}
+
+void Worker::reclaim_quietly() {
+    try {
+        if (const std::uint64_t n = store::reclaim(store_); n != 0) {
+            spdlog::debug("event=reclaim keys={}", n);
+        }
+    } catch (const store::StoreError& e) {
+        spdlog::error("event=reclaim status=error error={}", log_value(e.what()));
+    }
 }
 
 }  // namespace m365gate::sync

@@ -2,10 +2,12 @@
 //
 // Per tenant and round: the credential (loaded per config load/reload), the secret's expiry
 // (credential file, else client_secret_expires, else Graph passwordCredentials by hint), a
-// token, then a delta or a full sync into one store::Writer whose commit also writes the
-// TenantState (attempt, success, counts, links, secret fields). A failed, refused (shrink) or
-// partial sync commits nothing but a small state update (last error, failing_since). The
-// Alerter is called after every attempt and once per round for the secret. One tenant failing
+// token, then a delta into one store::Writer, or a full sync into a store::Rebuild adopted by
+// one Writer; that Writer's commit also writes the TenantState (attempt, success, counts,
+// links, secret fields). A failed, refused (shrink) or partial sync makes nothing visible but
+// a small state update (last error, failing_since). The Alerter is called after every attempt
+// (once it is committed) and once per round for the secret. A round holds the store's
+// WriterLock and reclaims unused generations. One tenant failing
 // never stops the others; a set stop flag ends the round at the next page (the open write
 // transaction aborts). Tenants no longer configured are removed from the store.
 // Thread safety: a Worker belongs to one thread.
@@ -67,6 +69,8 @@ private:
     TenantOutcome sync_tenant(const TenantConfig& tenant, TenantRuntime& rt,
                               const RoundOptions& options);
     void remove_unconfigured_tenants();
+    // store::reclaim(), errors logged: unused generations are only disk space.
+    void reclaim_quietly();
 
     store::Store& store_;
     Alerter& alerter_;

@@ -89,7 +89,11 @@ int main(int argc, char** argv) {
     misses.reserve(lookups);
     for (std::size_t i = 0; i < lookups; ++i) {
         hits.push_back(address_of(pick(rng)));
-        misses.push_back("nobody" + std::to_string(pick(rng)) + "@contoso.example");
+        // A typo of a real address: spread over the whole key space like real misses
+        // (a fixed prefix would land every miss on the same, always cached, page).
+        std::string miss = address_of(pick(rng));
+        miss.insert(miss.find('@'), "x");
+        misses.push_back(std::move(miss));
     }
     std::size_t found_hits = 0, found_misses = 0, found_full = 0;
     const double hit_rate = lookups_per_second(store, hits, found_hits, false);

@@ -1,0 +1,443 @@
+// store/rebuild.cpp - a tenant's complete new list written where no reader looks (store.h).
+//
+// put_object() appends records to an in-memory run; a run that outgrows run_bytes is sorted
+// and written to an unlinked temporary file in the store directory. stage() merges the runs
+// (first arrival wins on equal keys) and appends the result under a fresh generation, which
+// sorts after every existing key, so MDB_APPEND fills pages completely. Every `chunk` keys
+// the write transaction commits: a transaction never holds more than about chunk * 150 bytes
+// of dirty pages, and memory stays bounded whatever the tenant's size. The generation is
+// marked staged ('S') from its first transaction on, so a crash leaves only keys that
+// reclaim() deletes; readers never see it until Writer::adopt() switches the tenant to it.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <queue>
+#include <utility>
+
+#include "store/store.h"
+#include "store/store_internal.h"
+
+namespace m365gate::store {
+
+using namespace detail;
+
+namespace {
+
+constexpr std::size_t run_bytes = 8u << 20;            // in-memory run before it is spilled
+constexpr std::size_t read_buffer_bytes = 256u << 10;  // per spilled run while merging
+
+// One sorted sequence of records "u32 key length, key, u32 value length, value".
+struct Extent {
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+};
+
+void append_u32(std::string& out, std::uint32_t v) {
+    char b[4];
+    std::memcpy(b, &v, 4);
+    out.append(b, 4);
+}
+
+std::uint32_t read_u32(const char* p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// Records appended in arrival order, sorted on demand.
+class Run {
+public:
+    void add(std::string_view key, std::string_view value) {
+        offsets_.push_back(arena_.size());
+        append_u32(arena_, static_cast<std::uint32_t>(key.size()));
+        arena_.append(key);
+        append_u32(arena_, static_cast<std::uint32_t>(value.size()));
+        arena_.append(value);
+    }
+    std::size_t bytes() const noexcept { return arena_.size(); }
+    bool empty() const noexcept { return offsets_.empty(); }
+    std::string_view key(std::size_t i) const {
+        const char* p = arena_.data() + offsets_[i];
+        return {p + 4, read_u32(p)};
+    }
+    std::string_view value(std::size_t i) const {
+        const char* p = arena_.data() + offsets_[i];
+        const std::uint32_t klen = read_u32(p);
+        return {p + 8 + klen, read_u32(p + 4 + klen)};
+    }
+    std::size_t size() const noexcept { return offsets_.size(); }
+    // Sorts by key; among equal keys the first added stays first (offsets grow with arrival).
+    void sort() {
+        std::sort(offsets_.begin(), offsets_.end(), [&](std::size_t a, std::size_t b) {
+            const auto ka = key_at(a), kb = key_at(b);
+            return ka != kb ? ka < kb : a < b;
+        });
+    }
+    // The sorted records serialised, each key once (see merge() for equal keys).
+    std::string serialise_unique(bool combine) const;
+    void clear() {
+        arena_.clear();
+        arena_.shrink_to_fit();
+        offsets_.clear();
+        offsets_.shrink_to_fit();
+    }
+
+private:
+    std::string_view key_at(std::size_t offset) const {
+        const char* p = arena_.data() + offset;
+        return {p + 4, read_u32(p)};
+    }
+    std::string arena_;
+    std::vector<std::size_t> offsets_;
+};
+
+std::string combine_objects(std::string_view a, std::string_view b);
+
+std::string Run::serialise_unique(bool combine) const {
+    std::string out;
+    out.reserve(arena_.size());
+    const auto emit = [&](std::string_view k, std::string_view v) {
+        append_u32(out, static_cast<std::uint32_t>(k.size()));
+        out.append(k);
+        append_u32(out, static_cast<std::uint32_t>(v.size()));
+        out.append(v);
+    };
+    std::size_t i = 0;
+    while (i < offsets_.size()) {
+        const auto k = key(i);
+        std::size_t j = i + 1;
+        if (!combine) {
+            while (j < offsets_.size() && key(j) == k) ++j;
+            emit(k, value(i));
+        } else {
+            std::string v(value(i));
+            for (; j < offsets_.size() && key(j) == k; ++j) v = combine_objects(v, value(j));
+            emit(k, v);
+        }
+        i = j;
+    }
+    return out;
+}
+
+// A source of sorted records for the merge: a spilled extent, or the last in-memory run.
+class Source {
+public:
+    Source(int fd, Extent e, const std::filesystem::path& dir) : fd_(fd), extent_(e), dir_(dir) {}
+    explicit Source(const Run* run) : run_(run) {}
+
+    // Moves to the next record; false at the end.
+    bool next() {
+        if (run_ != nullptr) {
+            if (index_ >= run_->size()) return false;
+            key_ = run_->key(index_);
+            value_ = run_->value(index_);
+            ++index_;
+            return true;
+        }
+        pos_ += consumed_;
+        consumed_ = 0;
+        if (!ensure(8)) return false;
+        const std::uint32_t klen = read_u32(buffer_.data() + pos_);
+        if (!ensure(8 + std::size_t(klen))) corrupt();
+        const std::uint32_t vlen = read_u32(buffer_.data() + pos_ + 4 + klen);
+        if (!ensure(8 + std::size_t(klen) + vlen)) corrupt();
+        key_ = std::string_view(buffer_.data() + pos_ + 4, klen);
+        value_ = std::string_view(buffer_.data() + pos_ + 8 + klen, vlen);
+        consumed_ = 8 + std::size_t(klen) + vlen;
+        return true;
+    }
+    std::string_view key() const noexcept { return key_; }
+    std::string_view value() const noexcept { return value_; }
+
+private:
+    // At least n unread bytes in buffer_ from pos_ (false at the end of the extent). Moves
+    // the unread bytes to the front before reading more, so views are stable between refills.
+    bool ensure(std::size_t n) {
+        while (buffer_.size() - pos_ < n) {
+            if (read_ >= extent_.length) return false;
+            if (pos_ != 0) {
+                buffer_.erase(0, pos_);
+                pos_ = 0;
+            }
+            const std::size_t want = static_cast<std::size_t>(
+                std::min<std::uint64_t>(std::max(read_buffer_bytes, n), extent_.length - read_));
+            const std::size_t had = buffer_.size();
+            buffer_.resize(had + want);
+            const ssize_t got = ::pread(fd_, buffer_.data() + had, want,
+                                        static_cast<off_t>(extent_.offset + read_));
+            if (got < 0 && errno == EINTR) {
+                buffer_.resize(had);
+                continue;
+            }
+            if (got <= 0) {
+                throw StoreError(StoreError::Kind::io,
+                                 "cannot read the rebuild spill file in " + dir_.string() + ": " +
+                                     (got < 0 ? std::strerror(errno) : "unexpected end"));
+            }
+            buffer_.resize(had + static_cast<std::size_t>(got));
+            read_ += static_cast<std::uint64_t>(got);
+        }
+        return true;
+    }
+    [[noreturn]] void corrupt() const {
+        throw StoreError(StoreError::Kind::io,
+                         "the rebuild spill file in " + dir_.string() + " is inconsistent");
+    }
+
+    const Run* run_ = nullptr;
+    std::size_t index_ = 0;
+    int fd_ = -1;
+    Extent extent_;
+    std::filesystem::path dir_;
+    std::string buffer_;
+    std::size_t pos_ = 0;       // first unread byte of buffer_
+    std::size_t consumed_ = 0;  // bytes of the current record
+    std::uint64_t read_ = 0;
+    std::string_view key_, value_;
+};
+
+// Equal keys in the objects database: one object id listed twice in a full enumeration
+// (Graph paging should not do that, but may while the directory changes). The object keeps
+// the first kind and the union of the addresses, so it lists every address attributed to it.
+std::string combine_objects(std::string_view a, std::string_view b) {
+    std::vector<std::string_view> all;
+    for (std::string_view list : {a.substr(1), b.substr(1)}) {
+        while (!list.empty()) {
+            const auto nl = list.find('\n');
+            all.push_back(list.substr(0, nl));
+            if (nl == std::string_view::npos) break;
+            list.remove_prefix(nl + 1);
+        }
+    }
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    std::string out(1, a.empty() ? char(ObjectKind::user) : a.front());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (i != 0) out.push_back('\n');
+        out.append(all[i]);
+    }
+    return out;
+}
+
+// Calls fn(key, value) for every record of `sources` in key order. Equal keys: the record of
+// the earliest source (earliest arrival) wins, or, with `combine`, the values are combined.
+template <typename F>
+void merge(std::vector<Source>& sources, bool combine, F&& fn) {
+    const auto later = [&](std::size_t a, std::size_t b) {
+        const auto ka = sources[a].key(), kb = sources[b].key();
+        return ka != kb ? ka > kb : a > b;
+    };
+    std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        if (sources[i].next()) heap.push(i);
+    }
+    std::string key, value;  // the pending record, emitted once the next key differs
+    bool pending = false;
+    while (!heap.empty()) {
+        const std::size_t i = heap.top();
+        heap.pop();
+        const auto k = sources[i].key();
+        if (!pending || k != key) {
+            if (pending) fn(std::string_view(key), std::string_view(value));
+            key.assign(k);
+            value.assign(sources[i].value());
+            pending = true;
+        } else if (combine) {
+            value = combine_objects(value, sources[i].value());
+        }
+        if (sources[i].next()) heap.push(i);
+    }
+    if (pending) fn(std::string_view(key), std::string_view(value));
+}
+
+}  // namespace
+
+struct Rebuild::State {
+    State(Store& s, std::string_view t, std::size_t c) : store(s), tenant(t), chunk(c) {}
+    ~State() {
+        if (fd >= 0) ::close(fd);
+    }
+
+    Store& store;
+    const std::string tenant;
+    const std::size_t chunk;
+
+    Run address_run, object_run;
+    int fd = -1;  // spill file (unlinked), opened at the first spill
+    std::uint64_t file_end = 0;
+    std::vector<Extent> address_extents, object_extents;
+
+    bool staged = false;
+    bool broken = false;  // stage() failed part-way: the generation is left to reclaim()
+    std::uint32_t generation = 0;
+    std::uint64_t addresses = 0;
+    std::uint64_t objects = 0;
+
+    void open_spill();
+    Extent write_run(Run& run, bool combine);
+    void spill();
+    void append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& run,
+                    std::vector<Extent>& extents, std::uint64_t& written, std::uint64_t& count);
+};
+
+void Rebuild::State::open_spill() {
+    const auto& dir = store.dir();
+    fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return;
+    std::string tmpl = (dir / "rebuild-XXXXXX").string();  // O_TMPFILE unsupported here
+    fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+    if (fd < 0) {
+        throw StoreError(StoreError::Kind::io, "cannot create a rebuild spill file in " +
+                                                   dir.string() + ": " + std::strerror(errno));
+    }
+    ::unlink(tmpl.c_str());
+}
+
+Extent Rebuild::State::write_run(Run& run, bool combine) {
+    run.sort();
+    const std::string bytes = run.serialise_unique(combine);
+    run.clear();
+    Extent e{file_end, bytes.size()};
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
+                                   static_cast<off_t>(file_end + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            throw StoreError(StoreError::Kind::io, "cannot write the rebuild spill file in " +
+                                                       store.dir().string() + ": " +
+                                                       std::strerror(errno));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    file_end += bytes.size();
+    return e;
+}
+
+void Rebuild::State::spill() {
+    if (fd < 0) open_spill();
+    if (!address_run.empty()) address_extents.push_back(write_run(address_run, false));
+    if (!object_run.empty()) object_extents.push_back(write_run(object_run, true));
+}
+
+// Appends the merged records of one database under the new generation, committing every
+// `chunk` keys (counted over both databases in `written`).
+void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& run,
+                                std::vector<Extent>& extents, std::uint64_t& written,
+                                std::uint64_t& count) {
+    const auto& s = store.impl();
+    std::vector<Source> sources;
+    sources.reserve(extents.size() + 1);
+    for (const auto& e : extents) sources.emplace_back(fd, e, s.dir);
+    run.sort();
+    sources.emplace_back(&run);
+
+    const std::string prefix = generation_prefix(generation);
+    std::string key = prefix;
+    auto cursor = std::make_unique<Cursor>(txn, dbi, s.dir);
+    merge(sources, combine, [&](std::string_view k, std::string_view v) {
+        key.resize(prefix.size());
+        key.append(k);
+        MDB_val mk = to_val(key), mv = to_val(v);
+        check(mdb_cursor_put(cursor->get(), &mk, &mv, MDB_APPEND), "mdb_cursor_put", s.dir);
+        ++count;
+        if (++written % chunk == 0) {
+            cursor.reset();
+            MDB_txn* t = std::exchange(txn, nullptr);
+            check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
+            check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
+            cursor = std::make_unique<Cursor>(txn, dbi, s.dir);
+        }
+    });
+    cursor.reset();
+    run.clear();
+}
+
+Rebuild::Rebuild(Store& store, std::string_view tenant, std::size_t chunk)
+    : st_(std::make_unique<State>(store, tenant, std::max<std::size_t>(chunk, 1))) {
+    if (store.read_only())
+        throw StoreError(StoreError::Kind::other, "store opened read-only cannot be written");
+}
+
+Rebuild::~Rebuild() {
+    if (st_->generation != 0) {
+        auto& s = st_->store.impl();
+        std::lock_guard<std::mutex> lock(s.rebuilds_mu);
+        s.active_rebuilds.erase(st_->generation);
+    }
+}
+
+const std::string& Rebuild::tenant() const noexcept { return st_->tenant; }
+std::uint64_t Rebuild::address_count() const noexcept { return st_->addresses; }
+std::uint64_t Rebuild::object_count() const noexcept { return st_->objects; }
+std::uint32_t Rebuild::generation() const noexcept { return st_->generation; }
+
+void Rebuild::put_object(ObjectKind kind, std::string_view object_id,
+                         const std::vector<std::string>& canonical_addresses) {
+    State& st = *st_;
+    if (st.staged || st.broken)
+        throw StoreError(StoreError::Kind::other, "Rebuild::put_object() after stage()");
+    std::vector<std::string_view> list(canonical_addresses.begin(), canonical_addresses.end());
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [](std::string_view a) {
+                                  return a.empty() || a.find('\n') != std::string_view::npos;
+                              }),
+               list.end());
+    if (list.empty()) return;
+
+    const std::string enc_id = encode_object_id(object_id);
+    std::string value(1, char(kind));
+    value += enc_id;
+    std::string ovalue(1, char(kind));
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        if (i != 0) ovalue.push_back('\n');
+        ovalue.append(list[i]);
+        st.address_run.add(list[i], value);
+    }
+    st.object_run.add(enc_id, ovalue);
+    if (st.address_run.bytes() + st.object_run.bytes() > run_bytes) st.spill();
+}
+
+void Rebuild::stage() {
+    State& st = *st_;
+    if (st.staged) return;
+    if (st.broken)
+        throw StoreError(StoreError::Kind::other, "a Rebuild whose stage() failed cannot go on");
+    st.broken = true;
+    auto& s = st.store.impl();
+    MDB_txn* txn = nullptr;
+    try {
+        check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
+        st.generation = allocate_generation(txn, s);
+        {
+            std::lock_guard<std::mutex> lock(s.rebuilds_mu);
+            s.active_rebuilds.insert(st.generation);
+        }
+        mark_generation(txn, s, st.generation, generation_staged);
+        std::uint64_t written = 0;
+        st.append_all(txn, s.addresses, false, st.address_run, st.address_extents, written,
+                      st.addresses);
+        st.append_all(txn, s.objects, true, st.object_run, st.object_extents, written, st.objects);
+        MDB_txn* t = std::exchange(txn, nullptr);
+        check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
+    } catch (...) {
+        if (txn != nullptr) mdb_txn_abort(txn);
+        throw;
+    }
+    if (st.fd >= 0) {
+        ::close(st.fd);
+        st.fd = -1;
+    }
+    st.address_extents.clear();
+    st.object_extents.clear();
+    st.broken = false;
+    st.staged = true;
+}
+
+}  // namespace m365gate::store
