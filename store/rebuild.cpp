@@ -8,6 +8,7 @@
 // of dirty pages, and memory stays bounded whatever the tenant's size. The generation is
 // marked staged ('S') from its first transaction on, so a crash leaves only keys that
 // reclaim() deletes; readers never see it until Writer::adopt() switches the tenant to it.
+#include <endian.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,7 +16,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <queue>
 #include <utility>
 
 #include "store/store.h"
@@ -223,41 +223,79 @@ std::string combine_objects(std::string_view a, std::string_view b) {
     return out;
 }
 
-// Calls fn(key, value) for every record of `sources` in key order. Equal keys: the record of
-// the earliest source (earliest arrival) wins, or, with `combine`, the values are combined.
-template <typename F>
-void merge(std::vector<Source>& sources, bool combine, F&& fn) {
-    const auto later = [&](std::size_t a, std::size_t b) {
-        const auto ka = sources[a].key(), kb = sources[b].key();
-        return ka != kb ? ka > kb : a > b;
-    };
-    std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
-    for (std::size_t i = 0; i < sources.size(); ++i) {
-        if (sources[i].next()) heap.push(i);
-    }
-    std::string key, value;  // the pending record, emitted once the next key differs
-    bool pending = false;
-    while (!heap.empty()) {
-        const std::size_t i = heap.top();
-        heap.pop();
-        const auto k = sources[i].key();
-        if (!pending || k != key) {
-            if (pending) fn(std::string_view(key), std::string_view(value));
-            key.assign(k);
-            value.assign(sources[i].value());
-            pending = true;
-        } else if (combine) {
-            value = combine_objects(value, sources[i].value());
+// The records of `sources` in key order, one per key. Equal keys: the record of the earliest
+// source (earliest arrival) wins, or, with `combine`, the values are combined.
+class Merger {
+public:
+    Merger(std::vector<Source> sources, bool combine)
+        : sources_(std::move(sources)), combine_(combine) {
+        for (std::size_t i = 0; i < sources_.size(); ++i) {
+            if (sources_[i].next()) push(i);
         }
-        if (sources[i].next()) heap.push(i);
     }
-    if (pending) fn(std::string_view(key), std::string_view(value));
+    Merger(const Merger&) = delete;
+    Merger& operator=(const Merger&) = delete;
+
+    bool next() {
+        if (heap_.empty()) return false;
+        std::size_t i = pop();
+        key_.assign(sources_[i].key());
+        value_.assign(sources_[i].value());
+        if (sources_[i].next()) push(i);
+        while (!heap_.empty() && sources_[heap_.front()].key() == key_) {
+            i = pop();
+            if (combine_) value_ = combine_objects(value_, sources_[i].value());
+            if (sources_[i].next()) push(i);
+        }
+        return true;
+    }
+    std::string_view key() const noexcept { return key_; }
+    std::string_view value() const noexcept { return value_; }
+
+private:
+    // A min-heap on (key, source index): the earliest source first among equal keys.
+    bool later(std::size_t a, std::size_t b) const {
+        const auto ka = sources_[a].key(), kb = sources_[b].key();
+        return ka != kb ? ka > kb : a > b;
+    }
+    void push(std::size_t i) {
+        heap_.push_back(i);
+        std::push_heap(heap_.begin(), heap_.end(),
+                       [this](std::size_t a, std::size_t b) { return later(a, b); });
+    }
+    std::size_t pop() {
+        std::pop_heap(heap_.begin(), heap_.end(),
+                      [this](std::size_t a, std::size_t b) { return later(a, b); });
+        const std::size_t i = heap_.back();
+        heap_.pop_back();
+        return i;
+    }
+
+    std::vector<Source> sources_;
+    const bool combine_;
+    std::vector<std::size_t> heap_;
+    std::string key_, value_;
+};
+
+// One change to a tenant's current generation, for a rebuild applied in place.
+struct Change {
+    std::string key;    // without the generation prefix
+    std::string value;  // empty: delete
+    bool erase = false;
+};
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
 }  // namespace
 
 struct Rebuild::State {
-    State(Store& s, std::string_view t, std::size_t c) : store(s), tenant(t), chunk(c) {}
+    State(Store& s, std::string_view t, const RebuildOptions& o)
+        : store(s),
+          tenant(t),
+          chunk(std::max<std::size_t>(o.chunk, 1)),
+          in_place_limit(o.in_place_limit) {}
     ~State() {
         if (fd >= 0) ::close(fd);
     }
@@ -265,6 +303,7 @@ struct Rebuild::State {
     Store& store;
     const std::string tenant;
     const std::size_t chunk;
+    const std::size_t in_place_limit;
 
     Run address_run, object_run;
     int fd = -1;  // spill file (unlinked), opened at the first spill
@@ -277,11 +316,24 @@ struct Rebuild::State {
     std::uint64_t addresses = 0;
     std::uint64_t objects = 0;
 
+    // In place: the differences to the tenant's current generation, computed in a read
+    // transaction whose id is `diffed_at`; adopt() applies them if nothing was written since.
+    bool in_place = false;
+    std::size_t diffed_at = 0;
+    std::vector<Change> address_changes, object_changes;
+
     void open_spill();
     Extent write_run(Run& run, bool combine);
     void spill();
+    std::vector<Source> sources(Run& run, const std::vector<Extent>& extents);
+    bool diff(MDB_txn* txn, MDB_dbi dbi, bool combine, Run& run, const std::vector<Extent>& extents,
+              std::uint32_t current, std::vector<Change>& changes, std::size_t& budget,
+              std::uint64_t& count);
+    bool try_in_place();
     void append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& run,
-                    std::vector<Extent>& extents, std::uint64_t& written, std::uint64_t& count);
+                    const std::vector<Extent>& extents, std::uint64_t& written,
+                    std::uint64_t& count);
+    void release_inputs();
 };
 
 void Rebuild::State::open_spill() {
@@ -324,25 +376,111 @@ void Rebuild::State::spill() {
     if (!object_run.empty()) object_extents.push_back(write_run(object_run, true));
 }
 
+// The spilled runs and the last in-memory one, from their beginnings (can be made again).
+std::vector<Source> Rebuild::State::sources(Run& run, const std::vector<Extent>& extents) {
+    std::vector<Source> out;
+    out.reserve(extents.size() + 1);
+    for (const auto& e : extents) out.emplace_back(fd, e, store.dir());
+    run.sort();
+    out.emplace_back(&run);
+    return out;
+}
+
+// Walks the new records of one database beside the tenant's current generation and collects
+// the differences. False when there are more than `budget` (left) of them.
+bool Rebuild::State::diff(MDB_txn* txn, MDB_dbi dbi, bool combine, Run& run,
+                          const std::vector<Extent>& extents, std::uint32_t current,
+                          std::vector<Change>& changes, std::size_t& budget, std::uint64_t& count) {
+    const auto& s = store.impl();
+    Merger incoming(sources(run, extents), combine);
+    const std::string prefix = generation_prefix(current);
+    Cursor c(txn, dbi, s.dir);
+    MDB_val k = to_val(prefix), v{};
+    int rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE);
+    auto old_valid = [&] { return rc == MDB_SUCCESS && starts_with(to_view(k), prefix); };
+    auto old_next = [&] {
+        rc = mdb_cursor_get(c.get(), &k, &v, MDB_NEXT);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", s.dir);
+    };
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", s.dir);
+    bool have_new = incoming.next();
+    while (have_new || old_valid()) {
+        const std::string_view old_key =
+            old_valid() ? to_view(k).substr(prefix.size()) : std::string_view();
+        const int cmp = !old_valid() ? -1 : !have_new ? 1 : incoming.key().compare(old_key);
+        if (cmp == 0 && incoming.value() == to_view(v)) {
+            ++count;
+            have_new = incoming.next();
+            old_next();
+            continue;
+        }
+        if (budget == 0) return false;
+        --budget;
+        if (cmp <= 0) {  // new, or changed
+            changes.push_back(Change{std::string(incoming.key()), std::string(incoming.value())});
+            ++count;
+            have_new = incoming.next();
+            if (cmp == 0) old_next();
+        } else {  // gone
+            changes.push_back(Change{std::string(old_key), {}, true});
+            old_next();
+        }
+    }
+    return true;
+}
+
+// A tenant that has a list and few differences: no new generation, the differences are
+// applied in adopt()'s transaction (the file keeps one copy of the list, not two).
+bool Rebuild::State::try_in_place() {
+    if (in_place_limit == 0) return false;
+    auto& s = store.impl();
+    MDB_txn* txn = nullptr;
+    check(mdb_txn_begin(s.env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin", s.dir);
+    struct Abort {
+        MDB_txn* t;
+        ~Abort() { mdb_txn_abort(t); }
+    } abort_at_exit{txn};
+    const auto rec = get(txn, s.tenants, tenant, s.dir);
+    if (!rec || rec->size() != 20) return false;
+    std::uint32_t current = 0;
+    std::memcpy(&current, rec->data(), 4);  // little endian on disk, as store.cpp writes it
+    current = le32toh(current);
+    std::size_t budget = in_place_limit;
+    std::uint64_t n_addresses = 0, n_objects = 0;
+    address_changes.clear();
+    object_changes.clear();
+    if (!diff(txn, s.addresses, false, address_run, address_extents, current, address_changes,
+              budget, n_addresses) ||
+        !diff(txn, s.objects, true, object_run, object_extents, current, object_changes, budget,
+              n_objects)) {
+        address_changes.clear();
+        address_changes.shrink_to_fit();
+        object_changes.clear();
+        object_changes.shrink_to_fit();
+        return false;
+    }
+    diffed_at = mdb_txn_id(txn);
+    generation = current;
+    addresses = n_addresses;
+    objects = n_objects;
+    in_place = true;
+    return true;
+}
+
 // Appends the merged records of one database under the new generation, committing every
 // `chunk` keys (counted over both databases in `written`).
 void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& run,
-                                std::vector<Extent>& extents, std::uint64_t& written,
+                                const std::vector<Extent>& extents, std::uint64_t& written,
                                 std::uint64_t& count) {
     const auto& s = store.impl();
-    std::vector<Source> sources;
-    sources.reserve(extents.size() + 1);
-    for (const auto& e : extents) sources.emplace_back(fd, e, s.dir);
-    run.sort();
-    sources.emplace_back(&run);
-
+    Merger merged(sources(run, extents), combine);
     const std::string prefix = generation_prefix(generation);
     std::string key = prefix;
     auto cursor = std::make_unique<Cursor>(txn, dbi, s.dir);
-    merge(sources, combine, [&](std::string_view k, std::string_view v) {
+    while (merged.next()) {
         key.resize(prefix.size());
-        key.append(k);
-        MDB_val mk = to_val(key), mv = to_val(v);
+        key.append(merged.key());
+        MDB_val mk = to_val(key), mv = to_val(merged.value());
         check(mdb_cursor_put(cursor->get(), &mk, &mv, MDB_APPEND), "mdb_cursor_put", s.dir);
         ++count;
         if (++written % chunk == 0) {
@@ -352,19 +490,28 @@ void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& r
             check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
             cursor = std::make_unique<Cursor>(txn, dbi, s.dir);
         }
-    });
-    cursor.reset();
-    run.clear();
+    }
 }
 
-Rebuild::Rebuild(Store& store, std::string_view tenant, std::size_t chunk)
-    : st_(std::make_unique<State>(store, tenant, std::max<std::size_t>(chunk, 1))) {
+void Rebuild::State::release_inputs() {
+    address_run.clear();
+    object_run.clear();
+    if (fd >= 0) {
+        ::close(fd);
+        fd = -1;
+    }
+    address_extents.clear();
+    object_extents.clear();
+}
+
+Rebuild::Rebuild(Store& store, std::string_view tenant, const RebuildOptions& options)
+    : st_(std::make_unique<State>(store, tenant, options)) {
     if (store.read_only())
         throw StoreError(StoreError::Kind::other, "store opened read-only cannot be written");
 }
 
 Rebuild::~Rebuild() {
-    if (st_->generation != 0) {
+    if (st_->generation != 0 && !st_->in_place) {
         auto& s = st_->store.impl();
         std::lock_guard<std::mutex> lock(s.rebuilds_mu);
         s.active_rebuilds.erase(st_->generation);
@@ -374,6 +521,7 @@ Rebuild::~Rebuild() {
 const std::string& Rebuild::tenant() const noexcept { return st_->tenant; }
 std::uint64_t Rebuild::address_count() const noexcept { return st_->addresses; }
 std::uint64_t Rebuild::object_count() const noexcept { return st_->objects; }
+bool Rebuild::in_place() const noexcept { return st_->in_place; }
 std::uint32_t Rebuild::generation() const noexcept { return st_->generation; }
 
 void Rebuild::put_object(ObjectKind kind, std::string_view object_id,
@@ -410,6 +558,12 @@ void Rebuild::stage() {
     if (st.broken)
         throw StoreError(StoreError::Kind::other, "a Rebuild whose stage() failed cannot go on");
     st.broken = true;
+    if (st.try_in_place()) {
+        st.release_inputs();
+        st.broken = false;
+        st.staged = true;
+        return;
+    }
     auto& s = st.store.impl();
     MDB_txn* txn = nullptr;
     try {
@@ -421,6 +575,7 @@ void Rebuild::stage() {
         }
         mark_generation(txn, s, st.generation, generation_staged);
         std::uint64_t written = 0;
+        st.addresses = st.objects = 0;
         st.append_all(txn, s.addresses, false, st.address_run, st.address_extents, written,
                       st.addresses);
         st.append_all(txn, s.objects, true, st.object_run, st.object_extents, written, st.objects);
@@ -430,14 +585,40 @@ void Rebuild::stage() {
         if (txn != nullptr) mdb_txn_abort(txn);
         throw;
     }
-    if (st.fd >= 0) {
-        ::close(st.fd);
-        st.fd = -1;
-    }
-    st.address_extents.clear();
-    st.object_extents.clear();
+    st.release_inputs();
     st.broken = false;
     st.staged = true;
+}
+
+bool Rebuild::apply_in_place(MDB_txn* txn) {
+    State& st = *st_;
+    if (!st.in_place) return false;
+    const auto& s = st.store.impl();
+    // The differences hold only against the list they were computed from: nothing may have
+    // been committed since (this transaction's id is the next one).
+    if (mdb_txn_id(txn) != st.diffed_at + 1) {
+        throw StoreError(StoreError::Kind::other,
+                         "the store changed between Rebuild::stage() and Writer::adopt() of "
+                         "tenant " +
+                             st.tenant + "; nothing applied");
+    }
+    const std::string prefix = generation_prefix(st.generation);
+    std::string key;
+    const auto apply = [&](MDB_dbi dbi, const std::vector<Change>& changes) {
+        for (const auto& c : changes) {
+            key.assign(prefix).append(c.key);
+            if (c.erase) {
+                del(txn, dbi, key, s.dir);
+            } else {
+                put(txn, dbi, key, c.value, s.dir);
+            }
+        }
+    };
+    apply(s.addresses, st.address_changes);
+    apply(s.objects, st.object_changes);
+    st.address_changes.clear();
+    st.object_changes.clear();
+    return true;
 }
 
 }  // namespace m365gate::store

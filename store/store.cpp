@@ -637,6 +637,12 @@ void Writer::clear_tenant(std::string_view tenant) {
 void Writer::adopt(Rebuild& rebuild) {
     const auto& s = store_.impl();
     const std::uint32_t generation = rebuild.generation();
+    if (rebuild.apply_in_place(txn_->txn)) {
+        auto& rec = tenant_rec(*txn_, s, rebuild.tenant());
+        rec.addresses = rebuild.address_count();
+        rec.objects = rebuild.object_count();
+        return;
+    }
     if (generation == 0) {  // stage() would need a write transaction of its own: deadlock
         throw StoreError(StoreError::Kind::other, "Writer::adopt() of a Rebuild not staged");
     }

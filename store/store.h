@@ -204,13 +204,23 @@ private:
 
 // A tenant's complete new list, built where no reader looks. put_object() in any order;
 // records are sorted in runs of bounded size, spilled to an unlinked temporary file in the
-// store directory, merged and appended under a fresh generation in write transactions of at
-// most `chunk` keys each (stage()). Nothing is visible until Writer::adopt(). Abandoned (a
-// throw, a refused shrink, a crash), it changes nothing a reader sees, and reclaim() deletes
-// what it staged. Needs the process to hold the store's WriterLock.
+// store directory and merged by stage(): either into the few differences to the tenant's
+// current list (in place, see RebuildOptions), or appended under a fresh generation in write
+// transactions of at most `chunk` keys each. Nothing is visible until Writer::adopt().
+// Abandoned (a throw, a refused shrink, a crash), it changes nothing a reader sees, and
+// reclaim() deletes what it staged. Needs the process to hold the store's WriterLock, and
+// nothing may write the store between stage() and adopt() (adopt() then refuses).
+struct RebuildOptions {
+    std::size_t chunk = 50000;  // keys per write transaction while staging
+    // A tenant that already has a list is rebuilt in place when the new list differs from it
+    // in at most this many keys (addresses and objects): no second copy of the list on disk,
+    // and the differences are applied in adopt()'s transaction. 0: always a new generation.
+    std::size_t in_place_limit = 5000;
+};
+
 class Rebuild {
 public:
-    Rebuild(Store& store, std::string_view tenant, std::size_t chunk = 50000);
+    Rebuild(Store& store, std::string_view tenant, const RebuildOptions& options = {});
     ~Rebuild();
     Rebuild(const Rebuild&) = delete;
     Rebuild& operator=(const Rebuild&) = delete;
@@ -225,15 +235,19 @@ public:
     // this process is open. Throws StoreError (full: the store reached max_size; nothing
     // visible changed).
     void stage();
-    // After stage(): what the new list holds.
+    // After stage(): what the new list holds, and whether it will be applied in place.
     std::uint64_t address_count() const noexcept;
     std::uint64_t object_count() const noexcept;
+    bool in_place() const noexcept;
 
     struct State;  // store.cpp / rebuild.cpp only
 
 private:
     friend class Writer;
     std::uint32_t generation() const noexcept;  // after stage()
+    // In place: applies the differences to the current generation in the Writer's `txn`.
+    // False when this Rebuild wrote a new generation instead.
+    bool apply_in_place(MDB_txn* txn);
     std::unique_ptr<State> st_;
 };
 

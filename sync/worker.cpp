@@ -561,6 +561,9 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
             store::Rebuild rebuild(store_, t.name);
             ImportStats stats = importer.full(rebuild, managed);
             rebuild.stage();
+            spdlog::debug("tenant={} event=rebuild staged={} addresses={} objects={}", t.name,
+                          rebuild.in_place() ? "in_place" : "new_generation",
+                          rebuild.address_count(), rebuild.object_count());
             {
                 store::Writer w(store_);
                 w.adopt(rebuild);

@@ -365,7 +365,9 @@ TEST_CASE(
     constexpr int n = 300000;  // about 20 MiB of records: several spilled runs
     std::set<std::string> want;
     {
-        Rebuild r(store, "contoso", 7777);  // odd chunk: commits fall anywhere
+        RebuildOptions options;
+        options.chunk = 7777;  // odd: commits fall anywhere
+        Rebuild r(store, "contoso", options);
         for (int i = n - 1; i >= 0; --i) {  // arrival order is not key order
             const std::string a = address('r', i);
             r.put_object(ObjectKind::user, "obj-" + std::to_string(i), {a, a});
@@ -417,7 +419,9 @@ TEST_CASE(
     const auto before = all_addresses(store, "contoso");
     {
         WriterLock lock(store);
-        Rebuild r(store, "contoso");
+        RebuildOptions options;
+        options.in_place_limit = 0;  // a new generation, as for a list that changed a lot
+        Rebuild r(store, "contoso", options);
         for (int i = 0; i < 5000; ++i) {
             r.put_object(ObjectKind::user, "n" + std::to_string(i), {address('n', i)});
         }
@@ -435,6 +439,69 @@ TEST_CASE(
     CHECK(snap.totals().address_entries == 1000);
     CHECK(snap.totals().unused_generations == 0);
     CHECK(all_addresses(store, "contoso") == before);
+}
+
+TEST_CASE(
+    "a full rebuild that changes little is applied in place: the same list, no second copy "
+    "on disk",
+    "[store][rebuild]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    publish(store, make_list("contoso", 'a', 100000));
+    auto list = make_list("contoso", 'a', 100000);
+    list.objects[10].addresses = {"renamed@contoso.example"};                  // changed
+    list.objects.erase(list.objects.begin() + 20, list.objects.begin() + 30);  // 10 gone
+    list.objects.push_back(TenantObject{ObjectKind::group, "new-group", {"team@contoso.example"}});
+    std::set<std::string> want;
+    for (const auto& o : list.objects) want.insert(o.addresses.begin(), o.addresses.end());
+
+    Snapshot before(store);  // a reader in the middle keeps the old list
+    const auto size_before = store.file_size();
+    for (int round = 0; round < 3; ++round) {  // the daily full resync, three times
+        WriterLock lock(store);
+        Rebuild r(store, "contoso");
+        for (const auto& o : list.objects) r.put_object(o.kind, o.id, o.addresses);
+        r.stage();
+        CHECK(r.in_place());
+        Writer w(store);
+        w.adopt(r);
+        w.commit();
+        CHECK(r.address_count() == want.size());
+    }
+    CHECK(all_addresses(store, "contoso") == want);
+    CHECK(count_with_prefix(before, "contoso", 'a').first == 100000);
+    Snapshot snap(store);
+    CHECK(snap.address_count("contoso") == want.size());
+    CHECK(snap.totals().address_entries == want.size());
+    CHECK(snap.totals().object_entries == list.objects.size());
+    CHECK(snap.totals().unused_generations == 0);
+    CHECK(snap.find("contoso", "team@contoso.example")->kind == ObjectKind::group);
+    // One copy of the list: the file grew by far less than a second copy would need.
+    CHECK(store.file_size() < size_before + size_before / 10);
+}
+
+TEST_CASE("a rebuild staged in place is refused if the store changed before its adoption",
+          "[store][rebuild]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    publish(store, make_list("contoso", 'a', 1000));
+    WriterLock lock(store);
+    Rebuild r(store, "contoso");
+    for (int i = 0; i < 999; ++i) {
+        r.put_object(ObjectKind::user, "obj-" + std::to_string(i), {address('a', i)});
+    }
+    r.stage();
+    REQUIRE(r.in_place());
+    {
+        Writer w(store);  // a delta in between: the differences no longer hold
+        w.put_object("contoso", ObjectKind::user, "late", {"late@contoso.example"});
+        w.commit();
+    }
+    Writer w(store);
+    CHECK_THROWS_WITH(w.adopt(r), Catch::Contains("changed between"));
+    const auto got = all_addresses(store, "contoso");
+    CHECK(got.size() == 1001);
+    CHECK(got.count("late@contoso.example") == 1);
 }
 
 TEST_CASE(
