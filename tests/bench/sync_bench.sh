@@ -73,16 +73,17 @@ EOF
 }
 
 runs=0
-run_sync() {  # run_sync NAME LABEL -> prints the figures
+run_sync() {  # run_sync NAME LABEL [m365gate-sync options] -> prints the figures
     runs=$((runs + 1))
-    local log=$work/run-$runs.log
-    /usr/bin/time -v "$sync_bin" --config "$work/$1.toml" --once >"$log" 2>&1 || {
+    local log=$work/run-$runs.log name=$1 label=$2
+    shift 2
+    /usr/bin/time -v "$sync_bin" --config "$work/$name.toml" --once "$@" >"$log" 2>&1 || {
         echo "m365gate-sync failed:" >&2; tail -20 "$log" >&2; exit 1; }
     local wall rss line
     wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log")
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
     line=$(grep -o 'event=sync kind=[a-z]* status=ok.*' "$log" | tail -1)
-    printf '%-28s wall=%-9s peak_rss=%s MB  %s\n' "$2" "$wall" "$((rss / 1024))" "$line"
+    printf '%-28s wall=%-9s peak_rss=%s MB  %s\n' "$label" "$wall" "$((rss / 1024))" "$line"
 }
 
 # 1. 100k users
@@ -120,6 +121,7 @@ opts() { printf 'cacert = "%s"\noutput = "/dev/null"\nsilent\nshow-error\nfail\n
 } >"$work/changes.curl"
 curl -K "$work/changes.curl"
 run_sync 100k "delta 1,000 changes"
+run_sync 100k "full resync 100k (--full)" --full
 stop_sim
 
 # 3. 1M users
@@ -127,5 +129,6 @@ if [[ $skip_1m != --skip-1m ]]; then
     start_sim 1000000
     write_config 1m
     run_sync 1m "full 1M users/10k groups"
+    run_sync 1m "full resync 1M (--full)" --full
     stop_sim
 fi
