@@ -516,14 +516,17 @@ std::string check_address(const std::string& s) {
     return is_plain_address(s) ? "" : "not a plain address (local@domain) " + quote_value(s);
 }
 
-std::string check_url(std::string_view s) {
+// `allow_query`: the webhook, whose URL may carry its token in the query (Teams and Power
+// Automate workflow URLs do); the Graph and login endpoints are plain bases.
+std::string check_url(std::string_view s, bool allow_query) {
     if (!starts_with(s, "https://") || s.size() == 8) {
         return "must be an https:// URL, got " + quote_value(s);
     }
     for (unsigned char c : s) {
-        if (is_control(c) || c == ' ' || c == '@' || c == '?' || c == '#' || c > 0x7e) {
-            return "must be a plain https:// URL (no spaces, user info, query or fragment), got " +
-                   quote_value(s);
+        if (is_control(c) || c == ' ' || c == '@' || c == '#' || c > 0x7e ||
+            (c == '?' && !allow_query)) {
+            return std::string("must be a plain https:// URL (no spaces, user info, ") +
+                   (allow_query ? "" : "query ") + "or fragment), got " + quote_value(s);
         }
     }
     return "";
@@ -767,7 +770,7 @@ void read_alerts(const Section& s, AlertConfig& out) {
     s.read_nonempty("sendmail", out.sendmail);
     if (auto webhook = s.text("webhook")) {
         if (!webhook->empty()) {
-            const std::string error = check_url(*webhook);
+            const std::string error = check_url(*webhook, true);
             if (!error.empty()) {
                 s.fail("webhook", error + " (or \"\" for none)");
             }
@@ -886,7 +889,7 @@ TenantConfig read_tenant(const Section& s,
             while (!url->empty() && url->back() == '/') {
                 url->pop_back();
             }
-            const std::string error = check_url(*url);
+            const std::string error = check_url(*url, false);
             if (!error.empty()) {
                 s.fail(key, error);
             }

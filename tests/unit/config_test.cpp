@@ -343,6 +343,11 @@ client_secret_expires = 2027-02-01
     CHECK(cfg.alerts.mail_from == "gw@example.net");
     CHECK(cfg.alerts.sendmail == "/usr/lib/sendmail");
     CHECK(cfg.alerts.webhook == "https://hooks.example.net/m365gate");
+    // A workflow URL with its signature in the query is a webhook like any other.
+    const auto q = parse_config(
+        "[alerts]\nwebhook = \"https://prod.example.net/workflows/1/run?api-version=1&sig=abc\"\n",
+        "q.toml");
+    CHECK(q.alerts.webhook == "https://prod.example.net/workflows/1/run?api-version=1&sig=abc");
     CHECK(cfg.alerts.language == "ja");
     CHECK(cfg.alerts.timezone == "UTC");
     CHECK(cfg.alerts.secret_days == std::vector<int>{30, 7, 1});
@@ -541,6 +546,9 @@ TEST_CASE("every config error names file, line and key", "[config]") {
         {"webhook over http", "[alerts]\nwebhook = \"http://hooks.example.net/x\"\n",
          f + "2: [alerts] webhook: must be an https:// URL, got \"http://hooks.example.net/x\" (or "
              "\"\" for none)"},
+        {"webhook with user info", "[alerts]\nwebhook = \"https://u:p@hooks.example.net/x\"\n",
+         f + "2: [alerts] webhook: must be a plain https:// URL (no spaces, user info, or "
+             "fragment), got \"https://u:p@hooks.example.net/x\" (or \"\" for none)"},
         {"unknown language", "[alerts]\nlanguage = \"de\"\n",
          f + "2: [alerts] language: must be one of \"en\", \"ja\"; got \"de\""},
         {"unknown time zone", "[alerts]\ntimezone = \"Mars/Olympus_Mons\"\n",
