@@ -1021,6 +1021,29 @@ std::string_view trimmed(std::string_view s) {
     return s;
 }
 
+// True when `text` holds a piece of the secret long enough to matter: the whole secret, or
+// any 8 bytes in a row of it (a mistyped or doubled copy of the secret used as a key). Such
+// text stays out of error messages.
+bool shares_secret_text(std::string_view text, std::string_view secret) {
+    constexpr std::size_t piece = 8;
+    if (secret.empty()) {
+        return false;
+    }
+    if (secret.size() <= piece) {
+        return text.find(secret) != std::string_view::npos ||
+               (!text.empty() && secret.find(text) != std::string_view::npos);
+    }
+    if (!text.empty() && secret.find(text) != std::string_view::npos) {
+        return true;
+    }
+    for (std::size_t i = 0; i + piece <= secret.size(); ++i) {
+        if (text.find(secret.substr(i, piece)) != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
 const char* credential_forms =
     "a credential file holds the secret alone on one line, or TOML with secret = \"...\" and "
     "optional expires = 2027-01-31T00:00:00Z";
@@ -1078,9 +1101,7 @@ Credential parse_toml_credential(std::string_view text, const std::string& name)
         if (key.str() == "secret" || key.str() == "expires") {
             continue;
         }
-        const bool may_show =
-            out.secret.empty() || (key.str().find(out.secret.reveal()) == std::string_view::npos &&
-                                   out.secret.reveal().find(key.str()) == std::string::npos);
+        const bool may_show = !shares_secret_text(key.str(), out.secret.reveal());
         throw ConfigError(name + ":" + std::to_string(line_of(node)) + ": " +
                           (may_show ? key_text(key.str()) + ": " : std::string()) +
                           "unknown key (a credential file knows secret and expires)");
@@ -1105,7 +1126,11 @@ Credential parse_toml_credential(std::string_view text, const std::string& name)
             out.expires = toml_time(*expires, error);
         } else if (expires->is_string()) {
             out.expires = parse_datetime(expires->as_string()->get());
-            error = "bad date " + quote_value(expires->as_string()->get()) + " " + bad_date_hint;
+            const std::string& text = expires->as_string()->get();
+            error = "bad date " +
+                    (shares_secret_text(text, out.secret.reveal()) ? std::string("(withheld)")
+                                                                   : quote_value(text)) +
+                    " " + bad_date_hint;
         } else {
             throw ConfigError(at + "expected a date or date-time, got " +
                               type_name(expires->type()));

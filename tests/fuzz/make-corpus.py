@@ -151,7 +151,7 @@ def config_seeds():
 
 # ---- fuzz_credential: credential_test.cpp's forms ------------------------------------------
 def credential_seeds():
-    s = "Qx7~Zr2.Vb9_Kp4-Wm8~Jt3.Hs6_Ld5"
+    s = "Qx7~Zr2_Vb9-Kp4~Wm8_Jt3-Hs6~Ld5"
     forms = [
         ("newline", "abc~123\n"), ("no newline", "abc~123"), ("crlf", "abc~123\r\n"),
         ("trailing spaces", "abc~123  \t\n"), ("blank lines", "\n\nabc~123\n\n  \n"),
