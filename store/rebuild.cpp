@@ -391,7 +391,7 @@ std::vector<Source> Rebuild::State::sources(Run& run, const std::vector<Extent>&
 bool Rebuild::State::diff(MDB_txn* txn, MDB_dbi dbi, bool combine, Run& run,
                           const std::vector<Extent>& extents, std::uint32_t current,
                           std::vector<Change>& changes, std::size_t& budget, std::uint64_t& count) {
-    const auto& s = store.impl();
+    auto& s = store.impl();
     Merger incoming(sources(run, extents), combine);
     const std::string prefix = generation_prefix(current);
     Cursor c(txn, dbi, s.dir);
@@ -404,7 +404,9 @@ bool Rebuild::State::diff(MDB_txn* txn, MDB_dbi dbi, bool combine, Run& run,
     };
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", s.dir);
     bool have_new = incoming.next();
+    std::uint64_t walked = 0;
     while (have_new || old_valid()) {
+        if (++walked % 65536 == 0) s.drop_mapped_pages();  // bounded RSS on a large list
         const std::string_view old_key =
             old_valid() ? to_view(k).substr(prefix.size()) : std::string_view();
         const int cmp = !old_valid() ? -1 : !have_new ? 1 : incoming.key().compare(old_key);

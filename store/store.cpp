@@ -18,7 +18,9 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +29,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "store/store_internal.h"
@@ -342,6 +345,44 @@ MDB_txn* Store::Impl::acquire_reader() {
     return txn;
 }
 
+void Store::Impl::drop_mapped_pages() noexcept {
+    if (map_base == nullptr) return;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(dir / "data.mdb", ec);
+    if (ec || size == 0) return;
+    const auto length = std::min<std::uint64_t>(size, map_length);
+    ::madvise(map_base, static_cast<std::size_t>(length), MADV_DONTNEED);
+}
+
+namespace {
+
+// The mapping of data.mdb at file offset 0 in /proc/self/maps, by device and inode.
+std::pair<void*, std::size_t> find_mapping(const std::filesystem::path& data) {
+    struct stat st {};
+    if (::stat(data.c_str(), &st) != 0) return {nullptr, 0};
+    std::FILE* f = std::fopen("/proc/self/maps", "re");
+    if (f == nullptr) return {nullptr, 0};
+    std::pair<void*, std::size_t> found{nullptr, 0};
+    char line[4096];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+        unsigned long start = 0, end = 0, offset = 0, inode = 0;
+        unsigned major = 0, minor = 0;
+        char perms[8] = {};
+        if (std::sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset, &major,
+                        &minor, &inode) != 7) {
+            continue;
+        }
+        if (offset == 0 && inode == st.st_ino && makedev(major, minor) == st.st_dev) {
+            found = {reinterpret_cast<void*>(start), static_cast<std::size_t>(end - start)};
+            break;
+        }
+    }
+    std::fclose(f);
+    return found;
+}
+
+}  // namespace
+
 void Store::Impl::release_reader(MDB_txn* txn) noexcept {
     mdb_txn_reset(txn);  // releases the snapshot: old pages are no longer pinned
     std::lock_guard<std::mutex> lock(readers_mu);
@@ -378,7 +419,10 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
     const unsigned flags = MDB_NOTLS | (read_only_ ? MDB_RDONLY : 0u);
     const int rc = mdb_env_open(impl_->env, dir.c_str(), flags, 0640);
     if (rc != MDB_SUCCESS) throw_mdb(rc, "cannot open store " + dir.string());
-    if (!read_only_) ::chmod((dir / "lock.mdb").c_str(), 0660);  // readers write their slot
+    if (!read_only_) {
+        ::chmod((dir / "lock.mdb").c_str(), 0660);  // readers write their slot
+        std::tie(impl_->map_base, impl_->map_length) = find_mapping(dir / "data.mdb");
+    }
 
     // A data.mdb shorter than its own last page would SIGBUS a reader: refuse it here.
     MDB_envinfo info{};
@@ -890,6 +934,7 @@ std::uint64_t reclaim(Store& store, std::size_t chunk) {
             txn = nullptr;
             check(rc, "mdb_txn_commit", s.dir);
             deleted += n;
+            s.drop_mapped_pages();
         } catch (...) {
             if (txn != nullptr) mdb_txn_abort(txn);
             throw;

@@ -34,12 +34,21 @@ struct Store::Impl {
     std::mutex readers_mu;
     std::vector<MDB_txn*> idle_readers;
 
+    // Where this process maps data.mdb (writer only; found in /proc/self/maps, since
+    // mdb_env_info() gives the address only with MDB_FIXEDMAP). nullptr when unknown.
+    void* map_base = nullptr;
+    std::size_t map_length = 0;
+
     // Generations a Rebuild of this process is writing: reclaim() leaves them alone.
     std::mutex rebuilds_mu;
     std::set<std::uint32_t> active_rebuilds;
 
     MDB_txn* acquire_reader();
     void release_reader(MDB_txn* txn) noexcept;
+    // The writer walks whole lists (a rebuild's diff, reclaim()): LMDB's map is read-only
+    // (no MDB_WRITEMAP), so dropping this process's mapping of the file's pages is safe and
+    // keeps its resident size bounded; the pages stay in the page cache. Writer only.
+    void drop_mapped_pages() noexcept;
     ~Impl();
 };
 

@@ -56,7 +56,7 @@ path = "$work/store-$1"
 max_size = "8G"
 [log]
 target = "stderr"
-level = "info"
+level = "debug"
 [sync]
 ca_file = "$work/ca/ca.pem"
 pid_file = ""
@@ -83,6 +83,7 @@ run_sync() {  # run_sync NAME LABEL [m365gate-sync options] -> prints the figure
     wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log")
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
     line=$(grep -o 'event=sync kind=[a-z]* status=ok.*' "$log" | tail -1)
+    grep -o "event=rebuild.*" "$log" >&2 || true
     printf '%-28s wall=%-9s peak_rss=%s MB  %s\n' "$label" "$wall" "$((rss / 1024))" "$line"
 }
 
