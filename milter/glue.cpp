@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <ctime>
@@ -201,35 +202,124 @@ sfsistat on_close(SMFICTX* ctx) {
 
 }  // namespace
 
+namespace {
+
+std::optional<StoreHandle::FileId> file_id(const std::filesystem::path& file) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) {
+        return std::nullopt;
+    }
+    return StoreHandle::FileId{static_cast<std::uint64_t>(st.st_dev),
+                               static_cast<std::uint64_t>(st.st_ino)};
+}
+
+const char* kind_name(store::StoreError::Kind kind) {
+    switch (kind) {
+        case store::StoreError::Kind::io:
+            return "io";
+        case store::StoreError::Kind::schema:
+            return "schema";
+        case store::StoreError::Kind::full:
+            return "full";
+        case store::StoreError::Kind::corrupt:
+            return "corrupt";
+        case store::StoreError::Kind::other:
+            break;
+    }
+    return "other";
+}
+
+}  // namespace
+
+void StoreHandle::retire(bool reopen_at_once) {
+    retiring_ = store_;
+    store_.reset();  // closes the environment here unless a Snapshot still uses it
+    opened_id_.reset();
+    reopen_at_once_ = reopen_at_once;
+}
+
+void StoreHandle::check_replaced(std::chrono::steady_clock::time_point now) {
+    last_check_ = now;
+    const auto id = file_id(dir_ / "data.mdb");
+    if (id && opened_id_ && *id == *opened_id_) {
+        return;
+    }
+    if (!id) {
+        spdlog::error(
+            "event=store_replaced status=missing store={} note=\"data.mdb is gone; "
+            "on_cache_unavailable until a store is back\"",
+            log_value(dir_.string()));
+    } else {
+        spdlog::warn(
+            "event=store_replaced status=reopening store={} note=\"data.mdb was replaced (new "
+            "inode): reading the new store\"",
+            log_value(dir_.string()));
+    }
+    retire(true);
+}
+
 std::shared_ptr<const store::Store> StoreHandle::get() {
     std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (store_ && now - last_check_ >= std::chrono::seconds(1)) {
+        check_replaced(now);
+    }
     if (store_) {
         return store_;
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (attempted_ && now - last_attempt_ < std::chrono::seconds(1)) {
+    if (!retiring_.expired()) {
+        return nullptr;  // the old environment must be closed first (see glue.h)
+    }
+    if (attempted_ && !reopen_at_once_ && now - last_attempt_ < std::chrono::seconds(1)) {
         return nullptr;
     }
     attempted_ = true;
+    reopen_at_once_ = false;
     last_attempt_ = now;
+    last_check_ = now;
+    // Taken before the open: a replacement between the two is noticed by the next check.
+    const auto id = file_id(dir_ / "data.mdb");
+    std::string error;
+    const char* kind = "other";
     try {
         store::StoreOptions options;
         options.max_size = max_size_;
         options.read_only = true;
         options.create = false;
         store_ = std::make_shared<const store::Store>(dir_, options);
+        opened_id_ = id;
         if (!last_error_.empty()) {
             spdlog::info("event=store_open status=ok store={}", log_value(dir_.string()));
         }
         last_error_.clear();
+        return store_;
+    } catch (const store::StoreError& e) {
+        error = e.what();
+        kind = kind_name(e.kind());
     } catch (const std::exception& e) {
-        if (last_error_ != e.what()) {  // once per distinct failure, not once per second
-            spdlog::warn("event=store_open status=unavailable store={} error={} retry=1s",
-                         log_value(dir_.string()), log_value(e.what()));
-        }
-        last_error_ = e.what();
+        error = e.what();
     }
-    return store_;
+    if (last_error_ != error) {  // once per distinct failure, not once per second
+        // Missing (before the first sync) is expected; a corrupt store or an unknown schema
+        // needs an admin.
+        const auto level =
+            std::string_view(kind) == "io" ? spdlog::level::warn : spdlog::level::err;
+        spdlog::log(level,
+                    "event=store_open status=unavailable store={} error_kind={} error={} "
+                    "applying=on_cache_unavailable retry=1s",
+                    log_value(dir_.string()), kind, log_value(error));
+    }
+    last_error_ = error;
+    return nullptr;
+}
+
+void StoreHandle::invalidate(const std::shared_ptr<const store::Store>& broken) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken && store_ == broken) {
+        retire(false);
+        last_attempt_ = std::chrono::steady_clock::now();
+        attempted_ = true;
+    }
 }
 
 std::string StoreHandle::last_error() const {
@@ -301,9 +391,14 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
                                          /*describe_object=*/false);
             decided = true;
         } catch (const std::exception& e) {
+            // A read that fails (corrupt page, a map the writer outgrew...) drops this Store;
+            // the next open attempt, a second later at most, starts from the file again.
+            app.store().invalidate(st);
             if (snapshot_failure_log.allow(now)) {
-                spdlog::warn("event=store_read status=error store={} error={}",
-                             log_value(app.store().dir().string()), log_value(e.what()));
+                spdlog::error(
+                    "event=store_read status=error store={} error={} "
+                    "applying=on_cache_unavailable note=\"reopening the store\"",
+                    log_value(app.store().dir().string()), log_value(e.what()));
             }
         }
     }

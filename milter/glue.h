@@ -31,24 +31,47 @@ namespace m365gate::milter {
 // The store, opened read-only at store.max_size. A missing or unreadable store is not fatal:
 // get() retries at most once per second and returns nullptr meanwhile (the decision then runs
 // with no snapshot: on_cache_unavailable for managed domains). Thread safe.
+//
+// A store can be replaced under a running milter: the sync worker moves a corrupt one aside
+// and builds a new one, an admin restores a copy. The Store we hold keeps mapping the old
+// file, so get() compares the (device, inode) of <dir>/data.mdb with the one it opened at most
+// once per second, and drops the old Store when it differs or is gone; invalidate() does the
+// same after a read failed. The old Store is closed before a new one is opened: two LMDB
+// environments on one lock.mdb in one process would share (and on close release) its POSIX
+// locks, so until the last Snapshot of the old one ends get() returns nullptr.
 class StoreHandle {
 public:
     StoreHandle(std::filesystem::path dir, std::uint64_t max_size)
         : dir_(std::move(dir)), max_size_(max_size) {}
 
     std::shared_ptr<const store::Store> get();
-    // Drops the open store (after a read failed), so the next get() reopens it.
+    // Drops the open store (after a read failed), so a later get() reopens it (rate limited
+    // to once per second, as every open attempt is).
     void invalidate(const std::shared_ptr<const store::Store>& broken);
     const std::filesystem::path& dir() const noexcept { return dir_; }
     std::string last_error() const;
 
+    struct FileId {
+        std::uint64_t dev = 0;
+        std::uint64_t ino = 0;
+        bool operator==(const FileId& o) const noexcept { return dev == o.dev && ino == o.ino; }
+        bool operator!=(const FileId& o) const noexcept { return !(*this == o); }
+    };
+
 private:
+    void check_replaced(std::chrono::steady_clock::time_point now);  // mu_ held
+    void retire(bool reopen_at_once);                                // mu_ held
+
     const std::filesystem::path dir_;
     const std::uint64_t max_size_;
     mutable std::mutex mu_;
     std::shared_ptr<const store::Store> store_;
+    std::weak_ptr<const store::Store> retiring_;  // dropped, possibly still in use
+    std::optional<FileId> opened_id_;             // data.mdb's identity when store_ was opened
     std::chrono::steady_clock::time_point last_attempt_{};
+    std::chrono::steady_clock::time_point last_check_{};
     bool attempted_ = false;
+    bool reopen_at_once_ = false;  // replaced: open the new store without the 1 s wait
     std::string last_error_;
 };
 
