@@ -6,12 +6,16 @@
 // transaction aborts and the store keeps the last committed list. Signals are blocked before
 // any thread starts; the main thread waits for them (sigwaitinfo) while a worker thread runs
 // the rounds. Exit codes (sysexits): 0, 1 sync failure (--once), 74 store I/O, 77 privilege
-// drop failed, 78 bad config.
+// drop failed, 78 bad config (an unknown store schema version too). A store that fails to
+// open as corrupt is moved aside into <store>/broken-<UTC time>/ and rebuilt (open_store()).
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -20,6 +24,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -78,6 +83,91 @@ void write_pid_file(const std::filesystem::path& file) {
         spdlog::warn("event=pid_file status=error file={} error={}", log_value(file.string()),
                      log_value(std::strerror(errno)));
     }
+}
+
+// "20261123T100455Z": when a broken store was moved aside.
+std::string utc_stamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    return buf;
+}
+
+// Moves data.mdb and lock.mdb of a corrupt store into <store>/broken-<UTC time>/ (mode 0700)
+// and returns that directory. Inside the store directory, because the sync user owns it but
+// usually not its parent (/var/lib). lock.mdb goes too: a new data.mdb must not share the old
+// lock table, which a running milter still has mapped. Throws StoreError (io).
+std::filesystem::path move_store_aside(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    const std::string base = "broken-" + utc_stamp();
+    fs::path aside = dir / base;
+    for (int n = 2; ::mkdir(aside.c_str(), 0700) != 0; ++n) {
+        if (errno != EEXIST || n > 100) {
+            throw store::StoreError(store::StoreError::Kind::io, "cannot create " + aside.string() +
+                                                                     " to move the broken "
+                                                                     "store aside: " +
+                                                                     std::strerror(errno));
+        }
+        aside = dir / (base + "-" + std::to_string(n));
+    }
+    for (const char* name : {"data.mdb", "lock.mdb"}) {
+        const fs::path from = dir / name;
+        if (::rename(from.c_str(), (aside / name).c_str()) != 0 && errno != ENOENT) {
+            throw store::StoreError(store::StoreError::Kind::io, "cannot move " + from.string() +
+                                                                     " to " + aside.string() +
+                                                                     ": " + std::strerror(errno));
+        }
+    }
+    return aside;
+}
+
+// Opens (or creates) the store. A store that fails to open as corrupt (LMDB finds no valid
+// meta page, data.mdb is shorter than its pages, ...) is only a copy of Graph: it is moved
+// aside, logged at error level, and an empty store takes its place, which this run fills with
+// a full sync. The move happens under <store>/sync.lock (the WriterLock's file), so a second
+// m365gate-sync waits and then finds the new store. An unknown schema version is not touched
+// (DESIGN: a clear error; a newer m365gate may have written it): StoreError (schema).
+std::unique_ptr<store::Store> open_store(const Config& cfg) {
+    store::StoreOptions options;
+    options.max_size = cfg.store.max_size;
+    try {
+        return std::make_unique<store::Store>(cfg.store.path, options);
+    } catch (const store::StoreError& e) {
+        if (e.kind() != store::StoreError::Kind::corrupt) {
+            throw;
+        }
+        spdlog::error("event=store_open status=corrupt store={} error={}",
+                      log_value(cfg.store.path.string()), log_value(e.what(), 400));
+    }
+    const std::filesystem::path lock_file = cfg.store.path / "sync.lock";
+    const int fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        throw store::StoreError(store::StoreError::Kind::io,
+                                "cannot open " + lock_file.string() + ": " + std::strerror(errno));
+    }
+    struct Unlock {
+        int fd;
+        ~Unlock() { ::close(fd); }
+    } unlock{fd};
+    while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    try {  // another m365gate-sync may have replaced it while we waited
+        return std::make_unique<store::Store>(cfg.store.path, options);
+    } catch (const store::StoreError& e) {
+        if (e.kind() != store::StoreError::Kind::corrupt) {
+            throw;
+        }
+    }
+    const std::filesystem::path aside = move_store_aside(cfg.store.path);
+    spdlog::error(
+        "event=store_recovery status=moved_aside store={} moved_to={} note=\"the store was "
+        "corrupt; a new one is being built by a full sync from Graph, and until it is done the "
+        "milter answers on_cache_unavailable for managed domains. Keep the broken copy for a bug "
+        "report, or delete it.\"",
+        log_value(cfg.store.path.string()), log_value(aside.string()));
+    return std::make_unique<store::Store>(cfg.store.path, options);
 }
 
 // What the signal thread (main) tells the worker thread.
@@ -243,9 +333,7 @@ See m365gate-sync(8), m365gate.toml(5).)");
 
     std::unique_ptr<store::Store> store;
     try {
-        store::StoreOptions options;
-        options.max_size = cfg->store.max_size;
-        store = std::make_unique<store::Store>(cfg->store.path, options);
+        store = open_store(*cfg);
     } catch (const store::StoreError& e) {
         spdlog::critical("event=start status=error what=store error={}", log_value(e.what()));
         std::cerr << "m365gate-sync: " << e.what() << '\n';
