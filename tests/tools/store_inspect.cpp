@@ -1,0 +1,150 @@
+// tests/tools/store_inspect.cpp - m365gate-store-inspect: what a reader sees in a store, in
+// one key=value line, for the fault tests (tests/integration/fault_*.sh).
+//
+//   m365gate-store-inspect --store DIR [--max-size 4G] [--tenant NAME] [--addresses]
+//
+// Opens the store read-only (as the milter does) and takes one Snapshot. Prints
+//   open=ok tenants=a,b address_entries=N object_entries=N unused_generations=N file_size=N
+//   [tenant=NAME present=1 addresses=N digest=SHA256 last_success=T last_error_kind=K
+//    last_error="..."]
+// where digest is the SHA-256 of the tenant's addresses, one per line ("a@x\n"), in key
+// (bytewise) order: the same as `m365gatectl dump --tenant NAME | LC_ALL=C sort | sha256sum`.
+// --addresses prints the addresses instead. A store that does not open prints
+//   open=error kind=io|schema|corrupt|full|other error="..."
+// and exits 2.
+#include <openssl/evp.h>
+#include <sysexits.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "store/store.h"
+
+namespace {
+
+using namespace m365gate;
+
+const char* kind_name(store::StoreError::Kind k) {
+    switch (k) {
+        case store::StoreError::Kind::io:
+            return "io";
+        case store::StoreError::Kind::schema:
+            return "schema";
+        case store::StoreError::Kind::full:
+            return "full";
+        case store::StoreError::Kind::corrupt:
+            return "corrupt";
+        case store::StoreError::Kind::other:
+            break;
+    }
+    return "other";
+}
+
+std::string quoted(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+        }
+        out.push_back(c == '\n' ? ' ' : c);
+    }
+    return out + "\"";
+}
+
+std::string hex(const unsigned char* p, unsigned n) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < n; ++i) {
+        out.push_back(digits[p[i] >> 4]);
+        out.push_back(digits[p[i] & 0xf]);
+    }
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App cli{"m365gate-store-inspect: what a reader sees in an m365gate store"};
+    std::string dir, tenant, max_size = "4G";
+    bool addresses = false;
+    cli.add_option("--store", dir)->required();
+    cli.add_option("--max-size", max_size)->capture_default_str();
+    cli.add_option("--tenant", tenant);
+    cli.add_flag("--addresses", addresses, "print the tenant's addresses, one per line");
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return cli.exit(e) == 0 ? EX_OK : EX_USAGE;
+    }
+    std::unique_ptr<store::Store> st;
+    try {
+        store::StoreOptions o;
+        o.read_only = true;
+        o.create = false;
+        const auto size = parse_size(max_size);
+        if (!size) {
+            std::cerr << "m365gate-store-inspect: bad --max-size " << max_size << "\n";
+            return EX_USAGE;
+        }
+        o.max_size = *size;
+        st = std::make_unique<store::Store>(dir, o);
+    } catch (const store::StoreError& e) {
+        std::cout << "open=error kind=" << kind_name(e.kind()) << " error=" << quoted(e.what())
+                  << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cout << "open=error kind=other error=" << quoted(e.what()) << "\n";
+        return 2;
+    }
+    try {
+        const store::Snapshot snap(*st);
+        if (addresses) {
+            snap.for_each_address(tenant, [](std::string_view a, const store::Recipient&) {
+                std::cout << a << '\n';
+                return true;
+            });
+            return EX_OK;
+        }
+        const auto totals = snap.totals();
+        std::string names;
+        for (const auto& t : snap.tenants()) {
+            names += names.empty() ? t : "," + t;
+        }
+        std::cout << "open=ok tenants=" << (names.empty() ? "-" : names)
+                  << " address_entries=" << totals.address_entries
+                  << " object_entries=" << totals.object_entries
+                  << " unused_generations=" << totals.unused_generations
+                  << " file_size=" << st->file_size();
+        if (!tenant.empty()) {
+            const auto state = snap.tenant_state(tenant);
+            EVP_MD_CTX* md = EVP_MD_CTX_new();
+            EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+            std::uint64_t n = 0;
+            snap.for_each_address(tenant, [&](std::string_view a, const store::Recipient&) {
+                EVP_DigestUpdate(md, a.data(), a.size());
+                EVP_DigestUpdate(md, "\n", 1);
+                ++n;
+                return true;
+            });
+            unsigned char digest[EVP_MAX_MD_SIZE];
+            unsigned len = 0;
+            EVP_DigestFinal_ex(md, digest, &len);
+            EVP_MD_CTX_free(md);
+            std::cout << " tenant=" << tenant << " present=" << (state ? 1 : 0)
+                      << " addresses=" << n << " digest=" << hex(digest, len);
+            if (state) {
+                std::cout << " last_success=" << state->last_success << " last_error_kind="
+                          << (state->last_error_kind.empty() ? "-" : state->last_error_kind)
+                          << " last_error=" << quoted(state->last_error);
+            }
+        }
+        std::cout << "\n";
+    } catch (const std::exception& e) {
+        std::cout << "open=error kind=read error=" << quoted(e.what()) << "\n";
+        return 2;
+    }
+    return EX_OK;
+}
