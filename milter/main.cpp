@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -40,6 +41,84 @@ namespace {
 using namespace m365gate;
 
 constexpr const char* program = "m365gate-milter";
+
+// libmilter's smfi_main() returns after SIGTERM while its session threads may still be inside
+// a callback, and nothing joins them: destroying the App (rejection log, store, rules) under
+// them is a use after free (ThreadSanitizer saw RejectionLog::write() race its destructor at
+// stop). So every callback passes this gate: once it is closed, new callbacks answer without
+// touching the App, and run() waits (bounded) for those in flight before tearing down.
+namespace gate {
+
+std::atomic<int> in_flight{0};
+std::atomic<bool> closed{false};
+smfiDesc inner{};
+
+struct Pass {
+    Pass() {
+        in_flight.fetch_add(1);
+        open = !closed.load();
+    }
+    ~Pass() { in_flight.fetch_sub(1); }
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+    bool open = false;
+};
+
+sfsistat gated_connect(SMFICTX* ctx, char* host, _SOCK_ADDR* addr) {
+    const Pass pass;
+    return pass.open ? inner.xxfi_connect(ctx, host, addr) : SMFIS_TEMPFAIL;
+}
+sfsistat gated_envfrom(SMFICTX* ctx, char** argv) {
+    const Pass pass;
+    return pass.open ? inner.xxfi_envfrom(ctx, argv) : SMFIS_TEMPFAIL;
+}
+sfsistat gated_envrcpt(SMFICTX* ctx, char** argv) {
+    const Pass pass;
+    return pass.open ? inner.xxfi_envrcpt(ctx, argv) : SMFIS_TEMPFAIL;
+}
+sfsistat gated_abort(SMFICTX* ctx) {
+    const Pass pass;
+    return pass.open ? inner.xxfi_abort(ctx) : SMFIS_CONTINUE;
+}
+// close frees the connection's data and touches nothing else: it runs even when closed.
+sfsistat gated_close(SMFICTX* ctx) {
+    const Pass pass;
+    return inner.xxfi_close(ctx);
+}
+sfsistat gated_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+                         unsigned long f3, unsigned long* pf0, unsigned long* pf1,
+                         unsigned long* pf2, unsigned long* pf3) {
+    const Pass pass;
+    return pass.open ? inner.xxfi_negotiate(ctx, f0, f1, f2, f3, pf0, pf1, pf2, pf3) : SMFIS_REJECT;
+}
+
+// The callback table with every callback of `desc` behind the gate.
+smfiDesc wrap(const smfiDesc& desc) {
+    inner = desc;
+    smfiDesc out = desc;
+    if (desc.xxfi_connect) out.xxfi_connect = gated_connect;
+    if (desc.xxfi_envfrom) out.xxfi_envfrom = gated_envfrom;
+    if (desc.xxfi_envrcpt) out.xxfi_envrcpt = gated_envrcpt;
+    if (desc.xxfi_abort) out.xxfi_abort = gated_abort;
+    if (desc.xxfi_close) out.xxfi_close = gated_close;
+    if (desc.xxfi_negotiate) out.xxfi_negotiate = gated_negotiate;
+    return out;
+}
+
+// Closes the gate and waits until no callback is inside the App; false after `limit`.
+bool close_and_drain(std::chrono::milliseconds limit) {
+    closed.store(true);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (in_flight.load() != 0) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
+}  // namespace gate
 
 // A failure of the environment that ends the process with a sysexits code.
 class Fatal : public std::runtime_error {
@@ -131,7 +210,7 @@ void open_socket(const MilterConfig& mc, std::optional<uid_t> owner) {
     if (smfi_setconn(spec.data()) == MI_FAILURE) {
         throw Fatal(EX_CONFIG, "milter.socket \"" + mc.socket + "\": smfi_setconn failed");
     }
-    smfiDesc desc = milter::filter_description();
+    smfiDesc desc = gate::wrap(milter::filter_description());
     if (smfi_register(desc) == MI_FAILURE) {
         throw Fatal(EX_SOFTWARE, "smfi_register failed");
     }
@@ -292,6 +371,10 @@ int run(const std::filesystem::path& config_file) {
     });
 
     const int rc = smfi_main();
+    if (!gate::close_and_drain(std::chrono::seconds(30))) {
+        spdlog::warn("event=stop note=\"callbacks still running after 30 s\" in_flight={}",
+                     gate::in_flight.load());
+    }
 
     stopping.store(true);
     pthread_kill(reloader.native_handle(), SIGUSR1);
