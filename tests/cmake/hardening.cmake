@@ -17,6 +17,8 @@ target_link_libraries(m365gate-store-inspect PRIVATE m365_store CLI11::CLI11 Ope
 add_executable(m365gate-store-tamper tools/store_tamper.cpp)
 target_link_libraries(m365gate-store-tamper PRIVATE PkgConfig::LMDB CLI11::CLI11)
 
+# load_postfix_sync runs LOAD_SECONDS (default 120) of load; set it in the environment of
+# ctest to change it (LOAD_SECONDS=600 ctest -R load_postfix_sync).
 # Every script gets the same arguments: the binaries by target file, so ctest runs what was
 # built. The scripts also find them through M365GATE_BINARY_DIR.
 set(hardening_tools
@@ -30,7 +32,11 @@ set(hardening_tools
 set(hardening_scripts
     fault_sigkill 420
     fault_map_full 120
-    fault_corrupt 180)
+    fault_corrupt 180
+    fault_graph 180
+    fault_milter_abort 180
+    load_postfix_sync 400
+    secrets_privileges 180)
 list(LENGTH hardening_scripts hardening_n)
 math(EXPR hardening_last "${hardening_n} - 1")
 foreach(i RANGE 0 ${hardening_last} 2)
