@@ -92,7 +92,7 @@ for how in meta truncated; do
         answers_unavailable "unix:$s2" && ok "$how: a milter started on it answers 451 too" ||
             bad "$how: second milter: $(probe_one "unix:$s2" user17@gen.example)"
         grep -q 'error_kind=corrupt' "$T/log/second-$how.log" && ok "$how: and logs why" || bad "$how: second milter silent"
-        stop_milter "$MILTER_PID" || bad "second milter did not stop"
+        stop_pid "$MILTER_PID" || bad "second milter did not stop"
     else
         bad "$how: a milter on the broken store did not start"
     fi
@@ -175,7 +175,7 @@ if start_milter "$T/etc/second.toml" "$T/log/second-schema.log" "$T/sock/second.
         bad "schema milter: $(probe_one "unix:$T/sock/second.sock" user17@gen.example)"
     grep -q 'error: event=store_open status=unavailable .*error_kind=schema .*schema version 99' "$T/log/second-schema.log" &&
         ok "and logs the schema error" || bad "schema milter log: $(grep store_open "$T/log/second-schema.log")"
-    stop_milter "$MILTER_PID" || true
+    stop_pid "$MILTER_PID" || true
 else
     bad "a milter on the unknown schema did not start"
     schema_ok=no

@@ -170,12 +170,27 @@ alive() {
     case ${stat:0:1} in Z | X | "") return 1 ;; esac
     return 0
 }
+# wait_dead also drops the pid from the EXIT trap's list: pids are reused (pid_max is 32768
+# here), and the trap must never signal a process that is not ours.
 wait_dead() {
     local deadline=$((SECONDS + $2))
     while alive "$1"; do
         [ $SECONDS -ge $deadline ] && return 1
         sleep 0.05
     done
+    forget_pid "$1"
+}
+# stop_pid PID [SECONDS]: SIGTERM, then wait until it is gone (libmilter takes ~2 s).
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait_dead "$1" "${2:-30}"
+}
+forget_pid() {
+    local keep=() p
+    for p in "${MILTER_PIDS[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    MILTER_PIDS=("${keep[@]}")
 }
 
 # proc_rss PID (KiB) / proc_fds PID: for leak checks.

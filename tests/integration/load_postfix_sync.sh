@@ -128,12 +128,16 @@ rest_rss=$(proc_rss "$milter_pid")
 note "milter at rest before the load: rss_kb=$rest_rss fds=$rest_fds threads=$(threads "$milter_pid")"
 samples=$T/out/samples
 : >"$samples"
-(
+(  # every 5 s until the stop file appears (checked every 0.2 s: it ends at once)
     start=$SECONDS
-    while kill -0 "$milter_pid" 2>/dev/null; do
-        printf '%s %s %s %s\n' $((SECONDS - start)) "$(proc_rss "$milter_pid")" \
-            "$(proc_fds "$milter_pid")" "$(threads "$milter_pid")" >>"$samples"
-        sleep 5
+    n=0
+    while [ ! -e "$T/out/stop-sampler" ] && kill -0 "$milter_pid" 2>/dev/null; do
+        if [ $((n % 25)) = 0 ]; then
+            printf '%s %s %s %s\n' $((SECONDS - start)) "$(proc_rss "$milter_pid")" \
+                "$(proc_fds "$milter_pid")" "$(threads "$milter_pid")" >>"$samples"
+        fi
+        n=$((n + 1))
+        sleep 0.2
     done
 ) &
 sampler_pid=$!
@@ -144,7 +148,9 @@ rc=0
 python3 "$HERE/load_smtp_client.py" --port "$port" --sessions "$SESSIONS" --seconds "$DURATION" \
     --users "$USERS" --sim "$SIM_URL" --ca "$T/tls/ca.pem" --tenant "$GEN_TENANT_ID" \
     >"$T/out/client.out" 2>"$T/log/client.err" || rc=$?
-kill "$sampler_pid" 2>/dev/null || true
+touch "$T/out/stop-sampler"
+wait "$sampler_pid" 2>/dev/null || true
+forget_pid "$sampler_pid"
 res=$(head -n 1 "$T/out/client.out")
 note "$res"
 tail -n +2 "$T/out/client.out" | sed 's/^/    /'

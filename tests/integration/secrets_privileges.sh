@@ -147,7 +147,7 @@ probe_one "unix:$sock" nosuch@gen.example | grep -q '^reply 550 5.1.1' &&
 probe_one "unix:$sock" user8@gen.example >/dev/null
 wait_for 10 mlog_has 'debug: action=continue' && ok "nor its log level (debug lines go on)" || bad "the log level changed"
 cp "$T/etc/milter.good" "$T/etc/milter.toml"
-stop_milter "$mpid" || bad "milter did not stop"
+stop_pid "$mpid" || bad "milter did not stop"
 
 # --- bad files refused at start, with clear messages ----------------------------------------------------
 refusals=0
