@@ -6,6 +6,7 @@
 add_executable(alerts_test unit/alert_message_test.cpp unit/alerts_test.cpp)
 target_link_libraries(alerts_test PRIVATE m365_sync_core m365_catch_main nlohmann_json::nlohmann_json)
 catch_discover_tests(alerts_test
+    EXTRA_ARGS -w NoTests
     TEST_PREFIX "alerts."
     PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS unit)
 

@@ -3,6 +3,7 @@
 add_executable(importer_test unit/importer_test.cpp)
 target_link_libraries(importer_test PRIVATE m365_sync_core m365_catch_main)
 catch_discover_tests(importer_test
+    EXTRA_ARGS -w NoTests
     PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS "sync;unit")
 
 # Integration: the real m365gate-sync against the real simulator over TLS. Runs the binaries
@@ -17,4 +18,5 @@ target_compile_definitions(sync_integration_test PRIVATE
     M365GATE_SOURCE_DIR_STR="${PROJECT_SOURCE_DIR}")
 add_dependencies(sync_integration_test m365gate-sync m365gate-graphsim)
 catch_discover_tests(sync_integration_test
+    EXTRA_ARGS -w NoTests
     PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS "sync;integration" TIMEOUT 180)

@@ -206,7 +206,7 @@ TEST_CASE("a nextLink to another host is refused and gets no token", "[sync][int
     }
 }
 
-TEST_CASE("the mass-deletion guard refuses a shrink; --once --force applies it",
+TEST_CASE("the mass-deletion guard refuses a shrink, and --once --force applies it",
           "[sync][integration]") {
     SyncRun run;
     Simulator sim(run.dir, fixture_args("contoso"));

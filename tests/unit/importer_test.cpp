@@ -241,7 +241,7 @@ TEST_CASE("the permission named in a consent error follows the endpoint", "[grap
     CHECK(std::string(permission_for("applications")) == "Application.Read.All");
 }
 
-TEST_CASE("Retry-After is seconds or an HTTP date; backoff is capped with jitter", "[graph]") {
+TEST_CASE("Retry-After is seconds or an HTTP date, and backoff is capped with jitter", "[graph]") {
     using m365gate::sync::backoff_delay;
     using m365gate::sync::parse_retry_after;
     using m365gate::sync::RetryPolicy;

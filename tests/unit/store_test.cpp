@@ -100,7 +100,7 @@ std::pair<std::size_t, bool> count_with_prefix(const Snapshot& snap, const std::
 }  // namespace
 
 TEST_CASE(
-    "a reader that began before a publish keeps seeing the old list; a later one sees "
+    "a reader that began before a publish keeps seeing the old list, and a later one sees "
     "only the new list",
     "[store]") {
     TempDir dir;
@@ -311,7 +311,7 @@ TEST_CASE(
     CHECK(snap.address_count("contoso") == 1000000);
 }
 
-TEST_CASE("publishing tenant A leaves tenant B untouched; a delta adds and removes exactly",
+TEST_CASE("publishing tenant A leaves tenant B untouched, and a delta adds and removes exactly",
           "[store]") {
     TempDir dir;
     Store store(dir.path(), writer_options());
@@ -505,7 +505,7 @@ TEST_CASE("a rebuild staged in place is refused if the store changed before its 
 }
 
 TEST_CASE(
-    "a replaced or removed list is deleted by reclaim(); clearing a tenant is one small "
+    "a replaced or removed list is deleted by reclaim(), and clearing a tenant is one small "
     "write",
     "[store][rebuild]") {
     TempDir dir;
@@ -626,7 +626,7 @@ TEST_CASE("tenant state round-trips and is readable by a read-only opener", "[st
 }
 
 TEST_CASE(
-    "the file grows as data needs; past store.max_size a write fails clearly and the "
+    "the file grows as data needs, and past store.max_size a write fails clearly and the "
     "old list stays",
     "[store][ceiling]") {
     TempDir dir;
