@@ -268,10 +268,11 @@ std::chrono::milliseconds backoff_delay(int retry, const RetryPolicy& policy) {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     const double base_ms = static_cast<double>(policy.first_backoff.count()) * 1000.0;
     const double cap_ms = static_cast<double>(policy.max_backoff.count()) * 1000.0;
-    double ms = base_ms * std::pow(2.0, std::min(retry, 20));
-    std::uniform_real_distribution<double> jitter(1.0, 1.5);
-    ms *= jitter(rng);
-    return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(ms, cap_ms)));
+    // The ceiling first, then the jitter: capped waits still differ, so clients throttled
+    // together do not retry together (a jitter applied before the cap made them all equal).
+    const double ceiling = std::min(base_ms * std::pow(2.0, std::min(retry, 20) + 1), cap_ms);
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    return std::chrono::milliseconds(static_cast<std::int64_t>(ceiling * jitter(rng)));
 }
 
 bool sleep_unless_stopped(std::chrono::milliseconds delay, const std::atomic<bool>* stop) {

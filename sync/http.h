@@ -83,13 +83,16 @@ private:
 };
 
 // Retries of one request (429, 5xx, network): Retry-After when the server sent one, else
-// capped exponential backoff with jitter, first wait >= first_backoff (Entra guidance: 5 s).
+// capped exponential backoff with jitter, first wait >= first_backoff (Entra guidance: 5 s)
+// unless max_backoff is smaller.
 struct RetryPolicy {
     int max_retries = 6;
     std::chrono::seconds max_backoff{300};
     std::chrono::seconds first_backoff{5};
 };
-// Wait before retry number `retry` (0-based): first_backoff * 2^retry * [1, 1.5), capped.
+// Wait before retry number `retry` (0-based): min(first_backoff * 2^(retry+1), max_backoff)
+// * [0.5, 1): retry 0 waits 5-10 s, retry 1 10-20 s, ...; a capped wait is in
+// [max_backoff / 2, max_backoff), a different one each time.
 std::chrono::milliseconds backoff_delay(int retry, const RetryPolicy& policy);
 // Sleeps `delay` in short slices; false when `stop` was set meanwhile.
 bool sleep_unless_stopped(std::chrono::milliseconds delay, const std::atomic<bool>* stop);

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "sync/graph.h"
 #include "sync/http.h"
@@ -253,10 +254,27 @@ TEST_CASE("Retry-After is seconds or an HTTP date, and backoff is capped with ji
     RetryPolicy p;
     p.first_backoff = std::chrono::seconds(5);
     p.max_backoff = std::chrono::seconds(60);
-    for (int i = 0; i < 20; ++i) {
+    std::set<std::int64_t> capped;
+    for (int i = 0; i < 50; ++i) {
         const auto first = backoff_delay(0, p);
         CHECK(first >= std::chrono::milliseconds(5000));
-        CHECK(first < std::chrono::milliseconds(7500));
-        CHECK(backoff_delay(10, p) == std::chrono::milliseconds(60000));
+        CHECK(first < std::chrono::milliseconds(10000));
+        const auto second = backoff_delay(1, p);
+        CHECK(second >= std::chrono::milliseconds(10000));
+        CHECK(second < std::chrono::milliseconds(20000));
+        const auto late = backoff_delay(10, p);
+        CHECK(late >= std::chrono::milliseconds(30000));
+        CHECK(late <= std::chrono::milliseconds(60000));
+        capped.insert(late.count());
+    }
+    // Jitter after the cap: waits of retries past the cap are not all the same (50 draws from
+    // 30,000 possible values: all equal only with a broken jitter).
+    CHECK(capped.size() > 10);
+    // A cap below first_backoff wins; the jitter still applies.
+    p.max_backoff = std::chrono::seconds(2);
+    for (int i = 0; i < 20; ++i) {
+        const auto w = backoff_delay(0, p);
+        CHECK(w >= std::chrono::milliseconds(1000));
+        CHECK(w <= std::chrono::milliseconds(2000));
     }
 }
