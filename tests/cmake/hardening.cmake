@@ -30,7 +30,7 @@ set(hardening_tools
 # tests/bench/README.md, "Hardening"). Exit 77 only when a prerequisite cannot exist (not root,
 # no Postfix); the label "hardening" selects them all: ctest -L hardening.
 set(hardening_scripts
-    fault_sigkill 420
+    fault_sigkill 600
     fault_map_full 120
     fault_corrupt 180
     fault_graph 180

@@ -26,6 +26,11 @@ hardening_args() {
     GEN_SECRET='generated~secret~value'
 }
 
+# sanitized: the binaries were built with a sanitizer (scripts/test-sanitizers runs every
+# test there too): everything is several times slower, so the scripts scale their sizes down,
+# and AddressSanitizer keeps freed memory in quarantine, so RSS is printed but not judged.
+sanitized() { ldd "$MILTER" 2>/dev/null | grep -qE 'lib(a|t|ub)san'; }
+
 # The users the daemons drop to. The sync worker and the milter are both "nobody" unless a
 # script sets SYNC_USER / MILTER_USER (secrets_privileges.sh separates them, as production).
 SYNC_USER=${SYNC_USER:-nobody}
