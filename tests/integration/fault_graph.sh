@@ -6,9 +6,9 @@
 # it), and 503s from the token endpoint. For each: the sync fails cleanly (exit 1, the last good
 # list kept, the error recorded in the tenant's state), the simulator's request record shows at
 # most 1 + sync.max_retries attempts at the failing request, spaced by at least the wait the
-# client must make (Retry-After, or the backoff capped at sync.max_backoff) and by no more
-# than that cap plus a margin for the request itself (a cap not applied would show as 5 s and
-# more: the first backoff is 5 s), and a later sync succeeds and publishes the change made
+# client must make (Retry-After, or the backoff: min(5 s * 2^(n+1), max_backoff) * [0.5, 1))
+# and by no more than the cap plus a margin for the request itself (a cap not applied would
+# show as 5 s and more), and a later sync succeeds and publishes the change made
 # while Graph was failing. Finally the daemon: a failing round, then a good one, unattended.
 #
 # Settings: max_retries = 2, max_backoff = "1s", request_timeout = "2s" (slow: 5 s).
@@ -36,7 +36,7 @@ line=$(inspect)
 
 # attempts MARK FAULT PATH_PREFIX: the faulted requests since record line MARK, grouped into
 # the client's attempts: "requests=4 n=3 min_gap=1.01 max_gap=1.04 after=0". A request less
-# than 0.5 s after the previous one belongs to the same attempt: libcurl resends a request
+# than 0.3 s after the previous one belongs to the same attempt: libcurl resends a request
 # once on a fresh connection when a reused keep-alive connection dies before any answer (the
 # reset fault does that to the first attempt, which reuses the token request's connection).
 # after: unfaulted requests to PATH_PREFIX after the last faulted one (attempts beyond it).
@@ -48,7 +48,7 @@ def ts(s): return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timesta
 recs = [json.loads(l) for l in open(path).read().splitlines()[mark:] if l.strip()]
 hit = [r for r in recs if r.get("fault") == fault and r["target"].startswith(prefix)]
 times = sorted(ts(r["ts"]) for r in hit)
-starts = [t for i, t in enumerate(times) if i == 0 or t - times[i - 1] >= 0.5]
+starts = [t for i, t in enumerate(times) if i == 0 or t - times[i - 1] >= 0.3]
 gaps = [b - a for a, b in zip(starts, starts[1:])]
 last = times[-1] if times else 0
 after = sum(1 for r in recs if r["target"].startswith(prefix) and r.get("fault") is None and ts(r["ts"]) >= last)
@@ -106,10 +106,13 @@ one_case() {
 }
 
 n=$((MAX_RETRIES + 1))
+# Without Retry-After the client backs off min(5 s * 2^(n+1), max_backoff) * [0.5, 1): here
+# between max_backoff / 2 and max_backoff.
+half=$(python3 -c "print($MAX_BACKOFF / 2 - 0.05)")
 one_case "connection reset" '{"match":"/v1.0/users","type":"reset","count":20}' reset /v1.0/users \
-    "$n" 0.95 $((MAX_BACKOFF + 4)) "GET /v1.0/users.* failed after $n attempts"
+    "$n" "$half" $((MAX_BACKOFF + 4)) "GET /v1.0/users.* failed after $n attempts"
 one_case "slower than request_timeout" '{"match":"/v1.0/users","type":"slow","delay_ms":5000,"count":20}' slow /v1.0/users \
-    "$n" $((TIMEOUT + MAX_BACKOFF - 1)).9 $((TIMEOUT + MAX_BACKOFF + 4)) "GET /v1.0/users.* failed after $n attempts"
+    "$n" "$(python3 -c "print($TIMEOUT + $half)")" $((TIMEOUT + MAX_BACKOFF + 4)) "GET /v1.0/users.* failed after $n attempts"
 one_case "429 storm, Retry-After 1" '{"match":"/v1.0/users","type":"status","status":429,"retry_after":1,"count":50}' status /v1.0/users \
     "$n" 0.95 $((MAX_BACKOFF + 4)) "GET /v1.0/users.* failed after $n attempts: HTTP 429"
 one_case "429 storm, Retry-After 30 > max_backoff" '{"match":"/v1.0/users","type":"status","status":429,"retry_after":30,"count":50}' status /v1.0/users \
