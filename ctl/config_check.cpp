@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ostream>
 
+#include "common/days.h"
 #include "ctl/ctl.h"
 
 namespace m365gate::ctl {
@@ -147,14 +148,14 @@ void check_credential(const Config& cfg, const TenantConfig& tenant, std::int64_
     }
     const std::int64_t left = *expires - now;
     out << "  secret expires:  " << format_time(*expires) << " ("
-        << (left > 0 ? std::to_string(left / day) + " days left" : "EXPIRED") << ", from " << source
-        << ")\n";
+        << (left > 0 ? std::to_string(days_left(*expires, now)) + " days left" : "EXPIRED")
+        << ", from " << source << ")\n";
     if (left <= 0) {
         findings.errors.push_back("tenant " + tenant.name + ": the client secret expired on " +
                                   format_time(*expires));
     } else if (left <= 14 * day) {
         findings.warnings.push_back("tenant " + tenant.name + ": the client secret expires in " +
-                                    std::to_string(left / day) + " days");
+                                    std::to_string(days_left(*expires, now)) + " days");
     }
 }
 

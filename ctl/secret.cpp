@@ -19,6 +19,7 @@
 #include <istream>
 #include <ostream>
 
+#include "common/days.h"
 #include "ctl/ctl.h"
 
 namespace m365gate::ctl {
@@ -269,7 +270,7 @@ int run_secret_set(const Config& cfg, const SecretSetOptions& options, std::istr
     out << "tenant " << tenant->name << ": wrote " << target.string() << " (mode 0600, uid " << uid
         << ", gid " << gid << ")";
     if (expires) {
-        out << "; secret expires " << format_time(*expires) << " (" << (*expires - now) / 86400
+        out << "; secret expires " << format_time(*expires) << " (" << days_left(*expires, now)
             << " days)\n";
     } else {
         out << "; no --expires given\n";

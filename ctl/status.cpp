@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/days.h"
 #include "ctl/ctl.h"
 
 namespace m365gate::ctl {
@@ -75,12 +76,14 @@ std::pair<std::int64_t, std::string> secret_expiry(const std::optional<store::Te
     return {0, ""};
 }
 
-std::string days_phrase(std::int64_t seconds) {
+std::string days_text(std::int64_t days) {
+    return std::to_string(days) + (days == 1 ? " day" : " days");
+}
+
+// Time since a secret expired: whole days elapsed ("2 days" ago), or the age below a day.
+std::string elapsed_phrase(std::int64_t seconds) {
     const std::int64_t days = seconds / day;
-    if (days >= 1) {
-        return std::to_string(days) + (days == 1 ? " day" : " days");
-    }
-    return format_age(seconds);
+    return days >= 1 ? days_text(days) : format_age(seconds);
 }
 
 void raise(TenantHealth& health, Health level, std::string problem) {
@@ -146,11 +149,12 @@ TenantHealth evaluate_tenant(const Config& cfg, const std::optional<store::Tenan
     if (expires != 0) {
         const std::int64_t left = expires - now;
         if (left <= 0) {
-            raise(health, Health::critical, "secret expired " + days_phrase(-left) + " ago");
+            raise(health, Health::critical, "secret expired " + elapsed_phrase(-left) + " ago");
         } else if (left <= critical_secret_days * day) {
             raise(health, Health::critical, "secret expires in " + format_age(left));
         } else if (left <= warning_secret_days * day) {
-            raise(health, Health::warning, "secret expires in " + days_phrase(left));
+            raise(health, Health::warning,
+                  "secret expires in " + days_text(days_left(expires, now)));
         }
     }
     return health;
@@ -214,7 +218,7 @@ int run_status(const Config& cfg, bool json, std::int64_t now, std::ostream& out
             t["secret_expires"] = time_json(expires);
             t["secret_expires_source"] = source;
             t["secret_days_left"] =
-                expires ? nlohmann::json((expires - now) / day) : nlohmann::json(nullptr);
+                expires ? nlohmann::json(days_left(expires, now)) : nlohmann::json(nullptr);
             t["last_error"] = st.last_error;
             t["last_error_kind"] = st.last_error_kind;
             t["last_error_code"] = st.last_error_code;
@@ -265,8 +269,8 @@ int run_status(const Config& cfg, bool json, std::int64_t now, std::ostream& out
         } else {
             const std::int64_t left = expires - now;
             out << "  secret expires: " << format_time(expires) << " ("
-                << (left > 0 ? std::to_string(left / day) + " days left"
-                             : "EXPIRED " + days_phrase(-left) + " ago")
+                << (left > 0 ? days_text(days_left(expires, now)) + " left"
+                             : "EXPIRED " + elapsed_phrase(-left) + " ago")
                 << (source.empty() ? "" : ", from " + source) << ")\n";
         }
         out << "  last error:     "
@@ -339,7 +343,7 @@ int run_check(const Config& cfg, std::int64_t now, std::ostream& out) {
         (void)source;
         if (expires != 0) {
             perfdata.push_back("'" + row.name +
-                               "_secret_days'=" + std::to_string((expires - now) / day) + ";" +
+                               "_secret_days'=" + std::to_string(days_left(expires, now)) + ";" +
                                std::to_string(warning_secret_days) + ":;" +
                                std::to_string(critical_secret_days) + ":");
         }

@@ -22,6 +22,7 @@
 #include <random>
 #include <set>
 
+#include "common/days.h"
 #include "common/log.h"
 #include "sync/alert_message.h"
 #include "sync/alert_send.h"
@@ -327,7 +328,7 @@ void RealAlerter::check_secret(const Config& cfg, const TenantConfig& tenant,
         }
         return;
     }
-    const std::int64_t days_left = (expires - now + day_seconds - 1) / day_seconds;
+    const std::int64_t days_left = m365gate::days_left(expires, now);  // rounded up
     std::vector<int> thresholds;
     for (int d : cfg.alerts.secret_days) {
         if (d > 0) {

@@ -190,6 +190,9 @@ TEST_CASE("the day count rounds up and the threshold boundary is inclusive", "[a
     CHECK(log.count("days_left=30 threshold=30") == 1);
     make_alerter()->check_secret(cfg, tenant(), state, expiry - 14 * day - 1);  // 15 days left
     CHECK(log.count("alert=secret_expiring") == 1);
+    // 4 days and 1 hour left: "5 days", as m365gatectl status and check say (common/days.h).
+    make_alerter()->check_secret(cfg, tenant(), state, expiry - 4 * day - 3600);
+    CHECK(log.count("days_left=5 threshold=7") == 1);
 }
 
 TEST_CASE("a rotated secret starts the thresholds over", "[alerts][secret]") {

@@ -166,10 +166,11 @@ TEST_CASE("check-config validates config and credential files", "[ctl][check-con
         REQUIRE(run_check_config(config, test_now, out, err) == 0);
         CHECK_THAT(out.str(), Catch::Contains("tenant contoso"));
         CHECK_THAT(out.str(), Catch::Contains("mode 0600"));
-        CHECK_THAT(out.str(), Catch::Contains("2026-12-01T00:00:00Z (7 days left, from credential "
+        // 7 days and 15 hours: 8 days, rounded up as the alert mails count (common/days.h).
+        CHECK_THAT(out.str(), Catch::Contains("2026-12-01T00:00:00Z (8 days left, from credential "
                                               "file)"));
         CHECK_THAT(out.str(), Catch::Contains("warning: tenant contoso: the client secret expires "
-                                              "in 7 days"));
+                                              "in 8 days"));
         CHECK_THAT(out.str(), Catch::Contains("result: OK with"));
         CHECK(err.str().empty());
     }

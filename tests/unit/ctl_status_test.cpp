@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/days.h"
 #include "ctl/ctl.h"
 #include "tests/unit/ctl_fixture.h"
 
@@ -161,6 +162,30 @@ TEST_CASE("check prints one Nagios line and exits with the worst state", "[ctl][
         CHECK(run_check(fx.cfg, test_now, out) == 3);
         CHECK_THAT(out.str(), Catch::StartsWith("M365GATE UNKNOWN - cannot read the store"));
     }
+}
+
+TEST_CASE("days left are rounded up, as the alert mails count them", "[ctl][status]") {
+    // common/days.h is the one rule: sync/alerts.cpp uses it for days_left in the mails.
+    CHECK(days_left(test_now + 4 * day + 3600, test_now) == 5);
+    CHECK(days_left(test_now + 5 * day, test_now) == 5);
+    CHECK(days_left(test_now + 1, test_now) == 1);
+    CHECK(days_left(test_now, test_now) == 0);
+    CHECK(days_left(test_now - 2 * day - 5, test_now) == -2);
+
+    StoreFixture fx;
+    fx.cfg.tenants.pop_back();
+    auto state = StoreFixture::healthy_state();
+    state.secret_expires = test_now + 4 * day + 3600;  // the mail says "5 days"
+    fx.publish_contoso(state);
+    std::ostringstream text, json, check, err;
+    REQUIRE(run_status(fx.cfg, false, test_now, text, err) == 0);
+    CHECK_THAT(text.str(), Catch::Contains("(5 days left, from credential_file)"));
+    REQUIRE(run_status(fx.cfg, true, test_now, json, err) == 0);
+    CHECK(nlohmann::json::parse(json.str())["tenants"][0]["secret_days_left"] == 5);
+    CHECK(run_check(fx.cfg, test_now, check) == 1);
+    CHECK_THAT(check.str(),
+               Catch::StartsWith("M365GATE WARNING - contoso: secret expires in 5 days |"));
+    CHECK_THAT(check.str(), Catch::Contains("'contoso_secret_days'=5;14:;1:"));
 }
 
 TEST_CASE("status shows every tenant, for people and as JSON", "[ctl][status]") {
