@@ -761,28 +761,48 @@ void sync_failing(const Context& c, std::string& subject, Body& b) {
            "  ");
 }
 
+// "full sync" / "delta sync" ("完全同期" / "差分同期"); "sync" when the kind is not known.
+std::string sync_kind_text(const std::string& kind, bool ja) {
+    if (kind == "delta") {
+        return pick(ja, "delta sync", "差分同期");
+    }
+    if (kind == "full") {
+        return pick(ja, "full sync", "完全同期");
+    }
+    return pick(ja, "sync", "同期");
+}
+
 void shrink_refused(const Context& c, std::string& subject, Body& b) {
     const bool ja = c.ja;
     const std::uint64_t before = c.facts.addresses_before;
     const std::uint64_t after = c.facts.addresses_after;
     const std::uint64_t removed = before > after ? before - after : 0;
-    const int percent = before > 0 ? static_cast<int>(removed * 100 / before) : 0;
-    const int allowed = static_cast<int>(c.cfg.sync.max_shrink * 100 + 0.5);
+    const std::string percent = std::to_string(shrink_percent(before, after));
+    const std::string allowed = std::to_string(fraction_percent(c.cfg.sync.max_shrink));
+    const std::string kind = sync_kind_text(c.facts.sync_kind, ja);
+    const bool delta = c.facts.sync_kind == "delta";
     subject = subject_prefix(c) +
-              (ja ? "受信者の大量削除を検出したため、同期結果を適用していません（" +
+              (ja ? "受信者の大量削除を検出したため、" + kind + "の結果を適用していません（" +
                         std::to_string(before) + "件中" + std::to_string(removed) + "件）"
-                  : "full sync not applied: it would remove " + std::to_string(removed) + " of " +
+                  : kind + " not applied: it would remove " + std::to_string(removed) + " of " +
                         std::to_string(before) + " addresses");
-    b.para(ja ? "テナント「" + c.tenant.name + "」の完全同期で取得したアドレスは " +
-                    std::to_string(after) + " 件で、現在のリストの " + std::to_string(before) +
-                    " 件より " + std::to_string(removed) + " 件（" + std::to_string(percent) +
-                    "%）少なく、sync.max_shrink（" + std::to_string(allowed) +
+    const std::string what =
+        ja ? (delta ? "テナント「" + c.tenant.name + "」の差分同期を適用すると、アドレスは " +
+                          std::to_string(after) + " 件になります。"
+                    : "テナント「" + c.tenant.name + "」の" + kind + "で取得したアドレスは " +
+                          std::to_string(after) + " 件です。")
+           : (delta ? "A delta sync of tenant \"" + c.tenant.name + "\" would leave " +
+                          std::to_string(after) + " addresses, "
+                    : "A " + kind + " of tenant \"" + c.tenant.name + "\" returned " +
+                          std::to_string(after) + " addresses, ");
+    b.para(ja ? what + "現在のリストの " + std::to_string(before) + " 件より " +
+                    std::to_string(removed) + " 件（" + percent + "%）少なく、sync.max_shrink（" +
+                    allowed +
                     "%）の上限を超えています。そのため新しいリストは適用せず、milter "
                     "は引き続き以前のリストを使用しています。"
-              : "A full sync of tenant \"" + c.tenant.name + "\" returned " +
-                    std::to_string(after) + " addresses, " + std::to_string(removed) + " (" +
-                    std::to_string(percent) + "%) fewer than the " + std::to_string(before) +
-                    " in the store, more than sync.max_shrink (" + std::to_string(allowed) +
+              : what + std::to_string(removed) + " (" + percent + "%) fewer than the " +
+                    std::to_string(before) + " in the store, more than sync.max_shrink (" +
+                    allowed +
                     "%) allows. The new list was NOT applied; the milter keeps using the "
                     "previous one.");
     identity(b, c);
@@ -998,6 +1018,18 @@ const char* to_string(AlertSeverity severity) {
     return "error";
 }
 
+int shrink_percent(std::uint64_t before, std::uint64_t after) {
+    if (before == 0 || after >= before) {
+        return 0;
+    }
+    const std::uint64_t removed = before - after;
+    // Integer round-half-up of removed * 100 / before (no floating point: the log line and
+    // the mail must never differ in the last digit).
+    return static_cast<int>((removed * 200 + before) / (2 * before));
+}
+
+int fraction_percent(double fraction) { return static_cast<int>(fraction * 100.0 + 0.5); }
+
 bool is_permanent_token_error(std::string_view code) {
     static const char* const permanent[] = {"7000222", "7000215", "7000218", "700016", "90002",
                                             "900023",  "90038",   "7000112", "70011",  "1002012",
@@ -1166,7 +1198,8 @@ std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
         case AlertKind::sync_failing:
             return "no successful sync for too long";
         case AlertKind::shrink_refused:
-            return "full sync would shrink the list too much; not applied";
+            return sync_kind_text(f.sync_kind, false) +
+                   " would shrink the list too much; not applied";
         case AlertKind::recovered:
             return "tenant syncs again";
         case AlertKind::secret_accepted:
@@ -1236,6 +1269,8 @@ Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFact
     j["addresses_before"] =
         null_or(facts.kind == AlertKind::shrink_refused, facts.addresses_before);
     j["addresses_after"] = null_or(facts.kind == AlertKind::shrink_refused, facts.addresses_after);
+    j["sync_kind"] = null_or(facts.kind == AlertKind::shrink_refused && !facts.sync_kind.empty(),
+                             facts.sync_kind);
     j["resolved"] = facts.resolved;
     j["credentials_url"] = credentials_url(tenant.client_id);
     j["host"] = host;

@@ -49,6 +49,7 @@ struct AlertFacts {
     std::int64_t last_success = 0;       // 0 = never
     std::uint64_t addresses_before = 0;  // shrink_refused
     std::uint64_t addresses_after = 0;
+    std::string sync_kind;              // shrink_refused: "full" | "delta" ("" = not known)
     std::vector<std::string> resolved;  // recovered: alert keys that had been sent
 };
 
@@ -63,6 +64,13 @@ struct Alert {
 // `host` names the gateway in the text ("m365gate-sync on mx1.example.net").
 Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts,
                   const TimeZone& tz, const std::string& host);
+
+// The share of `before` that a shrink to `after` removes, in whole percent rounded to the
+// nearest (2 of 3 is 67): the one figure the guard's log line, the stored error and the alert
+// text all show. 0 when nothing is removed.
+int shrink_percent(std::uint64_t before, std::uint64_t after);
+// sync.max_shrink (a fraction) in whole percent, rounded to the nearest.
+int fraction_percent(double fraction);
 
 // One sentence in English for the log: what happened, never what to do.
 std::string log_summary(const TenantConfig& tenant, const AlertFacts& facts);

@@ -4,7 +4,7 @@
 // rules are tested without a clock and a restart never resends. Keys (docs/alerts.md):
 //   secret_expiring:<expires>:<days>  secret_expired:<expires>       (kept per expiry date)
 //   token:<AADSTS code>  consent:<permission>  sync_failing:<failing_since>  (until success)
-//   shrink:<addresses_after>                                         (latest refused shrink)
+//   shrink:<addresses_after>          (latest refused shrink; dropped by a successful sync)
 // A key is recorded only when the alert reached at least one configured channel (or when no
 // mail or webhook is configured: then the log is the channel), so a sendmail that is down is
 // retried at the next check instead of losing the alert.
@@ -207,7 +207,9 @@ bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const Aler
     }
     if (facts.kind == AlertKind::shrink_refused) {
         line += " before=" + std::to_string(facts.addresses_before) +
-                " after=" + std::to_string(facts.addresses_after);
+                " after=" + std::to_string(facts.addresses_after) + " percent=" +
+                std::to_string(shrink_percent(facts.addresses_before, facts.addresses_after)) +
+                " kind=" + (facts.sync_kind.empty() ? std::string("-") : facts.sync_kind);
     }
     line += " mail=" + mail_status + " webhook=" + webhook_status +
             " summary=" + log_value(log_summary(tenant, facts));
@@ -230,6 +232,10 @@ void RealAlerter::after_attempt(const Config& cfg, const TenantConfig& tenant,
                                 std::int64_t now) {
     auto& sent = state.alerts_sent;
     if (result.ok) {
+        // A list was published: a later refused shrink, even with the same counts, is news.
+        for (auto it = sent.begin(); it != sent.end();) {
+            it = starts_with(it->first, "shrink:") ? sent.erase(it) : std::next(it);
+        }
         std::vector<std::string> resolved;
         for (const auto& [key, when] : sent) {
             (void)when;
@@ -284,6 +290,7 @@ void RealAlerter::after_attempt(const Config& cfg, const TenantConfig& tenant,
             f.error_kind = result.error_kind;
             f.addresses_before = result.addresses_before;
             f.addresses_after = result.addresses_after;
+            f.sync_kind = result.sync_kind;
             if (send(cfg, tenant, f)) {
                 for (auto it = sent.begin(); it != sent.end();) {
                     it = starts_with(it->first, "shrink:") ? sent.erase(it) : std::next(it);

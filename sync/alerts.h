@@ -29,6 +29,7 @@ struct SyncResult {
     std::string missing_permission;      // consent: e.g. "User.Read.All"
     std::uint64_t addresses_before = 0;  // shrink: the counts the guard compared
     std::uint64_t addresses_after = 0;
+    std::string sync_kind;  // shrink: the sync the guard refused, "full" | "delta"
 };
 
 class Alerter {

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "common/log.h"
+#include "sync/alert_message.h"
 #include "sync/graph.h"
 #include "sync/http.h"
 #include "sync/importer.h"
@@ -463,9 +464,9 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
                 const std::string what =
                     "the " + kind + " sync would drop " + std::to_string(before - after) + " of " +
                     std::to_string(before) + " addresses (" +
-                    std::to_string(static_cast<int>(drop * 100.0 + 0.5)) +
+                    std::to_string(shrink_percent(before, after)) +
                     "%), more than sync.max_shrink (" +
-                    std::to_string(static_cast<int>(cfg.sync.max_shrink * 100.0 + 0.5)) + "%)";
+                    std::to_string(fraction_percent(cfg.sync.max_shrink)) + "%)";
                 if (!options.force) {
                     SyncResult r;
                     r.error_kind = "shrink";
@@ -475,6 +476,7 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
                                 "--once --force applies it)";
                     r.addresses_before = before;
                     r.addresses_after = after;
+                    r.sync_kind = kind;
                     throw SyncError(r);
                 }
                 spdlog::warn(

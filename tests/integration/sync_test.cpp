@@ -210,7 +210,9 @@ TEST_CASE("the mass-deletion guard refuses a shrink, and --once --force applies 
           "[sync][integration]") {
     SyncRun run;
     Simulator sim(run.dir, fixture_args("contoso"));
-    run.configure(sim, {TenantSpec{}});
+    // The alert goes to the simulator's webhook receiver, so its text can be read back.
+    run.configure(sim, {TenantSpec{}},
+                  "[alerts]\nwebhook = \"" + sim.base() + "/_sim/webhook/shrink\"\n");
     REQUIRE(run.sync() == 0);
     const auto before = run.addresses();
     for (const char* id :
@@ -225,6 +227,28 @@ TEST_CASE("the mass-deletion guard refuses a shrink, and --once --force applies 
     TenantState st = run.state();
     CHECK(st.last_error_kind == "shrink");
     CHECK(contains(st.last_error, "--force"));
+    // A delta round was refused: the stored error, the log and the alert say so, with one
+    // and the same percentage.
+    CHECK(contains(st.last_error, "the delta sync would drop"));
+    const auto pct_end = st.last_error.find("%)");
+    REQUIRE(pct_end != std::string::npos);
+    const auto pct_start = st.last_error.rfind('(', pct_end) + 1;
+    const std::string percent = st.last_error.substr(pct_start, pct_end - pct_start);
+    CHECK(contains(run.last_output, "percent=" + percent + " kind=delta"));
+    std::vector<json> hooks;
+    for (const auto& r : sim.requests()) {
+        if (r["target"] == "/_sim/webhook/shrink") {
+            hooks.push_back(json::parse(r["body"].get<std::string>()));
+        }
+    }
+    REQUIRE(hooks.size() == 1);
+    CHECK(hooks[0]["event"] == "shrink_refused");
+    CHECK(hooks[0]["sync_kind"] == "delta");
+    const std::string text = hooks[0]["text"];
+    CHECK(contains(text, "delta sync not applied"));
+    CHECK(contains(text, "A delta sync of tenant \"contoso\""));
+    CHECK(contains(text, "(" + percent + "%) fewer"));
+    CHECK_FALSE(contains(text, "full sync"));
 
     CHECK(run.sync({"--once", "--force"}) == 0);
     const auto after = run.addresses();

@@ -352,6 +352,48 @@ TEST_CASE("every kind builds in both languages with a webhook payload", "[alerts
     }
 }
 
+TEST_CASE("a refused shrink names the kind of sync and the percentage the log shows",
+          "[alerts][message]") {
+    CHECK(shrink_percent(3, 1) == 67);  // the log line's rounding: 2 of 3 is 67 %, not 66
+    CHECK(shrink_percent(1000, 500) == 50);
+    CHECK(shrink_percent(200, 199) == 1);  // 0.5 % rounds up
+    CHECK(shrink_percent(1000, 1000) == 0);
+    CHECK(shrink_percent(0, 0) == 0);
+    CHECK(fraction_percent(0.25) == 25);
+
+    AlertFacts f;
+    f.kind = AlertKind::shrink_refused;
+    f.now = jan31_2027;
+    f.last_success = jan31_2027 - 600;
+    f.error_kind = "shrink";
+    f.addresses_before = 21;
+    f.addresses_after = 7;
+    f.sync_kind = "delta";
+    const Alert en = build_alert(make_config("en"), make_tenant(), f, tokyo(), "h");
+    CHECK(en.subject ==
+          "[m365gate] contoso: delta sync not applied: it would remove 14 of 21 addresses");
+    CHECK(flat(en.body).find("A delta sync of tenant \"contoso\" would leave 7 addresses, 14 "
+                             "(67%) fewer than the 21 in the store") != std::string::npos);
+    CHECK(flat(en.body).find("full sync") == std::string::npos);
+    CHECK(nlohmann::json::parse(en.json)["sync_kind"] == "delta");
+    CHECK(log_summary(make_tenant(), f) ==
+          "delta sync would shrink the list too much; not applied");
+    const Alert ja = build_alert(make_config("ja"), make_tenant(), f, tokyo(), "h");
+    CHECK(ja.subject.find("差分同期の結果を適用していません") != std::string::npos);
+    CHECK(flat(ja.body).find("差分同期を適用すると、アドレスは 7 件になります") !=
+          std::string::npos);
+    CHECK(flat(ja.body).find("14 件（67%）少なく") != std::string::npos);
+    CHECK(flat(ja.body).find("完全同期") == std::string::npos);
+
+    f.sync_kind = "full";
+    const Alert full = build_alert(make_config("en"), make_tenant(), f, tokyo(), "h");
+    CHECK(full.subject.find("full sync not applied") != std::string::npos);
+    CHECK(flat(full.body).find("A full sync of tenant \"contoso\" returned 7 addresses") !=
+          std::string::npos);
+    const Alert full_ja = build_alert(make_config("ja"), make_tenant(), f, tokyo(), "h");
+    CHECK(flat(full_ja.body).find("完全同期で取得したアドレスは 7 件です") != std::string::npos);
+}
+
 TEST_CASE("recipients: global list plus the tenant's, without duplicates", "[alerts][mail]") {
     const auto to = mail_recipients(make_config("en").alerts, make_tenant());
     REQUIRE(to.size() == 2);

@@ -377,6 +377,34 @@ TEST_CASE("a refused shrink alerts once per result, keeping one key", "[alerts][
     CHECK(state.alerts_sent.count("shrink:500") == 0);
 }
 
+TEST_CASE("a successful sync clears the shrink key: the same refusal later alerts again",
+          "[alerts][shrink]") {
+    LogCapture log;
+    const Config cfg = log_only_config();
+    auto alerter = make_alerter();
+    store::TenantState state;
+    state.last_success = expiry;
+    SyncResult r;
+    r.error_kind = "shrink";
+    r.addresses_before = 21;
+    r.addresses_after = 7;
+    r.sync_kind = "delta";
+    alerter->after_attempt(cfg, tenant(), r, state, expiry + 300);
+    CHECK(log.count("alert=shrink_refused") == 1);
+    CHECK(log.count("before=21 after=7 percent=67 kind=delta") == 1);
+    CHECK(log.count("summary=\"delta sync would shrink") == 1);
+    alerter->after_attempt(cfg, tenant(), r, state, expiry + 600);
+    CHECK(log.count("alert=shrink_refused") == 1);  // still once per result
+
+    alerter->after_attempt(cfg, tenant(), success(), state, expiry + 900);
+    CHECK(state.alerts_sent.empty());
+    CHECK(log.count("alert=recovered") == 0);  // a shrink is no failure to recover from
+    state = persisted(state);
+    alerter->after_attempt(cfg, tenant(), r, state, expiry + 1200);
+    CHECK(log.count("alert=shrink_refused") == 2);
+    CHECK(state.alerts_sent.count("shrink:7") == 1);
+}
+
 TEST_CASE("after a reload with a new secret the admin hears whether it works",
           "[alerts][rotation]") {
     LogCapture log;
