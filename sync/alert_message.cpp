@@ -3,6 +3,9 @@
 // The Japanese texts follow the habits of Japanese operator notices: a one-line summary,
 // "■" section headings, the Entra admin center's own Japanese labels in [brackets], polite
 // です/ます form, and no machine translation of key names (config keys stay as written).
+// Japanese paragraphs are never cut at a column (that split words: 有効期/限); a line ends
+// only after 。 (sentences are packed up to the width, a longer one stays whole), and mail
+// clients wrap the rest (lines stay far below 998 octets; fold_long_lines guarantees it).
 #include "sync/alert_message.h"
 
 #include <algorithm>
@@ -14,6 +17,8 @@ namespace m365gate::sync {
 namespace {
 
 constexpr std::size_t wrap_width = 76;  // display columns; a CJK character counts as 2
+
+bool is_japanese_stop(std::string_view ch) { return ch == "。"; }
 
 const char* pick(bool ja, const char* en, const char* jp) { return ja ? jp : en; }
 
@@ -71,10 +76,11 @@ bool no_break_after(std::string_view ch) {
 }
 
 // Greedy wrap of one paragraph: ASCII words break at spaces, CJK text between any two
-// characters except around the kinsoku characters above. `indent` starts every line;
+// characters except around the kinsoku characters above. With `ja`, a line may break only
+// after 。 (a sentence longer than the width stays whole). `indent` starts every line;
 // `hanging` replaces it on continuation lines.
 std::vector<std::string> wrap(std::string_view text, const std::string& indent,
-                              const std::string& hanging) {
+                              const std::string& hanging, bool ja) {
     struct Unit {
         std::string text;
         std::size_t width = 0;
@@ -108,7 +114,9 @@ std::vector<std::string> wrap(std::string_view text, const std::string& indent,
             u.width = n >= 3 ? 2 : 1;
             i += n;
         }
-        if (!units.empty() && !u.space_before) {
+        if (ja) {
+            u.glue_before = !units.empty() && !is_japanese_stop(units.back().text);
+        } else if (!units.empty() && !u.space_before) {
             const bool ascii_after_ascii = static_cast<unsigned char>(u.text[0]) < 0x80 &&
                                            static_cast<unsigned char>(units.back().text[0]) < 0x80;
             u.glue_before =
@@ -130,6 +138,10 @@ std::vector<std::string> wrap(std::string_view text, const std::string& indent,
         std::string chunk;
         std::size_t chunk_width = 0;
         for (std::size_t m = k; m < end; ++m) {
+            if (m > k && units[m].space_before) {  // a space inside a chunk (ja) stays
+                chunk += ' ';
+                ++chunk_width;
+            }
             chunk += units[m].text;
             chunk_width += units[m].width;
         }
@@ -159,7 +171,7 @@ class Body {
 public:
     explicit Body(bool ja) : ja_(ja) {}
     void para(std::string_view text, const std::string& indent = "") {
-        for (auto& l : wrap(text, indent, indent)) {
+        for (auto& l : wrap(text, indent, indent, ja_)) {
             lines_.push_back(std::move(l));
         }
         lines_.emplace_back();
@@ -174,12 +186,12 @@ public:
                 head += ' ';
             }
         }
-        for (auto& l : wrap(value, head, "      ")) {
+        for (auto& l : wrap(value, head, "      ", ja_)) {
             lines_.push_back(std::move(l));
         }
     }
     void item(std::string_view number, std::string_view text) {
-        for (auto& l : wrap(text, "  " + std::string(number) + " ", "     ")) {
+        for (auto& l : wrap(text, "  " + std::string(number) + " ", "     ", ja_)) {
             lines_.push_back(std::move(l));
         }
     }
@@ -307,7 +319,10 @@ std::string impact_text(const Context& c, bool future) {
                     "その後に追加されたユーザー、グループ、エイリアス宛てのメールは"
                     "「存在しない宛先」として拒否されます。最後に同期に成功してから "
                     "sync.stale_after（" +
-                        stale + "）を過ぎると、stale ポリシーが適用されます。" + policy
+                        stale +
+                        "）を過ぎると、リストが古くなったときの扱いを決める milter.on_stale "
+                        "の設定が適用されます。" +
+                        policy
                   : "When the secret expires, m365gate-sync can no longer sign in to "
                     "Microsoft 365 and the recipient list of this tenant stops updating. Mail "
                     "to addresses already on the list keeps being accepted, but users, groups "
@@ -323,7 +338,10 @@ std::string impact_text(const Context& c, bool future) {
                     " 以降に追加されたユーザー、グループ、エイリアス宛てのメールは"
                     "「存在しない宛先」として拒否されます。最後に同期に成功してから "
                     "sync.stale_after（" +
-                    stale + "）を過ぎると、stale ポリシーが適用されます。" + policy
+                    stale +
+                    "）を過ぎると、リストが古くなったときの扱いを決める milter.on_stale "
+                    "の設定が適用されます。" +
+                    policy
               : "Until this is fixed, the recipient list of this tenant is not updated. Mail "
                 "to addresses already on the list keeps being accepted, but users, groups and "
                 "aliases created since the last successful sync (" +
@@ -537,7 +555,7 @@ void secret_expiring(const Context& c, std::string& subject, Body& b) {
     identity(b, c);
     expiry_fields(b, c, true);
     b.blank();
-    b.heading("What happens when it expires:", "有効期限が切れると");
+    b.heading("What happens when it expires:", "有効期限が切れた場合の影響");
     b.para(impact_text(c, true), "  ");
     renew_steps(b, c);
     int next = 0;

@@ -1,6 +1,7 @@
 // Alert texts, time zones and the RFC 5322 message: pure functions, no I/O but the TZ files.
 #include "sync/alert_message.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -225,15 +226,74 @@ TEST_CASE("the expiry mail in Japanese", "[alerts][message]") {
           "09:00 JST）");
     for (const char* want :
          {"テナント「contoso」", "アプリケーション (クライアント) ID",
-          "2027-01-31 09:00 JST (Asia/Tokyo)", "残り日数: 7日", "■ 有効期限が切れると",
+          "2027-01-31 09:00 JST (Asia/Tokyo)", "残り日数: 7日", "■ 有効期限が切れた場合の影響",
           "受信者リストが更新されなくなります", "「存在しない宛先」として拒否されます",
           "sync.stale_after（24時間）", "milter.on_stale = reject", "■ シークレットの更新手順",
           "[アプリの登録]", "[証明書とシークレット]", "[新しいクライアント シークレット]",
           "「シークレット ID」ではありません", "m365gatectl secret set --tenant contoso",
           "/Credentials/appId/22222222-2222-2222-2222-222222222222",
-          "次回は有効期限の1日前に通知します", "自動送信されています"}) {
+          "次回は有効期限の1日前に通知します", "自動送信されています",
+          "sync.stale_after（24時間）を過ぎると、リストが古くなったときの扱いを決める "
+          "milter.on_stale の設定が適用されます。"}) {
         INFO(want);
-        CHECK(flat(a.body).find(want) != std::string::npos);
+        // Not only once the wrapping is undone: Japanese lines break only after 。.
+        CHECK(a.body.find(want) != std::string::npos);
+    }
+    CHECK(a.body.find("stale ポリシー") == std::string::npos);
+    // The heading is not repeated as the first words of its paragraph.
+    const auto lines = lines_of(a.body);
+    const auto heading = std::find(lines.begin(), lines.end(), "■ 有効期限が切れた場合の影響");
+    REQUIRE(heading != lines.end());
+    REQUIRE(heading + 1 != lines.end());
+    CHECK((heading + 1)->rfind("  有効期限が切れると、", 0) == 0);
+    // Each line of that paragraph is whole sentences.
+    for (auto it = heading + 1; it != lines.end() && !it->empty(); ++it) {
+        INFO(*it);
+        CHECK(it->size() >= 3);
+        CHECK(it->compare(it->size() - 3, 3, "。") == 0);
+    }
+}
+
+TEST_CASE("Japanese lines never break inside a word", "[alerts][message]") {
+    const AlertKind kinds[] = {AlertKind::secret_expiring, AlertKind::secret_expired,
+                               AlertKind::token_refused,   AlertKind::consent_missing,
+                               AlertKind::sync_failing,    AlertKind::shrink_refused,
+                               AlertKind::recovered,       AlertKind::secret_accepted};
+    for (AlertKind k : kinds) {
+        for (const char* code : {"7000222", "7000215", "700016", "53003"}) {
+            INFO(to_string(k) << " " << code);
+            AlertFacts f = expiring_facts();
+            f.kind = k;
+            f.error_kind = k == AlertKind::sync_failing ? "network" : "token";
+            f.error_code = code;
+            f.error_message = "Could not connect to server";
+            f.missing_permission = "User.Read.All";
+            f.addresses_before = 1000;
+            f.addresses_after = 600;
+            f.sync_kind = "full";
+            f.failing_since = f.now - 7 * 3600;
+            f.resolved = {"token:7000222"};
+            const Alert a = build_alert(make_config("ja"), make_tenant(), f, tokyo(), "gw");
+            // A word cut by a line break (有効期/限) is found in the unwrapped text only.
+            for (const char* word :
+                 {"有効期限", "クライアントシークレット", "受信者リスト", "アプリケーション",
+                  "アクセス許可", "シークレット", "同期", "管理センター"}) {
+                INFO(word);
+                std::size_t in_body = 0, in_flat = 0;
+                const std::string text = flat(a.body);
+                for (auto p = a.body.find(word); p != std::string::npos;
+                     p = a.body.find(word, p + 1)) {
+                    ++in_body;
+                }
+                for (auto p = text.find(word); p != std::string::npos; p = text.find(word, p + 1)) {
+                    ++in_flat;
+                }
+                CHECK(in_body == in_flat);
+            }
+            for (const auto& line : lines_of(a.body)) {
+                CHECK(line.size() <= 998);
+            }
+        }
     }
 }
 
