@@ -369,8 +369,9 @@ ImportStats Importer::full(store::Rebuild& rebuild, const DomainSet& managed) {
                                      groups_select + "&$top=999")},
         {&collections[2], graph_.url(std::string("/contacts?") + contacts_select + "&$top=999")},
     };
-    for (const auto& [c, url] : lists) {
-        graph_.for_each_page(url, [&](const json& items) {
+    for (const auto& entry : lists) {
+        const Collection* c = entry.first;  // not a structured binding: the lambda captures it
+        graph_.for_each_page(entry.second, [&](const json& items) {
             check_stop();
             for (const auto& item : items) {
                 const DirectoryObject o = parse_directory_object(item);
