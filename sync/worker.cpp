@@ -531,6 +531,18 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
 
         Importer importer(graph, t, stop_);
         const DomainSet managed = importer.managed_domains();
+        // What a full sync would store: the managed domains except those another tenant
+        // owns (set_domains skips them). Comparing `managed` itself made every round full.
+        DomainSet storable;
+        {
+            store::Snapshot snap(store_);
+            for (const auto& d : managed) {
+                const auto owner = snap.tenant_of_domain(d);
+                if (!owner || *owner == t.name) {
+                    storable.insert(d);
+                }
+            }
+        }
         std::string why_full;
         if (options.full) {
             why_full = "requested";
@@ -540,7 +552,7 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
             why_full = "no_delta_links";
         } else if (now - prev.last_full_sync >= cfg.sync.full_every.count()) {
             why_full = "full_every";
-        } else if (managed != stored_domains) {
+        } else if (storable != stored_domains) {
             why_full = "domains_changed";
         }
         if (why_full.empty()) {

@@ -342,6 +342,38 @@ TEST_CASE("two tenants, one broken: the other still syncs", "[sync][integration]
     CHECK(run.state("broken").last_attempt == 0);
 }
 
+TEST_CASE("a domain owned by another tenant does not force a full sync every round",
+          "[sync][integration]") {
+    SyncRun run;
+    auto args = fixture_args("contoso");
+    const auto more = fixture_args("northwind");
+    args.insert(args.end(), more.begin(), more.end());
+    Simulator sim(run.dir, args);
+    TenantSpec contoso;  // its managed domains come from Graph, contoso.example among them
+    TenantSpec northwind;
+    northwind.name = "northwind";
+    northwind.tenant_id = "33333333-3333-3333-3333-333333333333";
+    northwind.client_id = "44444444-4444-4444-4444-444444444444";
+    northwind.secret = "n0rthw1nd~secret~value~01";
+    northwind.extra = "domains = [\"northwind.example\", \"contoso.example\"]\n";
+    run.configure(sim, {contoso, northwind});  // contoso first: it owns contoso.example
+
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    CHECK(contains(run.last_output,
+                   "tenant=northwind event=domain status=skipped domain=contoso.example "
+                   "reason=owned_by_other_tenant"));
+    CHECK(run.state("northwind").last_sync_kind == "full");
+    for (int round = 2; round <= 3; ++round) {
+        INFO("round " << round << ": " << run.last_output);
+        REQUIRE(run.sync() == 0);
+        CHECK(run.state("northwind").last_sync_kind == "delta");
+        CHECK(contains(run.last_output, "tenant=northwind event=sync kind=delta status=ok"));
+        CHECK_FALSE(contains(run.last_output, "reason=domains_changed"));
+        CHECK(run.state("contoso").last_sync_kind == "delta");
+    }
+}
+
 TEST_CASE("a server certificate from another CA fails with a clear TLS error",
           "[sync][integration]") {
     SyncRun run;
