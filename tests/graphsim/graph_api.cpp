@@ -64,6 +64,7 @@ struct Call {
     httplib::Response& res;
     const RequestIds& ids;
     std::map<std::string, std::string> query;  // option names lower-cased ($select, ...)
+    std::string base;  // the Graph base this request came to (its links point there too)
 
     const std::string* option(const char* name) const {
         const auto it = query.find(name);
@@ -206,8 +207,9 @@ std::optional<Selection> parse_select(Kind kind, std::string_view text, std::str
     return sel;
 }
 
-std::string context_url(const Simulator& sim, const char* collection, const std::string& select) {
-    std::string out = sim.base + "/v1.0/$metadata#" + collection;
+std::string context_url(const std::string& base, const char* collection,
+                        const std::string& select) {
+    std::string out = base + "/v1.0/$metadata#" + collection;
     if (!select.empty()) {
         out += '(' + select + ')';
     }
@@ -325,11 +327,11 @@ void list_collection(Call& call, const Tenant& tenant, Kind kind) {
     }
 
     std::string body = "{\"@odata.context\":";
-    append_json_string(body, context_url(call.sim, collection_name(kind), sel.text));
+    append_json_string(body, context_url(call.base, collection_name(kind), sel.text));
     if (pos < c.slots.size()) {
         state.position = pos;
         body += ",\"@odata.nextLink\":";
-        append_json_string(body, call.sim.base + "/v1.0/" + collection_name(kind) +
+        append_json_string(body, call.base + "/v1.0/" + collection_name(kind) +
                                      "?$skiptoken=" + encode_state(call.sim, state));
     }
     body += ",\"value\":[";
@@ -341,7 +343,7 @@ void list_collection(Call& call, const Tenant& tenant, Kind kind) {
 // ---- collections: delta ----------------------------------------------------------------------
 
 void delta_gone(Call& call, Kind kind, const std::string& select) {
-    std::string location = call.sim.base + "/v1.0/" + collection_name(kind) + "/delta?$deltatoken=";
+    std::string location = call.base + "/v1.0/" + collection_name(kind) + "/delta?$deltatoken=";
     if (!select.empty()) {
         location += "&$select=" + select;
     }
@@ -412,9 +414,9 @@ void delta_collection(Call& call, const Tenant& tenant, Kind kind) {
         state.version = tenant.version;
         state.issued = now;
         std::string body = "{\"@odata.context\":";
-        append_json_string(body, context_url(call.sim, collection_name(kind), state.select));
+        append_json_string(body, context_url(call.base, collection_name(kind), state.select));
         body += ",\"value\":[],\"@odata.deltaLink\":";
-        append_json_string(body, call.sim.base + "/v1.0/" + collection_name(kind) +
+        append_json_string(body, call.base + "/v1.0/" + collection_name(kind) +
                                      "/delta?$deltatoken=" + encode_state(call.sim, state));
         body += '}';
         call.ok(std::move(body));
@@ -485,8 +487,8 @@ void delta_collection(Call& call, const Tenant& tenant, Kind kind) {
 
     state.issued = now;
     std::string body = "{\"@odata.context\":";
-    append_json_string(body, context_url(call.sim, collection_name(kind), sel.text));
-    const std::string link_base = call.sim.base + "/v1.0/" + collection_name(kind) + "/delta?";
+    append_json_string(body, context_url(call.base, collection_name(kind), sel.text));
+    const std::string link_base = call.base + "/v1.0/" + collection_name(kind) + "/delta?";
     if (more) {
         body += ",\"@odata.nextLink\":";
         append_json_string(body, link_base + "$skiptoken=" + encode_state(call.sim, state));
@@ -547,13 +549,13 @@ json project(const json& full, const std::vector<std::string>& fields) {
     return out;
 }
 
-std::string context_with(const Simulator& sim, const char* collection,
+std::string context_with(const std::string& base, const char* collection,
                          const std::vector<std::string>& fields) {
     std::string select;
     for (std::size_t i = 1; i < fields.size(); ++i) {  // fields[0] is the implicit id
         select += (i > 1 ? "," : "") + fields[i];
     }
-    return context_url(sim, collection, select);
+    return context_url(base, collection, select);
 }
 
 void list_domains(Call& call, const Tenant& tenant) {
@@ -573,7 +575,7 @@ void list_domains(Call& call, const Tenant& tenant) {
     if (!select_fields(call, known, "microsoft.graph.domain", fields)) {
         return;
     }
-    json body = {{"@odata.context", context_with(call.sim, "domains", fields)},
+    json body = {{"@odata.context", context_with(call.base, "domains", fields)},
                  {"value", json::array()}};
     for (const json& domain : tenant.domains) {
         body["value"].push_back(project(domain, fields));
@@ -639,7 +641,7 @@ void list_applications(Call& call, const Tenant& tenant) {
             return;
         }
     }
-    json body = {{"@odata.context", context_with(call.sim, "applications", fields)},
+    json body = {{"@odata.context", context_with(call.base, "applications", fields)},
                  {"value", json::array()}};
     for (const App& app : tenant.apps) {
         if (!app_id || iequals(*app_id, app.app_id)) {
@@ -664,7 +666,7 @@ void get_application(Call& call, const Tenant& tenant, const std::string& app_id
         return;
     }
     json body = project(application_json(*app), fields);
-    body["@odata.context"] = call.sim.base + "/v1.0/$metadata#applications/$entity";
+    body["@odata.context"] = call.base + "/v1.0/$metadata#applications/$entity";
     call.ok(body.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
@@ -755,7 +757,7 @@ bool permitted(const App& app, Endpoint endpoint, Kind kind) {
 
 void handle_graph(Simulator& sim, const httplib::Request& req, httplib::Response& res,
                   const RequestIds& ids) {
-    Call call{sim, req, res, ids, {}};
+    Call call{sim, req, res, ids, {}, sim.graph_base_for(req)};
     for (const auto& [key, value] : req.params) {
         call.query.emplace(ascii_lower(key), value);
     }

@@ -124,6 +124,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 100000));
     app.add_option("--now", now_text, "start the simulator clock here (ISO 8601)");
     app.add_option("--threads", threads, "worker threads per listener")->check(CLI::Range(1, 256));
+    app.add_option("--graph-host", options.graph_hosts,
+                   "also serve Graph as https://NAME:PORT, with scope https://NAME:PORT/.default "
+                   "(repeatable; a national cloud's graph_endpoint differs from login_endpoint)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

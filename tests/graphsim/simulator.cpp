@@ -82,9 +82,23 @@ void Simulator::add_tenant(std::unique_ptr<Tenant> tenant) {
 
 void Simulator::set_bases(int main_port, int foreign_port) {
     base = "https://" + options.listen_host + ":" + std::to_string(main_port);
+    graph_bases = {base};
+    for (const auto& host : options.graph_hosts) {
+        graph_bases.push_back("https://" + host + ":" + std::to_string(main_port));
+    }
     if (foreign_port > 0) {
         foreign_base = "https://" + options.listen_host + ":" + std::to_string(foreign_port);
     }
+}
+
+std::string Simulator::graph_base_for(const httplib::Request& req) const {
+    const std::string host = req.get_header_value("Host");
+    for (const auto& b : graph_bases) {
+        if (iequals(b, "https://" + host)) {
+            return b;
+        }
+    }
+    return base;
 }
 
 Tenant* Simulator::find_tenant(std::string_view id_or_alias) const {
@@ -96,9 +110,12 @@ Tenant* Simulator::find_tenant(std::string_view id_or_alias) const {
     return nullptr;
 }
 
-std::optional<Fault> Simulator::take_fault(std::string_view path) {
+std::optional<Fault> Simulator::take_fault(std::string_view path, bool control) {
     std::lock_guard<std::mutex> lock(faults_mutex_);
     for (auto it = faults_.begin(); it != faults_.end(); ++it) {
+        if (control && it->match.rfind("/_sim/", 0) != 0) {
+            continue;
+        }
         if (path.compare(0, it->match.size(), it->match) == 0) {
             Fault fault = *it;
             if (--it->count <= 0) {
@@ -204,16 +221,16 @@ void write_fault_status(Simulator& sim, const httplib::Request& req, httplib::Re
     }
 }
 
-// The foreign_next_link fault: the page's links point at the foreign listener.
-void point_links_elsewhere(Simulator& sim, std::string& body) {
+// The foreign_next_link fault: the page's links (on `base`) point at the foreign listener.
+void point_links_elsewhere(Simulator& sim, const std::string& base, std::string& body) {
     const std::string target =
         sim.foreign_base.empty() ? "https://foreign.invalid" : sim.foreign_base;
     bool replaced = false;
     for (const char* key : {"\"@odata.nextLink\":\"", "\"@odata.deltaLink\":\""}) {
-        const std::string needle = std::string(key) + sim.base;
+        const std::string needle = std::string(key) + base;
         const std::size_t at = body.find(needle);
         if (at != std::string::npos) {
-            body.replace(at + std::string(key).size(), sim.base.size(), target);
+            body.replace(at + std::string(key).size(), base.size(), target);
             replaced = true;
         }
     }
@@ -298,6 +315,27 @@ void Simulator::handle(Listener listener, const httplib::Request& req, httplib::
         return;
     }
     const std::string& path = req.path;
+    if (path.rfind("/_sim/webhook/", 0) == 0) {
+        // The alert webhook receiver fails on request too (status, slow, reset), so the
+        // sender's retries can be tested.
+        if (const auto fault = take_fault(path, true)) {
+            if (fault->type == "slow") {
+                std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
+            } else if (fault->type == "reset") {
+                record_request(listener, req, 0, fault->type);
+                reset_connection(req);
+                res.status = 500;
+                return;
+            } else if (fault->type == "status") {
+                if (fault->retry_after >= 0) {
+                    res.set_header("Retry-After", std::to_string(fault->retry_after));
+                }
+                reply_error(res, fault->status, "graphsim: injected fault");
+                record_request(listener, req, res.status, fault->type);
+                return;
+            }
+        }
+    }
     if (path.rfind("/_sim/", 0) == 0) {
         handle_control(req, res);
         if (path != "/_sim/requests") {
@@ -347,7 +385,7 @@ void Simulator::handle(Listener listener, const httplib::Request& req, httplib::
         res.body = "{\"@odata.context\":\"" + base + "/v1.0/$metadata#users\",\"value\":[{\"id\":";
         res.body += "<html><body>Service Unavailable</body></html>";
     } else if (fault && fault->type == "foreign_next_link") {
-        point_links_elsewhere(*this, res.body);
+        point_links_elsewhere(*this, graph_base_for(req), res.body);
     }
     record_request(listener, req, res.status, fault_type);
 }

@@ -34,11 +34,13 @@ struct AccessToken {
     UnixSeconds issued = 0;
     UnixSeconds expires = 0;
     std::uint32_t generation = 0;  // of the tenant's access tokens (expire-access-tokens)
+    std::string audience;          // the Graph base of the scope it was issued for
 };
 
 struct Fault {
     std::string match;  // path prefix
     std::string type;   // status | slow | reset | truncate | invalid_json | foreign_next_link
+                        // (status, slow and reset also apply to /_sim/webhook/...)
     int count = 1;
     int status = 503;
     int retry_after = -1;  // seconds; -1: no Retry-After header
@@ -71,6 +73,10 @@ struct Options {
     std::string listen_host = "127.0.0.1";
     int token_lifetime = 3599;
     int delta_page_size = 200;
+    // More names the main listener serves Graph under (--graph-host), as a national cloud's
+    // graph endpoint differs from its login endpoint: https://NAME:PORT is then a Graph base
+    // too, with its own token scope (https://NAME:PORT/.default) and links.
+    std::vector<std::string> graph_hosts;
 };
 
 class Simulator {
@@ -86,8 +92,11 @@ public:
 
     // ---- shared with the handler files ----
     const Options options;
-    std::string base;          // https://127.0.0.1:PORT (main listener)
-    std::string foreign_base;  // the foreign listener, or empty
+    std::string base;                      // https://127.0.0.1:PORT (main listener)
+    std::string foreign_base;              // the foreign listener, or empty
+    std::vector<std::string> graph_bases;  // base, then https://<graph_host>:PORT for each
+    // The Graph base a request came to (its Host header), `base` when it names no other one.
+    std::string graph_base_for(const httplib::Request& req) const;
     SimClock clock;
     // Tokens are MAC'd with a fixed key, so a token from an earlier run is recognised as ours
     // (its boot id differs: delta state gone, 410) instead of garbage (400).
@@ -104,7 +113,9 @@ public:
 
 private:
     void handle_control(const httplib::Request& req, httplib::Response& res);
-    std::optional<Fault> take_fault(std::string_view path);
+    // The first pending fault whose match is a prefix of `path` (with `control`, only those
+    // whose match starts with /_sim/: a catch-all "/" never hits the webhook receiver).
+    std::optional<Fault> take_fault(std::string_view path, bool control = false);
     void record_request(Listener listener, const httplib::Request& req, int status,
                         const std::string& fault);
 

@@ -83,13 +83,13 @@ bool parse_basic_auth(const std::string& header, std::string& client_id, std::st
 }
 
 std::string issue_token(Simulator& sim, const std::string& tenant_id, const std::string& app_id,
-                        const std::vector<std::string>& roles) {
+                        const std::vector<std::string>& roles, const std::string& audience) {
     const UnixSeconds now = sim.clock.now();
     const UnixSeconds expires = now + sim.options.token_lifetime;
     // Shaped like an Entra access token (a JWT). Clients must treat it as opaque (A.3).
     const json header = {{"typ", "JWT"}, {"alg", "RS256"}, {"kid", "graphsim"}};
     const json payload = {
-        {"aud", sim.base},  {"iss", "https://sts.windows.net/" + tenant_id + "/"},
+        {"aud", audience},  {"iss", "https://sts.windows.net/" + tenant_id + "/"},
         {"iat", now},       {"nbf", now},
         {"exp", expires},   {"appid", app_id},
         {"idtyp", "app"},   {"roles", roles},
@@ -110,6 +110,7 @@ std::string issue_token(Simulator& sim, const std::string& tenant_id, const std:
     entry.issued = now;
     entry.expires = expires;
     entry.generation = sim.access_generation[tenant_id];
+    entry.audience = audience;
     return token;
 }
 
@@ -154,6 +155,7 @@ void handle_token(Simulator& sim, const std::string& tenant_segment, const httpl
     std::string tenant_id;
     std::vector<std::string> roles;
     std::string app_id;
+    std::string audience;
     {
         std::shared_lock<std::shared_mutex> lock(sim.tenants_mutex);
         const Tenant* tenant = sim.find_tenant(tenant_segment);
@@ -211,7 +213,12 @@ void handle_token(Simulator& sim, const std::string& tenant_segment, const httpl
                               "The request body must contain the following parameter: 'scope'.");
             return;
         }
-        if (!iequals(scope->second, sim.base + "/.default")) {
+        for (const auto& b : sim.graph_bases) {  // the scope names the Graph it is for
+            if (iequals(scope->second, b + "/.default")) {
+                audience = b;
+            }
+        }
+        if (audience.empty()) {
             write_token_error(sim, req, res, 400, "invalid_scope", 70011,
                               "The provided request must include a 'scope' input parameter. The "
                               "provided value for the input parameter 'scope' is not valid. The "
@@ -251,7 +258,7 @@ void handle_token(Simulator& sim, const std::string& tenant_segment, const httpl
         }
         roles = app->permissions;
     }
-    const std::string token = issue_token(sim, tenant_id, app_id, roles);
+    const std::string token = issue_token(sim, tenant_id, app_id, roles, audience);
     const json body = {
         {"token_type", "Bearer"},
         {"expires_in", sim.options.token_lifetime},
@@ -295,6 +302,9 @@ std::optional<AccessToken> check_bearer(Simulator& sim, const httplib::Request& 
         generation = sim.access_generation[found.tenant_id];
     }
     const UnixSeconds now = sim.clock.now();
+    if (!iequals(found.audience, sim.graph_base_for(req))) {  // a token for another cloud
+        return reject("Access token validation failure. Invalid audience.");
+    }
     if (found.expires <= now || found.generation < generation) {
         return reject("Lifetime validation failed, the token is expired.");
     }

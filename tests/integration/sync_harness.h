@@ -165,6 +165,7 @@ public:
     Simulator& operator=(const Simulator&) = delete;
 
     std::string base() const { return "https://127.0.0.1:" + std::to_string(port_); }
+    int port() const { return port_; }
 
     CurlResult call(const std::string& method, const std::string& path,
                     const json& body = json()) const {
@@ -217,6 +218,9 @@ struct TenantSpec {
     std::string client_id = "22222222-2222-2222-2222-222222222222";
     std::string secret = "s3cr3t~contoso~value~0001";
     std::string extra;  // more TOML lines for the [[tenant]] table
+    // "" = the simulator's base (https://127.0.0.1:PORT).
+    std::string login_endpoint;
+    std::string graph_endpoint;
 };
 
 // A temporary directory with config, credentials and store; runs m365gate-sync on it.
@@ -259,8 +263,10 @@ public:
             write_file(secret, spec.secret + "\n", 0600);
             t << "[[tenant]]\nname = \"" << spec.name << "\"\ntenant_id = \"" << spec.tenant_id
               << "\"\nclient_id = \"" << spec.client_id << "\"\nclient_secret_file = \""
-              << secret.string() << "\"\nlogin_endpoint = \"" << sim.base()
-              << "\"\ngraph_endpoint = \"" << sim.base() << "\"\n"
+              << secret.string() << "\"\nlogin_endpoint = \""
+              << (spec.login_endpoint.empty() ? sim.base() : spec.login_endpoint)
+              << "\"\ngraph_endpoint = \""
+              << (spec.graph_endpoint.empty() ? sim.base() : spec.graph_endpoint) << "\"\n"
               << spec.extra << "\n";
         }
         write_file(config_file(), t.str());

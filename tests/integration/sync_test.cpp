@@ -24,6 +24,68 @@ bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;
 }
 
+// One value of an application/x-www-form-urlencoded body ("" when absent).
+std::string form_value(const std::string& body, const std::string& key) {
+    std::size_t pos = 0;
+    while (pos <= body.size()) {
+        const std::size_t amp = std::min(body.find('&', pos), body.size());
+        const std::string pair = body.substr(pos, amp - pos);
+        const std::size_t eq = pair.find('=');
+        if (eq != std::string::npos && pair.substr(0, eq) == key) {
+            std::string out;
+            for (std::size_t i = eq + 1; i < pair.size(); ++i) {
+                if (pair[i] == '%' && i + 2 < pair.size()) {
+                    out.push_back(static_cast<char>(std::stoi(pair.substr(i + 1, 2), nullptr, 16)));
+                    i += 2;
+                } else {
+                    out.push_back(pair[i] == '+' ? ' ' : pair[i]);
+                }
+            }
+            return out;
+        }
+        pos = amp + 1;
+    }
+    return "";
+}
+
+// The claims of a JWT-shaped access token (its middle, base64url JSON).
+json token_claims(const std::string& token) {
+    const auto first = token.find('.');
+    const auto second = token.find('.', first + 1);
+    if (first == std::string::npos || second == std::string::npos) {
+        return json();
+    }
+    static const std::string table =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    unsigned v = 0;
+    int bits = 0;
+    for (char c : token.substr(first + 1, second - first - 1)) {
+        const auto at = table.find(c);
+        if (at == std::string::npos) {
+            return json();
+        }
+        v = (v << 6) | static_cast<unsigned>(at);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((v >> bits) & 0xff));
+        }
+    }
+    return json::parse(out, nullptr, false);
+}
+
+bool is_token_request(const json& r) {
+    const std::string target = r["target"];
+    const std::string suffix = "/oauth2/v2.0/token";
+    return target.size() > suffix.size() &&
+           target.compare(target.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_graph_request(const json& r) {
+    return r["target"].get<std::string>().rfind("/v1.0/", 0) == 0;
+}
+
 }  // namespace
 
 TEST_CASE("a full sync publishes exactly the fixture's recipients", "[sync][integration]") {
@@ -372,6 +434,54 @@ TEST_CASE("a domain owned by another tenant does not force a full sync every rou
         CHECK_FALSE(contains(run.last_output, "reason=domains_changed"));
         CHECK(run.state("contoso").last_sync_kind == "delta");
     }
+}
+
+TEST_CASE("national clouds: the token scope and every Graph request follow graph_endpoint",
+          "[sync][integration]") {
+    SyncRun run;
+    auto args = fixture_args("contoso");
+    args.insert(args.end(), {"--graph-host", "localhost"});  // Graph also as https://localhost
+    Simulator sim(run.dir, args);
+    const std::string port = std::to_string(sim.port());
+    const std::string graph = "https://localhost:" + port;
+    TenantSpec spec;
+    spec.login_endpoint = sim.base();  // https://127.0.0.1:PORT, as login != graph in a cloud
+    spec.graph_endpoint = graph;
+    run.configure(sim, {spec});
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+
+    int token_requests = 0;
+    int graph_requests = 0;
+    for (const auto& r : sim.requests()) {
+        INFO(r.dump());
+        if (is_token_request(r)) {
+            ++token_requests;
+            CHECK(r["headers"]["host"] == "127.0.0.1:" + port);
+            CHECK(form_value(r["body"], "scope") == graph + "/.default");
+            CHECK(r["status"] == 200);
+        } else if (is_graph_request(r)) {
+            ++graph_requests;
+            CHECK(r["headers"]["host"] == "localhost:" + port);
+            REQUIRE(r["headers"].contains("authorization"));
+            const std::string auth = r["headers"]["authorization"];
+            REQUIRE(auth.rfind("Bearer ", 0) == 0);
+            CHECK(token_claims(auth.substr(7))["aud"] == graph);  // the token for that Graph
+            CHECK(r["status"] == 200);
+        }
+    }
+    CHECK(token_requests == 1);
+    CHECK(graph_requests >= 8);  // 3 delta rounds, domains, users, groups, contacts, apps
+    const TenantState st = run.state();
+    CHECK(st.delta_links.size() == 3);
+    for (const auto& [kind, link] : st.delta_links) {
+        INFO(kind);
+        CHECK(link.rfind(graph + "/v1.0/", 0) == 0);
+    }
+    CHECK(st.secret_expires_source == "graph");  // /applications answered on that host too
+    REQUIRE(run.sync() == 0);                    // a delta round from those links
+    CHECK(run.state().last_sync_kind == "delta");
 }
 
 TEST_CASE("a server certificate from another CA fails with a clear TLS error",
