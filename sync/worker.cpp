@@ -638,6 +638,15 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
         if (fs.failing_since == 0) {
             fs.failing_since = now;
         }
+        if (kind == "delta" && result.error_code == "foreign_link" && !fs.delta_links.empty()) {
+            // A stored link (or one Graph sent in this round) points at another host: it is
+            // never followed, and the next round gets fresh links from a full sync.
+            fs.delta_links.clear();
+            spdlog::warn(
+                "tenant={} event=delta_links status=dropped reason=foreign_link "
+                "note=\"the next sync is full\"",
+                t.name);
+        }
         w.put_state(t.name, fs);
         w.commit();
     }

@@ -166,6 +166,20 @@ public:
 
     std::string base() const { return "https://127.0.0.1:" + std::to_string(port_); }
     int port() const { return port_; }
+    // The foreign listener ("another host"): its base and its share of the request record.
+    std::string foreign_base() const {
+        return "https://127.0.0.1:" +
+               std::to_string(std::stoi(read_file(dir_ / "sim.foreign-port")));
+    }
+    std::vector<json> foreign_requests() const {
+        std::vector<json> out;
+        for (auto& r : requests()) {
+            if (r["listener"] == "foreign") {
+                out.push_back(std::move(r));
+            }
+        }
+        return out;
+    }
 
     CurlResult call(const std::string& method, const std::string& path,
                     const json& body = json()) const {

@@ -260,12 +260,60 @@ TEST_CASE("a nextLink to another host is refused and gets no token", "[sync][int
     const TenantState st = run.state();
     CHECK(st.last_error_code == "foreign_link");
     CHECK(st.last_success == 0);
-    CHECK(contains(run.last_output, "status=refused_link"));
+    const std::string foreign_host = sim.foreign_base().substr(8);  // "127.0.0.1:PORT"
+    CHECK(contains(run.last_output, "status=refused_link host=" + foreign_host));
+    // The fault was applied: a /users page with a foreign nextLink was sent (the users/delta
+    // round before it got one too; a full sync follows no deltaLink) ...
+    int faulted_pages = 0;
     for (const auto& r : sim.requests()) {
-        if (r["listener"] == "foreign") {
-            CHECK_FALSE(r["headers"].contains("authorization"));
+        if (r.value("fault", "") == "foreign_next_link" &&
+            r["target"].get<std::string>().rfind("/v1.0/users?", 0) == 0) {
+            ++faulted_pages;
         }
     }
+    CHECK(faulted_pages == 1);  // one page, then the sync stopped: its link was not followed
+    // ... and the other host was never contacted, let alone given the token.
+    CHECK(sim.foreign_requests().empty());
+}
+
+TEST_CASE("a stored deltaLink to another host is refused and gets nothing", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    // The full sync's users/delta round ends with a deltaLink to the foreign listener.
+    fault(sim, {{"match", "/v1.0/users/delta"}, {"type", "foreign_next_link"}, {"count", 1}});
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    bool faulted = false;
+    for (const auto& r : sim.requests()) {
+        faulted = faulted || r.value("fault", "") == "foreign_next_link";
+    }
+    REQUIRE(faulted);
+    REQUIRE(run.state().delta_links.count("users") == 1);
+    REQUIRE(run.state().delta_links.at("users").rfind(sim.foreign_base() + "/", 0) == 0);
+
+    // The next delta round refuses the stored link before sending anything.
+    const std::int64_t good = run.state().last_success;
+    CHECK(run.sync() == 1);
+    CHECK(contains(run.last_output, "status=refused_link host=" + sim.foreign_base().substr(8)));
+    TenantState st = run.state();
+    CHECK(st.last_error_kind == "graph");
+    CHECK(st.last_error_code == "foreign_link");
+    CHECK(st.last_success == good);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+    CHECK(st.delta_links.empty());  // dropped: the next round is full
+    CHECK(contains(run.last_output, "event=delta_links status=dropped reason=foreign_link"));
+    CHECK(sim.foreign_requests().empty());
+
+    REQUIRE(run.sync() == 0);
+    st = run.state();
+    CHECK(st.last_sync_kind == "full");
+    CHECK(st.last_error.empty());
+    for (const auto& [kind, link] : st.delta_links) {
+        INFO(kind);
+        CHECK(link.rfind(sim.base() + "/", 0) == 0);
+    }
+    CHECK(sim.foreign_requests().empty());
 }
 
 TEST_CASE("the mass-deletion guard refuses a shrink, and --once --force applies it",
