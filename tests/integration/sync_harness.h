@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -68,6 +69,32 @@ inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
         _exit(127);
     }
     return pid;
+}
+
+// Polls `condition` every 50 ms until it holds (true) or `limit` passes (false).
+inline bool wait_until(const std::function<bool()>& condition,
+                       std::chrono::seconds limit = std::chrono::seconds(60)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        if (condition()) {
+            return true;
+        }
+        if (std::chrono::steady_clock::now() > until) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+// Lines of `text` holding `needle`.
+inline int count_lines(const std::string& text, const std::string& needle) {
+    std::istringstream in(text);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        n += line.find(needle) != std::string::npos ? 1 : 0;
+    }
+    return n;
 }
 
 inline int wait_exit(pid_t pid, std::chrono::seconds limit = std::chrono::seconds(150)) {
@@ -345,6 +372,39 @@ public:
 
     fs::path dir;
     std::string last_output;
+};
+
+// m365gate-sync as a daemon on `run`'s config; stopped (SIGTERM, then SIGKILL after the
+// limit) when the object goes, so a failed REQUIRE never leaves it running.
+class Daemon {
+public:
+    explicit Daemon(SyncRun& run) : pid_(run.start_daemon()) {
+        if (pid_ <= 0) {
+            throw std::runtime_error("fork failed for m365gate-sync");
+        }
+    }
+    ~Daemon() { stop(); }
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    void signal(int sig) const {
+        if (pid_ > 0) {  // never kill(-1, ...) or kill(0, ...)
+            kill(pid_, sig);
+        }
+    }
+    // SIGTERM and the exit status (-1 when it had to be killed or was not running).
+    int stop(std::chrono::seconds limit = std::chrono::seconds(30)) {
+        if (pid_ <= 0) {
+            return -1;
+        }
+        kill(pid_, SIGTERM);
+        const int rc = wait_exit(pid_, limit);
+        pid_ = -1;
+        return rc;
+    }
+
+private:
+    pid_t pid_ = -1;
 };
 
 inline std::set<std::string> expected_addresses(const std::string& fixture) {

@@ -388,6 +388,100 @@ TEST_CASE("a 403 from /users is recorded as missing consent", "[sync][integratio
     CHECK(contains(run.last_output, "event=secret_expiry source=graph status=forbidden"));
 }
 
+TEST_CASE("without Application.Read.All the expiry lookup is tried once, then never again",
+          "[sync][integration][daemon]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    REQUIRE(sim.call("POST", tenant_path("/apps/22222222-2222-2222-2222-222222222222"),
+                     {{"permissions",
+                       {"User.Read.All", "GroupMember.Read.All", "OrgContact.Read.All",
+                        "Domain.Read.All"}}})
+                .status == 200);
+    // No expiry in the credential file (one line) nor in the config: Graph is the only source.
+    run.configure(sim, {TenantSpec{}}, "interval = \"1s\"\n", "debug");
+    Daemon daemon(run);
+    REQUIRE(wait_until([&] { return count_lines(run.log(), "status=ok addresses=") >= 3; }));
+    CHECK(daemon.stop() == 0);
+    const std::string log = run.log();
+    INFO(log);
+    CHECK(count_lines(log, "status=ok addresses=") >= 3);  // three rounds or more, all good
+    CHECK_FALSE(contains(log, "status=error"));
+
+    int applications = 0;
+    for (const auto& r : sim.requests()) {
+        if (r["method"] == "GET" &&
+            r["target"].get<std::string>().rfind("/v1.0/applications", 0) == 0) {
+            ++applications;
+            CHECK(r["status"] == 403);
+        }
+    }
+    CHECK(applications == 1);
+    CHECK(count_lines(log, "Application.Read.All") == 1);
+    CHECK(count_lines(log,
+                      "warning: tenant=contoso event=secret_expiry source=graph "
+                      "status=forbidden permission=Application.Read.All") == 1);
+    CHECK_FALSE(contains(log, "alert=consent_missing"));
+    const TenantState st = run.state();
+    CHECK(st.last_error.empty());
+    CHECK(st.last_success > 0);
+    CHECK(st.secret_expires == 0);  // unknown: nothing to fall back to
+    CHECK(st.secret_expires_source.empty());
+    CHECK(st.alerts_sent.empty());
+}
+
+TEST_CASE("with client_secret_expires, Graph is not asked and its 403 does not matter",
+          "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    REQUIRE(sim.call("POST", tenant_path("/apps/22222222-2222-2222-2222-222222222222"),
+                     {{"permissions",
+                       {"User.Read.All", "GroupMember.Read.All", "OrgContact.Read.All",
+                        "Domain.Read.All"}}})
+                .status == 200);
+    TenantSpec spec;
+    spec.extra = "client_secret_expires = 2027-02-01T00:00:00Z\n";
+    run.configure(sim, {spec});
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    const TenantState st = run.state();
+    CHECK(st.secret_expires_source == "config");
+    CHECK(st.secret_expires == 1801440000);  // 2027-02-01T00:00:00Z
+    for (const auto& r : sim.requests()) {
+        CHECK(r["target"].get<std::string>().rfind("/v1.0/applications", 0) != 0);
+    }
+    CHECK_FALSE(contains(run.last_output, "Application.Read.All"));
+}
+
+TEST_CASE("the secret expiry comes from the credential file, else the config, else Graph",
+          "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    TenantSpec spec;
+    spec.extra = "client_secret_expires = 2027-02-01T00:00:00Z\n";
+    run.configure(sim, {spec});
+    const fs::path secret = run.dir / "contoso.secret";
+    write_file(secret, "secret = \"s3cr3t~contoso~value~0001\"\nexpires = 2027-03-01T00:00:00Z\n",
+               0600);
+    // All three known (Graph: 2027-11-01 for this secret's hint): the credential file wins.
+    REQUIRE(run.sync() == 0);
+    TenantState st = run.state();
+    CHECK(st.secret_expires_source == "credential_file");
+    CHECK(st.secret_expires == 1803859200);  // 2027-03-01T00:00:00Z
+
+    write_file(secret, "s3cr3t~contoso~value~0001\n", 0600);
+    REQUIRE(run.sync() == 0);
+    st = run.state();
+    CHECK(st.secret_expires_source == "config");
+    CHECK(st.secret_expires == 1801440000);  // 2027-02-01T00:00:00Z
+
+    run.configure(sim, {TenantSpec{}});  // no client_secret_expires any more
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    st = run.state();
+    CHECK(st.secret_expires_source == "graph");
+    CHECK(st.secret_expires == 1825027200);  // 2027-11-01T00:00:00Z
+}
+
 TEST_CASE("extra recipients are published, and removed with the file", "[sync][integration]") {
     SyncRun run;
     Simulator sim(run.dir, fixture_args("contoso"));
