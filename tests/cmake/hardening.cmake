@@ -12,7 +12,8 @@ target_link_libraries(m365gate-milter-faults PRIVATE PkgConfig::MILTER CLI11::CL
     Threads::Threads)
 
 add_executable(m365gate-store-inspect tools/store_inspect.cpp)
-target_link_libraries(m365gate-store-inspect PRIVATE m365_store CLI11::CLI11 OpenSSL::Crypto)
+target_link_libraries(m365gate-store-inspect PRIVATE m365_store CLI11::CLI11 OpenSSL::Crypto
+    PkgConfig::LMDB)
 
 add_executable(m365gate-store-tamper tools/store_tamper.cpp)
 target_link_libraries(m365gate-store-tamper PRIVATE PkgConfig::LMDB CLI11::CLI11)

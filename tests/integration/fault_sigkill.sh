@@ -28,7 +28,13 @@
 # The watcher (m365gate-milter-faults watch) asks the milter about stable known, stable
 # unknown, flipping and unmanaged addresses the whole time and checks each answer against the
 # states the store may be in at that moment (the phase file: widened before a run, narrowed
-# to the state found after it). After the runs a normal sync must succeed and reclaim what the
+# to the state found after it). One subtlety of LMDB: a sync killed inside its final commit,
+# after the new meta page reached data.mdb but before the lock file's transaction id was
+# updated, leaves a complete commit that readers do not see yet; the next writer's recovery
+# of the dead writer's mutex (mdb_mutex_failed) makes it current. The store then holds the old
+# list, and later the new one, both whole. m365gate-store-inspect shows it (last_txnid >
+# txnid; mostly a staging chunk's commit, which no reader looks at); the new list then stays
+# allowed until a later sync has run (latent_commits counts them). After the runs a normal sync must succeed and reclaim what the
 # killed runs left: unused_generations=0 and no address key beyond the tenant's list.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -159,17 +165,18 @@ mapfile -t delays < <(python3 -c "
 import random; r = random.Random($SEED)
 for i in range(4 * $RUNS):
     print('%.2f' % (r.uniform(0.05, 0.85) * $full_s if i // 2 % 2 == 0 else r.uniform(0.0, 0.9) * $publish_s))")
-kills=0 store_ok=0 finished_first=0 iteration=0 silent_runs=0 leftovers=0
+kills=0 store_ok=0 finished_first=0 iteration=0 silent_runs=0 leftovers=0 latent_commits=0
+pending=""  # ",A": a list whose complete commit the next writer will make current
 while [ "$kills" -lt "$RUNS" ] && [ "$iteration" -lt $((4 * RUNS)) ]; do
     delay=${delays[$iteration]}
     iteration=$((iteration + 1))
     if [ $((iteration % 2)) = 1 ]; then
         kind=first
-        phase "$state,none"
+        phase "$state,none$pending"
         run_sync "$T/etc/remove.toml" "$synclog" --once || bad "run $iteration: removing the tenant failed"
         line=$(inspect)
         [ "$(state_of "$line")" = none ] || { bad "run $iteration: tenant not removed: $line"; break; }
-        state=none
+        state=none pending=""
         phase none
         old=none new=$sim_list
         phase "none,$new"
@@ -177,16 +184,16 @@ while [ "$kills" -lt "$RUNS" ] && [ "$iteration" -lt $((4 * RUNS)) ]; do
     else
         kind=resync
         if [ "$state" = none ]; then  # a resync needs a list to replace: finish the first sync
-            phase "none,$sim_list"
+            phase "none,$sim_list$pending"
             run_sync "$T/etc/sync.toml" "$synclog" --once || bad "run $iteration: sync failed"
             line=$(inspect)
-            state=$(state_of "$line")
+            state=$(state_of "$line") pending=""
             [ "$state" = "$sim_list" ] || { bad "run $iteration: sync gave '$state': $line"; break; }
             phase "$state"
         fi
         [ "$sim_list" = A ] && new=B || new=A
         old=$state
-        phase "$old,$new"
+        phase "$old,$new$pending"
         set_sim_list "$new" || { bad "control API: list $new"; break; }
         sim_list=$new
         args=(--once --full)
@@ -220,16 +227,27 @@ while [ "$kills" -lt "$RUNS" ] && [ "$iteration" -lt $((4 * RUNS)) ]; do
         left=" (left behind: $(field "$line" unused_generations) unused generation(s), $(($(field "$line" address_entries) - $(field "$line" addresses))) extra address keys)"
         leftovers=$((leftovers + 1))
     fi
+    # A commit cut off after its meta page was written: readers go on seeing the transaction
+    # before it until the next writer starts, whose recovery of the dead writer's mutex makes
+    # it current. Mostly a staging chunk (nothing a reader looks at); if it was the switch, the
+    # new list appears then: it stays allowed until a sync has run.
+    latent=""
+    if [ "$(field "$line" last_txnid)" -gt "$(field "$line" txnid)" ] 2>/dev/null; then
+        latent=" (its last commit is on disk but not yet seen: the next writer makes it current)"
+        latent_commits=$((latent_commits + 1))
+    fi
     if [ "$got" = "$old" ] || [ "$got" = "$new" ]; then
         store_ok=$((store_ok + 1))
-        note "run $iteration ($kind $old->$new): $how ${delay}s after $from [last log: ${where:-none}]: store holds $got$left"
+        note "run $iteration ($kind $old->$new): $how ${delay}s after $from [last log: ${where:-none}]: store holds $got$left$latent"
     else
         bad "run $iteration ($kind $old->$new): $how ${delay}s after $from: store is '$got': $line"
         got=other
     fi
     state=$got
     [ "$state" = other ] && break
-    phase "$state"
+    pending=""
+    [ -n "$latent" ] && [ "$got" != "$new" ] && pending=",$new"
+    phase "$state$pending"
     # The milter answered during the run (the watcher counts every answer).
     if answered "$before" || wait_for 10 answered "$before"; then :; else
         silent_runs=$((silent_runs + 1))
@@ -244,7 +262,7 @@ done
 # --- a normal sync afterwards reclaims what the killed runs left -------------------------------------
 before_line=$(inspect)
 note "before the normal sync: $(cut -d' ' -f1-6 <<<"$before_line")"
-phase "$state,$sim_list"
+phase "$state,$sim_list$pending"
 if run_sync "$T/etc/sync.toml" "$synclog" --once; then
     ok "a normal sync after the kills succeeds"
 else
@@ -281,5 +299,5 @@ wrong=$(field "$wres" wrong)
     { bad "wrong answers: ${wrong:-?}"; cat "$T/log/watch.err"; }
 kill -0 "$milter_pid" 2>/dev/null && ok "the milter is still running" || bad "the milter died"
 
-summary fault_sigkill "runs=$RUNS kills=$kills store_ok=$store_ok/$iteration milter_failures=${failures:-?} wrong_answers=${wrong:-?} rcpts=$(field "$wres" rcpts) runs_leaving_garbage=$leftovers reclaimed=$reclaimed seed=$SEED users=$USERS"
+summary fault_sigkill "runs=$RUNS kills=$kills store_ok=$store_ok/$iteration milter_failures=${failures:-?} wrong_answers=${wrong:-?} rcpts=$(field "$wres" rcpts) runs_leaving_garbage=$leftovers latent_commits=$latent_commits reclaimed=$reclaimed seed=$SEED users=$USERS"
 finish

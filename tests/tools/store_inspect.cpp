@@ -5,13 +5,18 @@
 //
 // Opens the store read-only (as the milter does) and takes one Snapshot. Prints
 //   open=ok tenants=a,b address_entries=N object_entries=N unused_generations=N file_size=N
-//   [tenant=NAME present=1 addresses=N digest=SHA256 last_success=T last_error_kind=K
-//    last_error="..."]
+//   txnid=N last_txnid=N [tenant=NAME present=1 addresses=N digest=SHA256 last_success=T
+//   last_error_kind=K last_error="..."]
+// txnid is the transaction a reader sees (LMDB's lock file), last_txnid the newest meta page
+// in data.mdb. A writer killed after writing its meta page but before the lock file learned
+// of it leaves last_txnid > txnid: readers see the previous list until the next writer starts
+// and LMDB's recovery of the dead writer's mutex makes that newer, complete commit current.
 // where digest is the SHA-256 of the tenant's addresses, one per line ("a@x\n"), in key
 // (bytewise) order: the same as `m365gatectl dump --tenant NAME | LC_ALL=C sort | sha256sum`.
 // --addresses prints the addresses instead. A store that does not open prints
 //   open=error kind=io|schema|corrupt|full|other error="..."
 // and exits 2.
+#include <lmdb.h>
 #include <openssl/evp.h>
 #include <sysexits.h>
 
@@ -79,6 +84,25 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return cli.exit(e) == 0 ? EX_OK : EX_USAGE;
     }
+    // Raw LMDB first, closed before the store is opened (one environment per file at a time).
+    std::string txn_ids;
+    {
+        MDB_env* env = nullptr;
+        const auto size = parse_size(max_size);
+        if (size && mdb_env_create(&env) == 0) {
+            MDB_txn* txn = nullptr;
+            MDB_envinfo info{};
+            if (mdb_env_set_maxdbs(env, 8) == 0 && mdb_env_set_mapsize(env, *size) == 0 &&
+                mdb_env_open(env, dir.c_str(), MDB_RDONLY | MDB_NOTLS, 0) == 0 &&
+                mdb_env_info(env, &info) == 0 &&
+                mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0) {
+                txn_ids = " txnid=" + std::to_string(mdb_txn_id(txn)) +
+                          " last_txnid=" + std::to_string(info.me_last_txnid);
+                mdb_txn_abort(txn);
+            }
+            mdb_env_close(env);
+        }
+    }
     std::unique_ptr<store::Store> st;
     try {
         store::StoreOptions o;
@@ -117,7 +141,7 @@ int main(int argc, char** argv) {
                   << " address_entries=" << totals.address_entries
                   << " object_entries=" << totals.object_entries
                   << " unused_generations=" << totals.unused_generations
-                  << " file_size=" << st->file_size();
+                  << " file_size=" << st->file_size() << txn_ids;
         if (!tenant.empty()) {
             const auto state = snap.tenant_state(tenant);
             EVP_MD_CTX* md = EVP_MD_CTX_new();
