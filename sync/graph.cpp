@@ -182,6 +182,9 @@ GraphPage GraphClient::get_page(const std::string& url) {
         headers.push_back("Authorization: Bearer " + token.reveal());
         headers.push_back("client-request-id: " + client_request_id);
         headers.push_back("Accept: application/json");
+        // Path only: the query holds skip and delta tokens, and no header is ever logged.
+        spdlog::debug("tenant={} event=graph_request path={} retry={} client_request_id={}",
+                      tenant_.name, where, retry, client_request_id);
         HttpResponse r = http_.get(url, headers, fresh_connection);
         for (char& c : headers.front()) {
             c = '\0';

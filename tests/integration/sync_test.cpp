@@ -690,36 +690,37 @@ TEST_CASE("the daemon reloads on SIGHUP and stops cleanly on SIGTERM mid-sync",
     SyncRun run;
     Simulator sim(run.dir, fixture_args("contoso"));
     run.configure(sim, {TenantSpec{}}, "interval = \"1h\"\n", "debug");
-    const pid_t pid = run.start_daemon();
-    REQUIRE(pid > 0);  // kill() below must never get -1 or 0
-    auto wait_for_log = [&](const std::string& needle, int seconds) {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-        while (std::chrono::steady_clock::now() < until) {
-            if (contains(run.log(), needle)) {
-                return true;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        return false;
+    Daemon daemon(run);
+    // The log after the first occurrence of `mark` ("" when it is not there yet).
+    auto log_after = [&](const std::string& mark) {
+        const std::string log = run.log();
+        const auto at = log.find(mark);
+        return at == std::string::npos ? std::string() : log.substr(at + mark.size());
     };
-    REQUIRE(wait_for_log("event=sync kind=full status=ok", 60));
+    auto wait_for_log = [&](const std::string& needle) {
+        return wait_until([&] { return contains(run.log(), needle); });
+    };
+    REQUIRE(wait_for_log("event=sync kind=full status=ok"));
 
-    // A broken config is logged and ignored.
+    // A broken config is logged and ignored, and the daemon keeps syncing with the old one:
+    // the round the reload starts succeeds.
     const std::string good_config = read_file(run.config_file());
     write_file(run.config_file(), good_config + "\n[sync]\nbogus = 1\n");
-    kill(pid, SIGHUP);
-    CHECK(wait_for_log("event=reload status=rejected keeping=previous", 30));
+    daemon.signal(SIGHUP);
+    const std::string rejected = "event=reload status=rejected keeping=previous";
+    CHECK(wait_for_log(rejected));
+    CHECK(wait_until(
+        [&] { return contains(log_after(rejected), "event=sync kind=delta status=ok"); }));
 
     // A new (expired, per the simulator's app) secret: a token is asked for at once.
     write_file(run.config_file(), good_config);
     write_file(run.dir / "contoso.secret", "old~contoso~secret~0000\n", 0600);
     run.hand_over();
-    kill(pid, SIGHUP);
-    CHECK(wait_for_log("event=secret_changed status=error", 30));
+    daemon.signal(SIGHUP);
+    CHECK(wait_for_log("event=secret_changed status=error"));
     CHECK(contains(run.log(), "error_code=7000222"));
-    CHECK(wait_for_log("status=error error_kind=token error_code=7000222", 30));
-    // The last published state before the round that SIGTERM interrupts below (a reload also
-    // starts a round, and a delta round may have succeeded after the first reload).
+    CHECK(wait_for_log("status=error error_kind=token error_code=7000222"));
+    // The last published state before the round that SIGTERM interrupts below.
     const TenantState before = run.state();
 
     // Back to the good secret, then SIGTERM while a delta round hangs on a slow page.
@@ -729,13 +730,17 @@ TEST_CASE("the daemon reloads on SIGHUP and stops cleanly on SIGTERM mid-sync",
             200);
     fault(sim,
           {{"match", "/v1.0/groups/delta"}, {"type", "slow"}, {"delay_ms", 8000}, {"count", 1}});
-    kill(pid, SIGHUP);
-    REQUIRE(wait_for_log("event=secret_changed status=ok", 30));
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // into the slow page
-    kill(pid, SIGTERM);
-    CHECK(wait_exit(pid, std::chrono::seconds(30)) == 0);
+    daemon.signal(SIGHUP);
+    const std::string accepted = "event=secret_changed status=ok";
+    REQUIRE(wait_for_log(accepted));
+    // The round has applied the users delta (alice removed, uncommitted) and asks for the
+    // slow groups page: stop it there.
+    REQUIRE(wait_until([&] {
+        return contains(log_after(accepted), "event=graph_request path=/v1.0/groups/delta");
+    }));
+    CHECK(daemon.stop() == 0);
     INFO(run.log());
-    CHECK(contains(run.log(), "status=stopped"));
+    CHECK(contains(log_after(accepted), "event=sync kind=delta status=stopped"));
     // The half-done delta published nothing: alice is still there, and the store opens.
     CHECK(run.addresses().count("alice@contoso.example") == 1);
     CHECK(run.state().last_success == before.last_success);
