@@ -50,10 +50,14 @@ inline void write_file(const fs::path& p, const std::string& text, mode_t mode =
     ::chmod(p.c_str(), mode);
 }
 
-// Runs argv; returns the exit status (128+signal when killed). Output to `log` (appended).
-inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
+// Starts argv with `env` added to the environment; output to `log` (appended).
+inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& log,
+                   const std::map<std::string, std::string>& env = {}) {
     const pid_t pid = fork();
     if (pid == 0) {
+        for (const auto& [name, value] : env) {
+            setenv(name.c_str(), value.c_str(), 1);
+        }
         const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -297,7 +301,10 @@ public:
           << "[sync]\nca_file = \"" << (dir / "ca.pem").string() << "\"\n"
           << (sync_extra.find("max_backoff") == std::string::npos ? "max_backoff = \"2s\"\n" : "")
           << "max_retries = 2\nconnect_timeout = \"5s\"\n"
-          << "request_timeout = \"30s\"\npid_file = \"\"\nuser = \"nobody\"\n"
+          << (sync_extra.find("request_timeout") == std::string::npos
+                  ? "request_timeout = \"30s\"\n"
+                  : "")
+          << "pid_file = \"\"\nuser = \"nobody\"\n"
           << sync_extra << "\n";
         for (const auto& spec : tenants) {
             const fs::path secret = dir / (spec.name + ".secret");
@@ -338,13 +345,13 @@ public:
         std::vector<std::string> argv{M365GATE_SYNC_BIN, "--config", config_file().string()};
         argv.insert(argv.end(), args.begin(), args.end());
         const auto before = fs::exists(log_file()) ? fs::file_size(log_file()) : 0;
-        const int rc = wait_exit(spawn(argv, log_file()));
+        const int rc = wait_exit(spawn(argv, log_file(), env));
         last_output = read_file(log_file()).substr(before);
         return rc;
     }
     pid_t start_daemon() {
         hand_over();
-        return spawn({M365GATE_SYNC_BIN, "--config", config_file().string()}, log_file());
+        return spawn({M365GATE_SYNC_BIN, "--config", config_file().string()}, log_file(), env);
     }
     std::string log() const { return read_file(log_file()); }
 
@@ -372,6 +379,8 @@ public:
 
     fs::path dir;
     std::string last_output;
+    // Added to the environment of every m365gate-sync started (M365GATE_TEST_NOW...).
+    std::map<std::string, std::string> env;
 };
 
 // m365gate-sync as a daemon on `run`'s config; stopped (SIGTERM, then SIGKILL after the

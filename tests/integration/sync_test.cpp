@@ -221,6 +221,143 @@ TEST_CASE("a 5xx is retried with backoff, then the sync succeeds", "[sync][integ
     CHECK(contains(run.last_output, "event=graph_retry"));
 }
 
+TEST_CASE("a full sync every sync.full_every, deltas in between", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});  // full_every: the default, 24h
+    REQUIRE(run.sync() == 0);
+    const std::int64_t first_full = run.state().last_full_sync;
+    REQUIRE(first_full > 0);
+
+    run.env["M365GATE_TEST_NOW"] = std::to_string(first_full + 3600);
+    REQUIRE(run.sync() == 0);
+    CHECK(run.state().last_sync_kind == "delta");
+    CHECK(run.state().last_full_sync == first_full);
+
+    run.env["M365GATE_TEST_NOW"] = std::to_string(first_full + 25 * 3600);
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    CHECK(contains(run.last_output, "event=sync kind=full reason=full_every"));
+    const TenantState st = run.state();
+    CHECK(st.last_sync_kind == "full");
+    CHECK(st.last_full_sync == first_full + 25 * 3600);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+}
+
+TEST_CASE("the token is cached across daemon rounds", "[sync][integration][daemon]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}}, "interval = \"1s\"\n", "debug");
+    Daemon daemon(run);
+    REQUIRE(wait_until([&] { return count_lines(run.log(), "status=ok addresses=") >= 4; }));
+    CHECK(daemon.stop() == 0);
+    int tokens = 0;
+    int graph = 0;
+    for (const auto& r : sim.requests()) {
+        tokens += is_token_request(r) ? 1 : 0;
+        graph += is_graph_request(r) ? 1 : 0;
+    }
+    CHECK(tokens == 1);  // expires_in 3599: kept until 5 minutes before
+    CHECK(graph > 15);   // a full round and three delta rounds used it
+}
+
+TEST_CASE("a 429 from the token endpoint is honoured", "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    fault(sim, {{"match", std::string("/") + contoso_id + "/oauth2/v2.0/token"},
+                {"type", "status"},
+                {"status", 429},
+                {"retry_after", 2},
+                {"count", 1}});
+    REQUIRE(run.sync() == 0);
+    INFO(run.last_output);
+    CHECK(contains(run.last_output, "event=token_retry wait_ms=2000 retry=1"));
+    std::vector<json> tokens;
+    for (const auto& r : sim.requests()) {
+        if (is_token_request(r)) {
+            tokens.push_back(r);
+        }
+    }
+    REQUIRE(tokens.size() == 2);
+    CHECK(tokens[0]["status"] == 429);
+    CHECK(tokens[0]["fault"] == "status");
+    CHECK(tokens[1]["status"] == 200);
+    CHECK(record_ms(tokens[1]["ts"]) - record_ms(tokens[0]["ts"]) >= 2000);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+}
+
+TEST_CASE("a reset connection or a slow answer fails the round cleanly, and the next one works",
+          "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    // request_timeout 2 s: a 4 s answer times out. max_retries 2: three attempts per request.
+    run.configure(sim, {TenantSpec{}}, "request_timeout = \"2s\"\n");
+    REQUIRE(run.sync() == 0);
+    const TenantState good = run.state();
+    REQUIRE(sim.call("DELETE", tenant_path("/users/a11ce000-5c1e-4f6b-9d2a-000000000001")).status ==
+            200);
+
+    std::string code;
+    // More faults than attempts: libcurl itself retries once when a reused connection dies
+    // before any answer, and that takes a fault too. The rest is cleared below.
+    SECTION("connection reset") {
+        fault(sim, {{"match", "/v1.0/users/delta"}, {"type", "reset"}, {"count", 10}});
+        code = "network";
+    }
+    SECTION("an answer slower than sync.request_timeout") {
+        fault(
+            sim,
+            {{"match", "/v1.0/users/delta"}, {"type", "slow"}, {"delay_ms", 4000}, {"count", 10}});
+        code = "timeout";
+    }
+    CHECK(run.sync() == 1);
+    INFO(run.last_output);
+    TenantState st = run.state();
+    CHECK(st.last_error_kind == "network");
+    CHECK(st.last_error_code == code);
+    CHECK(contains(st.last_error, "failed after 3 attempts"));
+    CHECK(contains(run.last_output, "error_kind=network"));
+    CHECK(count_lines(run.last_output, "event=graph_retry path=/v1.0/users/delta") == 2);
+    CHECK(st.last_success == good.last_success);
+    CHECK(run.addresses() == expected_addresses("contoso"));  // alice is still there
+
+    REQUIRE(sim.call("DELETE", "/_sim/faults").status == 200);
+    REQUIRE(run.sync() == 0);  // the network is back
+    st = run.state();
+    CHECK(st.last_error.empty());
+    CHECK(st.last_sync_kind == "delta");
+    CHECK(run.addresses().count("alice@contoso.example") == 0);
+}
+
+TEST_CASE("an alert webhook answering 5xx is retried until it takes the alert",
+          "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    TenantSpec wrong;
+    wrong.secret = "not~the~secret";  // AADSTS7000215: a token_refused alert at once
+    run.configure(sim, {wrong}, "[alerts]\nwebhook = \"" + sim.base() + "/_sim/webhook/retry\"\n");
+    fault(sim,
+          {{"match", "/_sim/webhook/retry"}, {"type", "status"}, {"status", 503}, {"count", 1}});
+    CHECK(run.sync() == 1);
+    INFO(run.last_output);
+    std::vector<json> posts;
+    for (const auto& r : sim.requests()) {
+        if (r["target"] == "/_sim/webhook/retry") {
+            posts.push_back(r);
+        }
+    }
+    REQUIRE(posts.size() == 2);
+    CHECK(posts[0]["status"] == 503);
+    CHECK(posts[0]["fault"] == "status");
+    CHECK(posts[1]["status"] == 200);
+    CHECK(posts[1]["body"] == posts[0]["body"]);  // the same alert again
+    CHECK(json::parse(posts[1]["body"].get<std::string>())["event"] == "token_refused");
+    CHECK(contains(run.last_output, "event=alert alert=token_refused"));
+    CHECK(contains(run.last_output, "webhook=sent"));
+    CHECK(run.state().alerts_sent.count("token:7000215") == 1);
+}
+
 TEST_CASE("truncated or invalid JSON fails the sync and keeps the last good list",
           "[sync][integration]") {
     SyncRun run;
