@@ -489,6 +489,18 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
 
 Store::~Store() = default;
 
+std::size_t Store::reader_slots() const {
+    std::size_t lines = 0;
+    mdb_reader_list(
+        impl_->env,
+        [](const char*, void* ctx) {
+            ++*static_cast<std::size_t*>(ctx);
+            return 0;
+        },
+        &lines);
+    return lines == 0 ? 0 : lines - 1;  // the first line is a header ("(no active readers)")
+}
+
 std::uint64_t Store::file_size() const {
     std::error_code ec;
     const auto size = std::filesystem::file_size(dir_ / "data.mdb", ec);
@@ -912,6 +924,11 @@ std::uint32_t next_reclaimable(MDB_txn* txn, Store::Impl& s) {
 std::uint64_t reclaim(Store& store, std::size_t chunk) {
     if (store.read_only()) return 0;
     auto& s = store.impl();
+    // Reader slots of processes that died (a killed m365gate-sync, milter or m365gatectl) stay
+    // taken in lock.mdb until someone clears them; enough of them and readers get
+    // MDB_READERS_FULL. They also pin old pages. Cheap: a scan of the reader table.
+    int dead = 0;
+    mdb_reader_check(s.env, &dead);
     const std::uint64_t limit = std::max<std::size_t>(chunk, 1);
     std::uint64_t deleted = 0;
     for (;;) {  // every round deletes at least one key or one mark: this ends

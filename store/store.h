@@ -108,6 +108,9 @@ public:
     const std::filesystem::path& dir() const noexcept { return dir_; }
     bool read_only() const noexcept { return read_only_; }
     std::uint64_t file_size() const;  // bytes of data.mdb on disk
+    // Reader slots taken in lock.mdb, by every process (diagnostics; reclaim() frees those of
+    // dead processes).
+    std::size_t reader_slots() const;
 
     struct Impl;  // store.cpp / store_internal.h only
     Impl& impl() const noexcept { return *impl_; }
@@ -251,9 +254,10 @@ private:
     std::unique_ptr<State> st_;
 };
 
-// Deletes the keys of generations that no tenant uses any more (replaced, removed, or staged
-// by a Rebuild that never got adopted), at most `chunk` keys per write transaction. Returns
-// how many keys it deleted. Needs the WriterLock; skips a Rebuild in progress in this process.
+// Clears the reader slots of dead processes, then deletes the keys of generations that no
+// tenant uses any more (replaced, removed, or staged by a Rebuild that never got adopted), at
+// most `chunk` keys per write transaction. Returns how many keys it deleted. Needs the WriterLock;
+// skips a Rebuild in progress in this process.
 std::uint64_t reclaim(Store& store, std::size_t chunk = 50000);
 
 // One writing process at a time: an exclusive lock on <store>/sync.lock, held for the

@@ -542,6 +542,38 @@ TEST_CASE(
     CHECK(snap.tenants() == std::vector<std::string>{"contoso"});
 }
 
+TEST_CASE("reclaim() frees the reader slots of readers that were killed", "[store][crash]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    publish(store, make_list("contoso", 'a', 10));
+    const std::size_t before = store.reader_slots();
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {  // a reader (a milter, say) killed in the middle of a lookup
+        close(ready[0]);
+        try {
+            Store reader(dir.path(), reader_options());
+            Snapshot snap(reader);
+            (void)!write(ready[1], "r", 1);
+            pause();
+        } catch (...) {
+        }
+        _exit(0);
+    }
+    close(ready[1]);
+    char c = 0;
+    REQUIRE(read(ready[0], &c, 1) == 1);
+    close(ready[0]);
+    CHECK(store.reader_slots() == before + 1);
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    CHECK(store.reader_slots() == before + 1);  // LMDB does not notice by itself
+    reclaim(store);
+    CHECK(store.reader_slots() == before);
+}
+
 TEST_CASE("object ids round-trip, GUIDs compactly", "[store]") {
     TempDir dir;
     Store store(dir.path(), writer_options());
