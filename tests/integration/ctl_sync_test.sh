@@ -2,7 +2,9 @@
 # Confirms that every m365gatectl command works against a store made by a real m365gate-sync
 # from the Graph simulator (real TLS, real LMDB): output, exit codes, `check` in each state,
 # `--json` parsed back, and that `secret set` + a sync uses the new secret (the simulator's
-# request record shows it) with the credential file at 0600.
+# request record shows it) with the credential file at 0600; `secret set` against the running
+# daemon (event=secret_changed, the new secret in a token request), and contrib/rotate-secret
+# with a stand-in `az` on PATH. Exit 77: a binary is not built.
 set -euo pipefail
 
 src=${M365GATE_SOURCE_DIR:?}
@@ -11,7 +13,7 @@ ctl_bin=$bin/ctl/m365gatectl
 sync_bin=$bin/sync/m365gate-sync
 sim_bin=$bin/tests/graphsim/m365gate-graphsim
 for b in "$ctl_bin" "$sync_bin" "$sim_bin"; do
-    [ -x "$b" ] || { echo "SKIP: $b not built"; exit 0; }
+    [ -x "$b" ] || { echo "SKIP: $b not built"; exit 77; }
 done
 
 work=$(mktemp -d /tmp/m365gate-ctl-test.XXXXXX)
@@ -50,6 +52,125 @@ expect_json() {  # expect_json LABEL EXPRESSION WANT
     local got
     got=$(json "$2" 2>&1) || true
     if [ "$got" = "$3" ]; then ok "$1"; else bad "$1: $2 = $got, want $3"; fi
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds (polled every 0.1 s), or fail.
+wait_for() {
+    local limit=$1; shift
+    local i
+    for i in $(seq $((limit * 10))); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+log_lines() { wc -l <"$work/log/m365gate.log" 2>/dev/null || echo 0; }
+record_lines() { wc -l <"$work/requests.jsonl" 2>/dev/null || echo 0; }
+# log_since LINE NEEDLE: NEEDLE in the sync log after line LINE.
+log_since() { tail -n +"$(($1 + 1))" "$work/log/m365gate.log" | grep -qF -- "$2"; }
+# token_secret_since LINE SECRET: a token request after record line LINE sent SECRET.
+token_secret_since() {
+    tail -n +"$(($1 + 1))" "$work/requests.jsonl" | python3 -c '
+import json, sys, urllib.parse
+for line in sys.stdin:
+    r = json.loads(line)
+    if r["target"].endswith("/oauth2/v2.0/token") and \
+            urllib.parse.parse_qs(r["body"]).get("client_secret", [""])[0] == sys.argv[1]:
+        sys.exit(0)
+sys.exit(1)' "$2"
+}
+# add_app_secrets JSON...: the app's secrets become the two used so far plus these.
+add_app_secrets() {
+    local extra
+    extra=$(IFS=,; echo "$*")
+    curl -sf --cacert "$work/tls/ca.pem" -X POST -H 'Content-Type: application/json' \
+        -d '{"secrets":[{"value":"s3cr3t~contoso~value~0001","keyId":"k1","endDateTime":"2027-11-01T00:00:00Z"},{"value":"n3w~rotated~secret~0002","keyId":"k2","endDateTime":"2028-11-01T00:00:00Z"},'"$extra"']}' \
+        "$sim/_sim/tenants/11111111-1111-1111-1111-111111111111/apps/22222222-2222-2222-2222-222222222222" >/dev/null
+}
+
+# contrib/rotate-secret against the running daemon, with a stand-in `az` first on PATH that
+# answers the calls the script makes as the Azure CLI does (JSON on stdout) and logs them.
+rotate_test() {
+    local fake=$work/fakebin az_log=$work/az.log rot=$work/rotate.out
+    mkdir -p "$fake"
+    cat >"$fake/az" <<'FAKE_AZ_END'
+#!/bin/bash
+# Stand-in for the Azure CLI: `az account show`, `az ad app credential reset|list`.
+printf '%s\n' "$*" >>"$FAKE_AZ_LOG"
+id="" name="" end=""
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case ${args[i]} in
+        --id) id=${args[i+1]} ;;
+        --display-name) name=${args[i+1]} ;;
+        --end-date) end=${args[i+1]} ;;
+    esac
+done
+case "$1 $2 $3 $4" in
+    "account show"*)
+        printf '{"environmentName": "AzureCloud", "tenantId": "%s", "user": {"name": "admin@contoso.example", "type": "user"}}\n' "$FAKE_AZ_TENANT" ;;
+    "ad app credential reset")
+        printf '%s\n' "$name" >"$FAKE_AZ_STATE"
+        printf 'The output includes credentials that you must protect. Be sure that you do not include these credentials in your code or check the credentials into your source control.\n' >&2
+        printf '{\n  "appId": "%s",\n  "password": "%s",\n  "tenant": "%s"\n}\n' "$id" "$FAKE_AZ_PASSWORD" "$FAKE_AZ_TENANT" ;;
+    "ad app credential list")
+        made=$(cat "$FAKE_AZ_STATE" 2>/dev/null || true)
+        printf '[\n  {"customKeyIdentifier": null, "displayName": "m365gate 2026", "endDateTime": "2027-11-01T00:00:00Z", "hint": "s3c", "keyId": "0b9a8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c02", "secretText": null, "startDateTime": "2025-11-01T00:00:00Z"}'
+        [ -n "$made" ] && printf ',\n  {"customKeyIdentifier": null, "displayName": "%s", "endDateTime": "2028-11-01T00:00:00Z", "hint": "az~", "keyId": "%s", "secretText": null, "startDateTime": "2026-11-01T00:00:00Z"}' "$made" "$FAKE_AZ_KEY_ID"
+        printf '\n]\n' ;;
+    *) echo "fake az: unexpected call: $*" >&2; exit 2 ;;
+esac
+FAKE_AZ_END
+    chmod 755 "$fake/az"
+    export FAKE_AZ_LOG=$az_log FAKE_AZ_STATE=$work/az.state FAKE_AZ_TENANT=11111111-1111-1111-1111-111111111111
+    export FAKE_AZ_KEY_ID=5e5e5e5e-0000-4000-8000-00000000f00d
+    local secret_file=$work/etc/contoso.secret
+    local end
+    end=$(date -u -d "+24 months" +%Y-%m-%d)
+
+    # Success: the new secret lands in the credential file with its expiry, mode 0600, and the
+    # running daemon uses it.
+    add_app_secrets '{"value":"r0tated~third~secret~0003","keyId":"k3","endDateTime":"2029-11-01T00:00:00Z"}' \
+        '{"value":"az~fourth~secret~0004","keyId":"k4","endDateTime":"2028-11-01T00:00:00Z"}'
+    local log_mark rec_mark
+    log_mark=$(log_lines); rec_mark=$(record_lines)
+    expect_exit 0 "rotate-secret with the Azure CLI stand-in" -- env PATH="$fake:$PATH" \
+        M365GATECTL="$ctl_bin" FAKE_AZ_PASSWORD='az~fourth~secret~0004' \
+        bash "$src/contrib/rotate-secret" --config "$cfg" contoso
+    cp "$work/out" "$rot"
+    if [ "$(cat "$secret_file")" = "$(printf 'secret = "az~fourth~secret~0004"\nexpires = %sT00:00:00Z' "$end")" ]; then
+        ok "rotate-secret: the credential file holds the new secret and its expiry"
+    else
+        bad "rotate-secret: credential file is: $(sed 's/secret = .*/secret = (hidden)/' "$secret_file")"
+    fi
+    [ "$(stat -c %a "$secret_file")" = 600 ] && ok "rotate-secret: credential file is 0600" || bad "rotate-secret: mode $(stat -c %a "$secret_file")"
+    [ "$(stat -c %U "$secret_file")" = "$sync_user" ] && ok "rotate-secret: credential file keeps its owner" || bad "rotate-secret: owner $(stat -c %U "$secret_file")"
+    grep -q -- "ad app credential reset --id 22222222-2222-2222-2222-222222222222 --append --display-name m365gate $(date -u +%Y-%m-%d) --end-date $end -o json" "$az_log" &&
+        ok "rotate-secret: az credential reset --append with the end date" || bad "rotate-secret: az calls: $(cat "$az_log")"
+    grep -q "az~fourth" "$rot" "$az_log" && bad "rotate-secret: the secret appears in its output or on a command line" ||
+        ok "rotate-secret: the secret is in no output and on no command line"
+    log_since "$log_mark" "event=secret_changed status=ok" && ok "rotate-secret: the daemon accepted the new secret" ||
+        bad "rotate-secret: no event=secret_changed status=ok in the daemon log"
+    token_secret_since "$rec_mark" "az~fourth~secret~0004" && ok "rotate-secret: the token request carried the new secret" ||
+        bad "rotate-secret: no token request with the new secret"
+    grep -q "m365gate-sync synced with the new secret" "$rot" && ok "rotate-secret: says the sync worker synced with it" ||
+        bad "rotate-secret: output:"$'\n'"$(sed 's/^/    /' "$rot")"
+
+    # Failure after az made the secret: the credential file cannot be replaced (a symbolic
+    # link is refused). The script names the orphaned credential and how to delete it.
+    mv "$secret_file" "$secret_file.real"
+    ln -s "$secret_file.real" "$secret_file"
+    : >"$work/az.state"
+    expect_exit 1 "rotate-secret: secret set fails after az created the secret" -- env PATH="$fake:$PATH" \
+        M365GATECTL="$ctl_bin" FAKE_AZ_PASSWORD='az~fifth~secret~0005' \
+        bash "$src/contrib/rotate-secret" --config "$cfg" contoso
+    for want in "symbolic link" "could not be installed" "az ad app credential list --id 22222222-2222-2222-2222-222222222222" \
+        "its keyId: $FAKE_AZ_KEY_ID" "az ad app credential delete --id 22222222-2222-2222-2222-222222222222 --key-id $FAKE_AZ_KEY_ID"; do
+        grep -qF -- "$want" "$work/err" && ok "rotate-secret failure names: $want" || bad "rotate-secret failure lacks \"$want\":"$'\n'"$(sed 's/^/    /' "$work/err")"
+    done
+    rm -f "$secret_file"
+    mv "$secret_file.real" "$secret_file"
+    grep -q "az~fifth" "$secret_file" && bad "rotate-secret: the failed secret was written" || ok "rotate-secret: the credential file is unchanged after the failure"
 }
 
 # The sync worker drops to sync.user when started as root: give it the files it owns.
@@ -211,6 +332,29 @@ if [ -s "$work/run/sync.pid" ]; then
     expect_out "reload: says what was signalled" "^m365gate-sync: sent SIGHUP to pid $(cat "$work/run/sync.pid")"
     expect_exit 0 "secret set signals the running sync worker" -- sh -c "printf 'n3w~rotated~secret~0002' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 700)"
     expect_out "secret set: says it signalled" "^m365gate-sync: sent SIGHUP to pid"
+
+    # A DIFFERENT secret while the daemon runs: it asks for a token with it at once.
+    add_app_secrets '{"value":"r0tated~third~secret~0003","keyId":"k3","endDateTime":"2029-11-01T00:00:00Z"}'
+    log_mark=$(log_lines); rec_mark=$(record_lines)
+    expect_exit 0 "secret set (another secret) with the daemon running" -- sh -c "printf 'r0tated~third~secret~0003' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 600)"
+    if wait_for 30 log_since "$log_mark" "event=secret_changed status=ok"; then
+        ok "the daemon logs event=secret_changed status=ok for the new secret"
+    else
+        bad "no event=secret_changed status=ok:"; tail -n +"$((log_mark + 1))" "$work/log/m365gate.log" | sed 's/^/    /'
+    fi
+    if wait_for 30 token_secret_since "$rec_mark" "r0tated~third~secret~0003"; then
+        ok "the daemon's token request carried the new secret"
+    else
+        bad "no token request with the new secret in the request record"
+    fi
+    if wait_for 30 log_since "$log_mark" "tenant=contoso event=sync kind=delta status=ok"; then
+        ok "the daemon syncs with the new secret"
+    else
+        bad "no successful sync after the secret change"
+    fi
+
+    # contrib/rotate-secret, with a stand-in az that answers as the Azure CLI does.
+    rotate_test
 else
     bad "m365gate-sync did not write its pid file"; cat "$work/sync-daemon.out"
 fi
