@@ -76,11 +76,15 @@ std::string first_line(const std::string& text) {
 
 }  // namespace
 
-SendResult send_mail(const std::filesystem::path& sendmail, std::string_view message,
-                     std::chrono::milliseconds timeout) {
+SendResult send_mail(const std::filesystem::path& sendmail, const std::string& envelope_from,
+                     std::string_view message, std::chrono::milliseconds timeout) {
     SendResult result;
     if (!sendmail.is_absolute()) {
         result.error = "alerts.sendmail must be an absolute path";
+        return result;
+    }
+    if (!envelope_from.empty() && envelope_from.front() == '-') {
+        result.error = "alerts.mail_from must not start with '-'";
         return result;
     }
     int in_pipe[2], err_pipe[2];
@@ -100,8 +104,14 @@ SendResult send_mail(const std::filesystem::path& sendmail, std::string_view mes
     // Everything the child needs is prepared before fork(): after it, only async-signal-safe
     // calls (dup2, close_range, execv, _exit) in a process that may have other threads.
     const std::string path = sendmail.string();
-    std::vector<char*> argv{const_cast<char*>(path.c_str()), const_cast<char*>("-t"),
-                            const_cast<char*>("-i"), nullptr};
+    std::vector<char*> argv{const_cast<char*>(path.c_str())};
+    if (!envelope_from.empty()) {
+        argv.push_back(const_cast<char*>("-f"));
+        argv.push_back(const_cast<char*>(envelope_from.c_str()));
+    }
+    argv.push_back(const_cast<char*>("-t"));
+    argv.push_back(const_cast<char*>("-i"));
+    argv.push_back(nullptr);
     const pid_t pid = fork();
     if (pid < 0) {
         result.error = errno_text("fork");

@@ -1,6 +1,6 @@
 // sync/alert_send.h - the two outside channels of an alert: the local sendmail and a webhook.
 //
-// send_mail() runs `sendmail -t -i` (fork + execv, no shell), writes the message to its
+// send_mail() runs `sendmail -f FROM -t -i` (fork + execv, no shell), writes the message to its
 // standard input, and waits a bounded time for its exit status; a timeout kills it. The child
 // inherits no descriptor but stdin/stdout/stderr. post_webhook() POSTs JSON over HTTPS with
 // the sync worker's rules: https only, TLS always verified (CAINFO only when sync.ca_file is
@@ -21,8 +21,11 @@ struct SendResult {
     std::string error;  // one line for the log when !ok; never message content
 };
 
-// `sendmail` must be an absolute path. Exit status 0 = accepted for delivery.
-SendResult send_mail(const std::filesystem::path& sendmail, std::string_view message,
+// `sendmail` must be an absolute path; `envelope_from` (alerts.mail_from, a plain address
+// checked by the config) is the envelope sender, so bounces of alert mail go to it and not
+// to the user the daemon runs as; empty leaves it to sendmail. Exit status 0 = accepted.
+SendResult send_mail(const std::filesystem::path& sendmail, const std::string& envelope_from,
+                     std::string_view message,
                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 struct WebhookOptions {

@@ -164,7 +164,7 @@ bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const Aler
         env.date = static_cast<std::int64_t>(::time(nullptr));
         env.message_id = make_message_id(env.date, random_hex(), host_);
         const SendResult r =
-            send_mail(cfg.alerts.sendmail, build_mail(env, alert, tenant.name, tz));
+            send_mail(cfg.alerts.sendmail, env.from, build_mail(env, alert, tenant.name, tz));
         mail_status = r.ok ? "sent" : "failed";
         delivered = delivered || r.ok;
         if (!r.ok) {

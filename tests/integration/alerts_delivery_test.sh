@@ -112,7 +112,8 @@ postfix -c "$D/etc" start >/dev/null 2>&1 || { bad "postfix start: $(tail -3 "$D
 # Postfix's sendmail reads its instance from -C: this wrapper is alerts.sendmail.
 printf '#!/bin/sh\nexec /usr/sbin/sendmail -C %s "$@"\n' "$D/etc" >"$D/sendmail"
 chmod 755 "$D/sendmail"
-# `sendmail -t -i` over SMTP: recipients from To/Cc/Bcc, as Postfix's sendmail -t takes them.
+# `sendmail [-f FROM] -t -i` over SMTP: recipients from To/Cc/Bcc, as Postfix's sendmail -t
+# takes them; the envelope sender from -f (the From: header without it).
 cat >"$D/sendmail-smtp" <<PYEND
 #!/usr/bin/python3
 import email, email.utils, smtplib, sys
@@ -122,7 +123,8 @@ if "-t" not in sys.argv[1:]:
 msg = email.message_from_bytes(raw)
 heads = msg.get_all("To", []) + msg.get_all("Cc", []) + msg.get_all("Bcc", [])
 rcpts = [a for _, a in email.utils.getaddresses(heads)]
-sender = email.utils.parseaddr(msg.get("From", ""))[1]
+args = sys.argv[1:]
+sender = args[args.index("-f") + 1] if "-f" in args else email.utils.parseaddr(msg.get("From", ""))[1]
 with smtplib.SMTP("127.0.0.1", $smtpd_port, timeout=20) as s:
     s.sendmail(sender, rcpts, raw)
 PYEND
@@ -163,6 +165,9 @@ need(str(msg["Auto-Submitted"]) == "auto-generated", "Auto-Submitted %s" % msg["
 need(str(msg["Content-Transfer-Encoding"]) == "8bit", "CTE %s" % msg["Content-Transfer-Encoding"])
 rcpts = re.findall(rb"^X-Rcpt-Args: <([^>]+)>", raw, re.M)
 need(sorted(rcpts) == [b"admin@alerts.example", b"it@contoso.example"], "envelope rcpts %s" % rcpts)
+# alerts.mail_from is the envelope sender too (sendmail -f): bounces go to it.
+senders = re.findall(rb"^X-Mail-Args: <([^>]*)>", raw, re.M)
+need(senders == [b"alerts@gw.test.example"], "envelope sender %s" % senders)
 body = msg.get_content()
 flat = re.sub(r"\n *", " ", body)
 for n in needles:

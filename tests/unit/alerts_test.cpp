@@ -428,13 +428,15 @@ TEST_CASE("after a reload with a new secret the admin hears whether it works",
     CHECK(log.count("event=secret_check tenant=contoso status=unknown") == 1);
 }
 
-TEST_CASE("mail goes through sendmail -t -i and failures are retried later", "[alerts][mail]") {
+TEST_CASE("mail goes through sendmail -f mail_from -t -i and failures are retried later",
+          "[alerts][mail]") {
     TempDir dir;
     LogCapture log;
     const fs::path out = dir.path() / "mail";
     fs::create_directory(out);
     Config cfg = log_only_config();
     cfg.alerts.mail_to = {"postmaster@example.net"};
+    cfg.alerts.mail_from = "m365gate@gw.example.net";
     cfg.alerts.language = "ja";
     // Stand-in for sendmail: fails while a "down" file exists, else stores message and args.
     cfg.alerts.sendmail =
@@ -463,7 +465,8 @@ TEST_CASE("mail goes through sendmail -t -i and failures are retried later", "[a
     alerter->check_secret(cfg, tenant(), state, expiry - 7 * day + 300);
     CHECK(log.count("mail=sent") == 1);
     CHECK(state.alerts_sent.size() == 3);
-    CHECK(read_file(out / "args.0") == "-t -i\n");
+    CHECK(read_file(out / "args.0") == "-f m365gate@gw.example.net -t -i\n");
+    CHECK(read_file(out / "msg.0").find("From: m365gate <m365gate@gw.example.net>\n") != std::string::npos);
     const std::string msg = read_file(out / "msg.0");
     CHECK(msg.find("To: postmaster@example.net\n") != std::string::npos);
     CHECK(msg.find("Subject: =?UTF-8?B?") != std::string::npos);
@@ -479,21 +482,21 @@ TEST_CASE("a hanging sendmail is killed at the deadline", "[alerts][mail]") {
     const auto script = write_script(dir.path() / "sendmail", "exec sleep 30\n");
     const auto start = std::chrono::steady_clock::now();
     const SendResult r =
-        send_mail(script, std::string(1 << 20, 'x'), std::chrono::milliseconds(500));
+        send_mail(script, "", std::string(1 << 20, 'x'), std::chrono::milliseconds(500));
     CHECK_FALSE(r.ok);
     CHECK(r.error.find("did not finish") != std::string::npos);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
 }
 
 TEST_CASE("sendmail that cannot run is an error, not a crash", "[alerts][mail]") {
-    CHECK_FALSE(send_mail("relative/sendmail", "x").ok);
-    const SendResult r = send_mail("/nonexistent/sendmail", "Subject: x\n\nbody\n");
+    CHECK_FALSE(send_mail("relative/sendmail", "", "x").ok);
+    const SendResult r = send_mail("/nonexistent/sendmail", "", "Subject: x\n\nbody\n");
     CHECK_FALSE(r.ok);
     CHECK(r.error.find("127") != std::string::npos);
     // A sendmail that exits without reading its input: no SIGPIPE kills the caller.
     TempDir dir;
     const auto script = write_script(dir.path() / "sendmail", "exit 0\n");
-    const SendResult early = send_mail(script, std::string(4 << 20, 'x'));
+    const SendResult early = send_mail(script, "", std::string(4 << 20, 'x'));
     CHECK_FALSE(early.ok);
 }
 
