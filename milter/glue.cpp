@@ -213,22 +213,6 @@ std::optional<StoreHandle::FileId> file_id(const std::filesystem::path& file) {
                                static_cast<std::uint64_t>(st.st_ino)};
 }
 
-const char* kind_name(store::StoreError::Kind kind) {
-    switch (kind) {
-        case store::StoreError::Kind::io:
-            return "io";
-        case store::StoreError::Kind::schema:
-            return "schema";
-        case store::StoreError::Kind::full:
-            return "full";
-        case store::StoreError::Kind::corrupt:
-            return "corrupt";
-        case store::StoreError::Kind::other:
-            break;
-    }
-    return "other";
-}
-
 }  // namespace
 
 void StoreHandle::retire(bool reopen_at_once) {
@@ -295,7 +279,7 @@ std::shared_ptr<const store::Store> StoreHandle::get() {
         return store_;
     } catch (const store::StoreError& e) {
         error = e.what();
-        kind = kind_name(e.kind());
+        kind = store::to_string(e.kind());
     } catch (const std::exception& e) {
         error = e.what();
     }

@@ -260,6 +260,22 @@ const char* to_string(ObjectKind k) {
     return "unknown";
 }
 
+const char* to_string(StoreError::Kind k) {
+    switch (k) {
+        case StoreError::Kind::io:
+            return "io";
+        case StoreError::Kind::schema:
+            return "schema";
+        case StoreError::Kind::full:
+            return "full";
+        case StoreError::Kind::corrupt:
+            return "corrupt";
+        case StoreError::Kind::other:
+            break;
+    }
+    return "other";
+}
+
 // ---------------------------------------------------------------------------------------
 // State codec: a small binary header so the milter's hot path reads last_success without
 // parsing JSON, then everything as JSON (readable by every process, easy to extend).

@@ -49,6 +49,7 @@ public:
 private:
     Kind kind_;
 };
+const char* to_string(StoreError::Kind k);  // "io", "schema", "full", "corrupt", "other"
 
 enum class ObjectKind : std::uint8_t { user = 1, group = 2, contact = 3, extra = 4 };
 const char* to_string(ObjectKind k);

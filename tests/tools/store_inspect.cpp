@@ -32,22 +32,6 @@ namespace {
 
 using namespace m365gate;
 
-const char* kind_name(store::StoreError::Kind k) {
-    switch (k) {
-        case store::StoreError::Kind::io:
-            return "io";
-        case store::StoreError::Kind::schema:
-            return "schema";
-        case store::StoreError::Kind::full:
-            return "full";
-        case store::StoreError::Kind::corrupt:
-            return "corrupt";
-        case store::StoreError::Kind::other:
-            break;
-    }
-    return "other";
-}
-
 std::string quoted(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
@@ -116,8 +100,8 @@ int main(int argc, char** argv) {
         o.max_size = *size;
         st = std::make_unique<store::Store>(dir, o);
     } catch (const store::StoreError& e) {
-        std::cout << "open=error kind=" << kind_name(e.kind()) << " error=" << quoted(e.what())
-                  << "\n";
+        std::cout << "open=error kind=" << store::to_string(e.kind())
+                  << " error=" << quoted(e.what()) << "\n";
         return 2;
     } catch (const std::exception& e) {
         std::cout << "open=error kind=other error=" << quoted(e.what()) << "\n";
