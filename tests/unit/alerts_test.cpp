@@ -466,8 +466,8 @@ TEST_CASE("mail goes through sendmail -f mail_from -t -i and failures are retrie
     CHECK(log.count("mail=sent") == 1);
     CHECK(state.alerts_sent.size() == 3);
     CHECK(read_file(out / "args.0") == "-f m365gate@gw.example.net -t -i\n");
-    CHECK(read_file(out / "msg.0").find("From: m365gate <m365gate@gw.example.net>\n") != std::string::npos);
     const std::string msg = read_file(out / "msg.0");
+    CHECK(msg.find("From: m365gate <m365gate@gw.example.net>\n") != std::string::npos);
     CHECK(msg.find("To: postmaster@example.net\n") != std::string::npos);
     CHECK(msg.find("Subject: =?UTF-8?B?") != std::string::npos);
     CHECK(msg.find("Auto-Submitted: auto-generated\n") != std::string::npos);
