@@ -8,7 +8,7 @@ target_link_libraries(alerts_test PRIVATE m365_sync_core m365_catch_main nlohman
 catch_discover_tests(alerts_test
     EXTRA_ARGS -w NoTests
     TEST_PREFIX "alerts."
-    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS unit)
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
 
 # Integration: alerts fired by the real Alerter reach a throwaway Postfix on loopback through
 # its sendmail (-C wrapper), are delivered to smtp-sink -d dump files and parsed there with

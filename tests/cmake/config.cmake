@@ -5,4 +5,4 @@ target_link_libraries(config_test PRIVATE m365_common m365_catch_main)
 catch_discover_tests(config_test
     EXTRA_ARGS -w NoTests
     TEST_PREFIX "config."
-    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS unit)
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)

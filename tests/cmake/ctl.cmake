@@ -6,7 +6,7 @@ add_executable(ctl_test unit/ctl_status_test.cpp unit/ctl_report_test.cpp
 target_link_libraries(ctl_test PRIVATE m365_ctl m365_catch_main nlohmann_json::nlohmann_json)
 catch_discover_tests(ctl_test
     EXTRA_ARGS -w NoTests
-    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS unit)
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
 
 add_test(NAME ctl_integration
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/ctl_sync_test.sh)

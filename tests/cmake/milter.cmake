@@ -6,13 +6,13 @@ add_executable(decision_test unit/decision_test.cpp)
 target_link_libraries(decision_test PRIVATE m365_store m365_catch_main)
 catch_discover_tests(decision_test
     EXTRA_ARGS -w NoTests
-    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS unit)
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
 
 add_executable(reply_test unit/reply_test.cpp)
 target_link_libraries(reply_test PRIVATE m365_milter_core m365_catch_main)
 catch_discover_tests(reply_test
     EXTRA_ARGS -w NoTests
-    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS unit)
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
 
 # Tools for tests and benchmarks: fill a store (the sync worker's stand-in) and speak the
 # milter protocol (libmilter is server-only).

@@ -4,7 +4,7 @@ add_executable(importer_test unit/importer_test.cpp)
 target_link_libraries(importer_test PRIVATE m365_sync_core m365_catch_main)
 catch_discover_tests(importer_test
     EXTRA_ARGS -w NoTests
-    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS "sync;unit")
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
 
 # Integration: the real m365gate-sync against the real simulator over TLS. Runs the binaries
 # it names, so it depends on them being built.
@@ -19,4 +19,4 @@ target_compile_definitions(sync_integration_test PRIVATE
 add_dependencies(sync_integration_test m365gate-sync m365gate-graphsim)
 catch_discover_tests(sync_integration_test
     EXTRA_ARGS -w NoTests
-    PROPERTIES ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS "sync;integration" TIMEOUT 180)
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS integration TIMEOUT 180)
