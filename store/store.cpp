@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -578,20 +579,100 @@ void scan_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,
 
 // ---------------------------------------------------------------------------------------
 
+std::uint64_t Store::Impl::next_serial() noexcept {
+    static std::atomic<std::uint64_t> counter{0};
+    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+namespace {
+
+// The decision's small reads (domain -> tenant, tenant -> last success, tenant -> generation)
+// repeat on every RCPT, and each costs a B-tree search plus LMDB's refresh of the named
+// database's record, which every new read transaction starts without. What a read
+// transaction sees is fixed by its txnid, so the answers are kept per thread for the newest
+// (store, txnid) this thread read and dropped when either changes: a cached answer is exactly
+// what the B-tree holds in that snapshot. Bounded, so a run of unmanaged domains cannot grow it.
+template <typename V>
+class HotMap {
+public:
+    const std::optional<V>* find(std::string_view key) const noexcept {
+        for (std::size_t i = 0; i < size_; ++i)
+            if (keys_[i] == key) return &values_[i];
+        return nullptr;
+    }
+    void add(std::string_view key, const std::optional<V>& value) {
+        if (size_ == capacity || key.size() > max_key) return;  // not cached, still correct
+        keys_[size_].assign(key.data(), key.size());
+        values_[size_] = value;
+        ++size_;
+    }
+    void clear() noexcept { size_ = 0; }
+
+private:
+    static constexpr std::size_t capacity = 16;
+    static constexpr std::size_t max_key = 255;
+    std::array<std::string, capacity> keys_;
+    std::array<std::optional<V>, capacity> values_;
+    std::size_t size_ = 0;
+};
+
+struct HotCache {
+    std::uint64_t store_serial = 0;  // 0: nothing cached (serials start at 1)
+    std::size_t txnid = 0;
+    HotMap<std::string> tenant_of_domain;
+    HotMap<std::int64_t> last_success;
+    HotMap<std::uint32_t> generation;
+};
+
+HotCache& hot_cache(const Store::Impl& s, MDB_txn* txn) {
+    thread_local HotCache cache;
+    const std::size_t txnid = mdb_txn_id(txn);
+    if (cache.store_serial != s.serial || cache.txnid != txnid) {
+        cache.store_serial = s.serial;
+        cache.txnid = txnid;
+        cache.tenant_of_domain.clear();
+        cache.last_success.clear();
+        cache.generation.clear();
+    }
+    return cache;
+}
+
+// The tenant's current generation, through the cache.
+std::optional<std::uint32_t> read_generation(MDB_txn* txn, const Store::Impl& s,
+                                             std::string_view tenant) {
+    auto& cache = hot_cache(s, txn);
+    if (const auto* hit = cache.generation.find(tenant)) return *hit;
+    std::optional<std::uint32_t> generation;
+    if (const auto rec = read_rec(txn, s, tenant)) generation = rec->id;
+    cache.generation.add(tenant, generation);
+    return generation;
+}
+
+}  // namespace
+
 Snapshot::Snapshot(const Store& store) : store_(store), txn_(store.impl().acquire_reader()) {}
 
 Snapshot::~Snapshot() { store_.impl().release_reader(txn_); }
 
 std::optional<std::string> Snapshot::tenant_of_domain(std::string_view canonical_domain) const {
-    const auto v = get(txn_, store_.impl().domains, canonical_domain, store_.dir());
-    if (!v) return std::nullopt;
-    return std::string(*v);
+    auto& cache = hot_cache(store_.impl(), txn_);
+    if (const auto* hit = cache.tenant_of_domain.find(canonical_domain)) return *hit;
+    std::optional<std::string> tenant;
+    if (const auto v = get(txn_, store_.impl().domains, canonical_domain, store_.dir()))
+        tenant.emplace(*v);
+    cache.tenant_of_domain.add(canonical_domain, tenant);
+    return tenant;
 }
 
 std::optional<std::int64_t> Snapshot::last_success(std::string_view tenant) const {
+    auto& cache = hot_cache(store_.impl(), txn_);
+    if (const auto* hit = cache.last_success.find(tenant)) return *hit;
+    std::optional<std::int64_t> last;
     const auto v = get(txn_, store_.impl().state, tenant, store_.dir());
-    if (!v || v->size() < 10 || (*v)[0] != state_magic) return std::nullopt;
-    return static_cast<std::int64_t>(get_le<std::uint64_t>(*v, 2));
+    if (v && v->size() >= 10 && (*v)[0] == state_magic)
+        last = static_cast<std::int64_t>(get_le<std::uint64_t>(*v, 2));
+    cache.last_success.add(tenant, last);
+    return last;
 }
 
 std::optional<TenantState> Snapshot::tenant_state(std::string_view tenant) const {
@@ -600,9 +681,9 @@ std::optional<TenantState> Snapshot::tenant_state(std::string_view tenant) const
 
 std::optional<Recipient> Snapshot::find(std::string_view tenant,
                                         std::string_view canonical_address) const {
-    const auto rec = read_rec(txn_, store_.impl(), tenant);
-    if (!rec) return std::nullopt;
-    std::string key = generation_prefix(rec->id);
+    const auto generation = read_generation(txn_, store_.impl(), tenant);
+    if (!generation) return std::nullopt;
+    std::string key = generation_prefix(*generation);
     key.append(canonical_address);
     const auto v = get(txn_, store_.impl().addresses, key, store_.dir());
     if (!v) return std::nullopt;
@@ -610,12 +691,12 @@ std::optional<Recipient> Snapshot::find(std::string_view tenant,
 }
 
 bool Snapshot::contains(std::string_view tenant, std::string_view canonical_address) const {
-    const auto rec = read_rec(txn_, store_.impl(), tenant);
-    if (!rec) return false;
+    const auto generation = read_generation(txn_, store_.impl(), tenant);
+    if (!generation) return false;
     // The milter's hot path: the key on the stack, no allocation.
     char key[4 + 1024];
     if (canonical_address.size() > sizeof key - 4) return false;  // longer than any we store
-    const std::string prefix = generation_prefix(rec->id);        // short: no allocation
+    const std::string prefix = generation_prefix(*generation);    // short: no allocation
     std::memcpy(key, prefix.data(), 4);
     std::memcpy(key + 4, canonical_address.data(), canonical_address.size());
     MDB_val k{4 + canonical_address.size(), key}, v{};

@@ -25,6 +25,9 @@ namespace m365gate::store {
 
 struct Store::Impl {
     MDB_env* env = nullptr;
+    // Unique per Impl in this process (never reused, unlike an address): keys the per-thread
+    // cache of hot reads in store.cpp together with the snapshot's txnid.
+    const std::uint64_t serial = next_serial();
     MDB_dbi meta = 0, tenants = 0, domains = 0, state = 0, addresses = 0, objects = 0;
     std::filesystem::path dir;
 
@@ -43,6 +46,7 @@ struct Store::Impl {
     std::mutex rebuilds_mu;
     std::set<std::uint32_t> active_rebuilds;
 
+    static std::uint64_t next_serial() noexcept;
     MDB_txn* acquire_reader();
     void release_reader(MDB_txn* txn) noexcept;
     // The writer walks whole lists (a rebuild's diff, reclaim()): LMDB's map is read-only

@@ -356,6 +356,74 @@ TEST_CASE("publishing tenant A leaves tenant B untouched, and a delta adds and r
 }
 
 TEST_CASE(
+    "domain owner, last success and generation are cached per thread for one snapshot only: "
+    "interleaved old and new snapshots, and two stores, each get their own answers",
+    "[store]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    auto first = make_list("contoso", 'a', 10, "contoso.example");
+    publish(store, first);
+
+    const auto check_old = [](const Snapshot& s) {
+        CHECK(s.tenant_of_domain("contoso.example") == "contoso");
+        CHECK_FALSE(s.tenant_of_domain("contoso.net"));
+        CHECK_FALSE(s.tenant_of_domain("northwind.example"));
+        CHECK(s.last_success("contoso") == 1700000000);
+        CHECK_FALSE(s.last_success("northwind"));
+        CHECK(s.contains("contoso", address('a', 3, "contoso.example")));
+        CHECK_FALSE(s.contains("contoso", address('b', 3, "contoso.net")));
+        CHECK(s.find("contoso", address('a', 3, "contoso.example")));
+    };
+    const auto check_new = [](const Snapshot& s) {
+        CHECK_FALSE(s.tenant_of_domain("contoso.example"));
+        CHECK(s.tenant_of_domain("contoso.net") == "contoso");
+        CHECK(s.tenant_of_domain("northwind.example") == "northwind");
+        CHECK(s.last_success("contoso") == 1700000100);
+        CHECK(s.last_success("northwind") == 1700000000);
+        CHECK_FALSE(s.contains("contoso", address('a', 3, "contoso.example")));
+        CHECK(s.contains("contoso", address('b', 3, "contoso.net")));
+        CHECK_FALSE(s.find("contoso", address('a', 3, "contoso.example")));
+        CHECK(s.find("contoso", address('b', 3, "contoso.net")));
+    };
+
+    Snapshot old_snap(store);
+    check_old(old_snap);  // fills this thread's cache for the old snapshot
+
+    // A new generation, another domain, a later success, and a second tenant.
+    auto second = make_list("contoso", 'b', 10, "contoso.net");
+    second.state.last_success = 1700000100;
+    publish(store, second);
+    publish(store, make_list("northwind", 'n', 5, "northwind.example"));
+
+    for (int round = 0; round < 3; ++round) {
+        Snapshot new_snap(store);
+        check_new(new_snap);
+        check_old(old_snap);  // the old snapshot still answers from its own data
+    }
+
+    // Another store in the same thread, written by the same sequence of publishes (so at the
+    // same transaction ids) with the two contoso lists in the other order: its own answers.
+    TempDir dir2;
+    Store other(dir2.path(), writer_options());
+    publish(other, second);
+    publish(other, first);
+    publish(other, make_list("northwind", 'n', 5, "northwind.example"));
+    const auto check_other = [](const Snapshot& s) {
+        CHECK(s.tenant_of_domain("contoso.example") == "contoso");
+        CHECK_FALSE(s.tenant_of_domain("contoso.net"));
+        CHECK(s.last_success("contoso") == 1700000000);
+        CHECK(s.contains("contoso", address('a', 3, "contoso.example")));
+        CHECK_FALSE(s.contains("contoso", address('b', 3, "contoso.net")));
+    };
+    Snapshot a(store);
+    Snapshot b(other);
+    for (int round = 0; round < 3; ++round) {
+        check_new(a);
+        check_other(b);
+    }
+}
+
+TEST_CASE(
     "a rebuild larger than one in-memory run merges its spilled runs: every address once, "
     "the first object keeps an address two objects hold",
     "[store][rebuild]") {
