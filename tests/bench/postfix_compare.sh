@@ -22,6 +22,7 @@ ROUNDS=${4:-2}
 SESSIONS=10
 MILTER=$BUILD/milter/m365gate-milter
 STORE_FILL=$BUILD/tests/m365gate-store-fill
+. "$(cd "$(dirname "$0")" && pwd)/../../scripts/lib/postfix_sandbox.sh"
 for f in "$MILTER" "$STORE_FILL"; do [ -x "$f" ] || { echo "missing $f (build it first)"; exit 1; }; done
 for tool in postfix postconf postmap smtp-source; do
     command -v "$tool" >/dev/null || { echo "missing $tool"; exit 1; }
@@ -33,12 +34,7 @@ chmod 0755 "$T"
 PF=$T/pf
 MILTER_PID=
 cleanup() {
-    if [ -f "$PF/spool/pid/master.pid" ]; then
-        local master
-        master=$(tr -d ' ' <"$PF/spool/pid/master.pid")
-        postfix -c "$PF/etc" stop >/dev/null 2>&1 || true
-        for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
-    fi
+    pf_stop "$PF"
     if [ -n "$MILTER_PID" ]; then
         kill -TERM "$MILTER_PID" 2>/dev/null || true
         for _ in $(seq 300); do kill -0 "$MILTER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -56,7 +52,7 @@ wait_for() {  # wait_for SECONDS COMMAND...
 }
 
 # --- the list, for both variants --------------------------------------------------------------
-mkdir -p "$T/store" "$T/log" "$PF/etc" "$PF/data"
+mkdir -p "$T/store" "$T/log"
 chown nobody "$T/log"
 {
     awk -v n="$USERS" 'BEGIN { for (i = 0; i < n; i++) printf "user%07d@customer.example\n", i }'
@@ -102,66 +98,15 @@ MILTER_PID=$(cat "$T/milter.pid")
 wait_for 20 test -S "$sock" || { echo "milter did not start"; cat "$T/log/milter.out"; exit 1; }
 
 # --- Postfix ----------------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-install -d -o root -g root -m 755 "$PF/spool"
-chown postfix:postfix "$PF/data"
-cat >"$PF/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF/spool
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = $PF/maillog
-maillog_file_prefixes = $PF
-myhostname = gw.test.example
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
-relay_domains = customer.example
-relay_recipient_maps =
-relay_transport = discard:
-default_transport = discard:
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtputf8_enable = no
-biff = no
-smtpd_milters =
-milter_default_action = tempfail
-in_flow_delay = 0
-smtpd_soft_error_limit = 1000000
-smtpd_hard_error_limit = 1000000
-smtpd_junk_command_limit = 1000000
-EOF
-cat >"$PF/etc/master.cf" <<EOF
-127.0.0.1:$port inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+port=$(pf_free_port)
+pf_init "$PF"
+pf_gateway "$PF" customer.example
+pf_milter "$PF" "unix:$sock"
+pf_set "$PF" "smtpd_milters ="  # each variant sets its own (below)
+pf_master "$PF" "$port"
 sed 's/$/\tOK/' "$T/list" >"$PF/etc/relay_recipients"
 postmap -c "$PF/etc" "lmdb:$PF/etc/relay_recipients"
-postfix -c "$PF/etc" check
-postfix -c "$PF/etc" start >/dev/null
-wait_for 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+pf_start "$PF" "$port" || exit 1
 
 queue_empty() {
     [ "$(find "$PF/spool/incoming" "$PF/spool/active" "$PF/spool/deferred" "$PF/spool/maildrop" -type f | wc -l)" = 0 ]
@@ -185,7 +130,7 @@ check() {  # check LABEL GOT WANT
 run() {
     local variant=$1 milt rrm
     case $variant in
-        native) milt= rrm="lmdb:$PF/etc/relay_recipients" ;;
+        native) milt='' rrm="lmdb:$PF/etc/relay_recipients" ;;
         milter) milt="unix:$sock" rrm= ;;
     esac
     postconf -c "$PF/etc" -e "smtpd_milters = $milt" "relay_recipient_maps = $rrm"

@@ -22,6 +22,7 @@ sync_bin=$bin/sync/m365gate-sync
 for t in postfix smtp-sink python3 curl; do
     command -v "$t" >/dev/null || { echo "SKIP: $t not installed"; exit 77; }
 done
+. "$src/scripts/lib/postfix_sandbox.sh"
 id postfix >/dev/null 2>&1 || { echo "SKIP: no postfix user"; exit 77; }
 [ -x "$fire" ] || { echo "SKIP: $fire not built"; exit 77; }
 
@@ -29,11 +30,7 @@ D=$(mktemp -d /tmp/m365gate-alerts.XXXXXX)
 chmod 755 "$D"  # Postfix daemons run as postfix and must reach data/ and dump/
 sim_pid=""
 cleanup() {
-    if [ -f "$D/spool/pid/master.pid" ]; then
-        m=$(tr -d ' ' <"$D/spool/pid/master.pid")
-        postfix -c "$D/etc" stop >/dev/null 2>&1
-        for _ in $(seq 100); do kill -0 "$m" 2>/dev/null || break; sleep 0.1; done
-    fi
+    pf_stop "$D"
     [ -f "$D/sink.pid" ] && kill "$(cat "$D/sink.pid")" 2>/dev/null
     if [ -n "$sim_pid" ]; then
         kill "$sim_pid" 2>/dev/null
@@ -48,67 +45,21 @@ failed=0
 ok() { passed=$((passed + 1)); echo "ok   - $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # ---- Postfix: sendmail -> pickup -> smtp -> smtp-sink on loopback -------------------------
-mkdir -p "$D/etc" "$D/spool" "$D/data" "$D/log" "$D/dump"
-chown postfix:postfix "$D/data" "$D/dump"
-sink_port=$(free_port)
-smtpd_port=$(free_port)
-cat >"$D/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $D/spool
-data_directory = $D/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = gw.test.example
-mydomain = test.example
-myorigin = \$mydomain
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
-relay_domains =
-default_transport = smtp:[127.0.0.1]:$sink_port
-relay_transport = smtp:[127.0.0.1]:$sink_port
-maillog_file = $D/log/postfix.log
-maillog_file_prefixes = /var, /dev/stdout, $D/log
-biff = no
-smtputf8_enable = no
-smtp_tls_security_level = none
-EOF
-cat >"$D/etc/master.cf" <<'EOF'
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+pf_init "$D"
+mkdir -p "$D/log" "$D/dump"
+chown postfix:postfix "$D/dump"
+sink_port=$(pf_free_port)
+smtpd_port=$(pf_free_port)
+pf_set "$D" "mydomain = test.example" 'myorigin = $mydomain' \
+    "default_transport = smtp:[127.0.0.1]:$sink_port" \
+    "relay_transport = smtp:[127.0.0.1]:$sink_port" "smtp_tls_security_level = none"
 # The real m365gate-sync drops to its own user, and postdrop refuses `-C` to anyone but root:
 # for the worker, alerts.sendmail is a stand-in that submits over SMTP to this instance.
-echo "127.0.0.1:$smtpd_port inet n - n - - smtpd" >>"$D/etc/master.cf"
+pf_master "$D" "$smtpd_port"
 setsid -f sh -c "echo \$\$ > $D/sink.pid; exec smtp-sink -u postfix -d $D/dump/%H%M%S. 127.0.0.1:$sink_port 10" \
     >"$D/sink.log" 2>&1 </dev/null
-postfix -c "$D/etc" check || { bad "postfix check"; exit 1; }
-postfix -c "$D/etc" start >/dev/null 2>&1 || { bad "postfix start: $(tail -3 "$D/log/postfix.log")"; exit 1; }
+pf_start "$D" "$smtpd_port" || { bad "postfix did not start"; exit 1; }
 # Postfix's sendmail reads its instance from -C: this wrapper is alerts.sendmail.
 printf '#!/bin/sh\nexec /usr/sbin/sendmail -C %s "$@"\n' "$D/etc" >"$D/sendmail"
 chmod 755 "$D/sendmail"

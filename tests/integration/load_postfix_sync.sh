@@ -19,6 +19,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/fault_lib.sh"
+. "$HERE/../../scripts/lib/postfix_sandbox.sh"
 hardening_args "$@"
 for tool in postfix postconf curl; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
@@ -43,80 +44,18 @@ milter_pid=$MILTER_PID
 
 # --- Postfix on loopback ------------------------------------------------------------------------
 PF=$T/pf
-extra_cleanup() {
-    if [ -f "$PF/spool/pid/master.pid" ]; then
-        local master
-        master=$(tr -d ' ' <"$PF/spool/pid/master.pid")
-        postfix -c "$PF/etc" stop >/dev/null 2>&1 || true
-        wait_dead "$master" 20 || kill -KILL "$master" 2>/dev/null || true
-    fi
+extra_cleanup() { pf_stop "$PF"; }
+port=$(pf_free_port)
+pf_init "$PF"
+pf_gateway "$PF" gen.example gen2.example
+pf_milter "$PF" "unix:$sock"
+pf_set "$PF" "smtpd_client_connection_count_limit = 0" \
+    "smtpd_client_connection_rate_limit = 0" "default_process_limit = 200"
+pf_master "$PF" "$port"
+pf_start "$PF" "$port" 2>"$T/log/postfix-start.log" || {
+    bad "postfix did not start: $(tail -3 "$T/log/postfix-start.log")"
+    finish
 }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$PF/etc" "$PF/data"
-install -d -o root -g root -m 755 "$PF/spool"
-chown postfix:postfix "$PF/data"
-cat >"$PF/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF/spool
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = $PF/maillog
-maillog_file_prefixes = $PF
-myhostname = gw.test.example
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
-relay_domains = gen.example, gen2.example
-relay_recipient_maps =
-relay_transport = discard:
-default_transport = discard:
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtputf8_enable = no
-biff = no
-smtpd_milters = unix:$sock
-milter_protocol = 6
-milter_default_action = tempfail
-milter_connect_timeout = 10s
-milter_command_timeout = 10s
-milter_rcpt_macros = i {rcpt_addr} {rcpt_host} {rcpt_mailer}
-in_flow_delay = 0
-smtpd_soft_error_limit = 1000000
-smtpd_hard_error_limit = 1000000
-smtpd_junk_command_limit = 1000000
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-default_process_limit = 200
-EOF
-cat >"$PF/etc/master.cf" <<EOF
-127.0.0.1:$port inet n - n - - smtpd
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-postfix -c "$PF/etc" check >"$T/log/postfix-check.log" 2>&1 || { bad "postfix check"; finish; }
-postfix -c "$PF/etc" start >"$T/log/postfix-start.log" 2>&1 || { bad "postfix start"; finish; }
-smtp_up() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
-wait_for 20 smtp_up || { bad "postfix not listening on $port"; finish; }
 ok "postfix listening on 127.0.0.1:$port"
 
 # --- the sync daemon, the samples, the load ----------------------------------------------------------
