@@ -35,6 +35,7 @@ PF=$T/pf
 MILTER_PID=
 cleanup() {
     pf_stop "$PF"
+    [ -z "$NULL_PID" ] || kill -TERM "$NULL_PID" 2>/dev/null || true
     if [ -n "$MILTER_PID" ]; then
         kill -TERM "$MILTER_PID" 2>/dev/null || true
         for _ in $(seq 300); do kill -0 "$MILTER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -97,6 +98,18 @@ wait_for 10 test -s "$T/milter.pid"
 MILTER_PID=$(cat "$T/milter.pid")
 wait_for 20 test -S "$sock" || { echo "milter did not start"; cat "$T/log/milter.out"; exit 1; }
 
+# --- the null milter (no libmilter, no store): what Postfix's side of the protocol costs -------
+NULL_MILTER=$BUILD/tests/m365gate-null-milter
+NULL_PID=
+nsock=$T/log/null-milter.sock
+if [ -x "$NULL_MILTER" ]; then
+    setsid -f sh -c "echo \$\$ > '$T/null.pid'; exec '$NULL_MILTER' --socket '$nsock' --known '$T/list'" \
+        >"$T/log/null-milter.out" 2>&1 </dev/null
+    wait_for 10 test -s "$T/null.pid"
+    NULL_PID=$(cat "$T/null.pid")
+    wait_for 20 test -S "$nsock" || { echo "null milter did not start"; cat "$T/log/null-milter.out"; exit 1; }
+fi
+
 # --- Postfix ----------------------------------------------------------------------------------
 port=$(pf_free_port)
 pf_init "$PF"
@@ -115,7 +128,7 @@ master=$(tr -d ' ' <"$PF/spool/pid/master.pid")
 no_smtpd() { ! pgrep -P "$master" -x smtpd; }
 # log_since LINE: the maillog from line LINE+1 on
 log_since() { tail -n +$(($1 + 1)) "$PF/maillog"; }
-milter_cpu() { awk '{ print $14 + $15 }' "/proc/$MILTER_PID/stat"; }
+milter_cpu() { awk '{ print $14 + $15 }' "/proc/${CPU_PID:-$MILTER_PID}/stat"; }
 check_failed=0
 check() {  # check LABEL GOT WANT
     if [ "$2" = "$3" ]; then
@@ -132,7 +145,10 @@ run() {
     case $variant in
         native) milt='' rrm="lmdb:$PF/etc/relay_recipients" ;;
         milter) milt="unix:$sock" rrm= ;;
+        null) milt="unix:$nsock" rrm= ;;
     esac
+    CPU_PID=$MILTER_PID
+    [ "$variant" != null ] || CPU_PID=$NULL_PID
     postconf -c "$PF/etc" -e "smtpd_milters = $milt" "relay_recipient_maps = $rrm"
     local reloads
     reloads=$(grep -c 'reload -- version' "$PF/maillog" || true)
@@ -172,6 +188,10 @@ run() {
         check "$variant: unknown RCPT rejected by the milter (Postfix milter-reject lines)" "$milter_rejects" "$half"
         check "$variant: m365gate rejection log lines" "$m365_lines" "$half"
         check "$variant: rejected by relay_recipient_maps" "$table_rejects" 0
+    elif [ "$variant" = null ]; then
+        check "$variant: unknown RCPT rejected by the null milter" "$milter_rejects" "$half"
+        check "$variant: m365gate rejection log lines" "$m365_lines" 0
+        check "$variant: rejected by relay_recipient_maps" "$table_rejects" 0
     else
         check "$variant: unknown RCPT rejected by relay_recipient_maps" "$table_rejects" "$half"
         check "$variant: rejected by the milter" "$((milter_rejects + m365_lines))" 0
@@ -183,16 +203,26 @@ run() {
 
 native=()
 milter=()
+null=()
 for round in $(seq "$ROUNDS"); do
     echo "round $round"
     run native
     native+=("$RESULT")
     run milter
     milter+=("$RESULT")
+    if [ -n "$NULL_PID" ]; then
+        run null
+        null+=("$RESULT")
+    fi
 done
 best() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 n=$(best "${native[@]}")
 m=$(best "${milter[@]}")
 printf 'best of %d: native lmdb %.1f msg/s, milter %.1f msg/s, milter/native = %.2f\n' \
     "$ROUNDS" "$n" "$m" "$(calc "$m / $n")"
+if [ -n "$NULL_PID" ]; then
+    z=$(best "${null[@]}")
+    printf 'best of %d: null milter (one epoll thread, no libmilter, no store) %.1f msg/s, null/native = %.2f\n' \
+        "$ROUNDS" "$z" "$(calc "$z / $n")"
+fi
 exit "$check_failed"

@@ -22,6 +22,10 @@ target_link_libraries(m365gate-store-fill PRIVATE m365_store CLI11::CLI11)
 add_executable(m365gate-milter-loadgen bench/milter_loadgen.cpp)
 target_link_libraries(m365gate-milter-loadgen PRIVATE PkgConfig::MILTER CLI11::CLI11 Threads::Threads)
 
+# postfix_compare.sh's third variant: a milter without libmilter, to measure Postfix's own share.
+add_executable(m365gate-null-milter bench/null_milter.cpp)
+target_link_libraries(m365gate-null-milter PRIVATE PkgConfig::MILTER CLI11::CLI11)
+
 add_executable(decision_bench bench/decision_bench.cpp)
 target_link_libraries(decision_bench PRIVATE m365_store)
 
