@@ -5,7 +5,10 @@
 # throwaway Postfix instance (loopback, port chosen at runtime, delivery to discard:):
 #   native: relay_recipient_maps = lmdb:relay_recipients   (postmap of the list)
 #   milter: smtpd_milters = unix:.../milter.sock            (m365gate-milter, same list)
-# Both variants get the same list: USERS filler addresses (default 100,000) plus the five
+#   null:   smtpd_milters = unix:.../null-milter.sock       (m365gate-null-milter, same list;
+#           when built: one epoll thread, no libmilter, no store, so what is left is the
+#           cost of Postfix's own side of the milter protocol, a bound for any milter)
+# Every variant gets the same list: USERS filler addresses (default 100,000) plus the five
 # recipients smtp-source generates that are "known". smtp-source -r 10 -t unknown@... sends
 # 10unknown@ .. 2unknown@, then unknown@: 2..6unknown are in the list, 7..10unknown and
 # unknown@ are not, so half of every message's recipients are refused.

@@ -8,7 +8,8 @@
 #      store, 1, 8 and 64 concurrent milter connections, half of the recipients unknown; every
 #      answer is checked (known -> continue, unknown -> 550 5.1.1), wrong ones are counted;
 #   3. postfix_compare.sh: smtp-source through Postfix with the milter vs. Postfix with the
-#      same list as a native lmdb: relay_recipient_maps.
+#      same list as a native lmdb: relay_recipient_maps, and with m365gate-null-milter (one
+#      epoll thread, no libmilter, no store: what Postfix's side of the protocol costs alone).
 # --quick: shorter runs (a smoke test of the tooling, not figures).
 # Environment: LOADGEN_SECONDS (5), COMPARE_MESSAGES (1000), COMPARE_ROUNDS (2),
 # USERS (1000000), MILTER_LOG_LEVEL (info: every rejection is a log line, as in production).
@@ -144,7 +145,7 @@ awk '/^(native|milter) / { n[$1]++; t[$1] += $12; c[$1] += $(NF-1); m = $2 }
      END { if (n["milter"]) printf "postfix (%d msgs x 10 rcpt, 10 sessions, best of rounds below): mean %.0f msg/s native, %.0f msg/s milter; milter CPU %.2f ms per SMTP session\n",
                m, t["native"] / n["native"], t["milter"] / n["milter"], c["milter"] / n["milter"] * 1000 / m }' \
     "$T/compare.out"
-grep -E '^best of' "$T/compare.out" | sed 's/^/postfix /; s/$/ (target >= 0.90)/' || true
+grep -E '^best of' "$T/compare.out" | sed 's/^/postfix /; /milter\/native/s/$/ (target >= 0.90)/' || true
 awk '/^CHECK ok / { ok++ } /^CHECK FAIL/ { bad++; print } /^skipped/ { print }
      END { if (ok + bad) printf "postfix log checks (who rejected what, what was delivered): %d ok, %d failed\n", ok, bad }' \
     "$T/compare.out"
