@@ -9,7 +9,6 @@
 // body, unknown commands), answers every RCPT from a hash set of the addresses in FILE (one
 // per line, compared as given, lowercase), `550 5.1.1` for the others, and continue to
 // everything else. No logging, no store, no policy: a benchmark tool, not a product.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libmilter/mfdef.h>
 #include <sys/epoll.h>
@@ -32,6 +31,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "../tools/milter_wire.h"
+
 namespace {
 
 constexpr std::uint32_t max_packet = 1 << 20;  // larger than anything Postfix sends us here
@@ -40,19 +41,9 @@ struct Conn {
     std::string in;  // bytes read, not yet a whole packet
 };
 
-std::string packet(char cmd, std::string_view data = {}) {
-    std::string out(4, '\0');
-    const std::uint32_t len = htonl(static_cast<std::uint32_t>(data.size() + 1));
-    std::memcpy(out.data(), &len, 4);
-    out.push_back(cmd);
-    out.append(data);
-    return out;
-}
-
-std::string u32(std::uint32_t v) {
-    v = htonl(v);
-    return std::string(reinterpret_cast<const char*>(&v), 4);
-}
+using m365gate::testing::wire::get32;
+using m365gate::testing::wire::packet;
+using m365gate::testing::wire::put32;
 
 std::string lower_bare(std::string_view addr) {
     if (addr.size() >= 2 && addr.front() == '<' && addr.back() == '>')
@@ -69,12 +60,14 @@ bool answer(char cmd, std::string_view data, const std::unordered_set<std::strin
     switch (cmd) {
         case SMFIC_OPTNEG: {
             if (data.size() < 12) return false;
-            std::uint32_t offered = 0;
-            std::memcpy(&offered, data.data() + 8, 4);
-            offered = ntohl(offered);
+            const std::uint32_t offered = get32(data, 8);
             const std::uint32_t skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
                                        SMFIP_NOUNKNOWN | SMFIP_NODATA;
-            reply = packet(SMFIC_OPTNEG, u32(6) + u32(0) + u32(skip & offered));
+            std::string optneg;
+            put32(optneg, 6);  // protocol version
+            put32(optneg, 0);  // no actions
+            put32(optneg, skip & offered);
+            reply = packet(SMFIC_OPTNEG, optneg);
             return true;
         }
         case SMFIC_MACRO:
@@ -86,7 +79,7 @@ bool answer(char cmd, std::string_view data, const std::unordered_set<std::strin
         case SMFIC_RCPT: {
             const std::string_view arg = data.substr(0, data.find('\0'));
             if (known.count(lower_bare(arg)) != 0) {
-                reply = packet(SMFIR_CONTINUE);
+                reply = packet(SMFIR_CONTINUE, {});
             } else {
                 std::string text = "550 5.1.1 ";
                 text.append(arg);
@@ -97,7 +90,7 @@ bool answer(char cmd, std::string_view data, const std::unordered_set<std::strin
             return true;
         }
         default:
-            reply = packet(SMFIR_CONTINUE);
+            reply = packet(SMFIR_CONTINUE, {});
             return true;
     }
 }
@@ -118,9 +111,7 @@ bool serve(int fd, Conn& c, const std::unordered_set<std::string>& known) {
     std::string out;
     std::size_t at = 0;
     while (c.in.size() - at >= 4) {
-        std::uint32_t len = 0;
-        std::memcpy(&len, c.in.data() + at, 4);
-        len = ntohl(len);
+        const std::uint32_t len = get32(c.in, at);
         if (len == 0 || len > max_packet) return false;
         if (c.in.size() - at - 4 < len) break;
         std::string reply;

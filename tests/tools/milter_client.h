@@ -2,8 +2,7 @@
 // for the load generator (tests/bench/milter_loadgen.cpp) and the fault tools
 // (tests/tools/milter_faults.cpp). Header-only; one MilterClient per thread.
 //
-// Wire format (libmilter mfdef.h): every packet is a 32-bit big-endian length (command byte
-// included), a command byte, then the data; strings are NUL-terminated. Every failure (connect,
+// Wire format: milter_wire.h; strings are NUL-terminated. Every failure (connect,
 // read, write, a closed connection, a reply timeout) throws std::runtime_error.
 #pragma once
 
@@ -21,6 +20,9 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+
+#include "milter_wire.h"
 
 namespace m365gate::testing {
 
@@ -103,13 +105,6 @@ public:
     // reset: SO_LINGER 0), after which the object only releases nothing.
     void send_raw(const std::string& bytes) { write_all(bytes); }
     void send_packet(char command, const std::string& data) { send(command, data); }
-    static std::string packet(char command, const std::string& data) {
-        std::string out;
-        put32(out, static_cast<std::uint32_t>(data.size() + 1));
-        out.push_back(command);
-        out += data;
-        return out;
-    }
     void drop(bool reset) {
         if (fd_ < 0) {
             return;
@@ -167,16 +162,6 @@ private:
         throw std::runtime_error("unsupported socket: " + spec);
     }
 
-    static void put32(std::string& out, std::uint32_t v) {
-        const std::uint32_t be = htonl(v);
-        out.append(reinterpret_cast<const char*>(&be), 4);
-    }
-    static std::uint32_t get32(const std::string& in, std::size_t at) {
-        std::uint32_t be = 0;
-        std::memcpy(&be, in.data() + at, 4);
-        return ntohl(be);
-    }
-
     void write_all(const std::string& bytes) {
         std::size_t done = 0;
         while (done < bytes.size()) {
@@ -191,7 +176,7 @@ private:
         }
     }
 
-    void send(char command, const std::string& data) { write_all(packet(command, data)); }
+    void send(char command, const std::string& data) { write_all(wire::packet(command, data)); }
 
     void read_exact(char* buf, std::size_t len) {
         std::size_t done = 0;
@@ -215,9 +200,7 @@ private:
         while (true) {
             char header[4];
             read_exact(header, 4);
-            std::uint32_t be = 0;
-            std::memcpy(&be, header, 4);
-            const std::uint32_t len = ntohl(be);
+            const std::uint32_t len = wire::get32(std::string_view(header, 4), 0);
             if (len == 0 || len > (1u << 20)) {
                 throw std::runtime_error("bad reply length");
             }
@@ -238,16 +221,16 @@ private:
 
     void negotiate() {
         std::string data;
-        put32(data, SMFI_PROT_VERSION);
-        put32(data, 0x1ff);     // actions offered (as Postfix 3.7)
-        put32(data, 0x1fffff);  // protocol steps offered (as Postfix 3.7)
+        wire::put32(data, SMFI_PROT_VERSION);
+        wire::put32(data, 0x1ff);     // actions offered (as Postfix 3.7)
+        wire::put32(data, 0x1fffff);  // protocol steps offered (as Postfix 3.7)
         send(SMFIC_OPTNEG, data);
         const MilterReply r = read_reply();
         if (r.command != SMFIC_OPTNEG || r.data.size() < 12) {
             throw std::runtime_error("bad option negotiation reply");
         }
-        actions_ = get32(r.data, 4);
-        protocol_ = get32(r.data, 8);
+        actions_ = wire::get32(r.data, 4);
+        protocol_ = wire::get32(r.data, 8);
     }
 
     int fd_ = -1;

@@ -301,7 +301,8 @@ int drop(const std::string& socket, int sessions, unsigned seed, int threads,
                     }
                     if (mode == partial_packet) {
                         // A RCPT packet that claims 1000 bytes and brings 10.
-                        std::string p = MilterClient::packet(SMFIC_RCPT, std::string(999, 'x'));
+                        std::string p =
+                            m365gate::testing::wire::packet(SMFIC_RCPT, std::string(999, 'x'));
                         c.send_raw(p.substr(0, 10));
                         c.drop(false);
                         ++per_mode[mode];
