@@ -95,22 +95,27 @@ client_id = "3b9d6e1f-0a42-4c8e-b5d7-61f2a9c4e803"
 client_secret_file = "/nonexistent/contoso.secret"
 domains = ["customer.example"]
 EOF
-setsid -f sh -c "echo \$\$ > '$T/milter.pid'; exec '$MILTER' --config '$T/m365gate.toml'" \
-    >"$T/log/milter.out" 2>&1 </dev/null
-wait_for 10 test -s "$T/milter.pid"
-MILTER_PID=$(cat "$T/milter.pid")
-wait_for 20 test -S "$sock" || { echo "milter did not start"; cat "$T/log/milter.out"; exit 1; }
+# launch NAME SOCKET COMMAND...: starts COMMAND detached (output in $T/log/NAME.out), sets
+# LAUNCHED_PID, and exits the script unless SOCKET appears within 20 s.
+launch() {
+    local name=$1 socket=$2
+    shift 2
+    setsid -f sh -c 'echo $$ > "$1"; shift; exec "$@"' sh "$T/$name.pid" "$@" \
+        >"$T/log/$name.out" 2>&1 </dev/null
+    wait_for 10 test -s "$T/$name.pid"
+    LAUNCHED_PID=$(cat "$T/$name.pid")
+    wait_for 20 test -S "$socket" || { echo "$name did not start"; cat "$T/log/$name.out"; exit 1; }
+}
+launch milter "$sock" "$MILTER" --config "$T/m365gate.toml"
+MILTER_PID=$LAUNCHED_PID
 
 # --- the null milter (no libmilter, no store): what Postfix's side of the protocol costs -------
 NULL_MILTER=$BUILD/tests/m365gate-null-milter
 NULL_PID=
 nsock=$T/log/null-milter.sock
 if [ -x "$NULL_MILTER" ]; then
-    setsid -f sh -c "echo \$\$ > '$T/null.pid'; exec '$NULL_MILTER' --socket '$nsock' --known '$T/list'" \
-        >"$T/log/null-milter.out" 2>&1 </dev/null
-    wait_for 10 test -s "$T/null.pid"
-    NULL_PID=$(cat "$T/null.pid")
-    wait_for 20 test -S "$nsock" || { echo "null milter did not start"; cat "$T/log/null-milter.out"; exit 1; }
+    launch null-milter "$nsock" "$NULL_MILTER" --socket "$nsock" --known "$T/list"
+    NULL_PID=$LAUNCHED_PID
 fi
 
 # --- Postfix ----------------------------------------------------------------------------------
@@ -131,7 +136,7 @@ master=$(tr -d ' ' <"$PF/spool/pid/master.pid")
 no_smtpd() { ! pgrep -P "$master" -x smtpd; }
 # log_since LINE: the maillog from line LINE+1 on
 log_since() { tail -n +$(($1 + 1)) "$PF/maillog"; }
-milter_cpu() { awk '{ print $14 + $15 }' "/proc/${CPU_PID:-$MILTER_PID}/stat"; }
+milter_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # milter_cpu PID: user+system ticks
 check_failed=0
 check() {  # check LABEL GOT WANT
     if [ "$2" = "$3" ]; then
@@ -144,14 +149,12 @@ check() {  # check LABEL GOT WANT
 
 # run VARIANT: prints one result line and its checks, records msg/s in RESULT.
 run() {
-    local variant=$1 milt rrm
+    local variant=$1 milt rrm cpu_pid=$MILTER_PID
     case $variant in
         native) milt='' rrm="lmdb:$PF/etc/relay_recipients" ;;
         milter) milt="unix:$sock" rrm= ;;
-        null) milt="unix:$nsock" rrm= ;;
+        null) milt="unix:$nsock" rrm='' cpu_pid=$NULL_PID ;;
     esac
-    CPU_PID=$MILTER_PID
-    [ "$variant" != null ] || CPU_PID=$NULL_PID
     postconf -c "$PF/etc" -e "smtpd_milters = $milt" "relay_recipient_maps = $rrm"
     local reloads
     reloads=$(grep -c 'reload -- version' "$PF/maillog" || true)
@@ -162,13 +165,13 @@ run() {
     local n0 t_start t_end cpu0 cpu1 milter_lines0
     n0=$(wc -l <"$PF/maillog")
     milter_lines0=$(grep -c 'action=reject ' "$T/log/milter.log" || true)
-    cpu0=$(milter_cpu)
+    cpu0=$(milter_cpu "$cpu_pid")
     t_start=$(date +%s.%N)
     smtp-source -A -s "$SESSIONS" -m "$MESSAGES" -r 10 -f bench@client.example \
         -t unknown@customer.example -M client.example "127.0.0.1:$port" 2>"$T/log/smtp-source.err" ||
         echo "smtp-source failed: $(head -n 3 "$T/log/smtp-source.err")"
     t_end=$(date +%s.%N)
-    cpu1=$(milter_cpu)
+    cpu1=$(milter_cpu "$cpu_pid")
     wait_for 60 queue_empty || echo "queue not drained after 60 s"
     # qmgr logs "removed" for every message once delivered: wait for all of them
     wait_for 20 test "$(log_since "$n0" | grep -c ': removed$')" -ge "$MESSAGES"

@@ -47,7 +47,7 @@ bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
 
 # ---- Postfix: sendmail -> pickup -> smtp -> smtp-sink on loopback -------------------------
 pf_init "$D"
-mkdir -p "$D/log" "$D/dump"
+mkdir -p "$D/dump"
 chown postfix:postfix "$D/dump"
 sink_port=$(pf_free_port)
 smtpd_port=$(pf_free_port)
