@@ -581,6 +581,7 @@ void Rebuild::stage() {
         st.append_all(txn, s.addresses, false, st.address_run, st.address_extents, written,
                       st.addresses);
         st.append_all(txn, s.objects, true, st.object_run, st.object_extents, written, st.objects);
+        build_probe(txn, s, st.generation);
         MDB_txn* t = std::exchange(txn, nullptr);
         check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
     } catch (...) {
@@ -595,7 +596,7 @@ void Rebuild::stage() {
 bool Rebuild::apply_in_place(MDB_txn* txn) {
     State& st = *st_;
     if (!st.in_place) return false;
-    const auto& s = st.store.impl();
+    auto& s = st.store.impl();
     // The differences hold only against the list they were computed from: nothing may have
     // been committed since (this transaction's id is the next one).
     if (mdb_txn_id(txn) != st.diffed_at + 1) {
@@ -606,18 +607,25 @@ bool Rebuild::apply_in_place(MDB_txn* txn) {
     }
     const std::string prefix = generation_prefix(st.generation);
     std::string key;
-    const auto apply = [&](MDB_dbi dbi, const std::vector<Change>& changes) {
+    const auto apply = [&](MDB_dbi dbi, const std::vector<Change>& changes,
+                           const std::optional<ProbeHeader>& probe) {
         for (const auto& c : changes) {
             key.assign(prefix).append(c.key);
             if (c.erase) {
-                del(txn, dbi, key, s.dir);
+                if (del(txn, dbi, key, s.dir) && probe)
+                    probe_remove(txn, s, st.generation, *probe, c.key);
             } else {
+                if (probe && !get(txn, dbi, key, s.dir))
+                    probe_add(txn, s, st.generation, *probe, c.key);
                 put(txn, dbi, key, c.value, s.dir);
             }
         }
     };
-    apply(s.addresses, st.address_changes);
-    apply(s.objects, st.object_changes);
+    const auto probe = read_probe_header(txn, s, st.generation);
+    apply(s.addresses, st.address_changes, probe);
+    apply(s.objects, st.object_changes, std::nullopt);
+    // A list written before the index existed, or grown far by deltas: (re)build it now.
+    if (!probe || probe_wants_rebuild(*probe, st.addresses)) build_probe(txn, s, st.generation);
     st.address_changes.clear();
     st.object_changes.clear();
     return true;

@@ -2,7 +2,7 @@
 //
 // Databases (fixed set, opened once per process, so no DBI handle is ever opened while other
 // transactions run - LMDB forbids that):
-//   meta       "schema" -> "1", "next_tenant_id" -> u32, "gen:" + u32 -> 'S' | 'R'
+//   meta       "schema" -> "2", "next_tenant_id" -> u32, "gen:" + u32 -> 'S' | 'R'
 //   tenants    tenant name -> u32 generation, u64 address count, u64 object count (little
 //              endian)
 //   domains    canonical domain -> tenant name
@@ -10,6 +10,7 @@
 //   addresses  u32 generation (big endian) + canonical address -> u8 kind + object id (encoded)
 //   objects    u32 generation (big endian) + object id (encoded) -> u8 kind + addresses
 //              '\n'-joined
+//   probe      u32 generation (big endian) [+ u32 bucket] -> the probe index (probe.cpp)
 // Object ids that are GUIDs are stored as 0x01 + 16 bytes, anything else as 0x02 + the text:
 // that halves the bytes per address of a typical tenant. store_internal.h explains
 // generations; rebuild.cpp builds new ones.
@@ -471,23 +472,32 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
         open("meta", impl_->meta);
         MDB_val key = to_val("schema"), val{};
         const int grc = mdb_get(txn, impl_->meta, &key, &val);
+        std::string found;
         if (grc == MDB_NOTFOUND) {
             if (read_only_)
                 throw StoreError(StoreError::Kind::schema,
                                  "store " + dir.string() + " carries no schema version");
+        } else {
+            check(grc, "mdb_get(schema)", dir);
+            found = std::string(to_view(val));
+            if (found != "1" && found != std::to_string(schema_version))
+                throw StoreError(StoreError::Kind::schema,
+                                 "store " + dir.string() + " has schema version " +
+                                     found.substr(0, 16) + "; this m365gate understands version " +
+                                     std::to_string(schema_version) +
+                                     " (move it aside and let m365gate-sync rebuild it)");
+        }
+        // The probe index: a reader uses it only in a store of the current version.
+        const int prc = mdb_dbi_open(txn, "probe", create, &impl_->probe);
+        if (prc != MDB_NOTFOUND) check(prc, "mdb_dbi_open", dir);
+        impl_->probe_enabled =
+            prc == MDB_SUCCESS && (!read_only_ || found == std::to_string(schema_version));
+        if (!read_only_ && found != std::to_string(schema_version)) {
+            // New, or version 1: whatever probe records a version-1 writer left are stale.
+            check(mdb_drop(txn, impl_->probe, 0), "mdb_drop(probe)", dir);
             const std::string v = std::to_string(schema_version);
             MDB_val vv = to_val(v);
             check(mdb_put(txn, impl_->meta, &key, &vv, 0), "mdb_put(schema)", dir);
-        } else {
-            check(grc, "mdb_get(schema)", dir);
-            const auto found = to_view(val);
-            if (found != std::to_string(schema_version))
-                throw StoreError(StoreError::Kind::schema,
-                                 "store " + dir.string() + " has schema version " +
-                                     std::string(found.substr(0, 16)) +
-                                     "; this m365gate understands version " +
-                                     std::to_string(schema_version) +
-                                     " (move it aside and let m365gate-sync rebuild it)");
         }
         open("tenants", impl_->tenants);
         open("domains", impl_->domains);
@@ -616,12 +626,18 @@ private:
     std::size_t size_ = 0;
 };
 
+// A tenant's current generation and its probe index header, if it has one.
+struct Generation {
+    std::uint32_t id = 0;
+    std::optional<ProbeHeader> probe;
+};
+
 struct HotCache {
     std::uint64_t store_serial = 0;  // 0: nothing cached (serials start at 1)
     std::size_t txnid = 0;
     HotMap<std::string> tenant_of_domain;
     HotMap<std::int64_t> last_success;
-    HotMap<std::uint32_t> generation;
+    HotMap<Generation> generation;
 };
 
 HotCache& hot_cache(const Store::Impl& s, MDB_txn* txn) {
@@ -638,12 +654,13 @@ HotCache& hot_cache(const Store::Impl& s, MDB_txn* txn) {
 }
 
 // The tenant's current generation, through the cache.
-std::optional<std::uint32_t> read_generation(MDB_txn* txn, const Store::Impl& s,
-                                             std::string_view tenant) {
+std::optional<Generation> read_generation(MDB_txn* txn, const Store::Impl& s,
+                                          std::string_view tenant) {
     auto& cache = hot_cache(s, txn);
     if (const auto* hit = cache.generation.find(tenant)) return *hit;
-    std::optional<std::uint32_t> generation;
-    if (const auto rec = read_rec(txn, s, tenant)) generation = rec->id;
+    std::optional<Generation> generation;
+    if (const auto rec = read_rec(txn, s, tenant))
+        generation = Generation{rec->id, read_probe_header(txn, s, rec->id)};
     cache.generation.add(tenant, generation);
     return generation;
 }
@@ -683,7 +700,7 @@ std::optional<Recipient> Snapshot::find(std::string_view tenant,
                                         std::string_view canonical_address) const {
     const auto generation = read_generation(txn_, store_.impl(), tenant);
     if (!generation) return std::nullopt;
-    std::string key = generation_prefix(*generation);
+    std::string key = generation_prefix(generation->id);
     key.append(canonical_address);
     const auto v = get(txn_, store_.impl().addresses, key, store_.dir());
     if (!v) return std::nullopt;
@@ -693,10 +710,15 @@ std::optional<Recipient> Snapshot::find(std::string_view tenant,
 bool Snapshot::contains(std::string_view tenant, std::string_view canonical_address) const {
     const auto generation = read_generation(txn_, store_.impl(), tenant);
     if (!generation) return false;
+    if (generation->probe) {
+        const auto found = probe_contains(txn_, store_.impl(), generation->id, *generation->probe,
+                                          canonical_address);
+        if (found) return *found;
+    }
     // The milter's hot path: the key on the stack, no allocation.
     char key[4 + 1024];
-    if (canonical_address.size() > sizeof key - 4) return false;  // longer than any we store
-    const std::string prefix = generation_prefix(*generation);    // short: no allocation
+    if (canonical_address.size() > sizeof key - 4) return false;   // longer than any we store
+    const std::string prefix = generation_prefix(generation->id);  // short: no allocation
     std::memcpy(key, prefix.data(), 4);
     std::memcpy(key + 4, canonical_address.data(), canonical_address.size());
     MDB_val k{4 + canonical_address.size(), key}, v{};
@@ -704,6 +726,11 @@ bool Snapshot::contains(std::string_view tenant, std::string_view canonical_addr
     if (rc == MDB_NOTFOUND) return false;
     check(rc, "mdb_get", store_.dir());
     return true;
+}
+
+bool Snapshot::indexed(std::string_view tenant) const {
+    const auto generation = read_generation(txn_, store_.impl(), tenant);
+    return generation && generation->probe;
 }
 
 Snapshot::Totals Snapshot::totals() const {
@@ -719,6 +746,21 @@ Snapshot::Totals Snapshot::totals() const {
                     ++t.unused_generations;
                     return true;
                 });
+    if (!s.probe_enabled) return t;
+    // One seek per generation: its header (4-byte key) sorts before its buckets.
+    Cursor c(txn_, s.probe, s.dir);
+    MDB_val k{}, v{};
+    int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS && k.mv_size >= 4) {
+        const auto* p = static_cast<const unsigned char*>(k.mv_data);
+        const std::uint32_t g = std::uint32_t(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
+        if (k.mv_size == 4) ++t.probe_generations;
+        if (g == 0xffffffffu) break;
+        const std::string next = generation_prefix(g + 1);
+        k = to_val(next);
+        rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE);
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", s.dir);
     return t;
 }
 
@@ -881,6 +923,7 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
                              }),
               now.end());
 
+    const auto probe = read_probe_header(txn_->txn, s, rec.id);
     const auto old_value = get(txn_->txn, s.objects, okey, s.dir);
     std::vector<std::string> before;
     if (old_value && !old_value->empty()) before = split_lines(old_value->substr(1));
@@ -895,6 +938,7 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
         // proxyAddresses unique across objects, so two owners should not happen.
         if (owner && owner->size() > 1 && owner->substr(1) == enc_id) {
             del(txn_->txn, s.addresses, akey, s.dir);
+            if (probe) probe_remove(txn_->txn, s, rec.id, *probe, a);
             --rec.addresses;
         }
     }
@@ -906,7 +950,10 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
         akey += a;
         const auto existing = get(txn_->txn, s.addresses, akey, s.dir);
         if (existing && *existing == value) continue;
-        if (!existing) ++rec.addresses;
+        if (!existing) {
+            ++rec.addresses;
+            if (probe) probe_add(txn_->txn, s, rec.id, *probe, a);
+        }
         put(txn_->txn, s.addresses, akey, value, s.dir);
     }
 
@@ -976,12 +1023,9 @@ void Writer::commit() {
 
 // ---------------------------------------------------------------------------------------
 
-namespace {
-
-// Deletes at most `limit` keys of `dbi` starting with `prefix`; returns how many. Sets `done`
-// when no such key is left.
-std::uint64_t delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, std::uint64_t limit,
-                            bool& done, const std::filesystem::path& dir) {
+std::uint64_t detail::delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,
+                                    std::uint64_t limit, bool& done,
+                                    const std::filesystem::path& dir) {
     std::uint64_t n = 0;
     Cursor c(txn, dbi, dir);
     MDB_val k = to_val(prefix), v{};
@@ -997,6 +1041,8 @@ std::uint64_t delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, 
     done = rc == MDB_NOTFOUND || !starts_with(to_view(k), prefix);
     return n;
 }
+
+namespace {
 
 // The first marked generation that no Rebuild of this process is writing, or 0.
 std::uint32_t next_reclaimable(MDB_txn* txn, Store::Impl& s) {
@@ -1043,7 +1089,11 @@ std::uint64_t reclaim(Store& store, std::size_t chunk) {
             std::uint64_t n = delete_prefix(txn, s.addresses, prefix, limit, addresses_done, s.dir);
             if (addresses_done && n < limit)
                 n += delete_prefix(txn, s.objects, prefix, limit - n, objects_done, s.dir);
-            if (addresses_done && objects_done) unmark_generation(txn, s, g);
+            // Then the generation's probe index: in the chunk, not in what reclaim() returns.
+            bool probe_done = !s.probe_enabled;
+            if (objects_done && !probe_done && n < limit)
+                delete_prefix(txn, s.probe, prefix, limit - n, probe_done, s.dir);
+            if (addresses_done && objects_done && probe_done) unmark_generation(txn, s, g);
             const int rc = mdb_txn_commit(txn);
             txn = nullptr;
             check(rc, "mdb_txn_commit", s.dir);

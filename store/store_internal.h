@@ -1,5 +1,5 @@
-// store/store_internal.h - what store.cpp and rebuild.cpp share. Not part of the store's
-// interface: nothing outside store/ includes it.
+// store/store_internal.h - what store.cpp, rebuild.cpp and probe.cpp share. Not part of the
+// store's interface: nothing outside store/ includes it, but the store's unit tests.
 //
 // Generations: every tenant's keys in "addresses" and "objects" start with a 4-byte big-endian
 // generation number, allocated from meta "next_tenant_id" and only ever growing, so the newest
@@ -29,6 +29,9 @@ struct Store::Impl {
     // cache of hot reads in store.cpp together with the snapshot's txnid.
     const std::uint64_t serial = next_serial();
     MDB_dbi meta = 0, tenants = 0, domains = 0, state = 0, addresses = 0, objects = 0;
+    // The probe index (probe.cpp): used only in a store of schema 2 that has the database.
+    MDB_dbi probe = 0;
+    bool probe_enabled = false;
     std::filesystem::path dir;
 
     // Read transactions that are reset, kept for renewal: mdb_txn_renew() is much cheaper
@@ -78,6 +81,33 @@ std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view 
 void put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
          const std::filesystem::path& dir);
 bool del(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const std::filesystem::path& dir);
+
+// Deletes at most `limit` keys of `dbi` starting with `prefix`; returns how many. Sets `done`
+// when no such key is left.
+std::uint64_t delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, std::uint64_t limit,
+                            bool& done, const std::filesystem::path& dir);
+
+// The probe index of a generation (probe.cpp explains it).
+struct ProbeHeader {
+    std::uint32_t buckets = 0;
+    std::uint64_t k0 = 0, k1 = 0;  // SipHash key
+};
+std::uint64_t siphash24(std::uint64_t k0, std::uint64_t k1, std::string_view data);
+// nullopt: the generation has no (usable) index; ask the B-tree.
+std::optional<ProbeHeader> read_probe_header(MDB_txn* txn, const Store::Impl& s,
+                                             std::uint32_t generation);
+// true/false: the answer; nullopt: a record it cannot read, ask the B-tree.
+std::optional<bool> probe_contains(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation,
+                                   const ProbeHeader& h, std::string_view canonical_address);
+// Mirror one new address key / one deleted address key of an indexed generation.
+void probe_add(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation, const ProbeHeader& h,
+               std::string_view canonical_address);
+void probe_remove(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation,
+                  const ProbeHeader& h, std::string_view canonical_address);
+// Deltas grew the list far past the buckets it was built for (still right, only slower).
+bool probe_wants_rebuild(const ProbeHeader& h, std::uint64_t addresses);
+// (Re)builds the index of `generation` from its address keys; returns how many it holds.
+std::uint64_t build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation);
 
 // A new generation number (meta "next_tenant_id").
 std::uint32_t allocate_generation(MDB_txn* txn, const Store::Impl& s);

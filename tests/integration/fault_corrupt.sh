@@ -162,7 +162,7 @@ old_ino=$(ino)
 rc=0
 out=$("$SYNC" --config "$cfg" --once 2>&1) || rc=$?
 schema_ok=no
-if [ "$rc" = 78 ] && grep -q 'has schema version 99; this m365gate understands version 1' <<<"$out"; then
+if [ "$rc" = 78 ] && grep -q 'has schema version 99; this m365gate understands version 2' <<<"$out"; then
     ok "m365gate-sync refuses an unknown schema version (78): $(grep -o 'has schema.*' <<<"$out" | head -n 1)"
     schema_ok=yes
 else
@@ -181,7 +181,7 @@ else
     schema_ok=no
 fi
 "$TAMPER" --store "$T/store" --schema 1
-run_sync "$cfg" "$synclog" --once && ok "schema restored: syncs again" || bad "sync after restoring the schema"
+run_sync "$cfg" "$synclog" --once && ok "schema 1 (before the probe index): upgraded in place, syncs again" || bad "sync after setting schema 1"
 kill -0 "$milter_pid" && ok "the milter never crashed" || bad "the milter died"
 crashes=$(grep -c 'event=internal_error' "$mlog" || true)
 

@@ -15,28 +15,14 @@
 #include <set>
 #include <thread>
 
+#include "tests/unit/temp_dir.h"
+
 namespace fs = std::filesystem;
 using namespace m365gate::store;
 
 namespace {
 
-// A fresh directory under the build tree's temp area, removed afterwards.
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "m365gate-store-XXXXXX").string();
-        if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using m365gate::testing::TempDir;
 
 StoreOptions writer_options(std::uint64_t max_size = 1ull << 30) {
     StoreOptions o;
@@ -779,7 +765,7 @@ TEST_CASE("a store of an unknown schema version is refused with a clear error", 
         } catch (const StoreError& e) {
             CHECK(e.kind() == StoreError::Kind::schema);
             CHECK_THAT(e.what(), Catch::Contains("schema version 99") &&
-                                     Catch::Contains("understands version 1"));
+                                     Catch::Contains("understands version 2"));
         }
     }
 }
