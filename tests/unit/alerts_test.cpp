@@ -17,6 +17,7 @@
 
 #include "store/store.h"
 #include "sync/alert_send.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace m365gate;
 using namespace m365gate::sync;
@@ -59,22 +60,7 @@ private:
     std::shared_ptr<spdlog::logger> previous_;
 };
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "alerts_test.XXXXXX").string();
-        REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using m365gate::testing::TempDir;
 
 fs::path write_script(const fs::path& file, const std::string& body) {
     std::ofstream(file) << "#!/bin/sh\n" << body;

@@ -18,35 +18,14 @@
 #include <vector>
 
 #include "common/log.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace m365gate;
 using namespace std::chrono_literals;
 
 namespace {
 
-// A directory under the build tree (or /tmp), removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        const char* base = std::getenv("M365GATE_BINARY_DIR");
-        std::string pattern =
-            (base != nullptr ? std::string(base) : std::string("/tmp")) + "/config_test.XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using m365gate::testing::TempDir;
 
 void write_file(const std::filesystem::path& file, const std::string& text) {
     std::ofstream out(file, std::ios::binary | std::ios::trunc);

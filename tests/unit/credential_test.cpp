@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace m365gate;
 
@@ -17,28 +18,7 @@ namespace {
 
 constexpr const char* secret_value = "Zq8Q~kV3.mN7_pL2-xR9sT4uW6yA1bC5dE0fG8hJ";
 
-class TempDir {
-public:
-    TempDir() {
-        const char* base = std::getenv("M365GATE_BINARY_DIR");
-        std::string pattern =
-            (base != nullptr ? std::string(base) : std::string("/tmp")) + "/credential_test.XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using m365gate::testing::TempDir;
 
 std::filesystem::path write_credential(const std::filesystem::path& file, const std::string& text,
                                        mode_t mode = 0600) {

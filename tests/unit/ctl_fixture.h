@@ -11,6 +11,7 @@
 
 #include "common/config.h"
 #include "store/store.h"
+#include "tests/unit/temp_dir.h"
 
 namespace m365gate::ctl::testing {
 
@@ -18,27 +19,7 @@ namespace m365gate::ctl::testing {
 inline constexpr std::int64_t test_now = 1795424400;
 inline constexpr std::int64_t day = 86400;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "m365gate-ctl-test.XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using m365gate::testing::TempDir;
 
 inline void write_file(const std::filesystem::path& file, const std::string& text,
                        std::filesystem::perms mode = std::filesystem::perms::owner_read |

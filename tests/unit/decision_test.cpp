@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "store/store.h"
+#include "tests/unit/temp_dir.h"
 
 namespace {
 
@@ -24,25 +25,7 @@ using store::TenantPolicy;
 constexpr std::int64_t now = 1'800'000'000;
 constexpr std::int64_t day = 24 * 3600;
 
-// A temporary directory, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "decision.XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using m365gate::testing::TempDir;
 
 store::TenantList tenant_list(std::string name, std::vector<std::string> domains,
                               std::vector<std::vector<std::string>> objects,
