@@ -55,6 +55,24 @@ TenantList list_of(const Model& m) {
     return l;
 }
 
+// publish() as a full sync does it, but always into a new generation, staged in write
+// transactions of 100 keys (the index is built in the last one).
+void publish_new_generation(Store& store, const TenantList& list) {
+    WriterLock lock(store);
+    RebuildOptions o;
+    o.in_place_limit = 0;
+    o.chunk = 100;
+    Rebuild rebuild(store, list.tenant, o);
+    for (const auto& obj : list.objects) rebuild.put_object(obj.kind, obj.id, obj.addresses);
+    rebuild.stage();
+    REQUIRE_FALSE(rebuild.in_place());
+    Writer w(store);
+    w.adopt(rebuild);
+    w.set_domains(list.tenant, list.domains);
+    w.commit();
+    reclaim(store);
+}
+
 std::set<std::string> members(const Model& m) {
     std::set<std::string> out;
     for (const auto& [id, addresses] : m) out.insert(addresses.begin(), addresses.end());
@@ -237,7 +255,7 @@ TEST_CASE("contains() from the probe index answers as find() through every kind 
                     fresh["obj-" + std::to_string(next_object++)] = {
                         addr((j * 7 + round) % universe)};
                 m = fresh;
-                publish(store, list_of(m));
+                publish_new_generation(store, list_of(m));
             } else {  // cleared, then rebuilt by deltas: no index until the next full resync
                 Writer w(store);
                 w.clear_tenant("contoso");
