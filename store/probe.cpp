@@ -62,10 +62,18 @@ void append_le64(std::string& out, std::uint64_t v) {
     out.append(reinterpret_cast<const char*>(&v), 8);
 }
 
-std::string bucket_key(std::uint32_t generation, std::uint32_t bucket) {
-    std::string key = generation_prefix(generation);
-    key.append(generation_prefix(bucket));  // the same 4-byte big-endian form
-    return key;
+// u32 generation + u32 bucket, both big endian; on the stack (the milter's hot path).
+struct BucketKey {
+    char bytes[8];
+    std::string_view view() const { return std::string_view(bytes, sizeof bytes); }
+};
+
+BucketKey bucket_key(std::uint32_t generation, std::uint32_t bucket) {
+    BucketKey k;
+    const std::uint32_t g = htobe32(generation), b = htobe32(bucket);
+    std::memcpy(k.bytes, &g, 4);
+    std::memcpy(k.bytes + 4, &b, 4);
+    return k;
 }
 
 std::uint32_t bucket_of(const ProbeHeader& h, std::uint64_t fp) {
@@ -131,11 +139,8 @@ std::optional<ProbeHeader> read_probe_header(MDB_txn* txn, const Store::Impl& s,
 std::optional<bool> probe_contains(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation,
                                    const ProbeHeader& h, std::string_view canonical_address) {
     const std::uint64_t fp = siphash24(h.k0, h.k1, canonical_address);
-    char key[8];
-    const std::uint32_t g = htobe32(generation), b = htobe32(bucket_of(h, fp));
-    std::memcpy(key, &g, 4);
-    std::memcpy(key + 4, &b, 4);
-    MDB_val k{sizeof key, key}, v{};
+    const BucketKey key = bucket_key(generation, bucket_of(h, fp));
+    MDB_val k = to_val(key.view()), v{};
     const int rc = mdb_get(txn, s.probe, &k, &v);
     if (rc == MDB_NOTFOUND) return false;
     check(rc, "mdb_get", s.dir);
@@ -153,7 +158,8 @@ std::optional<bool> probe_contains(MDB_txn* txn, const Store::Impl& s, std::uint
 void probe_add(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation, const ProbeHeader& h,
                std::string_view canonical_address) {
     const std::uint64_t fp = siphash24(h.k0, h.k1, canonical_address);
-    const std::string key = bucket_key(generation, bucket_of(h, fp));
+    const BucketKey bkey = bucket_key(generation, bucket_of(h, fp));
+    const auto key = bkey.view();
     std::string value;
     if (const auto v = get(txn, s.probe, key, s.dir)) value.assign(*v);
     append_le64(value, fp);
@@ -163,7 +169,8 @@ void probe_add(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation, con
 void probe_remove(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation,
                   const ProbeHeader& h, std::string_view canonical_address) {
     const std::uint64_t fp = siphash24(h.k0, h.k1, canonical_address);
-    const std::string key = bucket_key(generation, bucket_of(h, fp));
+    const BucketKey bkey = bucket_key(generation, bucket_of(h, fp));
+    const auto key = bkey.view();
     const auto v = get(txn, s.probe, key, s.dir);
     if (!v) return;
     std::string value(*v);
@@ -185,11 +192,11 @@ bool probe_wants_rebuild(const ProbeHeader& h, std::uint64_t addresses) {
     return addresses > 4 * per_bucket * std::uint64_t{h.buckets};
 }
 
-std::uint64_t build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation) {
-    if (!s.probe_enabled) return 0;
+void build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation) {
+    if (!s.probe_enabled) return;
     const std::string prefix = generation_prefix(generation);
-    bool done = false;
-    while (!done) delete_prefix(txn, s.probe, prefix, ~std::uint64_t{0}, done, s.dir);
+    bool done = false;  // no limit: always done
+    delete_prefix(txn, s.probe, prefix, ~std::uint64_t{0}, done, s.dir);
 
     ProbeHeader h;
     h.k0 = random_u64();
@@ -222,9 +229,8 @@ std::uint64_t build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation
         const std::uint32_t bucket = bucket_of(h, fps[i]);
         value.clear();
         for (; i < fps.size() && bucket_of(h, fps[i]) == bucket; ++i) append_le64(value, fps[i]);
-        put(txn, s.probe, bucket_key(generation, bucket), value, s.dir);
+        put(txn, s.probe, bucket_key(generation, bucket).view(), value, s.dir);
     }
-    return fps.size();
 }
 
 }  // namespace m365gate::store::detail

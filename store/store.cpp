@@ -202,6 +202,12 @@ std::string generation_prefix(std::uint32_t id) {
     return p;
 }
 
+std::uint32_t generation_of(std::string_view key) {
+    std::uint32_t g = 0;
+    for (std::size_t i = 0; i < 4; ++i) g = g << 8 | static_cast<unsigned char>(key[i]);
+    return g;
+}
+
 std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
                                     const std::filesystem::path& dir) {
     MDB_val k = to_val(key), v{};
@@ -470,6 +476,7 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
             check(orc, "mdb_dbi_open", dir);
         };
         open("meta", impl_->meta);
+        const std::string current = std::to_string(schema_version);
         MDB_val key = to_val("schema"), val{};
         const int grc = mdb_get(txn, impl_->meta, &key, &val);
         std::string found;
@@ -480,23 +487,20 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
         } else {
             check(grc, "mdb_get(schema)", dir);
             found = std::string(to_view(val));
-            if (found != "1" && found != std::to_string(schema_version))
+            if (found != "1" && found != current)
                 throw StoreError(StoreError::Kind::schema,
                                  "store " + dir.string() + " has schema version " +
                                      found.substr(0, 16) + "; this m365gate understands version " +
-                                     std::to_string(schema_version) +
-                                     " (move it aside and let m365gate-sync rebuild it)");
+                                     current + " (move it aside and let m365gate-sync rebuild it)");
         }
         // The probe index: a reader uses it only in a store of the current version.
         const int prc = mdb_dbi_open(txn, "probe", create, &impl_->probe);
         if (prc != MDB_NOTFOUND) check(prc, "mdb_dbi_open", dir);
-        impl_->probe_enabled =
-            prc == MDB_SUCCESS && (!read_only_ || found == std::to_string(schema_version));
-        if (!read_only_ && found != std::to_string(schema_version)) {
+        impl_->probe_enabled = prc == MDB_SUCCESS && (!read_only_ || found == current);
+        if (!read_only_ && found != current) {
             // New, or version 1: whatever probe records a version-1 writer left are stale.
             check(mdb_drop(txn, impl_->probe, 0), "mdb_drop(probe)", dir);
-            const std::string v = std::to_string(schema_version);
-            MDB_val vv = to_val(v);
+            MDB_val vv = to_val(current);
             check(mdb_put(txn, impl_->meta, &key, &vv, 0), "mdb_put(schema)", dir);
         }
         open("tenants", impl_->tenants);
@@ -752,8 +756,7 @@ Snapshot::Totals Snapshot::totals() const {
     MDB_val k{}, v{};
     int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST);
     while (rc == MDB_SUCCESS && k.mv_size >= 4) {
-        const auto* p = static_cast<const unsigned char*>(k.mv_data);
-        const std::uint32_t g = std::uint32_t(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
+        const std::uint32_t g = generation_of(to_view(k));
         if (k.mv_size == 4) ++t.probe_generations;
         if (g == 0xffffffffu) break;
         const std::string next = generation_prefix(g + 1);
@@ -1054,9 +1057,7 @@ std::uint32_t next_reclaimable(MDB_txn* txn, Store::Impl& s) {
         const auto key = to_view(k);
         if (!starts_with(key, generation_key_prefix)) break;
         if (key.size() != generation_key_prefix.size() + 4) continue;
-        std::uint32_t g = 0;
-        for (std::size_t i = generation_key_prefix.size(); i < key.size(); ++i)
-            g = g << 8 | static_cast<unsigned char>(key[i]);
+        const std::uint32_t g = generation_of(key.substr(generation_key_prefix.size()));
         if (g != 0 && s.active_rebuilds.count(g) == 0) return g;
     }
     return 0;

@@ -75,6 +75,8 @@ inline std::string_view to_view(const MDB_val& v) {
 // "0f1e...-..." (lowercase canonical GUID) -> 0x01 + 16 bytes; anything else -> 0x02 + text.
 std::string encode_object_id(std::string_view id);
 std::string generation_prefix(std::uint32_t generation);
+// The generation a key starting with generation_prefix() belongs to (needs 4 bytes).
+std::uint32_t generation_of(std::string_view key);
 
 std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
                                     const std::filesystem::path& dir);
@@ -106,8 +108,8 @@ void probe_remove(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation,
                   const ProbeHeader& h, std::string_view canonical_address);
 // Deltas grew the list far past the buckets it was built for (still right, only slower).
 bool probe_wants_rebuild(const ProbeHeader& h, std::uint64_t addresses);
-// (Re)builds the index of `generation` from its address keys; returns how many it holds.
-std::uint64_t build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation);
+// (Re)builds the index of `generation` from its address keys.
+void build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation);
 
 // A new generation number (meta "next_tenant_id").
 std::uint32_t allocate_generation(MDB_txn* txn, const Store::Impl& s);
