@@ -680,6 +680,7 @@ void read_milter(const Section& s, MilterConfig& out, DecisionSettings& decision
     s.read("group", out.group);
     s.read("pid_file", out.pid_file);
     s.read("timeout", out.timeout);
+    s.read("stop_timeout", out.stop_timeout);
     s.read_choice<MilterMode>(
         "mode", {{"enforce", MilterMode::enforce}, {"report", MilterMode::report}}, decision.mode);
     if (auto locals = s.strings("always_accept", [](const std::string& v) -> std::string {
@@ -1344,12 +1345,13 @@ Config parse_config(std::string_view text, const std::string& name) {
         read_log(Section(name, *t, "[log]", {"target", "file", "level", "rejections"}), cfg.log);
     }
     if (const toml::table* t = section_table(name, root, "milter")) {
-        read_milter(Section(name, *t, "[milter]",
-                            {"socket", "socket_mode", "socket_group", "user", "group", "pid_file",
-                             "timeout", "mode", "always_accept", "subaddress_delimiters",
-                             "on_cache_unavailable", "on_stale", "reject_code", "reject_status",
-                             "reject_text", "tempfail_code", "tempfail_status", "tempfail_text"}),
-                    cfg.milter, cfg.decision);
+        read_milter(
+            Section(name, *t, "[milter]",
+                    {"socket", "socket_mode", "socket_group", "user", "group", "pid_file",
+                     "timeout", "stop_timeout", "mode", "always_accept", "subaddress_delimiters",
+                     "on_cache_unavailable", "on_stale", "reject_code", "reject_status",
+                     "reject_text", "tempfail_code", "tempfail_status", "tempfail_text"}),
+            cfg.milter, cfg.decision);
     }
     if (const toml::table* t = section_table(name, root, "sync")) {
         read_sync(Section(name, *t, "[sync]",

@@ -341,6 +341,7 @@ std::vector<std::string> App::replace_config(std::shared_ptr<const Config> next)
     differs(old->milter.group != next->milter.group, "milter.group");
     differs(old->milter.pid_file != next->milter.pid_file, "milter.pid_file");
     differs(old->milter.timeout != next->milter.timeout, "milter.timeout");
+    differs(old->milter.stop_timeout != next->milter.stop_timeout, "milter.stop_timeout");
     differs(old->store.path != next->store.path, "store.path");
     differs(old->store.max_size != next->store.max_size, "store.max_size");
     differs(old->log.target != next->log.target, "log.target");

@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -340,8 +341,10 @@ int run(const std::filesystem::path& config_file) {
                      geteuid());
     }
 
-    // Post-jail: everything below runs as the milter user.
-    milter::App app(cfg);
+    // Post-jail: everything below runs as the milter user. The App lives on the heap: when a
+    // stop finds callbacks still inside it, it is never freed (see the end of run()).
+    auto owned_app = std::make_unique<milter::App>(cfg);
+    milter::App& app = *owned_app;
     milter::set_app(&app);
     app.store().get();  // logs why when the store is missing; retried from the RCPT path
     app.rejections().open(cfg->log.rejections);
@@ -371,10 +374,7 @@ int run(const std::filesystem::path& config_file) {
     });
 
     const int rc = smfi_main();
-    if (!gate::close_and_drain(std::chrono::seconds(30))) {
-        spdlog::warn("event=stop note=\"callbacks still running after 30 s\" in_flight={}",
-                     gate::in_flight.load());
-    }
+    const bool drained = gate::close_and_drain(cfg->milter.stop_timeout);
 
     stopping.store(true);
     pthread_kill(reloader.native_handle(), SIGUSR1);
@@ -393,6 +393,19 @@ int run(const std::filesystem::path& config_file) {
                          log_value(*path), log_value(ec.message()));
         }
     }
+    if (!drained) {
+        // A callback is still inside the App (a write that does not return, a stuck MTA
+        // session): freeing the App, the loggers or the static objects under it is a use after
+        // free. Leave everything as it is and end the process without running a destructor.
+        spdlog::error(
+            "event=stop status=error in_flight={} stop_timeout={}s "
+            "note=\"callbacks still running; exiting without freeing what they use\"",
+            gate::in_flight.load(), cfg->milter.stop_timeout.count());
+        spdlog::default_logger_raw()->flush();
+        static_cast<void>(owned_app.release());  // deliberately never freed
+        std::_Exit(EX_SOFTWARE);
+    }
+    owned_app.reset();
     spdlog::info("event=stop status={}", rc == MI_SUCCESS ? "ok" : "error");
     spdlog::shutdown();
     return rc == MI_SUCCESS ? EX_OK : EX_SOFTWARE;

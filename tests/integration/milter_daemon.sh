@@ -5,8 +5,8 @@
 # configs (exit 78), an unknown milter.user (exit 77), the privilege drop to milter.user when
 # started as root, the socket's mode, owner and group, a stale socket removed at start, a store
 # that is missing at start and opened once it appears, SIGUSR1 reload (good config applied, bad
-# config ignored, restart-only settings named, log.rejections reopened after rotation) and a
-# clean stop on SIGTERM.
+# config ignored, restart-only settings named, log.rejections reopened after rotation), a
+# clean stop on SIGTERM, and a stop with a callback that cannot return (milter.stop_timeout).
 set -euo pipefail
 MILTER=$1 STORE_FILL=$2 LOADGEN=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -136,4 +136,47 @@ kill -TERM "$pid"
 if wait_gone "$pid" 30; then ok "SIGTERM stops the milter"; else bad "still running after SIGTERM"; fi
 grep -q 'event=stop status=ok' "$log" && ok "stop logged" || bad "no stop line"
 [ ! -e "$sock" ] && ok "socket removed at stop" || bad "socket left behind"
+
+# --- a stop while a callback cannot return ----------------------------------------------------
+# log.rejections is a FIFO whose reader never reads and whose buffer is one page: after a few
+# rejections the next write() blocks inside an RCPT callback. SIGTERM must then end the milter
+# after milter.stop_timeout without freeing what that callback uses (no crash, no sanitizer
+# report) and say so.
+fifo=$T/log/stuck.fifo
+mkfifo -m 0666 "$fifo"
+python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ: one page
+time.sleep(120)' "$fifo" &
+holder=$!
+MILTER_PIDS+=("$holder")
+write_config "$cfg" "unix:$sock" 'stop_timeout = "2s"'
+sed -i "s|^rejections = .*|rejections = \"$fifo\"|" "$cfg"
+log2=$T/log/milter-stuck.log
+if start_milter "$cfg" "$log2" "$sock"; then
+    rcpts=()
+    for i in $(seq 1 60); do rcpts+=(--rcpt "stuck$i@customer.example"); done
+    timeout 10 "$LOADGEN" --socket "unix:$sock" --probe --from s@outside.example "${rcpts[@]}" \
+        >/dev/null 2>&1 &
+    prober=$!
+    # The prober hangs once a write() blocks; give the milter time to get there.
+    if wait_for 8 sh -c "! kill -0 $prober"; then
+        bad "every RCPT was answered: the FIFO did not block a callback"
+    fi
+    kill -TERM "$MILTER_PID"
+    if wait_gone "$MILTER_PID" 20; then
+        ok "SIGTERM with a callback stuck ends the milter after stop_timeout"
+    else
+        bad "milter still running 20 s after SIGTERM with a stuck callback"
+    fi
+    grep -q 'event=stop status=error in_flight=[1-9].*stop_timeout=2s' "$log2" &&
+        ok "the stop says callbacks were still running" || bad "no stop line naming the stuck callbacks"
+    grep -qiE 'segmentation|AddressSanitizer|ThreadSanitizer|terminate called' "$log2" &&
+        bad "the stop crashed" || ok "no crash at the stop"
+    wait "$prober" 2>/dev/null || true
+else
+    bad "milter with a FIFO as log.rejections did not start"
+fi
+kill "$holder" 2>/dev/null || true
 finish
