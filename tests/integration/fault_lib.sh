@@ -31,6 +31,10 @@ hardening_args() {
 # and AddressSanitizer keeps freed memory in quarantine, so RSS is printed but not judged.
 sanitized() { ldd "$MILTER" 2>/dev/null | grep -qE 'lib(a|t|ub)san'; }
 
+# full_size: M365GATE_TEST_SIZE=full asks for the fault and load tests at their full size (more
+# kills, longer load); the default is the CI size, which covers the same behaviours in less time.
+full_size() { [ "${M365GATE_TEST_SIZE:-ci}" = full ]; }
+
 # The users the daemons drop to. The sync worker and the milter are both "nobody" unless a
 # script sets SYNC_USER / MILTER_USER (secrets_privileges.sh separates them, as production).
 SYNC_USER=${SYNC_USER:-nobody}
