@@ -30,6 +30,7 @@ namespace {
 
 constexpr std::size_t max_config_bytes = 1u << 20;         // 1 MiB
 constexpr std::size_t max_credential_bytes = 64u << 10;    // 64 KiB
+constexpr std::uint64_t max_sync_objects = 1'000'000'000;  // max_objects, max_pages
 constexpr std::uint64_t min_store_size = 1u << 20;         // 1M
 constexpr Seconds max_config_duration{365LL * 24 * 3600};  // no interval in m365gate needs more
 constexpr std::size_t max_reply_text = 400;
@@ -435,6 +436,22 @@ public:
         }
     }
 
+    void read(std::string_view key, std::uint64_t& out, std::uint64_t min,
+              std::uint64_t max) const {
+        if (const toml::node* n = node(key)) {
+            if (!n->is_integer()) {
+                fail_type(*n, key, "an integer");
+            }
+            const std::int64_t v = n->as_integer()->get();
+            if (v < 0 || static_cast<std::uint64_t>(v) < min ||
+                static_cast<std::uint64_t>(v) > max) {
+                fail(key, "must be from " + std::to_string(min) + " to " + std::to_string(max) +
+                              ", got " + std::to_string(v));
+            }
+            out = static_cast<std::uint64_t>(v);
+        }
+    }
+
     // Durations are strings ("15m"); every duration in m365gate.toml must be above zero.
     void read(std::string_view key, Seconds& out) const {
         const toml::node* n = node(key);
@@ -534,30 +551,37 @@ std::string check_url(std::string_view s, bool allow_query) {
 
 // ---- sections ----
 
+// A size: a string such as "4G" or an integer number of bytes, at least `min` ("1M").
+void read_size(const Section& s, std::string_view key, std::uint64_t min, std::uint64_t& out) {
+    const toml::node* n = s.node(key);
+    if (n == nullptr) {
+        return;
+    }
+    std::optional<std::uint64_t> size;
+    if (n->is_string()) {
+        size = parse_size(n->as_string()->get());
+        if (!size) {
+            s.fail(key, "bad size " + quote_value(n->as_string()->get()) +
+                            " (use e.g. \"512M\", \"4G\" or a number of bytes)");
+        }
+    } else if (n->is_integer()) {
+        const std::int64_t v = n->as_integer()->get();
+        if (v < 0) {
+            s.fail(key, "must not be negative");
+        }
+        size = static_cast<std::uint64_t>(v);
+    } else {
+        s.fail_type(*n, key, "a size such as \"4G\" or an integer");
+    }
+    if (*size < min) {
+        s.fail(key, "must be at least 1M");
+    }
+    out = *size;
+}
+
 void read_store(const Section& s, StoreConfig& out) {
     s.read_nonempty("path", out.path);
-    if (const toml::node* n = s.node("max_size")) {
-        std::optional<std::uint64_t> size;
-        if (n->is_string()) {
-            size = parse_size(n->as_string()->get());
-            if (!size) {
-                s.fail("max_size", "bad size " + quote_value(n->as_string()->get()) +
-                                       " (use e.g. \"512M\", \"4G\" or a number of bytes)");
-            }
-        } else if (n->is_integer()) {
-            const std::int64_t v = n->as_integer()->get();
-            if (v < 0) {
-                s.fail("max_size", "must not be negative");
-            }
-            size = static_cast<std::uint64_t>(v);
-        } else {
-            s.fail_type(*n, "max_size", "a size such as \"4G\" or an integer");
-        }
-        if (*size < min_store_size) {
-            s.fail("max_size", "must be at least 1M");
-        }
-        out.max_size = *size;
-    }
+    read_size(s, "max_size", min_store_size, out.max_size);
 }
 
 void read_log(const Section& s, LogConfig& out) {
@@ -735,6 +759,13 @@ void read_sync(const Section& s, SyncConfig& out) {
     s.read("connect_timeout", out.connect_timeout);
     s.read("max_retries", out.max_retries, 0, 20);
     s.read("max_backoff", out.max_backoff);
+    s.read("max_objects", out.max_objects, 1, max_sync_objects);
+    s.read("max_pages", out.max_pages, 0, max_sync_objects);
+    s.read("round_budget", out.round_budget);
+    read_size(s, "max_spill_size", 0, out.max_spill_size);
+    if (out.max_spill_size != 0 && out.max_spill_size < min_store_size) {
+        s.fail("max_spill_size", "must be 0 (the store's max_size) or at least 1M");
+    }
     s.read_nonempty("user", out.user);
     if (out.user == "root") {
         s.fail("user", "must not be root: the sync worker never runs as root");
@@ -1240,6 +1271,14 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
 // YYYY-MM-DD, or YYYY-MM-DD(T| )HH:MM:SS[.fraction](Z|+HH:MM|-HH:MM). A date-time without an
 // offset is refused: it would silently mean the server's zone. Fractions are dropped (Graph
 // writes "2027-01-31T12:00:00.123Z").
+std::uint64_t effective_max_pages(const SyncConfig& sync) {
+    return sync.max_pages != 0 ? sync.max_pages : sync.max_objects / 100 + 1000;
+}
+
+std::uint64_t effective_max_spill_size(const SyncConfig& sync, const StoreConfig& store) {
+    return sync.max_spill_size != 0 ? sync.max_spill_size : store.max_size;
+}
+
 std::optional<SysTime> parse_datetime(std::string_view text) {
     std::size_t pos = 0;
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, offset = 0;
@@ -1357,7 +1396,8 @@ Config parse_config(std::string_view text, const std::string& name) {
         read_sync(Section(name, *t, "[sync]",
                           {"interval", "full_every", "stale_after", "max_shrink", "ca_file",
                            "request_timeout", "connect_timeout", "max_retries", "max_backoff",
-                           "user", "pid_file"}),
+                           "max_objects", "max_pages", "round_budget", "max_spill_size", "user",
+                           "pid_file"}),
                   cfg.sync);
     }
     cfg.decision.stale_after = cfg.sync.stale_after;

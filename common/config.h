@@ -87,9 +87,22 @@ struct SyncConfig {
     Seconds connect_timeout{10};
     int max_retries = 6;  // per request, for 429/5xx/timeouts
     Seconds max_backoff{std::chrono::minutes(5)};
-    std::string user = "m365gate";  // dropped to when started as root
+    // Bounds of one tenant's round against a hostile or broken Graph: past one, that tenant's
+    // round fails (error kind "limit"), its last good list stays, the next tenant syncs.
+    std::uint64_t max_objects = 20'000'000;  // objects per collection (users, groups...) per round
+    std::uint64_t max_pages = 0;             // pages per collection per round; 0 = derived
+    Seconds round_budget{std::chrono::hours(8)};  // wall time of one tenant's round
+    std::uint64_t max_spill_size = 0;  // bytes of a full sync's spill file; 0 = store.max_size
+    std::string user = "m365gate";     // dropped to when started as root
     std::filesystem::path pid_file = "/run/m365gate/sync.pid";
 };
+
+// max_pages, or when 0 the derived bound: an average page of 100 objects (Graph pages hold up
+// to 999) plus 1000 pages of slack for empty or small delta pages.
+std::uint64_t effective_max_pages(const SyncConfig& sync);
+// max_spill_size, or when 0 store.max_size: a spill larger than the store could not be
+// published anyway (the store holds the same records, plus its B-tree).
+std::uint64_t effective_max_spill_size(const SyncConfig& sync, const StoreConfig& store);
 
 struct AlertConfig {
     std::vector<std::string> mail_to;

@@ -295,7 +295,8 @@ struct Rebuild::State {
         : store(s),
           tenant(t),
           chunk(std::max<std::size_t>(o.chunk, 1)),
-          in_place_limit(o.in_place_limit) {}
+          in_place_limit(o.in_place_limit),
+          max_spill_bytes(o.max_spill_bytes) {}
     ~State() {
         if (fd >= 0) ::close(fd);
     }
@@ -304,6 +305,7 @@ struct Rebuild::State {
     const std::string tenant;
     const std::size_t chunk;
     const std::size_t in_place_limit;
+    const std::uint64_t max_spill_bytes;  // 0: unbounded
 
     Run address_run, object_run;
     int fd = -1;  // spill file (unlinked), opened at the first spill
@@ -353,6 +355,15 @@ Extent Rebuild::State::write_run(Run& run, bool combine) {
     run.sort();
     const std::string bytes = run.serialise_unique(combine);
     run.clear();
+    if (max_spill_bytes != 0 &&
+        bytes.size() > max_spill_bytes - std::min(file_end, max_spill_bytes)) {
+        broken = true;  // the run is gone: this Rebuild cannot be completed
+        throw StoreError(StoreError::Kind::limit,
+                         "the rebuild spill file of tenant " + tenant + " would pass " +
+                             std::to_string(max_spill_bytes) + " bytes (has " +
+                             std::to_string(file_end) + ", " + std::to_string(bytes.size()) +
+                             " more to write)");
+    }
     Extent e{file_end, bytes.size()};
     std::size_t done = 0;
     while (done < bytes.size()) {
@@ -521,6 +532,8 @@ Rebuild::~Rebuild() {
 }
 
 const std::string& Rebuild::tenant() const noexcept { return st_->tenant; }
+
+std::uint64_t Rebuild::spill_bytes() const noexcept { return st_->file_end; }
 std::uint64_t Rebuild::address_count() const noexcept { return st_->addresses; }
 std::uint64_t Rebuild::object_count() const noexcept { return st_->objects; }
 bool Rebuild::in_place() const noexcept { return st_->in_place; }

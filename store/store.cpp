@@ -278,6 +278,8 @@ const char* to_string(StoreError::Kind k) {
             return "full";
         case StoreError::Kind::corrupt:
             return "corrupt";
+        case StoreError::Kind::limit:
+            return "limit";
         case StoreError::Kind::other:
             break;
     }

@@ -44,14 +44,15 @@ inline constexpr int schema_version = 2;
 
 class StoreError : public std::runtime_error {
 public:
-    enum class Kind { io, schema, full, corrupt, other };
+    // limit: a bound the caller set was reached (RebuildOptions::max_spill_bytes).
+    enum class Kind { io, schema, full, corrupt, limit, other };
     StoreError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
     Kind kind() const noexcept { return kind_; }
 
 private:
     Kind kind_;
 };
-const char* to_string(StoreError::Kind k);  // "io", "schema", "full", "corrupt", "other"
+const char* to_string(StoreError::Kind k);  // "io", "schema", "full", "corrupt", "limit", "other"
 
 enum class ObjectKind : std::uint8_t { user = 1, group = 2, contact = 3, extra = 4 };
 const char* to_string(ObjectKind k);
@@ -226,6 +227,9 @@ struct RebuildOptions {
     // in at most this many keys (addresses and objects): no second copy of the list on disk,
     // and the differences are applied in adopt()'s transaction. 0: always a new generation.
     std::size_t in_place_limit = 5000;
+    // Bytes the spill file may reach; a put_object() whose spill would pass it throws
+    // StoreError (limit) and writes nothing. 0: unbounded.
+    std::uint64_t max_spill_bytes = 0;
 };
 
 class Rebuild {
@@ -236,9 +240,11 @@ public:
     Rebuild& operator=(const Rebuild&) = delete;
 
     const std::string& tenant() const noexcept;
+    // Bytes written to the spill file so far (never more than max_spill_bytes).
+    std::uint64_t spill_bytes() const noexcept;
     // Adds one directory object and its canonical addresses (empty and '\n'-holding addresses
     // are dropped; an address held by two objects keeps the first). Throws StoreError (io)
-    // when the spill file cannot be written.
+    // when the spill file cannot be written, (limit) when it would pass max_spill_bytes.
     void put_object(ObjectKind kind, std::string_view object_id,
                     const std::vector<std::string>& canonical_addresses);
     // Writes everything into the new generation (idempotent); call it while no Writer of

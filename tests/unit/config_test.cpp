@@ -372,6 +372,48 @@ TEST_CASE("a date string and an array of secret days are read too", "[config]") 
               .decision.subaddress_delimiters.empty());
 }
 
+TEST_CASE("the sync round bounds: defaults, derived values, limits", "[config]") {
+    const Config defaults = parse_config("", "empty.toml");
+    CHECK(defaults.sync.max_objects == 20'000'000);
+    CHECK(defaults.sync.max_pages == 0);
+    CHECK(effective_max_pages(defaults.sync) == 201'000);  // 100 objects a page + 1000
+    CHECK(defaults.sync.round_budget == std::chrono::hours(8));
+    CHECK(defaults.sync.max_spill_size == 0);
+    CHECK(effective_max_spill_size(defaults.sync, defaults.store) == 4ull << 30);
+
+    const Config set = parse_config(
+        "[store]\nmax_size = \"1G\"\n[sync]\nmax_objects = 5000\nmax_pages = 7\n"
+        "round_budget = \"90s\"\nmax_spill_size = \"2M\"\n",
+        "m365gate.toml");
+    CHECK(set.sync.max_objects == 5000);
+    CHECK(effective_max_pages(set.sync) == 7);
+    CHECK(set.sync.round_budget == std::chrono::seconds(90));
+    CHECK(effective_max_spill_size(set.sync, set.store) == 2u << 20);
+
+    const std::string f = "m365gate.toml:";
+    const std::pair<std::string, std::string> errors[] = {
+        {"[sync]\nmax_objects = 0\n",
+         f + "2: [sync] max_objects: must be from 1 to 1000000000, got 0"},
+        {"[sync]\nmax_pages = -1\n",
+         f + "2: [sync] max_pages: must be from 0 to 1000000000, got -1"},
+        {"[sync]\nmax_objects = \"many\"\n", "[sync] max_objects: expected an integer"},
+        {"[sync]\nround_budget = \"0s\"\n",
+         f + "2: [sync] round_budget: must be greater than zero"},
+        {"[sync]\nmax_spill_size = \"64K\"\n",
+         f + "2: [sync] max_spill_size: must be 0 (the store's max_size) or at least 1M"},
+        {"[sync]\nmax_spill_size = \"lots\"\n", f + "2: [sync] max_spill_size: bad size"},
+    };
+    for (const auto& [text, want] : errors) {
+        INFO(text);
+        try {
+            (void)parse_config(text, "m365gate.toml");
+            FAIL("no ConfigError");
+        } catch (const ConfigError& e) {
+            CHECK_THAT(e.what(), Catch::Contains(want));
+        }
+    }
+}
+
 TEST_CASE("every config error names file, line and key", "[config]") {
     struct Case {
         const char* label;
@@ -727,6 +769,10 @@ TEST_CASE("the defaults written in the example are the defaults of the code", "[
     CHECK(shown.sync.connect_timeout == code.sync.connect_timeout);
     CHECK(shown.sync.max_retries == code.sync.max_retries);
     CHECK(shown.sync.max_backoff == code.sync.max_backoff);
+    CHECK(shown.sync.max_objects == code.sync.max_objects);
+    CHECK(shown.sync.max_pages == code.sync.max_pages);
+    CHECK(shown.sync.round_budget == code.sync.round_budget);
+    CHECK(shown.sync.max_spill_size == code.sync.max_spill_size);
     CHECK(shown.sync.user == code.sync.user);
     CHECK(shown.sync.pid_file == code.sync.pid_file);
     CHECK(shown.alerts.sendmail == code.alerts.sendmail);

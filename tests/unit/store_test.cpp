@@ -464,6 +464,42 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "a rebuild whose spill file would pass max_spill_bytes stops before writing past it, "
+    "and the tenant keeps its list",
+    "[store][rebuild]") {
+    TempDir dir;
+    Store store(dir.path(), writer_options());
+    WriterLock lock(store);
+    {
+        Rebuild r(store, "contoso");
+        r.put_object(ObjectKind::user, "kept", {"kept@contoso.example"});
+        r.stage();
+        Writer w(store);
+        w.adopt(r);
+        w.commit();
+    }
+    constexpr std::uint64_t bound = 12u << 20;  // more than one spilled run, less than two
+    RebuildOptions options;
+    options.max_spill_bytes = bound;
+    Rebuild r(store, "contoso", options);
+    bool refused = false;
+    for (int i = 0; i < 600000 && !refused; ++i) {
+        try {
+            r.put_object(ObjectKind::user, "obj-" + std::to_string(i), {address('s', i)});
+        } catch (const StoreError& e) {
+            CHECK(e.kind() == StoreError::Kind::limit);
+            CHECK_THAT(e.what(), Catch::Contains("would pass 12582912 bytes"));
+            refused = true;
+        }
+    }
+    CHECK(refused);
+    CHECK(r.spill_bytes() <= bound);
+    CHECK(r.spill_bytes() > 0);  // one run went out before the bound stopped the next
+    CHECK_THROWS_AS(r.put_object(ObjectKind::user, "late", {"late@contoso.example"}), StoreError);
+    CHECK(all_addresses(store, "contoso") == std::set<std::string>{"kept@contoso.example"});
+}
+
+TEST_CASE(
     "an abandoned rebuild changes nothing a reader sees, and reclaim() deletes what it "
     "staged",
     "[store][rebuild]") {
