@@ -729,6 +729,18 @@ std::string error_kind_hint(const Context& c) {
                     "資格情報ファイルを読み込めません。client_secret_file "
                     "が存在し、同期ユーザーの所有でモードが 0600 になっているか確認してください。");
     }
+    if (k == "limit") {
+        return pick(ja,
+                    "Graph kept sending more pages or objects than [sync] max_pages, max_objects "
+                    "or max_spill_size allow, or the round took longer than round_budget: a "
+                    "fault on Microsoft's side or something between. The last good list stays "
+                    "in force. If the tenant really is that large, raise the bound.",
+                    "Microsoft Graph が [sync] の max_pages、max_objects、max_spill_size "
+                    "の上限を超えるページやオブジェクトを送り続けたか、同期が round_budget "
+                    "より長くかかりました。Microsoft 側または経路上の障害と考えられます。"
+                    "最後に正常に同期したリストが引き続き使われます。テナントが実際にそれほど"
+                    "大きい場合は上限を引き上げてください。");
+    }
     if (k == "token" || k == "consent") {
         return pick(ja, "A separate notice explains this error and how to fix it.",
                     "このエラーの内容と対処方法は、別途お送りした通知を参照してください。");

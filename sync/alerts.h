@@ -22,7 +22,8 @@ struct SyncResult {
     bool ok = false;
     // "" on success; else "token" (token endpoint refused), "consent" (Graph 403),
     // "graph" (other Graph error), "network" (connect/timeout/reset), "tls" (certificate),
-    // "shrink" (mass-deletion guard refused), "store" (LMDB), "config" (credential file).
+    // "shrink" (mass-deletion guard refused), "store" (LMDB), "config" (credential file),
+    // "limit" (a bound of the round: max_pages, max_objects, round_budget, max_spill_size).
     std::string error_kind;
     std::string error_code;              // token: AADSTS number ("7000222"); graph: Graph code
     std::string message;                 // one sentence for the admin

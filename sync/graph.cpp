@@ -175,6 +175,9 @@ GraphPage GraphClient::get_page(const std::string& url) {
         if (stop_ != nullptr && stop_->load()) {
             throw SyncStopped();
         }
+        if (std::chrono::steady_clock::now() >= limits_.deadline) {
+            throw over_budget(where);
+        }
         const Secret& token = tokens_.get(http_, tenant_, client_secret_, policy_, stop_);
         const std::string client_request_id = new_guid();
         std::vector<std::string> headers;
@@ -303,6 +306,9 @@ GraphPage GraphClient::get_page(const std::string& url) {
         const std::chrono::milliseconds wait = retry_after >= 0
                                                    ? std::chrono::milliseconds(retry_after * 1000)
                                                    : backoff_delay(retry, policy_);
+        if (limits_.deadline - std::chrono::steady_clock::now() < wait) {
+            throw over_budget(where);
+        }
         spdlog::warn("tenant={} event=graph_retry path={} reason={} wait_ms={} retry={}",
                      tenant_.name, where, log_value(failure, 160), wait.count(), retry + 1);
         if (!sleep_unless_stopped(wait, stop_)) {
@@ -314,14 +320,47 @@ GraphPage GraphClient::get_page(const std::string& url) {
 
 std::string GraphClient::for_each_page(
     std::string url, const std::function<void(const nlohmann::json& items)>& on_items) {
+    const std::string where = path_of(url, tenant_.graph_endpoint);
+    std::uint64_t pages = 0;
+    std::uint64_t objects = 0;
     for (;;) {
         GraphPage page = get_page(url);
+        ++pages;
+        objects += page.value.size();  // a page is at most body_limit bytes: no wrap-around
+        if (objects > limits_.max_objects) {
+            throw over_limit(
+                "max_objects", where, pages, objects,
+                "more than sync.max_objects (" + std::to_string(limits_.max_objects) + ") objects");
+        }
         on_items(page.value);
         if (page.next_link.empty()) {
             return page.delta_link;
         }
+        if (pages >= limits_.max_pages) {
+            throw over_limit("max_pages", where, pages, objects,
+                             "a nextLink after sync.max_pages (" +
+                                 std::to_string(limits_.max_pages) + ") pages");
+        }
         url = std::move(page.next_link);
     }
+}
+
+SyncError GraphClient::over_limit(const char* limit, const std::string& where, std::uint64_t pages,
+                                  std::uint64_t objects, const std::string& what) const {
+    spdlog::error(
+        "tenant={} event=graph status=error kind=limit limit={} path={} pages={} objects={}",
+        tenant_.name, limit, where, pages, objects);
+    return sync_error("limit", limit,
+                      "Graph sent " + what + " for GET " + where +
+                          "; this round of the tenant is given up, its last good list stays");
+}
+
+SyncError GraphClient::over_budget(const std::string& where) const {
+    spdlog::error("tenant={} event=graph status=error kind=limit limit=round_budget path={}",
+                  tenant_.name, where);
+    return sync_error("limit", "round_budget",
+                      "the tenant's round took longer than sync.round_budget (at GET " + where +
+                          "); given up, its last good list stays");
 }
 
 }  // namespace m365gate::sync

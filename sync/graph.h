@@ -11,6 +11,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -19,6 +21,7 @@
 #include "common/config.h"
 #include "common/secret.h"
 #include "sync/http.h"
+#include "sync/sync_error.h"
 #include "sync/token.h"
 
 namespace m365gate::sync {
@@ -52,6 +55,16 @@ enum class PageDefect { none, not_json, no_value_array };
 // not a string. Pure: no I/O, no log (get_page logs the defects).
 PageDefect parse_graph_page(const std::string& body, const std::string& where, GraphPage& page);
 
+// Bounds of one tenant's round (sync.max_pages, max_objects, round_budget). Pages and objects
+// count per for_each_page() call, i.e. per collection; the deadline holds for every request
+// and every retry wait. Past one, a SyncError of kind "limit" (code max_pages, max_objects or
+// round_budget) ends the tenant's round.
+struct RoundLimits {
+    std::uint64_t max_pages = UINT64_MAX;
+    std::uint64_t max_objects = UINT64_MAX;
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
 class GraphClient {
 public:
     GraphClient(HttpClient& http, TokenClient& tokens, const TenantConfig& tenant,
@@ -64,8 +77,12 @@ public:
     // SyncStopped.
     GraphPage get_page(const std::string& url);
 
+    void set_limits(const RoundLimits& limits) { limits_ = limits; }
+
     // Follows @odata.nextLink from `url` until a page has none; `on_items` gets each page's
-    // value array. Returns the final @odata.deltaLink ("" for a plain collection).
+    // value array. Returns the final @odata.deltaLink ("" for a plain collection). Throws
+    // SyncError (limit) when Graph sends a nextLink after max_pages pages, more than
+    // max_objects objects (before on_items sees them), or the deadline passes.
     std::string for_each_page(std::string url,
                               const std::function<void(const nlohmann::json& items)>& on_items);
 
@@ -73,12 +90,18 @@ public:
     void ensure_token();
 
 private:
+    // The SyncError (limit) of a bound, logged.
+    SyncError over_limit(const char* limit, const std::string& where, std::uint64_t pages,
+                         std::uint64_t objects, const std::string& what) const;
+    SyncError over_budget(const std::string& where) const;
+
     HttpClient& http_;
     TokenClient& tokens_;
     const TenantConfig& tenant_;
     const Secret& client_secret_;
     RetryPolicy policy_;
     const std::atomic<bool>* stop_;
+    RoundLimits limits_;
 };
 
 }  // namespace m365gate::sync

@@ -316,17 +316,19 @@ long parse_retry_after(const std::string& value) {
         }
     }
     if (digits) {
-        if (value.size() > 9) {
-            return -1;
-        }
-        return std::stol(value);
+        // More than 9 digits is more than a day anyway: never converted, so never overflows.
+        return value.size() > 9 ? max_retry_after : std::min(std::stol(value), max_retry_after);
     }
     const time_t when = curl_getdate(value.c_str(), nullptr);
     if (when < 0) {
         return -1;
     }
     const time_t now = std::time(nullptr);
-    return when > now ? static_cast<long>(when - now) : 0;
+    if (when <= now) {
+        return 0;
+    }
+    const time_t ahead = when - now;  // both non-negative: no overflow
+    return ahead > max_retry_after ? max_retry_after : static_cast<long>(ahead);
 }
 
 bool same_origin(std::string_view url, std::string_view origin) {

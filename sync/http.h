@@ -99,7 +99,11 @@ bool sleep_unless_stopped(std::chrono::milliseconds delay, const std::atomic<boo
 // A random RFC 4122 version-4 GUID (client-request-id).
 std::string new_guid();
 
-// "12" -> 12 s; an HTTP-date -> seconds from now (>= 0); junk or empty -> -1.
+// The longest wait a Retry-After can ask for; more is taken as this much (which is still
+// longer than any sensible sync.max_backoff, so the request fails instead of waiting).
+inline constexpr long max_retry_after = 24 * 3600;
+// "12" -> 12 s; an HTTP-date -> seconds from now (>= 0); both capped at max_retry_after, so
+// the value may be multiplied into milliseconds. Junk or empty -> -1.
 long parse_retry_after(const std::string& value);
 
 // The URL is on the configured origin ("https://graph.microsoft.com"): same bytes, then '/'.

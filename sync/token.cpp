@@ -4,6 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
@@ -92,6 +95,46 @@ TokenErrorBody parse_token_error(const std::string& body) {
     return e;
 }
 
+std::chrono::seconds token_lifetime(const json* expires_in) {
+    using std::chrono::seconds;
+    if (expires_in == nullptr) {
+        return seconds(3599);
+    }
+    const auto clamp = [](std::int64_t s) {
+        return seconds(
+            std::clamp<std::int64_t>(s, min_token_lifetime.count(), max_token_lifetime.count()));
+    };
+    const std::int64_t max = max_token_lifetime.count();
+    if (expires_in->is_number_unsigned()) {
+        const std::uint64_t v = expires_in->get<std::uint64_t>();
+        return clamp(v > static_cast<std::uint64_t>(max) ? max : static_cast<std::int64_t>(v));
+    }
+    if (expires_in->is_number_integer()) {
+        return clamp(expires_in->get<std::int64_t>());
+    }
+    if (expires_in->is_number_float()) {
+        const double v = expires_in->get<double>();
+        if (!std::isfinite(v) || v <= 0) {
+            return min_token_lifetime;
+        }
+        return clamp(v >= static_cast<double>(max) ? max : static_cast<std::int64_t>(v));
+    }
+    if (expires_in->is_string()) {
+        const std::string& text = expires_in->get_ref<const std::string&>();
+        if (text.empty() || text.size() > 18 ||
+            text.find_first_not_of("0123456789") != std::string::npos) {
+            return min_token_lifetime;
+        }
+        return clamp(std::stoll(text));  // at most 18 digits: fits in 64 bits
+    }
+    return min_token_lifetime;
+}
+
+std::chrono::seconds token_cache_time(std::chrono::seconds lifetime) {
+    return lifetime > std::chrono::seconds(600) ? lifetime - std::chrono::seconds(300)
+                                                : lifetime / 2;
+}
+
 bool token_error_is_transient(long code) {
     return code == 90033 || code == 90024 || code == 50033 || code == 90006;
 }
@@ -168,22 +211,14 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
                 throw sync_error("token", "malformed_response",
                                  "the token endpoint sent a response that is not a bearer token");
             }
-            long lifetime = 3599;
-            if (exp != j.end() && exp->is_number_integer()) {
-                lifetime = exp->get<long>();
-            } else if (exp != j.end() && exp->is_string()) {
-                lifetime = std::atol(exp->get_ref<const std::string&>().c_str());
-            }
-            if (lifetime <= 0) {
-                lifetime = 60;
-            }
-            const long keep = lifetime > 600 ? lifetime - 300 : lifetime / 2;
+            const std::chrono::seconds lifetime = token_lifetime(exp != j.end() ? &*exp : nullptr);
+            const std::chrono::seconds keep = token_cache_time(lifetime);
             token_ = Secret(tok->get<std::string>());
             cached_for_ = key;
             cached_for_secret_ = client_secret;
-            valid_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(keep);
+            valid_until_ = std::chrono::steady_clock::now() + keep;
             spdlog::debug("tenant={} event=token status=ok expires_in={} cached_s={}", tenant.name,
-                          lifetime, keep);
+                          lifetime.count(), keep.count());
             return token_;
         } else {
             const TokenErrorBody e = parse_token_error(r.body);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,16 @@ struct TokenErrorBody {
     std::string correlation_id;
 };
 TokenErrorBody parse_token_error(const std::string& body);
+
+// The token lifetime from the endpoint's `expires_in` (a number, or digits in a string as
+// some endpoints send), range-checked before any arithmetic: within [min_token_lifetime,
+// max_token_lifetime]; absent -> 3599 s (Entra's usual), anything unusable -> the minimum.
+inline constexpr std::chrono::seconds min_token_lifetime{60};
+inline constexpr std::chrono::seconds max_token_lifetime{24 * 3600};
+std::chrono::seconds token_lifetime(const nlohmann::json* expires_in);
+// How long a token of `lifetime` is kept: until 5 minutes before it expires, half of a lifetime
+// of 10 minutes or less. `lifetime` as token_lifetime() returns it.
+std::chrono::seconds token_cache_time(std::chrono::seconds lifetime);
 
 class TokenClient {
 public:

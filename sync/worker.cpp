@@ -57,6 +57,16 @@ RetryPolicy retry_policy(const Config& cfg) {
     return p;
 }
 
+// The bounds of one tenant's round, from its start (sync.max_pages, max_objects,
+// round_budget; the budget is at most 365 days, so the deadline cannot overflow).
+RoundLimits round_limits(const Config& cfg, std::chrono::steady_clock::time_point started) {
+    RoundLimits l;
+    l.max_pages = effective_max_pages(cfg.sync);
+    l.max_objects = cfg.sync.max_objects;
+    l.deadline = started + cfg.sync.round_budget;
+    return l;
+}
+
 // The settings that decide what a full sync imports: a change needs a full resync.
 bool import_settings_changed(const TenantConfig& a, const TenantConfig& b) {
     return a.tenant_id != b.tenant_id || a.client_id != b.client_id ||
@@ -143,7 +153,7 @@ void lookup_secret_expiry(GraphClient& graph, HttpClient& http, const TenantConf
                         !end->is_string()) {
                         continue;
                     }
-                    const auto when = parse_datetime(end->get_ref<const std::string&>());
+                    const auto when = parse_graph_end_date(end->get_ref<const std::string&>());
                     if (!when) {
                         continue;
                     }
@@ -215,6 +225,28 @@ std::int64_t now_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+std::optional<SysTime> parse_graph_end_date(std::string_view text) {
+    if (auto t = parse_datetime(text)) {
+        return t;
+    }
+    if (text.size() < 20 || text.size() > 40 || text[4] != '-') {
+        return std::nullopt;
+    }
+    int year = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+        if (text[i] < '0' || text[i] > '9') {
+            return std::nullopt;
+        }
+        year = year * 10 + (text[i] - '0');
+    }
+    // Only a year beyond SysTime's range is clamped; the rest of the text must be well formed
+    // (checked on the same text with an in-range year).
+    if (year < 2262 || !parse_datetime("2000" + std::string(text.substr(4)))) {
+        return std::nullopt;
+    }
+    return parse_datetime("2261-12-31T23:59:59Z");
 }
 
 std::string secret_fingerprint(const Secret& secret) {
@@ -524,6 +556,7 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
 
         HttpClient http(http_options(cfg), stop_);
         GraphClient graph(http, rt.tokens, t, cred.secret, retry_policy(cfg), stop_);
+        graph.set_limits(round_limits(cfg, started));
         graph.ensure_token();
         if (st.secret_expires_source.empty() || st.secret_expires_source == "graph") {
             lookup_secret_expiry(graph, http, t, rt, cred.secret, st, now);
@@ -572,7 +605,9 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
             spdlog::debug("tenant={} event=sync kind=full reason={}", t.name, why_full);
             // Pages go into a Rebuild as they arrive (bounded memory, nothing visible); one
             // write transaction then switches the tenant to it, with domains and state.
-            store::Rebuild rebuild(store_, t.name);
+            store::RebuildOptions rebuild_options;
+            rebuild_options.max_spill_bytes = effective_max_spill_size(cfg.sync, cfg.store);
+            store::Rebuild rebuild(store_, t.name, rebuild_options);
             ImportStats stats = importer.full(rebuild, managed);
             rebuild.stage();
             spdlog::debug("tenant={} event=rebuild staged={} addresses={} objects={}", t.name,
@@ -605,8 +640,19 @@ TenantOutcome Worker::sync_tenant(const TenantConfig& t, TenantRuntime& rt,
         return outcome;
     } catch (const store::StoreError& e) {
         result = SyncResult{};
-        result.error_kind = "store";
-        result.message = std::string("store: ") + e.what();
+        if (e.kind() == store::StoreError::Kind::limit) {
+            // The full enumeration outgrew sync.max_spill_size: Graph sent more than any list
+            // the store could hold.
+            result.error_kind = "limit";
+            result.error_code = "max_spill_size";
+            result.message = std::string("Graph sent more than sync.max_spill_size allows: ") +
+                             e.what() +
+                             "; this round of the tenant is given up, its last good "
+                             "list stays";
+        } else {
+            result.error_kind = "store";
+            result.message = std::string("store: ") + e.what();
+        }
     } catch (const DeltaReset& e) {
         result = SyncResult{};
         result.error_kind = "graph";

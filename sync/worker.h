@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.h"
@@ -34,6 +35,12 @@ std::int64_t now_seconds();
 
 // First 8 hex digits of SHA-256 of the secret: tells secrets apart, reveals nothing.
 std::string secret_fingerprint(const Secret& secret);
+
+// A credential's endDateTime from Graph (passwordCredentials / keyCredentials): an ISO 8601
+// date-time as parse_datetime() reads it. A year past what SysTime holds (secrets made to
+// "never expire" end in 2299 or 9999) is 2261-12-31T23:59:59Z, far enough to never alert;
+// anything else malformed is nullopt.
+std::optional<SysTime> parse_graph_end_date(std::string_view text);
 
 struct RoundOptions {
     bool force = false;                // --force: apply a sync the shrink guard refuses

@@ -3,12 +3,18 @@
 #include "sync/importer.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "sync/graph.h"
 #include "sync/http.h"
 #include "sync/sync_error.h"
+#include "sync/token.h"
+#include "sync/worker.h"
 
 using m365gate::sync::collection_of;
 using m365gate::sync::DirectoryObject;
@@ -240,6 +246,112 @@ TEST_CASE("the permission named in a consent error follows the endpoint", "[grap
     CHECK(std::string(permission_for("contacts")) == "OrgContact.Read.All");
     CHECK(std::string(permission_for("domains")) == "Domain.Read.All");
     CHECK(std::string(permission_for("applications")) == "Application.Read.All");
+}
+
+TEST_CASE("Retry-After is range-checked: both forms are capped at a day, junk is ignored",
+          "[graph][limits]") {
+    using m365gate::sync::max_retry_after;
+    using m365gate::sync::parse_retry_after;
+    CHECK(max_retry_after == 86400);
+    CHECK(parse_retry_after("86399") == 86399);
+    CHECK(parse_retry_after("86400") == 86400);
+    CHECK(parse_retry_after("86401") == max_retry_after);
+    CHECK(parse_retry_after("999999999") == max_retry_after);   // 9 digits
+    CHECK(parse_retry_after("1000000000") == max_retry_after);  // 10 digits: never converted
+    CHECK(parse_retry_after("8589934592") == max_retry_after);  // 2^33
+    CHECK(parse_retry_after("99999999999999999999999") == max_retry_after);  // past 2^64
+    CHECK(parse_retry_after("000000000000000000005") == max_retry_after);    // long, even if small
+    CHECK(parse_retry_after("-5") == -1);
+    CHECK(parse_retry_after("5 ") == -1);
+    CHECK(parse_retry_after("1e9") == -1);
+    // The HTTP-date form: far future is capped, past is 0, no overflow either way.
+    CHECK(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == max_retry_after);
+    CHECK(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT") == 0);
+    const std::time_t soon = std::time(nullptr) + 120;
+    char date[64];
+    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", std::gmtime(&soon));
+    const long got = parse_retry_after(date);
+    CHECK(got > 100);
+    CHECK(got <= 120);
+    // What the Graph client multiplies a Retry-After by cannot overflow.
+    CHECK(max_retry_after * 1000 < std::numeric_limits<std::int64_t>::max() / 1000);
+}
+
+TEST_CASE("expires_in is range-checked before it becomes a steady_clock duration",
+          "[token][limits]") {
+    using m365gate::sync::max_token_lifetime;
+    using m365gate::sync::min_token_lifetime;
+    using m365gate::sync::token_cache_time;
+    using m365gate::sync::token_lifetime;
+    using std::chrono::seconds;
+    CHECK(min_token_lifetime == seconds(60));
+    CHECK(max_token_lifetime == seconds(86400));
+    struct Case {
+        const char* label;
+        nlohmann::json value;
+        seconds want;
+    };
+    const Case cases[] = {
+        {"Entra's usual", 3599, seconds(3599)},
+        {"at the maximum", 86400, seconds(86400)},
+        {"one over the maximum", 86401, seconds(86400)},
+        {"2^33 (the overflow of issue 13)", 8589934592LL, seconds(86400)},
+        {"2^34", 17179869184LL, seconds(86400)},
+        {"int64 max", std::numeric_limits<std::int64_t>::max(), seconds(86400)},
+        {"uint64 max", std::numeric_limits<std::uint64_t>::max(), seconds(86400)},
+        {"at the minimum", 60, seconds(60)},
+        {"under the minimum", 1, seconds(60)},
+        {"zero", 0, seconds(60)},
+        {"negative", -3600, seconds(60)},
+        {"int64 min", std::numeric_limits<std::int64_t>::min(), seconds(60)},
+        {"digits in a string", "3599", seconds(3599)},
+        {"huge digits in a string", "8589934592", seconds(86400)},
+        {"more digits than 64 bits hold", "99999999999999999999999", seconds(60)},
+        {"a signed string", "-5", seconds(60)},
+        {"junk string", "soon", seconds(60)},
+        {"empty string", "", seconds(60)},
+        {"float", 3599.9, seconds(3599)},
+        {"huge float", 1e300, seconds(86400)},
+        {"negative float", -1.5, seconds(60)},
+        {"boolean", true, seconds(60)},
+        {"null", nullptr, seconds(60)},
+        {"object", nlohmann::json::object(), seconds(60)},
+    };
+    for (const auto& c : cases) {
+        INFO(c.label);
+        CHECK(token_lifetime(&c.value) == c.want);
+    }
+    CHECK(token_lifetime(nullptr) == seconds(3599));  // absent
+    // Cached until 5 minutes before expiry; half of a short lifetime.
+    CHECK(token_cache_time(seconds(86400)) == seconds(86100));
+    CHECK(token_cache_time(seconds(3599)) == seconds(3299));
+    CHECK(token_cache_time(seconds(601)) == seconds(301));
+    CHECK(token_cache_time(seconds(600)) == seconds(300));
+    CHECK(token_cache_time(seconds(60)) == seconds(30));
+    // The largest cache time added to now stays far from the clock's end.
+    const auto until = std::chrono::steady_clock::now() + token_cache_time(max_token_lifetime);
+    CHECK(until > std::chrono::steady_clock::now());
+}
+
+TEST_CASE("a Graph credential end date past what the clock holds is the far future",
+          "[worker][limits]") {
+    using m365gate::format_datetime_utc;
+    using m365gate::sync::parse_graph_end_date;
+    const auto fmt = [](const char* text) {
+        const auto t = parse_graph_end_date(text);
+        return t ? format_datetime_utc(*t) : std::string("none");
+    };
+    CHECK(fmt("2027-11-01T00:00:00Z") == "2027-11-01T00:00:00Z");
+    CHECK(fmt("2027-11-01T00:00:00.1234567Z") == "2027-11-01T00:00:00Z");
+    CHECK(fmt("2261-12-31T23:59:59Z") == "2261-12-31T23:59:59Z");
+    CHECK(fmt("2262-04-12T00:00:00Z") == "2261-12-31T23:59:59Z");
+    CHECK(fmt("2299-12-31T00:00:00Z") == "2261-12-31T23:59:59Z");
+    CHECK(fmt("9999-12-31T23:59:59.9999999Z") == "2261-12-31T23:59:59Z");
+    CHECK(fmt("9999-13-31T23:59:59Z") == "none");  // still validated
+    CHECK(fmt("9999-12-31") == "none");
+    CHECK(fmt("99999-12-31T00:00:00Z") == "none");
+    CHECK(fmt("1600-01-01T00:00:00Z") == "none");
+    CHECK(fmt("") == "none");
 }
 
 TEST_CASE("Retry-After is seconds or an HTTP date, and backoff is capped with jitter", "[graph]") {
