@@ -110,21 +110,41 @@ Tenant* Simulator::find_tenant(std::string_view id_or_alias) const {
     return nullptr;
 }
 
-std::optional<Fault> Simulator::take_fault(std::string_view path, bool control) {
+std::optional<Fault> Simulator::take_fault(std::string_view path, bool control,
+                                           const std::string& tenant) {
     std::lock_guard<std::mutex> lock(faults_mutex_);
     for (auto it = faults_.begin(); it != faults_.end(); ++it) {
         if (control && it->match.rfind("/_sim/", 0) != 0) {
             continue;
         }
-        if (path.compare(0, it->match.size(), it->match) == 0) {
+        if (!it->tenant.empty() && it->tenant != tenant) {
+            continue;
+        }
+        if (it->exact ? path == it->match : path.compare(0, it->match.size(), it->match) == 0) {
             Fault fault = *it;
-            if (--it->count <= 0) {
+            if (!fault.persistent() && --it->count <= 0) {
                 faults_.erase(it);
             }
             return fault;
         }
     }
     return std::nullopt;
+}
+
+std::string Simulator::request_tenant(const httplib::Request& req,
+                                      const std::optional<std::string>& token_tenant) {
+    if (token_tenant) {
+        std::shared_lock<std::shared_mutex> lock(tenants_mutex);
+        const Tenant* t = find_tenant(*token_tenant);
+        return t != nullptr ? t->id : std::string();
+    }
+    const std::string header = req.get_header_value("Authorization");
+    if (header.size() <= 7 || !istarts_with(header, "Bearer ")) {
+        return "";
+    }
+    std::lock_guard<std::mutex> lock(tokens_mutex);
+    const auto it = tokens.find(header.substr(7));
+    return it != tokens.end() ? it->second.tenant_id : std::string();
 }
 
 void Simulator::record_request(Listener listener, const httplib::Request& req, int status,
@@ -239,6 +259,62 @@ void point_links_elsewhere(Simulator& sim, const std::string& base, std::string&
     }
 }
 
+// The endless_paging fault. Its made-up pages carry this skip token prefix and a page number.
+const std::string endless_token = "graphsim-endless-";
+
+// The page number of an endless_paging skip token in the query, 0 when it is none.
+long endless_page(const httplib::Request& req) {
+    const std::string token = req.get_param_value("$skiptoken");
+    if (token.rfind(endless_token, 0) != 0) {
+        return 0;
+    }
+    return std::strtol(token.c_str() + endless_token.size(), nullptr, 10);
+}
+
+std::string endless_link(const std::string& graph_base, const std::string& path, long page) {
+    return graph_base + path + "?$skiptoken=" + endless_token + std::to_string(page);
+}
+
+// A made-up page `page` of `fault.page_size` new objects and a nextLink to the next one.
+std::string endless_body(const std::string& graph_base, const std::string& path, const Fault& fault,
+                         long page) {
+    json value = json::array();
+    for (int i = 0; i < fault.page_size; ++i) {
+        const std::string n = std::to_string(page) + "-" + std::to_string(i);
+        json item = {{"id", "endless-" + n}};
+        item["mail"] = fault.domain.empty() ? json() : json("endless." + n + "@" + fault.domain);
+        item["proxyAddresses"] = json::array();
+        item["mailEnabled"] = true;
+        value.push_back(std::move(item));
+    }
+    json body = {{"@odata.context", graph_base + "/v1.0/$metadata#directoryObjects"},
+                 {"value", std::move(value)},
+                 {"@odata.nextLink", endless_link(graph_base, path, page + 1)}};
+    return body.dump();
+}
+
+// A real first page made endless: no deltaLink, a nextLink to made-up page 1.
+void make_endless(const std::string& graph_base, const std::string& path, std::string& body) {
+    json doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        return;
+    }
+    doc.erase("@odata.deltaLink");
+    doc["@odata.nextLink"] = endless_link(graph_base, path, 1);
+    body = doc.dump();
+}
+
+// The expires_in fault: the token endpoint's answer with another expires_in.
+void replace_expires_in(std::int64_t expires_in, std::string& body) {
+    json doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object() || !doc.contains("access_token")) {
+        return;
+    }
+    doc["expires_in"] = expires_in;
+    doc["ext_expires_in"] = expires_in;
+    body = doc.dump();
+}
+
 json ok_body(json extra = json::object()) {
     extra["ok"] = true;
     return extra;
@@ -276,8 +352,14 @@ Fault parse_fault(const json& body) {
     f.status = body.value("status", 503);
     f.retry_after = body.value("retry_after", -1);
     f.delay_ms = body.value("delay_ms", 0);
-    static const char* const types[] = {"status",   "slow",         "reset",
-                                        "truncate", "invalid_json", "foreign_next_link"};
+    f.tenant = body.value("tenant", std::string());
+    f.exact = body.value("exact", false);
+    f.page_size = body.value("page_size", 100);
+    f.domain = body.value("domain", std::string());
+    f.expires_in = body.value("expires_in", f.expires_in);
+    static const char* const types[] = {"status",     "slow",          "reset",
+                                        "truncate",   "invalid_json",  "foreign_next_link",
+                                        "expires_in", "endless_paging"};
     bool known = false;
     for (const char* t : types) {
         known = known || f.type == t;
@@ -291,6 +373,9 @@ Fault parse_fault(const json& body) {
     if (f.count < 1 || f.status < 100 || f.status > 599 || f.delay_ms < 0) {
         throw std::runtime_error("fault: bad count, status or delay_ms");
     }
+    if (f.page_size < 0 || f.page_size > 999) {
+        throw std::runtime_error("fault: page_size must be from 0 to 999");
+    }
     return f;
 }
 
@@ -300,7 +385,12 @@ json fault_json(const Fault& f) {
             {"count", f.count},
             {"status", f.status},
             {"retry_after", f.retry_after},
-            {"delay_ms", f.delay_ms}};
+            {"delay_ms", f.delay_ms},
+            {"tenant", f.tenant},
+            {"exact", f.exact},
+            {"page_size", f.page_size},
+            {"domain", f.domain},
+            {"expires_in", f.expires_in}};
 }
 
 }  // namespace
@@ -351,7 +441,7 @@ void Simulator::handle(Listener listener, const httplib::Request& req, httplib::
         ids.client_request_id = ids.request_id;
     }
     const auto tenant_segment = token_tenant(path);
-    const auto fault = take_fault(path);
+    const auto fault = take_fault(path, false, request_tenant(req, tenant_segment));
     const std::string fault_type = fault ? fault->type : "";
     if (fault && fault->type == "status") {
         write_fault_status(*this, req, res, *fault, tenant_segment.has_value(), ids);
@@ -368,6 +458,15 @@ void Simulator::handle(Listener listener, const httplib::Request& req, httplib::
         return;
     }
 
+    if (fault && fault->type == "endless_paging" && !tenant_segment && endless_page(req) > 0) {
+        // A made-up page: request_tenant() matched a live access token of the tenant.
+        set_graph_headers(res, ids);
+        res.status = 200;
+        res.set_content(endless_body(graph_base_for(req), path, *fault, endless_page(req)),
+                        graph_content_type);
+        record_request(listener, req, res.status, fault_type);
+        return;
+    }
     if (tenant_segment) {
         handle_token(*this, *tenant_segment, req, res);
     } else {
@@ -386,6 +485,10 @@ void Simulator::handle(Listener listener, const httplib::Request& req, httplib::
         res.body += "<html><body>Service Unavailable</body></html>";
     } else if (fault && fault->type == "foreign_next_link") {
         point_links_elsewhere(*this, graph_base_for(req), res.body);
+    } else if (fault && fault->type == "endless_paging" && res.status == 200) {
+        make_endless(graph_base_for(req), path, res.body);
+    } else if (fault && fault->type == "expires_in" && res.status == 200) {
+        replace_expires_in(fault->expires_in, res.body);
     }
     record_request(listener, req, res.status, fault_type);
 }
@@ -419,9 +522,22 @@ void Simulator::handle_control(const httplib::Request& req, httplib::Response& r
             reply(res, 200, ok_body());
             return;
         } else if (seg.size() == 1 && seg[0] == "faults") {
-            std::lock_guard<std::mutex> lock(faults_mutex_);
+            std::unique_lock<std::mutex> lock(faults_mutex_);
             if (method == "POST") {
-                faults_.push_back(parse_fault(body));
+                Fault f = parse_fault(body);
+                if (!f.tenant.empty()) {
+                    lock.unlock();  // never two locks at once
+                    {
+                        std::shared_lock<std::shared_mutex> tenants_lock(tenants_mutex);
+                        const Tenant* t = find_tenant(f.tenant);
+                        if (t == nullptr) {
+                            throw std::runtime_error("fault: unknown tenant \"" + f.tenant + "\"");
+                        }
+                        f.tenant = t->id;
+                    }
+                    lock.lock();
+                }
+                faults_.push_back(std::move(f));
                 reply(res, 200, ok_body({{"pending", faults_.size()}}));
                 return;
             }

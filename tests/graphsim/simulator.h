@@ -45,6 +45,17 @@ struct Fault {
     int status = 503;
     int retry_after = -1;  // seconds; -1: no Retry-After header
     int delay_ms = 0;
+    // Only requests of this tenant (its id; the POST may name an alias): a token request
+    // for it, a Graph request with one of its access tokens. "" = every tenant.
+    std::string tenant;
+    bool exact = false;  // `match` is the whole path, not a prefix ("/v1.0/users", not its delta)
+    // endless_paging: objects per made-up page, and the domain of their mail ("" = no mail).
+    int page_size = 100;
+    std::string domain;
+    // expires_in: what the token endpoint says instead of --token-lifetime.
+    std::int64_t expires_in = 8589934592LL;  // 2^33 s
+    // endless_paging and expires_in stay until DELETE /_sim/faults (count is not used).
+    bool persistent() const { return type == "endless_paging" || type == "expires_in"; }
 };
 
 // The per-request identifiers Graph sends back (C.3).
@@ -115,7 +126,14 @@ private:
     void handle_control(const httplib::Request& req, httplib::Response& res);
     // The first pending fault whose match is a prefix of `path` (with `control`, only those
     // whose match starts with /_sim/: a catch-all "/" never hits the webhook receiver).
-    std::optional<Fault> take_fault(std::string_view path, bool control = false);
+    // `tenant`: the tenant id the request is for ("" when unknown): a fault for another
+    // tenant is passed over.
+    std::optional<Fault> take_fault(std::string_view path, bool control = false,
+                                    const std::string& tenant = "");
+    // The tenant id of a token request (`token_tenant`: its path segment) or of a Graph
+    // request (its bearer token); "" when unknown.
+    std::string request_tenant(const httplib::Request& req,
+                               const std::optional<std::string>& token_tenant);
     void record_request(Listener listener, const httplib::Request& req, int status,
                         const std::string& fault);
 
