@@ -882,3 +882,191 @@ TEST_CASE("the daemon reloads on SIGHUP and stops cleanly on SIGTERM mid-sync",
     CHECK(run.addresses().count("alice@contoso.example") == 1);
     CHECK(run.state().last_success == before.last_success);
 }
+
+// ---- issue 13: a hostile or broken Graph cannot stall or exhaust the sync ----------------------
+
+namespace {
+
+// contoso, then northwind (configured after it): two tenants of one simulator.
+TenantSpec northwind_spec() {
+    TenantSpec n;
+    n.name = "northwind";
+    n.tenant_id = "33333333-3333-3333-3333-333333333333";
+    n.client_id = "44444444-4444-4444-4444-444444444444";
+    n.secret = "n0rthw1nd~secret~value~01";
+    return n;
+}
+
+std::vector<std::string> two_tenant_fixtures() {
+    auto args = fixture_args("contoso");
+    const auto more = fixture_args("northwind");
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+}
+
+// Requests for the made-up pages of the endless_paging fault.
+int endless_requests(const Simulator& sim) {
+    int n = 0;
+    for (const auto& r : sim.requests()) {
+        n += contains(r["target"].get<std::string>(), "graphsim-endless-") ? 1 : 0;
+    }
+    return n;
+}
+
+std::int64_t seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t)
+        .count();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "endless paging fails the tenant's round at sync.max_pages in full and delta rounds and keeps "
+    "its list and alerts while the tenant after it still syncs",
+    "[sync][integration][limits]") {
+    SyncRun run;
+    Simulator sim(run.dir, two_tenant_fixtures());
+    run.configure(sim, {TenantSpec{}, northwind_spec()},
+                  "max_pages = 20\nround_budget = \"120s\"\n[alerts]\nwebhook = \"" + sim.base() +
+                      "/_sim/webhook/limit\"\n",
+                  "debug");
+    REQUIRE(run.sync() == 0);
+    REQUIRE(run.addresses() == expected_addresses("contoso"));
+    REQUIRE(run.addresses("northwind") == expected_addresses("northwind"));
+    const std::int64_t northwind_first = run.state("northwind").last_success;
+
+    fault(sim, {{"match", "/v1.0/users"},
+                {"type", "endless_paging"},
+                {"tenant", contoso_id},
+                {"domain", "contoso.example"}});
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(run.sync({"--once", "--full"}) == 1);
+    CHECK(seconds_since(started) < 100);  // generous: it finished
+    INFO(run.last_output);
+    CHECK(endless_requests(sim) == 19);  // the real first page and 19 made-up ones: 20 pages
+    const TenantState a = run.state();
+    CHECK(a.last_error_kind == "limit");
+    CHECK(a.last_error_code == "max_pages");
+    CHECK(contains(a.last_error, "sync.max_pages (20)"));
+    CHECK(contains(run.last_output,
+                   "tenant=contoso event=graph status=error kind=limit limit=max_pages "
+                   "path=/v1.0/users/delta pages=20"));
+    CHECK(contains(run.last_output,
+                   "tenant=contoso event=sync kind=full status=error error_kind=limit "
+                   "error_code=max_pages"));
+    CHECK(run.addresses() == expected_addresses("contoso"));  // the last good list stays
+    // northwind comes after contoso in the config and synced in the same round.
+    CHECK(contains(run.last_output, "tenant=northwind event=sync kind=full status=ok"));
+    const TenantState b = run.state("northwind");
+    CHECK(b.last_error_kind.empty());
+    CHECK(b.last_success >= northwind_first);
+    CHECK(run.addresses("northwind") == expected_addresses("northwind"));
+
+    // A delta round follows the same bound; seven hours on, the failing-sync alert goes out
+    // with the error kind of its own.
+    run.env["M365GATE_TEST_NOW"] = std::to_string(a.failing_since + 7 * 3600);
+    CHECK(run.sync() == 1);
+    CHECK(contains(run.last_output,
+                   "tenant=contoso event=sync kind=delta status=error error_kind=limit "
+                   "error_code=max_pages"));
+    CHECK(
+        contains(run.last_output, "event=alert alert=sync_failing tenant=contoso code=max_pages"));
+    CHECK(contains(run.last_output, "tenant=northwind event=sync kind=delta status=ok"));
+    CHECK(run.addresses() == expected_addresses("contoso"));
+    bool alerted = false;
+    for (const auto& r : sim.requests()) {
+        if (r["target"] == "/_sim/webhook/limit") {
+            const json alert = json::parse(r["body"].get<std::string>(), nullptr, false);
+            alerted = alerted || (alert.value("event", "") == "sync_failing" &&
+                                  alert.value("error_kind", "") == "limit");
+        }
+    }
+    CHECK(alerted);
+
+    // Graph behaves again: the next round succeeds.
+    REQUIRE(sim.call("DELETE", "/_sim/faults").status == 200);
+    CHECK(run.sync({"--once", "--full"}) == 0);
+    CHECK(run.state().last_error_kind.empty());
+}
+
+TEST_CASE("endless paging without a page bound is cut off by sync.round_budget",
+          "[sync][integration][limits]") {
+    SyncRun run;
+    Simulator sim(run.dir, two_tenant_fixtures());
+    run.configure(sim, {TenantSpec{}, northwind_spec()},
+                  "max_pages = 1000000000\nround_budget = \"3s\"\n", "info");
+    fault(sim, {{"match", "/v1.0/"},
+                {"type", "endless_paging"},
+                {"tenant", contoso_id},
+                {"page_size", 1}});
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(run.sync() == 1);
+    CHECK(seconds_since(started) < 60);  // generous: it finished
+    INFO(run.last_output);
+    const TenantState a = run.state();
+    CHECK(a.last_error_kind == "limit");
+    CHECK(a.last_error_code == "round_budget");
+    CHECK(contains(run.last_output,
+                   "tenant=contoso event=graph status=error kind=limit "
+                   "limit=round_budget"));
+    CHECK(endless_requests(sim) > 0);
+    CHECK(run.addresses().empty());  // never synced: nothing published
+    CHECK(run.state("northwind").last_error_kind.empty());
+    CHECK(run.addresses("northwind") == expected_addresses("northwind"));
+}
+
+TEST_CASE(
+    "a full enumeration larger than sync.max_spill_size fails before the spill file passes it "
+    "and keeps the last good list",
+    "[sync][integration][limits]") {
+    SyncRun run;
+    Simulator sim(run.dir, two_tenant_fixtures());
+    run.configure(sim, {TenantSpec{}, northwind_spec()},
+                  "max_pages = 1000000\nmax_spill_size = \"1M\"\nround_budget = \"150s\"\n",
+                  "info");
+    REQUIRE(run.sync() == 0);
+    REQUIRE(run.addresses() == expected_addresses("contoso"));
+    // /v1.0/users only (its delta link comes first and stays finite): made-up pages of 999
+    // objects, each with an address in a managed domain, until the sorted input spills.
+    fault(sim, {{"match", "/v1.0/users"},
+                {"exact", true},
+                {"type", "endless_paging"},
+                {"tenant", contoso_id},
+                {"page_size", 999},
+                {"domain", "contoso.example"}});
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(run.sync({"--once", "--full"}) == 1);
+    CHECK(seconds_since(started) < 150);  // generous: it finished
+    INFO(run.last_output);
+    const TenantState a = run.state();
+    CHECK(a.last_error_kind == "limit");
+    CHECK(a.last_error_code == "max_spill_size");
+    // Checked before any byte of the run was written: the file stays at its bound or under.
+    CHECK(contains(a.last_error, "would pass 1048576 bytes (has 0, "));
+    CHECK(endless_requests(sim) > 5);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+    CHECK(run.state("northwind").last_error_kind.empty());
+    CHECK(run.addresses("northwind") == expected_addresses("northwind"));
+}
+
+TEST_CASE("a huge expires_in is capped at a day and one token serves several rounds",
+          "[sync][integration][limits][daemon]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    // 2^34 s: in steady_clock nanoseconds, more than 64 bits hold.
+    fault(sim, {{"match", "/"}, {"type", "expires_in"}, {"expires_in", 17179869184LL}});
+    run.configure(sim, {TenantSpec{}}, "interval = \"1s\"\n", "debug");
+    Daemon daemon(run);
+    REQUIRE(wait_until([&] { return count_lines(run.log(), "status=ok addresses=") >= 3; }));
+    CHECK(daemon.stop() == 0);
+    INFO(run.log());
+    int tokens = 0;
+    int graph = 0;
+    for (const auto& r : sim.requests()) {
+        tokens += is_token_request(r) ? 1 : 0;
+        graph += is_graph_request(r) ? 1 : 0;
+    }
+    CHECK(tokens == 1);
+    CHECK(graph > 10);  // a full round and two delta rounds used it
+    CHECK(contains(run.log(), "event=token status=ok expires_in=86400 cached_s=86100"));
+}
