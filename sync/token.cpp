@@ -17,6 +17,10 @@ namespace {
 
 using json = nlohmann::json;
 
+// An access token goes into a header of every Graph request: Entra's app-only tokens are a few
+// KiB; one of more than this is no token we want to send around.
+constexpr std::size_t max_access_token_bytes = 64u << 10;
+
 std::string string_field(const json& j, const char* key) {
     const auto it = j.find(key);
     return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
@@ -203,8 +207,9 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
             const auto type = j.is_object() ? j.find("token_type") : j.end();
             const auto exp = j.is_object() ? j.find("expires_in") : j.end();
             if (j.is_discarded() || !j.is_object() || tok == j.end() || !tok->is_string() ||
-                tok->get_ref<const std::string&>().empty() || type == j.end() ||
-                !type->is_string() ||
+                tok->get_ref<const std::string&>().empty() ||
+                tok->get_ref<const std::string&>().size() > max_access_token_bytes ||
+                type == j.end() || !type->is_string() ||
                 strcasecmp(type->get_ref<const std::string&>().c_str(), "bearer") != 0) {
                 spdlog::error("tenant={} event=token status=error kind=malformed_response",
                               tenant.name);
