@@ -323,6 +323,34 @@ graph "/v1.0/users"
 expect "DELETE /_sim/faults clears pending faults" eq "$STATUS" 200
 control POST /faults '{"match":"users","type":"status"}'
 expect "bad fault spec: 400" eq "$STATUS" 400
+control POST /faults '{"match":"/v1.0/users","type":"endless_paging","tenant":"contoso.onmicrosoft.com","page_size":3,"domain":"contoso.example"}'
+expect "endless_paging fault for one tenant (named by alias): 200" eq "$STATUS" 200
+call GET "$base/v1.0/users" -H "Authorization: Bearer $northwind_bearer"
+expect "endless_paging: another tenant's last page still ends" eq "$STATUS $(body '."@odata.nextLink"')" "200 null"
+graph "/v1.0/users/delta?\$deltatoken=latest"
+endless=$(body '."@odata.nextLink"')
+expect "endless_paging: a real page gets a nextLink to made-up page 1, no deltaLink" \
+    eq "$STATUS ${endless#"$base"} $(body '."@odata.deltaLink"')" \
+    "200 /v1.0/users/delta?\$skiptoken=graphsim-endless-1 null"
+graph "$endless"
+expect "endless_paging: made-up page of page_size new objects, nextLink to the next" \
+    eq "$STATUS $(body '.value|length') $(body '.value[0].mail') $(body '."@odata.nextLink"' | sed 's/.*skiptoken=//')" \
+    "200 3 endless.1-0@contoso.example graphsim-endless-2"
+graph "$endless"
+expect "endless_paging: stays until DELETE (count not used)" eq "$STATUS $(body '.value|length')" "200 3"
+control DELETE /faults
+control POST /faults '{"match":"/v1.0/users","type":"endless_paging","tenant":"nowhere.example"}'
+expect "endless_paging for an unknown tenant: 400" eq "$STATUS" 400
+control POST /faults '{"match":"/'"$contoso"'/oauth2","type":"expires_in"}'
+token "$contoso" "$contoso_app" "$contoso_secret"
+expect "expires_in fault: the token answer says 2^33 s" \
+    eq "$STATUS $(body .expires_in) $(body .ext_expires_in)" "200 8589934592 8589934592"
+bearer=$(body .access_token)
+token "$contoso" "$contoso_app" "$contoso_secret"
+expect "expires_in fault: stays until DELETE" eq "$(body .expires_in)" 8589934592
+control DELETE /faults
+graph "/v1.0/users"
+expect "a token from the expires_in fault works" eq "$STATUS" 200
 
 echo "# request record"
 control POST /webhook/alerts '{"text":"secret expires in 14 days"}'
