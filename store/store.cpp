@@ -556,6 +556,18 @@ std::size_t Store::reader_slots() const {
     return lines == 0 ? 0 : lines - 1;  // the first line is a header ("(no active readers)")
 }
 
+std::string Store::check_pages() const {
+    MDB_txn* txn = nullptr;
+    check(mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin", dir_);
+    int fd = -1;
+    const int rc = mdb_env_get_fd(impl_->env, &fd);
+    const VerifyResult result =
+        rc == MDB_SUCCESS ? verify_data_fd(fd, mdb_txn_id(txn)) : VerifyResult{};
+    mdb_txn_abort(txn);
+    check(rc, "mdb_env_get_fd", dir_);
+    return result.ok ? std::string() : result.problem;
+}
+
 std::uint64_t Store::file_size() const {
     std::error_code ec;
     const auto size = std::filesystem::file_size(dir_ / "data.mdb", ec);
