@@ -213,6 +213,19 @@ std::optional<StoreHandle::FileId> file_id(const std::filesystem::path& file) {
                                static_cast<std::uint64_t>(st.st_ino)};
 }
 
+// What tells one data.mdb from another, or the same one written since.
+std::optional<std::array<std::uint64_t, 4>> file_stamp(const std::filesystem::path& file) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) {
+        return std::nullopt;
+    }
+    return std::array<std::uint64_t, 4>{
+        static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+        static_cast<std::uint64_t>(st.st_size),
+        static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1000000000u +
+            static_cast<std::uint64_t>(st.st_mtim.tv_nsec)};
+}
+
 }  // namespace
 
 void StoreHandle::retire(bool reopen_at_once) {
@@ -263,6 +276,11 @@ std::shared_ptr<const store::Store> StoreHandle::get() {
     last_check_ = now;
     // Taken before the open: a replacement between the two is noticed by the next check.
     const auto id = file_id(dir_ / "data.mdb");
+    const auto stamp = file_stamp(dir_ / "data.mdb");
+    if (damaged_ && stamp == damaged_) {
+        return nullptr;  // still the damaged file: already logged, nothing new to check
+    }
+    damaged_.reset();
     std::string error;
     const char* kind = "other";
     try {
@@ -280,6 +298,9 @@ std::shared_ptr<const store::Store> StoreHandle::get() {
     } catch (const store::StoreError& e) {
         error = e.what();
         kind = store::to_string(e.kind());
+        if (e.kind() == store::StoreError::Kind::corrupt) {
+            damaged_ = stamp;
+        }
     } catch (const std::exception& e) {
         error = e.what();
     }

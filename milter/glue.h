@@ -10,6 +10,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -39,6 +40,11 @@ namespace m365gate::milter {
 // same after a read failed. The old Store is closed before a new one is opened: two LMDB
 // environments on one lock.mdb in one process would share (and on close release) its POSIX
 // locks, so until the last Snapshot of the old one ends get() returns nullptr.
+//
+// Opening checks every page a reader will follow (store/verify.h) before LMDB reads any: a
+// damaged store is refused (logged once, error_kind=corrupt), never mapped and followed. The
+// check reads the whole file once per open, not per RCPT; a store that failed it is not checked
+// again until data.mdb changes (another inode, size or mtime).
 class StoreHandle {
 public:
     StoreHandle(std::filesystem::path dir, std::uint64_t max_size)
@@ -73,6 +79,9 @@ private:
     bool attempted_ = false;
     bool reopen_at_once_ = false;  // replaced: open the new store without the 1 s wait
     std::string last_error_;
+    // data.mdb as it was when it failed the page check (store/verify.h): (device, inode, size,
+    // mtime). While it is unchanged, get() does not check it again every second.
+    std::optional<std::array<std::uint64_t, 4>> damaged_;
 };
 
 // The rules in force: the config and its tenant policies, computed once per config.

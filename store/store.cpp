@@ -35,6 +35,7 @@
 #include <utility>
 
 #include "store/store_internal.h"
+#include "store/verify.h"
 
 namespace m365gate::store {
 
@@ -419,6 +420,24 @@ void Store::Impl::release_reader(MDB_txn* txn) noexcept {
     }
 }
 
+namespace {
+
+// Runs verify_data_fd() over the file LMDB opened (its own descriptor: a data.mdb renamed in
+// place meanwhile cannot be the one checked instead). Throws StoreError (corrupt).
+void verify_open_store(MDB_env* env, MDB_txn* txn, bool read_only,
+                       const std::filesystem::path& dir) {
+    int fd = -1;
+    check(mdb_env_get_fd(env, &fd), "mdb_env_get_fd", dir);
+    const std::optional<std::uint64_t> txnid =
+        read_only ? std::optional<std::uint64_t>(mdb_txn_id(txn)) : std::nullopt;
+    const VerifyResult result = verify_data_fd(fd, txnid);
+    if (!result.ok)
+        throw StoreError(StoreError::Kind::corrupt,
+                         "store " + dir.string() + " is damaged: " + result.problem);
+}
+
+}  // namespace
+
 Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
     : dir_(dir), read_only_(options.read_only), impl_(std::make_unique<Impl>()) {
     namespace fs = std::filesystem;
@@ -467,6 +486,11 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
     check(mdb_txn_begin(impl_->env, nullptr, read_only_ ? MDB_RDONLY : 0, &txn), "mdb_txn_begin",
           dir);
     try {
+        // Nothing past the meta pages has been read through the mapping yet: check the pages
+        // this transaction will read (verify.h) before mdb_dbi_open() walks the first tree.
+        // The read transaction pins its snapshot, so a writer's commits cannot reuse its pages
+        // during the walk; a write transaction holds the writer lock.
+        verify_open_store(impl_->env, txn, read_only_, dir);
         const unsigned create = read_only_ ? 0 : MDB_CREATE;
         const auto open = [&](const char* name, MDB_dbi& dbi) {
             const int orc = mdb_dbi_open(txn, name, create, &dbi);
@@ -532,6 +556,18 @@ std::size_t Store::reader_slots() const {
         },
         &lines);
     return lines == 0 ? 0 : lines - 1;  // the first line is a header ("(no active readers)")
+}
+
+std::string Store::check_pages() const {
+    MDB_txn* txn = nullptr;
+    check(mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin", dir_);
+    int fd = -1;
+    const int rc = mdb_env_get_fd(impl_->env, &fd);
+    const VerifyResult result =
+        rc == MDB_SUCCESS ? verify_data_fd(fd, mdb_txn_id(txn)) : VerifyResult{};
+    mdb_txn_abort(txn);
+    check(rc, "mdb_env_get_fd", dir_);
+    return result.ok ? std::string() : result.problem;
 }
 
 std::uint64_t Store::file_size() const {

@@ -115,6 +115,11 @@ public:
     // Reader slots taken in lock.mdb, by every process (diagnostics; reclaim() frees those of
     // dead processes).
     std::size_t reader_slots() const;
+    // Checks every page of the current snapshot again, as opening does (store/verify.h), with
+    // pread, never through the mapping: "" when sound, else the first problem. The sync worker
+    // runs it after each round, so damage done to the file while it is open is found before
+    // another process opens it. Reads the whole file.
+    std::string check_pages() const;
 
     struct Impl;  // store.cpp / store_internal.h only
     Impl& impl() const noexcept { return *impl_; }

@@ -7,7 +7,10 @@
 // any thread starts; the main thread waits for them (sigwaitinfo) while a worker thread runs
 // the rounds. Exit codes (sysexits): 0, 1 sync failure (--once), 74 store I/O, 77 privilege
 // drop failed, 78 bad config (an unknown store schema version too). A store that fails to
-// open as corrupt is moved aside into <store>/broken-<UTC time>/ and rebuilt (open_store()).
+// open as corrupt (its pages are checked at every open, store/verify.h) is moved aside into
+// <store>/broken-<UTC time>/ and rebuilt (open_store()); the daemon checks the store again after
+// every round and does the same when it finds it damaged (--once exits 74, and the next run
+// moves it aside).
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -214,8 +217,29 @@ void reload_config(const std::filesystem::path& file, sync::Worker& worker,
                  next->tenants.size());
 }
 
-void daemon_loop(sync::Worker& worker, Control& control, const std::filesystem::path& file,
-                 std::shared_ptr<const Config> cfg) {
+// After each round: the whole store is checked again (store/verify.h), so damage done to
+// data.mdb while it is open (a disk error, another program) is found here, before a milter or
+// m365gatectl opens it. Returns the problem ("" when sound), logged at error level.
+std::string check_store(const store::Store& st) {
+    std::string problem;
+    try {
+        problem = st.check_pages();
+    } catch (const store::StoreError& e) {
+        problem = e.what();
+    }
+    if (!problem.empty()) {
+        spdlog::error(
+            "event=store_check status=damaged store={} error={} note=\"the store is moved aside "
+            "and rebuilt by a full sync\"",
+            log_value(st.dir().string()), log_value(problem, 400));
+    }
+    return problem;
+}
+
+// Returns true when the store was found damaged after a round (the caller moves it aside and
+// goes on with a new one), false when asked to stop.
+bool daemon_loop(sync::Worker& worker, const store::Store& st, Control& control,
+                 const std::filesystem::path& file, std::shared_ptr<const Config>& cfg) {
     for (;;) {
         bool reload = false;
         {
@@ -223,7 +247,7 @@ void daemon_loop(sync::Worker& worker, Control& control, const std::filesystem::
             reload = std::exchange(control.reload, false);
         }
         if (control.stop.load()) {
-            return;
+            return false;
         }
         if (reload) {
             reload_config(file, worker, cfg);
@@ -235,9 +259,12 @@ void daemon_loop(sync::Worker& worker, Control& control, const std::filesystem::
             failed += o.result.ok ? 0 : 1;
         }
         if (control.stop.load()) {
-            return;
+            return false;
         }
         spdlog::debug("event=round tenants={} failed={}", outcomes.size(), failed);
+        if (!check_store(st).empty()) {
+            return true;
+        }
         std::unique_lock<std::mutex> lock(control.mu);
         control.cv.wait_until(lock, round_started + cfg->sync.interval,
                               [&] { return control.stop.load() || control.reload; });
@@ -342,8 +369,8 @@ See m365gate-sync(8), m365gate.toml(5).)");
 
     std::unique_ptr<sync::Alerter> alerter = sync::make_alerter();
     Control control;
-    sync::Worker worker(*store, *alerter, &control.stop);
-    worker.set_config(cfg, false);
+    auto worker = std::make_unique<sync::Worker>(*store, *alerter, &control.stop);
+    worker->set_config(cfg, false);
     spdlog::info("event=start mode={} tenants={} config={}", once ? "once" : "daemon",
                  cfg->tenants.size(), log_value(config_file));
 
@@ -355,9 +382,22 @@ See m365gate-sync(8), m365gate.toml(5).)");
                 options.force = force;
                 options.full = full;
                 options.tenants = tenants;
-                exit_code = exit_code_for(worker.run_round(options));
+                exit_code = exit_code_for(worker->run_round(options));
+                if (!check_store(*store).empty()) {
+                    exit_code = EX_IOERR;  // the next run moves it aside and rebuilds it
+                }
             } else {
-                daemon_loop(worker, control, config_file, cfg);
+                std::shared_ptr<const Config> current = cfg;  // reloads replace it
+                while (daemon_loop(*worker, *store, control, config_file, current)) {
+                    // Closed before it is moved aside; open_store() finds it damaged again,
+                    // moves it into broken-<time>/ and starts an empty one, which the next
+                    // round fills with a full sync.
+                    worker.reset();
+                    store.reset();
+                    store = open_store(*current);
+                    worker = std::make_unique<sync::Worker>(*store, *alerter, &control.stop);
+                    worker->set_config(current, false);
+                }
             }
         } catch (const std::exception& e) {
             spdlog::critical("event=worker status=error error={}", log_value(e.what()));

@@ -34,6 +34,7 @@ set(hardening_scripts
     fault_sigkill 600
     fault_map_full 120
     fault_corrupt 180
+    fault_store_pages 240
     fault_graph 180
     fault_milter_abort 180
     load_postfix_sync 400
