@@ -200,7 +200,7 @@ TEST_CASE("decide() follows DESIGN.md steps 1-8", "[decision]") {
         {"delimiter in first position",      "<+bob@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
         {"unknown base of a subaddress",     "<nobody+tag@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
         {"no delimiters configured",         "<bob+tag@customer.example>", Profile::no_delimiters, with_store, R, R, "unknown_recipient", "contoso", 8},
-        // Role addresses (step 4).
+        // Role addresses (step 3), before the store check.
         {"postmaster",                       "<postmaster@customer.example>", D, with_store, A, A, "always_accept", "contoso", 3},
         {"postmaster, upper case",           "<POSTMASTER@Customer.Example>", D, with_store, A, A, "always_accept", "contoso", 3},
         {"abuse",                            "<abuse@customer.example>", D, with_store, A, A, "always_accept", "contoso", 3},
@@ -229,7 +229,7 @@ TEST_CASE("decide() follows DESIGN.md steps 1-8", "[decision]") {
         {"percent hack is not routed",       "<bob%other.example@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
         {"! in a known local part",          "<bang!path@customer.example>", D, with_store, A, A, "known", "contoso", 5},
         {"bang path is not routed",          "<host!bob@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
-        // UTF-8 local parts and IDN domains: ASCII folding only, A-labels as stored.
+        // UTF-8 local parts (ASCII folding only) and IDN domains (a U-label is its A-label).
         {"UTF-8 local part, known",          "<j\xC3\xB6rg@customer.example>", D, with_store, A, A, "known", "contoso", 5},
         {"UTF-8 local part, ASCII folded",   "<J\xC3\xB6rg@Customer.Example>", D, with_store, A, A, "known", "contoso", 5},
         {"UTF-8 upper case is not folded",   "<J\xC3\x96RG@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
@@ -256,7 +256,7 @@ TEST_CASE("decide() follows DESIGN.md steps 1-8", "[decision]") {
         {"stale tenant, on_stale = accept",  "<nobody@fabrikam.example>", Profile::stale_accept, with_store, A, A, "stale", "fabrikam", 7},
         {"stale tenant, on_stale = tempfail","<nobody@fabrikam.example>", Profile::stale_tempfail, with_store, T, T, "stale", "fabrikam", 7},
         {"fresh tenant ignores on_stale",    "<nobody@customer.example>", Profile::stale_accept, with_store, R, R, "unknown_recipient", "contoso", 8},
-        // Never-synced tenant (step 3) under each on_cache_unavailable.
+        // Never-synced tenant (step 4) under each on_cache_unavailable.
         {"never synced, default tempfail",   "<dave@tailspin.example>", D, with_store, T, T, "cache_unavailable", "tailspin", 4},
         {"never synced, on_unavailable = accept", "<dave@tailspin.example>", Profile::unavailable_accept, with_store, A, A, "cache_unavailable", "tailspin", 4},
         {"never synced, on_unavailable = reject", "<dave@tailspin.example>", Profile::unavailable_reject, with_store, R, R, "cache_unavailable", "tailspin", 4},
