@@ -25,6 +25,8 @@
 #include <system_error>
 #include <utility>
 
+#include "common/idna.h"
+
 namespace m365gate {
 namespace {
 
@@ -56,6 +58,10 @@ std::string ascii_lowered(std::string_view in) {
         out.push_back(ascii_lower(c));
     }
     return out;
+}
+
+bool is_ascii(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return (unsigned char)c < 0x80; });
 }
 
 bool has_control(std::string_view s) {
@@ -889,19 +895,18 @@ TenantConfig read_tenant(const Section& s,
             s.fail("client_secret_expires", error);
         }
     }
+    // Domains in the store's canonical form (common/idna.h): U-labels become A-labels, so
+    // "bücher.example" and "xn--bcher-kva.example" are one domain, here and in the milter.
     if (auto domains = s.strings("domains", [](const std::string& v) -> std::string {
-            std::string d = ascii_lowered(v);
-            if (!d.empty() && d.back() == '.') {
-                d.pop_back();
+            const auto d = canonical_domain_name(v);
+            if (!d && !is_ascii(v)) {
+                return "not a valid internationalised domain name (IDNA2008) " + quote_value(v);
             }
-            return is_domain_name(d) ? "" : "not a domain name " + quote_value(v);
+            return d && is_domain_name(*d) ? "" : "not a domain name " + quote_value(v);
         })) {
         const toml::array& nodes = *s.node("domains")->as_array();
         for (std::size_t i = 0; i < domains->size(); ++i) {
-            std::string d = ascii_lowered((*domains)[i]);
-            if (d.back() == '.') {
-                d.pop_back();
-            }
+            std::string d = *canonical_domain_name((*domains)[i]);
             const auto [it, inserted] = seen_domains.try_emplace(d, t.name, t.line);
             if (!inserted) {
                 const std::string owner = it->second.first == t.name
@@ -931,13 +936,25 @@ TenantConfig read_tenant(const Section& s,
     if (auto to = s.strings("alert_mail_to", check_address)) {
         t.alert_mail_to = std::move(*to);
     }
-    if (auto extra = s.strings("extra_recipients", check_address)) {
-        for (const auto& address : *extra) {
-            std::string key = ascii_lowered(address);
-            if (key.back() == '.') {
-                key.pop_back();
+    // Addresses with the domain in canonical form (an A-label for a U-label), as the store
+    // keeps them; the local part lowercased (ASCII).
+    const auto extra_key = [](const std::string& address) -> std::optional<std::string> {
+        const auto at = address.rfind('@');
+        const auto domain = canonical_domain_name(std::string_view(address).substr(at + 1));
+        if (!domain) {
+            return std::nullopt;
+        }
+        return ascii_lowered(std::string_view(address).substr(0, at)) + "@" + *domain;
+    };
+    if (auto extra = s.strings("extra_recipients", [&](const std::string& v) -> std::string {
+            std::string error = check_address(v);
+            if (error.empty() && !extra_key(v)) {
+                error = "not a valid internationalised domain name (IDNA2008) in " + quote_value(v);
             }
-            t.extra_recipients.push_back(std::move(key));
+            return error;
+        })) {
+        for (const auto& address : *extra) {
+            t.extra_recipients.push_back(*extra_key(address));
         }
     }
     s.read("extra_recipients_file", t.extra_recipients_file);

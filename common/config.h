@@ -121,12 +121,12 @@ struct TenantConfig {
     std::string client_id;
     std::filesystem::path client_secret_file;
     std::optional<SysTime> client_secret_expires;
-    std::vector<std::string> domains;  // lowercased; empty = verified Email domains from Graph
+    std::vector<std::string> domains;  // canonical (A-labels, lowercased); empty = from Graph
     bool include_upn = false;
     std::string login_endpoint = "https://login.microsoftonline.com";  // no trailing slash
     std::string graph_endpoint = "https://graph.microsoft.com";        // no trailing slash
     std::vector<std::string> alert_mail_to;
-    std::vector<std::string> extra_recipients;  // lowercased addresses
+    std::vector<std::string> extra_recipients;  // lowercased, domain as an A-label
     std::filesystem::path extra_recipients_file;
     int line = 0;  // line of the [[tenant]] table, for messages
 };

@@ -1,12 +1,94 @@
 // store/address.cpp - address canonicalisation (see address.h for the contract).
 #include "store/address.h"
 
+#include <cstring>
+
+#include "common/idna.h"
+
 namespace m365gate::store {
+namespace {
+
+bool is_atext(unsigned char c) {
+    if (c >= 0x80) {
+        return true;  // RFC 6531 UTF8-non-ascii (not validated: bytes are compared as bytes)
+    }
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+        return true;
+    }
+    return c != '\0' && std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr;
+}
+
+// `"..."` with its quoted-pairs undone: `"a\lice"` -> `alice`. nullopt when `local` is not one
+// well-formed quoted string (no closing quote, a bare quote inside, a trailing backslash).
+std::optional<std::string> unquote(std::string_view local) {
+    if (local.size() < 2 || local.front() != '"' || local.back() != '"') {
+        return std::nullopt;
+    }
+    const std::string_view inner = local.substr(1, local.size() - 2);
+    std::string out;
+    out.reserve(inner.size());
+    for (std::size_t i = 0; i < inner.size(); ++i) {
+        char c = inner[i];
+        if (c == '"') {
+            return std::nullopt;
+        }
+        if (c == '\\') {
+            if (++i == inner.size()) {
+                return std::nullopt;  // the backslash escapes the closing quote
+            }
+            c = inner[i];
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+// The canonical local part; sets `quoted` when it stays a quoted string.
+std::string canonical_local(std::string_view local, bool& quoted) {
+    quoted = false;
+    auto content = unquote(local);
+    if (!content) {
+        return ascii_lower(local);  // plain (or malformed quoting: kept as bytes)
+    }
+    if (is_dot_atom(*content)) {
+        return ascii_lower(*content);
+    }
+    quoted = true;
+    std::string out = "\"";
+    for (char c : *content) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+        }
+        out.push_back(ascii_lower(c));
+    }
+    out.push_back('"');
+    return out;
+}
+
+}  // namespace
 
 std::string ascii_lower(std::string_view in) {
     std::string out(in);
     for (char& c : out) c = ascii_lower(c);
     return out;
+}
+
+bool is_dot_atom(std::string_view s) {
+    if (s.empty() || s.front() == '.' || s.back() == '.') {
+        return false;
+    }
+    char previous = '\0';
+    for (char c : s) {
+        if (c == '.') {
+            if (previous == '.') {
+                return false;
+            }
+        } else if (!is_atext(static_cast<unsigned char>(c))) {
+            return false;
+        }
+        previous = c;
+    }
+    return true;
 }
 
 std::optional<Address> parse_rcpt(std::string_view raw) {
@@ -27,10 +109,14 @@ std::optional<Address> parse_rcpt(std::string_view raw) {
     }
     const auto at = raw.rfind('@');
     if (at == std::string_view::npos || at == 0 || at + 1 == raw.size()) return std::nullopt;
+    auto domain = canonical_domain_name(raw.substr(at + 1));
+    if (!domain) return std::nullopt;
     Address a;
-    a.local = ascii_lower(raw.substr(0, at));
-    a.domain = canonical_domain(raw.substr(at + 1));
-    if (a.domain.empty()) return std::nullopt;
+    a.local = canonical_local(raw.substr(0, at), a.quoted);
+    a.domain = std::move(*domain);
+    if (a.local.size() + 1 + a.domain.size() > max_address_octets) {
+        return std::nullopt;  // an A-label can be longer than the U-label it came from
+    }
     return a;
 }
 
@@ -49,8 +135,8 @@ std::optional<std::string> canonical_address(std::string_view raw) {
 }
 
 std::string canonical_domain(std::string_view domain) {
-    if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
-    return ascii_lower(domain);
+    auto canonical = canonical_domain_name(domain);
+    return canonical ? std::move(*canonical) : std::string();
 }
 
 }  // namespace m365gate::store

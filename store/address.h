@@ -2,8 +2,14 @@
 //
 // The sync worker writes keys with canonical_address(), the milter and m365gatectl look them
 // up with parse_rcpt() + canonical_key(); if the two ever disagree, real recipients get 550.
-// Canonical form: ASCII letters lowercased, everything else (UTF-8 bytes included) kept as
-// it is; angle brackets and a source route stripped; one trailing dot of the domain removed.
+// Canonical form (DESIGN "The recipient decision", steps 1-2):
+//   - angle brackets and a source route stripped, split at the last '@';
+//   - a quoted local part whose content, once the quotes and backslash escapes are removed, is
+//     a dot-atom is that dot-atom (`"a\lice"` is `alice`, RFC 5321 4.1.2); any other quoted
+//     local part stays quoted, re-escaped minimally (`"john\ doe"` is `"john doe"`);
+//   - the domain in common/idna.h's form: one trailing dot removed, U-labels converted to
+//     A-labels (IDNA2008 / UTS #46), ASCII lowercased;
+//   - ASCII letters of the local part lowercased, every other byte (UTF-8 included) kept.
 // Pure: no I/O, no locale, never throws on input.
 #pragma once
 
@@ -14,19 +20,23 @@
 
 namespace m365gate::store {
 
-// RFC 5321 4.5.3.1.3 path limit (256) plus room for brackets; longer input is not ours.
+// RFC 5321 4.5.3.1.3 path limit (256) plus room for brackets, blanks and a source route;
+// longer input is not ours, and is refused before any other work.
 inline constexpr std::size_t max_address_octets = 1024;
 
 struct Address {
-    std::string local;   // as written (quotes kept), ASCII-lowercased
-    std::string domain;  // ASCII-lowercased, no trailing dot
+    std::string local;    // canonical local part (see above), ASCII-lowercased
+    std::string domain;   // canonical domain: A-labels, ASCII-lowercased, no trailing dot
+    bool quoted = false;  // the local part stayed quoted (not a dot-atom)
 };
 
 inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 std::string ascii_lower(std::string_view in);
 
-// "<@a,@b:Bob@Example.COM.>" -> {"bob", "example.com"}. nullopt: "<>", empty, no '@',
-// empty local part or domain, longer than max_address_octets, NUL/CR/LF inside.
+// "<@a,@b:Bob@Example.COM.>" -> {"bob", "example.com"}; `<"Alice"@B\xC3\xBC` "cher.example>"
+// -> {"alice", "xn--bcher-kva.example"}. nullopt: "<>", empty, no '@', empty local part or
+// domain, longer than max_address_octets, NUL/CR/LF inside, a non-ASCII domain that is not
+// valid IDNA2008.
 std::optional<Address> parse_rcpt(std::string_view raw);
 
 // "local@domain".
@@ -35,7 +45,11 @@ std::string canonical_key(const Address& a);
 // For the writer: parse_rcpt() then canonical_key(); nullopt when it does not parse.
 std::optional<std::string> canonical_address(std::string_view raw);
 
-// Domain canonical form (lowercase, trailing dot stripped); "" when empty.
+// Domain canonical form (common/idna.h); "" when empty or not a valid domain name.
 std::string canonical_domain(std::string_view domain);
+
+// RFC 5321 Dot-string with RFC 6531's UTF-8 atext: atoms of ALPHA / DIGIT /
+// "!#$%&'*+-/=?^_`{|}~" / bytes >= 0x80, joined by single dots. False for "".
+bool is_dot_atom(std::string_view s);
 
 }  // namespace m365gate::store

@@ -76,10 +76,26 @@ Decision make(Verdict verdict, const char* reason, int step) {
     return d;
 }
 
+// Step 6's cut positions: every delimiter after the first byte of the local part, leftmost
+// first, at most max_subaddress_cuts of them. A quoted local part (not a dot-atom) is not cut.
+std::vector<std::size_t> cut_positions(const Address& addr, std::string_view delimiters) {
+    std::vector<std::size_t> cuts;
+    if (addr.quoted || delimiters.empty()) {
+        return cuts;
+    }
+    for (std::size_t i = 1; i < addr.local.size() && cuts.size() < max_subaddress_cuts; ++i) {
+        if (delimiters.find(addr.local[i]) != std::string_view::npos) {
+            cuts.push_back(i);
+        }
+    }
+    return cuts;
+}
+
 Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings,
                          const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
                          std::int64_t now, bool describe_object) {
-    // 1. Strip <>, drop a source route, split at the last '@' (parse_rcpt does all three).
+    // 1. Strip <>, drop a source route, split at the last '@', unquote a quoted dot-atom local
+    //    part (parse_rcpt does all of it, length bound first).
     if (is_null_path(rcpt)) {
         return make(Verdict::accept, "null_sender_rcpt", 1);
     }
@@ -89,8 +105,9 @@ Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings
     }
     std::string key = canonical_key(*addr);
 
-    // 2. Managed domain? (parse_rcpt lowercased the domain and removed one trailing dot.)
-    //    Exact match only: a subdomain of a managed domain is not managed.
+    // 2. Managed domain? parse_rcpt gave the domain in the store's canonical form: trailing
+    //    dot removed, U-labels as A-labels, ASCII lowercased. Exact match only: a subdomain of
+    //    a managed domain is not managed.
     std::string tenant;
     const TenantPolicy* policy = nullptr;
     if (snapshot != nullptr) {
@@ -111,24 +128,31 @@ Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings
         return d;
     }
 
-    // 3. No usable data for the owning tenant: no store, never synced, or no state at all.
-    std::optional<std::int64_t> last_success;
-    if (snapshot != nullptr) {
-        last_success = snapshot->last_success(tenant);
+    Decision d;
+    d.tenant = std::move(tenant);
+    const std::vector<std::size_t> cuts = cut_positions(*addr, settings.subaddress_delimiters);
+
+    // 3. Role addresses every domain must accept (RFC 5321 4.5.1 postmaster, abuse), also with
+    //    a subaddress cut off, whatever the state of the store.
+    bool role = contains(settings.always_accept, addr->local);
+    for (std::size_t i = 0; i < cuts.size() && !role; ++i) {
+        role = contains(settings.always_accept, std::string_view(addr->local).substr(0, cuts[i]));
     }
-    if (!last_success || *last_success == 0) {
-        Decision d = make(settings.on_cache_unavailable, "cache_unavailable", 3);
-        d.tenant = std::move(tenant);
+    if (role) {
+        d.reason = "always_accept";
+        d.step = 3;
         d.address = std::move(key);
         return d;
     }
 
-    Decision d;
-    d.tenant = std::move(tenant);
-
-    // 4. Role addresses every domain must accept (RFC 5321 postmaster, abuse).
-    if (contains(settings.always_accept, addr->local)) {
-        d.reason = "always_accept";
+    // 4. No usable data for the owning tenant: no store, never synced, or no state at all.
+    std::optional<std::int64_t> last_success;
+    if (snapshot != nullptr) {
+        last_success = snapshot->last_success(d.tenant);
+    }
+    if (!last_success || *last_success == 0) {
+        d.verdict = d.would_be = settings.on_cache_unavailable;
+        d.reason = "cache_unavailable";
         d.step = 4;
         d.address = std::move(key);
         return d;
@@ -143,13 +167,11 @@ Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings
         return d;
     }
 
-    // 6. Subaddress: strip from the first delimiter of the local part and retry step 5.
-    //    A delimiter in first position leaves no base address: nothing to retry.
-    const auto cut = settings.subaddress_delimiters.empty()
-                         ? std::string::npos
-                         : addr->local.find_first_of(settings.subaddress_delimiters);
-    if (cut != std::string::npos && cut > 0) {
-        const std::string base = addr->local.substr(0, cut) + '@' + addr->domain;
+    // 6. Subaddress: cut at each delimiter position in turn, leftmost first, and retry step 5
+    //    ("mary-jane+news" finds "mary-jane" with delimiters "+-").
+    std::string base;
+    for (const std::size_t cut : cuts) {
+        base.assign(addr->local, 0, cut).append(1, '@').append(addr->domain);
         if (find_recipient(base, d.tenant, policy, *snapshot, describe_object, d.recipient) !=
             nullptr) {
             d.reason = "known_subaddress";
@@ -193,7 +215,7 @@ std::vector<TenantPolicy> tenant_policies(const Config& cfg) {
     std::vector<TenantPolicy> out;
     out.reserve(cfg.tenants.size());
     for (const auto& t : cfg.tenants) {
-        TenantPolicy p;
+        TenantPolicy p;  // the config already holds A-labels; canonicalised again all the same
         p.name = t.name;
         for (const auto& domain : t.domains) {
             std::string canonical = canonical_domain(domain);

@@ -18,7 +18,7 @@
 namespace m365gate::store {
 
 // The tenants the config knows: with no readable store, the config's `domains` decide which
-// mail is ours (step 3), and extra_recipients count as known (step 5).
+// mail is ours (step 4), and extra_recipients count as known (step 5).
 struct TenantPolicy {
     std::string name;
     std::vector<std::string> domains;           // canonical
@@ -37,6 +37,10 @@ struct Decision {
     std::optional<Recipient> recipient;  // the directory object that holds it, when known
     int step = 0;                        // DESIGN.md step that decided (1-8)
 };
+
+// Step 6 (and step 3's role check) tries at most this many delimiter positions of one local
+// part, leftmost first: a local part of 1,000 '+' costs 16 lookups, not 1,000.
+inline constexpr std::size_t max_subaddress_cuts = 16;
 
 // `snapshot` is null when the store is missing or unreadable. `now` is Unix seconds.
 // `describe_object`: fill Decision::recipient (m365gatectl lookup); the milter needs only the

@@ -1,11 +1,12 @@
 // sync/main.cpp - m365gate-sync: imports every Microsoft 365 recipient into the LMDB store.
 //
-// --once syncs every (or each --tenant) tenant once and exits 1 if any failed. Without it the
+// --once syncs every (or each --tenant) tenant once; its exit status tells all synced (0), none
+// synced (1), some failed while others synced (2) and a refused shrink (3). Without it the
 // daemon syncs every sync.interval; SIGHUP reloads the config and the credential files (a bad
 // config is logged and the old one kept); SIGTERM/SIGINT stop it, mid-sync too: the open write
 // transaction aborts and the store keeps the last committed list. Signals are blocked before
 // any thread starts; the main thread waits for them (sigwaitinfo) while a worker thread runs
-// the rounds. Exit codes (sysexits): 0, 1 sync failure (--once), 74 store I/O, 77 privilege
+// the rounds. Exit codes (sysexits): 0, 1-3 (--once, above), 74 store I/O, 77 privilege
 // drop failed, 78 bad config (an unknown store schema version too). A store that fails to
 // open as corrupt (its pages are checked at every open, store/verify.h) is moved aside into
 // <store>/broken-<UTC time>/ and rebuilt (open_store()); the daemon checks the store again after
@@ -181,13 +182,29 @@ struct Control {
     bool reload = false;
 };
 
+// --once exit statuses (--help, m365gate-sync(8)): a failure outranks a refused shrink, since
+// it needs fixing and the refusal only a look and --force.
+constexpr int exit_failed = 1;          // no tenant synced, at least one failed
+constexpr int exit_partly_failed = 2;   // some tenants failed, others synced
+constexpr int exit_shrink_refused = 3;  // the only trouble: the mass-deletion guard refused
+
 int exit_code_for(const std::vector<sync::TenantOutcome>& outcomes) {
+    bool synced = false;
+    bool failed = false;
+    bool refused = false;
     for (const auto& o : outcomes) {
-        if (!o.result.ok) {
-            return 1;
+        if (o.result.ok) {
+            synced = true;
+        } else if (o.result.error_kind == "shrink") {
+            refused = true;
+        } else {
+            failed = true;
         }
     }
-    return 0;
+    if (failed) {
+        return synced ? exit_partly_failed : exit_failed;
+    }
+    return refused ? exit_shrink_refused : 0;
 }
 
 void reload_config(const std::filesystem::path& file, sync::Worker& worker,
@@ -275,7 +292,10 @@ int run(int argc, char** argv) {
     CLI::App app{"m365gate-sync: imports every Microsoft 365 recipient into the m365gate store"};
     app.footer(R"(
 Without --once it runs as a daemon: a sync every sync.interval, SIGHUP reloads, SIGTERM stops.
-Exit status: 0; 1 a tenant failed (--once); 64 usage; 74 store; 77 privilege drop; 78 config.
+Exit status: 0 every tenant synced (--once) or a clean stop; with --once: 1 no tenant synced,
+at least one failed; 2 some tenants failed, others synced; 3 a shrink was refused by
+sync.max_shrink and nothing else failed (check, then --force); 64 usage; 70 internal error;
+74 store; 77 privilege drop; 78 config.
 Examples:
   systemctl enable --now m365gate-sync
   m365gate-sync --check-config

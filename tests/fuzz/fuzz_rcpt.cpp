@@ -8,7 +8,11 @@
 //
 // Invariants (abort() on violation):
 //   - decide() agrees with a small model of DESIGN.md steps 1-8 written here against the
-//     known contents of the store (the differential check that catches a wrong answer);
+//     known contents of the store (the differential check that catches a wrong answer): role
+//     addresses before the store check and after each cut, every delimiter position tried;
+//   - the canonical form is a fixed point (parsing a key gives the key back), a dot-atom local
+//     part means the same mailbox quoted and with every character escaped, and a domain that
+//     parses is ASCII (U-labels become A-labels);
 //   - report mode never refuses; enforce mode's verdict is would_be;
 //   - reply_for(): nothing for accept, a 5xx code and 5.x.x status for reject, 4xx / 4.x.x
 //     for tempfail, whatever the configured code/status; the text is printable ASCII, at most
@@ -98,7 +102,9 @@ void publish(store::Store& st, const ModelTenant& t) {
 std::vector<TenantConfig> config_tenants() {
     TenantConfig contoso;
     contoso.name = "contoso";
-    contoso.domains = {"customer.example", "xn--bcher-kva.example"};  // not contoso.example
+    contoso.domains = {"customer.example",
+                       "B\xC3\xBC"
+                       "cher.example"};  // not contoso.example
     contoso.extra_recipients = {"dyn-group@customer.example", "<Other.List@Customer.Example>"};
     TenantConfig fabrikam;
     fabrikam.name = "fabrikam";
@@ -130,7 +136,8 @@ World* make_world() {
               "bob@contoso.example", "first-last@customer.example", "\"john doe\"@customer.example",
               "100%off@customer.example", "bang!path@customer.example",
               "j\xC3\xB6rg@customer.example", "info@xn--bcher-kva.example", "a@customer.example",
-              "x+y@customer.example", "%s%n@customer.example", "<b>@customer.example"},
+              "x+y@customer.example", "%s%n@customer.example", "<b>@customer.example",
+              "mary-jane@customer.example", "\"al\\\"ice\"@customer.example"},
              now - 600,
              true},
             {"fabrikam", {"fabrikam.example"}, {"carol@fabrikam.example"}, now - 2 * day, true},
@@ -156,6 +163,7 @@ World* make_world() {
 }
 
 // ---- the model of DESIGN.md steps 1-8, against World::model -------------------------------
+// Steps 1-2 (parsing, the canonical form) are parse_rcpt()'s, checked on their own below.
 
 struct Expected {
     Verdict verdict;
@@ -202,13 +210,25 @@ Expected model_decide(std::string_view rcpt, const DecisionSettings& s,
         if (p.name == tenant) policy = &p;
     }
     if (tenant.empty()) return {Verdict::accept, "unmanaged_domain", "", 2};
+    // The bases step 3 and step 6 try: cut before each delimiter after the first byte,
+    // leftmost first, at most max_subaddress_cuts; a quoted local part is never cut.
+    std::vector<std::string> bases;
+    for (std::size_t i = 1; !a->quoted && i < a->local.size(); ++i) {
+        if (bases.size() == store::max_subaddress_cuts) break;
+        if (s.subaddress_delimiters.find(a->local[i]) != std::string::npos) {
+            bases.push_back(a->local.substr(0, i));
+        }
+    }
+    const auto is_role = [&](const std::string& local) {
+        return std::find(s.always_accept.begin(), s.always_accept.end(), local) !=
+               s.always_accept.end();
+    };
+    bool role = is_role(a->local);
+    for (const auto& b : bases) role = role || is_role(b);
+    if (role) return {Verdict::accept, "always_accept", tenant, 3};
     const ModelTenant* t = model_tenant(tenant);
     const std::int64_t last = (with_store && t != nullptr && t->has_state) ? t->last_success : 0;
-    if (last == 0) return {s.on_cache_unavailable, "cache_unavailable", tenant, 3};
-    if (std::find(s.always_accept.begin(), s.always_accept.end(), a->local) !=
-        s.always_accept.end()) {
-        return {Verdict::accept, "always_accept", tenant, 4};
-    }
+    if (last == 0) return {s.on_cache_unavailable, "cache_unavailable", tenant, 4};
     const auto is_recipient = [&](const std::string& k) {
         if (t->addresses.count(k) != 0) return true;
         return policy != nullptr &&
@@ -217,13 +237,10 @@ Expected model_decide(std::string_view rcpt, const DecisionSettings& s,
     };
     if (t->addresses.count(key) != 0) return {Verdict::accept, "known", tenant, 5};
     if (is_recipient(key)) return {Verdict::accept, "extra_recipient", tenant, 5};
-    std::size_t cut = std::string::npos;
-    for (std::size_t i = 0; i < a->local.size() && cut == std::string::npos; ++i) {
-        if (s.subaddress_delimiters.find(a->local[i]) != std::string::npos) cut = i;
-    }
-    if (cut != std::string::npos && cut > 0 &&
-        is_recipient(a->local.substr(0, cut) + "@" + a->domain)) {
-        return {Verdict::accept, "known_subaddress", tenant, 6};
+    for (const auto& b : bases) {
+        if (is_recipient(b + "@" + a->domain)) {
+            return {Verdict::accept, "known_subaddress", tenant, 6};
+        }
     }
     if (now - last > static_cast<std::int64_t>(s.stale_after.count())) {
         return {s.on_stale, "stale", tenant, 7};
@@ -389,6 +406,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(key.size() <= store::max_address_octets, key);
         FUZZ_CHECK(key.find_first_of(std::string_view("\0\r\n", 3)) == std::string::npos, key);
         FUZZ_CHECK(store::canonical_address(rcpt) == key, key);
+        // A domain that parses is ASCII: U-labels became A-labels.
+        FUZZ_CHECK(std::all_of(parsed->domain.begin(), parsed->domain.end(),
+                               [](char c) { return static_cast<unsigned char>(c) < 0x80; }),
+                   key);
+        // The canonical form is a fixed point, where the key is not itself read differently
+        // (a leading '@' is a source route, '<' a bracket, blanks are trimmed, one trailing
+        // dot of the domain is removed).
+        // ("b@.." has the domain "."; "<a@d >" the domain "d ").
+        const char first = key.front();
+        const char last = key.back();
+        const bool domain_reads_back = last != ' ' && last != '\t' && last != '.';
+        if (domain_reads_back && first != '@' && first != '<' && first != ' ' && first != '\t') {
+            FUZZ_CHECK(store::canonical_address(key) == key, key);
+        }
+        // A dot-atom local part is the same mailbox quoted, and with every character escaped.
+        if (domain_reads_back && !parsed->quoted && store::is_dot_atom(parsed->local)) {
+            std::string escaped = "\"";
+            for (char c : parsed->local) {
+                escaped.push_back('\\');
+                escaped.push_back(c);
+            }
+            escaped += "\"@" + parsed->domain;
+            const std::string quoted = "\"" + parsed->local + "\"@" + parsed->domain;
+            if (quoted.size() <= store::max_address_octets) {
+                FUZZ_CHECK(store::canonical_address(quoted) == key, key);
+            }
+            if (escaped.size() <= store::max_address_octets) {
+                FUZZ_CHECK(store::canonical_address(escaped) == key, key);
+            }
+        }
     } else {
         FUZZ_CHECK(!store::canonical_address(rcpt), rcpt);
     }

@@ -65,10 +65,27 @@ def rcpt_seeds():
         "<x@northwind.example>", "<%s%n@customer.example>", "<<b>@customer.example>",
         "bob@example.com", "<bob@example.com", "<@a,@b>", "bob@.", "  <bob@example.com>  ",
         "a" * 983 + "@customer.example",
+        # Issue 14: quoted local parts, escapes, U-labels, role addresses after a cut, every
+        # delimiter position (decision_test.cpp's second table).
+        '<"alice"@customer.example>', '<"Alice"@Customer.Example>', '<"a\\lice"@customer.example>',
+        '<"\\a\\l\\i\\c\\e"@customer.example>', '<"john\\ doe"@customer.example>',
+        '<"al\\"ice"@customer.example>', '<"alice\\"@customer.example>', '<"alice."@customer.example>',
+        '<""@customer.example>', '<"john doe+x"@customer.example>', '<"postmaster"@customer.example>',
+        '<"bob+tag"@customer.example>', '<"alice@customer.example>', "<nobody@b\u00fccher.example>",
+        "<INFO@B\u00fcCHER.EXAMPLE>", "<info@B\u00dcCHER.example>", "<info@b\u00fccher.example.>",
+        "<info@b\u00fccher\u3002example>", "<info@b\u00fccher.\u043f\u0440\u0438\u043c\u0435\u0440>",
+        "<bob@cu\u0455tomer.example>", "<info@\u2603.example>", "<info@-b\u00fccher.example>",
+        "<postmaster+x@customer.example>", "<abuse+x@customer.example>",
+        "<abuse+x@tailspin.example>", "<postmaster-x@customer.example>",
+        "<mary-jane+news@customer.example>", "<first-last+news@customer.example>",
+        "<+@customer.example>", "<+++@customer.example>", "<+-=+-=@customer.example>",
+        "<" + "+" * 983 + "@customer.example>", "a" * 1017 + "@\u00fc",
     ]
     items = [(a[:30] or "empty", a) for a in addresses]
     items.append(("nul inside", b"bob\x00x@customer.example"))
     items.append(("cr inside", b"bob\r@customer.example"))
+    items.append(("invalid utf-8 domain", b"<info@\xff" b"cher.example>"))
+    items.append(("truncated utf-8 domain", b"<info@b\xc3.example>"))
     # Knobs after '\n': 4 bytes of flags at the end (FuzzedDataProvider reads integers from the
     # end), strings from the front.
     knobbed = [
@@ -76,6 +93,9 @@ def rcpt_seeds():
         ("stale tempfail", b"<nobody@fabrikam.example>\n", 0x2 << 1),
         ("no store", b"<bob@customer.example>\n", 1 << 5),
         ("delimiters", b"<bob-x+y@customer.example>\n+-=\\", 1 << 8),
+        ("mary-jane delimiters", b"<mary-jane+news@customer.example>\n+-\\", 1 << 8),
+        ("postmaster no store", b"<postmaster+x@customer.example>\n", 1 << 5),
+        ("u-label no store", "<postmaster@b\u00fccher.example>\n".encode(), 1 << 5),
         ("reply template", b"<nobody@customer.example>\n%s {address} %% \r\n 250 ok\\", 1 << 10),
         ("bad codes", b"<nobody@customer.example>\n250\\2.0.0\\", (1 << 12) | (1 << 13)),
         ("tempfail template", b"<dave@tailspin.example>\n{address}{address}{address}\\", 1 << 11),

@@ -80,7 +80,7 @@ sock_info=$(stat -c '%A %U %G' "$sock")
     bad "socket: $sock_info"
 grep -q 'event=store_open status=unavailable' "$log" && ok "a missing store is logged, not fatal" ||
     bad "no store_open warning"
-grep -q "event=start .*socket=unix:$sock .*store_status=unavailable .*tenants=contoso:1,tailspin:1" "$log" &&
+grep -q "event=start .*socket=unix:$sock .*store_status=unavailable .*tenants=contoso:2,tailspin:1" "$log" &&
     ok "start-up line names socket, store, tenants and domain counts" || bad "start-up line"
 
 out=$(probe --rcpt alice@customer.example --rcpt someone@elsewhere.example)

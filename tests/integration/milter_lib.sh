@@ -114,7 +114,7 @@ name = "contoso"
 tenant_id = "8f0c2a43-5d1e-4b7a-9c36-2e4f1d0b7a95"
 client_id = "3b9d6e1f-0a42-4c8e-b5d7-61f2a9c4e803"
 client_secret_file = "/nonexistent/contoso.secret"
-domains = ["customer.example"]
+domains = ["customer.example", "bücher.example"]
 extra_recipients = ["dyn-group@customer.example"]
 
 [[tenant]]

@@ -5,7 +5,8 @@
 # under a mktemp dir (postfix -c, chroot off, no syslog), m365gate-milter on a unix socket
 # (mode 0660, group postfix, as in production), delivery to discard:. SMTP sessions with
 # swaks check what a sending MTA sees, and both Postfix's milter-reject line and m365gate's
-# rejection line are checked. Everything started is stopped by pid in the EXIT trap.
+# rejection line are checked; UTF-8 addresses go through smtp_rcpt.py with SMTPUTF8 (swaks
+# cannot). Everything started is stopped by pid in the EXIT trap.
 set -euo pipefail
 MILTER=$1 STORE_FILL=$2 LOADGEN=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +24,7 @@ extra_cleanup() { pf_stop "$PF"; }
 fill_fixture
 sock=$(socket_path e2e)
 cfg=$T/m365gate.toml
-write_config "$cfg" "unix:$sock"
+write_config "$cfg" "unix:$sock" 'subaddress_delimiters = "+-"'
 start_milter "$cfg" "$T/log/milter.log" "$sock" || {
     bad "milter did not start"
     finish
@@ -33,7 +34,8 @@ milter_pid=$MILTER_PID
 # --- the Postfix instance -------------------------------------------------------------------
 port=$(pf_free_port)
 pf_init "$PF"
-pf_gateway "$PF" customer.example tailspin.example
+pf_gateway "$PF" customer.example tailspin.example xn--bcher-kva.example
+pf_set "$PF" "smtputf8_enable = yes"
 pf_milter "$PF" "unix:$sock"
 pf_master "$PF" "$port"
 pf_start "$PF" "$port" 2>"$T/log/postfix-start.log" || {
@@ -50,7 +52,7 @@ swaks_rcpt() {
 expect() {  # expect LABEL TRANSCRIPT FIXED-STRING
     if grep -qF -- "$3" <<<"$2"; then ok "$1"; else
         bad "$1: want [$3]"
-        printf '%s\n' "$2" | grep -E '^(<|->)' | tail -n 8
+        printf '%s\n' "$2" | grep -E '^(<|->|RCPT|SMTP)' | tail -n 8 || true
     fi
 }
 maillog_has() { grep -qF -- "$1" "$PF/maillog"; }
@@ -68,6 +70,37 @@ expect "% survives into the reply" "$(swaks_rcpt 50%off@customer.example)" \
     '<** 550 5.1.1 <50%off@customer.example>: Recipient address rejected: user unknown'
 expect "never-synced tenant -> 451 4.3.0" "$(swaks_rcpt dave@tailspin.example)" \
     '<** 451 4.3.0 <dave@tailspin.example>: Recipient address lookup failed: try again later'
+
+# --- issue 14: quoted local parts, a U-label domain over SMTPUTF8, role addresses, delimiters ---
+# rcpt_lines [--smtputf8] TO...: one session, one "RCPT <to> -> CODE TEXT" line per recipient.
+rcpt_lines() {
+    local utf8=()
+    if [ "$1" = --smtputf8 ]; then
+        utf8=(--smtputf8)
+        shift
+    fi
+    python3 "$HERE/smtp_rcpt.py" "${utf8[@]}" "127.0.0.1:$port" s@outside.example "$@" 2>&1 || true
+}
+out=$(rcpt_lines --smtputf8 '"alice"@customer.example' 'nobody@bücher.example' \
+    'postmaster+x@customer.example' 'mary-jane+news@customer.example' '"a\lice"@customer.example' \
+    'info@BÜCHER.example' 'info@☃.example' 'abuse+x@customer.example' '+++@customer.example')
+expect "quoted dot-atom -> 250" "$out" 'RCPT <"alice"@customer.example> -> 250 2.1.5 Ok'
+expect "U-label domain over SMTPUTF8, unknown user -> 550" "$out" \
+    'RCPT <nobody@bücher.example> -> 550 5.1.1 <nobody@b??cher.example>: Recipient address rejected'
+expect "postmaster+x -> 250" "$out" 'RCPT <postmaster+x@customer.example> -> 250 2.1.5 Ok'
+expect "mary-jane+news, delimiters +- -> 250" "$out" 'RCPT <mary-jane+news@customer.example> -> 250 2.1.5 Ok'
+expect "escaped quoted dot-atom -> 250" "$out" 'RCPT <"a\lice"@customer.example> -> 250 2.1.5 Ok'
+expect "U-label in upper case, known -> 250" "$out" 'RCPT <info@BÜCHER.example> -> 250 2.1.5 Ok'
+expect "abuse+x -> 250" "$out" 'RCPT <abuse+x@customer.example> -> 250 2.1.5 Ok'
+expect "all delimiters -> 550" "$out" 'RCPT <+++@customer.example> -> 550 5.1.1'
+if grep -q 'RCPT <info@☃.example> -> 550' <<<"$out"; then
+    bad "an invalid U-label got a 550 from m365gate: $out"
+else
+    ok "an invalid U-label is not m365gate's to judge (Postfix: $(sed -n 's/^RCPT <info@☃.example> -> //p' <<<"$out"))"
+fi
+# Client text in replies and log lines is masked: a non-ASCII byte is '?'.
+milterlog_has 'to=<nobody@b??cher.example> tenant=contoso reason=unknown_recipient code=550' &&
+    ok "m365gate logs the U-label rejection" || bad "no m365gate line for nobody@bücher.example"
 
 # A whole message: a known first recipient does not let an unknown second one through.
 out=$(swaks --server "127.0.0.1:$port" --helo client.example --from s@outside.example \
@@ -116,4 +149,16 @@ fi
 stop_milter "$milter_pid" || bad "milter did not stop"
 expect "milter stopped -> 451 (milter_default_action)" "$(swaks_rcpt alice@customer.example)" \
     '<** 451 4.7.1 Service unavailable - try again later'
+
+# --- the store missing: postmaster still continues (RFC 5321 4.5.1), the rest is tempfailed ----
+mv "$T/store" "$T/store.away"
+write_config "$cfg" "unix:$sock"
+start_milter "$cfg" "$T/log/milter-nostore.log" "$sock" || bad "milter did not start without a store"
+out=$(rcpt_lines --smtputf8 postmaster@customer.example postmaster+x@customer.example \
+    'postmaster@bücher.example' alice@customer.example someone@elsewhere.example)
+expect "no store: postmaster -> 250" "$out" 'RCPT <postmaster@customer.example> -> 250 2.1.5 Ok'
+expect "no store: postmaster+x -> 250" "$out" 'RCPT <postmaster+x@customer.example> -> 250 2.1.5 Ok'
+expect "no store: postmaster at the U-label domain -> 250" "$out" 'RCPT <postmaster@bücher.example> -> 250 2.1.5 Ok'
+expect "no store: a user -> 451 4.3.0" "$out" 'RCPT <alice@customer.example> -> 451 4.3.0'
+expect "no store: another domain -> 250" "$out" 'RCPT <someone@elsewhere.example> -> 250 2.1.5 Ok'
 finish

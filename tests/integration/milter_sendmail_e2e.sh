@@ -95,7 +95,7 @@ fill_fixture
 chmod 0750 "$T/sock"
 sock=$(socket_path sm)
 cfg=$T/m365gate.toml
-write_config "$cfg" "unix:$sock"
+write_config "$cfg" "unix:$sock" 'subaddress_delimiters = "+-"'
 start_milter "$cfg" "$T/log/milter.log" "$sock" || {
     bad "milter did not start"
     finish
@@ -105,7 +105,7 @@ milter_pid=$MILTER_PID
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 : >"$SM/aliases"
 : >"$SM/local-host-names"
-printf '%s\n' customer.example tailspin.example >"$SM/relay-domains"
+printf '%s\n' customer.example tailspin.example xn--bcher-kva.example >"$SM/relay-domains"
 printf 'hosts\tfiles\naliases\tfiles\n' >"$SM/service.switch"
 printf '127.0.0.1\tgw.test.example localhost\n' >"$SM/hosts"
 # The INPUT_MAIL_FILTER line is contrib/sendmail/m365gate.mc's, with this test's socket.
@@ -164,7 +164,7 @@ swaks_rcpt() {  # swaks_rcpt TO[,TO...]: one SMTP session up to RCPT; prints the
 expect() {  # expect LABEL TRANSCRIPT FIXED-STRING
     if grep -qF -- "$3" <<<"$2"; then ok "$1"; else
         bad "$1: want [$3]"
-        printf '%s\n' "$2" | grep -E '^(<|->)' | tail -n 8
+        printf '%s\n' "$2" | grep -E '^(<|->|RCPT|SMTP)' | tail -n 8 || true
     fi
 }
 milterlog_has() { grep -qF -- "$1" "$T/log/milter.log"; }
@@ -213,6 +213,35 @@ expect "never-synced tenant -> 451 4.3.0" "$(swaks_rcpt dave@tailspin.example)" 
 wait_for 10 milterlog_has 'action=tempfail queue_id=' &&
     milterlog_has 'to=<dave@tailspin.example> tenant=tailspin reason=cache_unavailable code=451 status=4.3.0' &&
     ok "m365gate logs the tempfail" || bad "no m365gate tempfail line"
+
+# --- issue 14: quoted local parts (Sendmail hands them on quoted), role addresses, delimiters --
+# rcpt_lines [--smtputf8] TO...: one session, one "RCPT <to> -> CODE TEXT" line per recipient.
+rcpt_lines() {
+    local utf8=()
+    if [ "$1" = --smtputf8 ]; then
+        utf8=(--smtputf8)
+        shift
+    fi
+    python3 "$HERE/smtp_rcpt.py" "${utf8[@]}" "127.0.0.1:$port" s@outside.example "$@" 2>&1 || true
+}
+out=$(rcpt_lines '"alice"@customer.example' 'postmaster+x@customer.example' \
+    'mary-jane+news@customer.example' '"a\lice"@customer.example' 'abuse+x@customer.example' \
+    '+++@customer.example' '"john doe"@customer.example')
+expect "quoted dot-atom -> 250" "$out" 'RCPT <"alice"@customer.example> -> 250 2.1.5'
+expect "postmaster+x -> 250" "$out" 'RCPT <postmaster+x@customer.example> -> 250 2.1.5'
+expect "mary-jane+news, delimiters +- -> 250" "$out" 'RCPT <mary-jane+news@customer.example> -> 250 2.1.5'
+expect "escaped quoted dot-atom -> 250" "$out" 'RCPT <"a\lice"@customer.example> -> 250 2.1.5'
+expect "abuse+x -> 250" "$out" 'RCPT <abuse+x@customer.example> -> 250 2.1.5'
+expect "all delimiters -> 550" "$out" 'RCPT <+++@customer.example> -> 550 5.1.1'
+expect "quoted non-dot-atom, unknown -> 550" "$out" 'RCPT <"john doe"@customer.example> -> 550 5.1.1'
+# UTF-8 addresses need SMTPUTF8, which this Sendmail build may not offer.
+out=$(rcpt_lines --smtputf8 'nobody@bücher.example' 'info@BÜCHER.example')
+if grep -q 'does not offer SMTPUTF8' <<<"$out"; then
+    note "skip: this Sendmail does not offer SMTPUTF8; U-label domains are covered by miltertest and Postfix"
+else
+    expect "U-label domain, unknown user -> 550" "$out" 'RCPT <nobody@bücher.example> -> 550 5.1.1'
+    expect "U-label in upper case, known -> 250" "$out" 'RCPT <info@BÜCHER.example> -> 250 2.1.5'
+fi
 
 # A whole message: a known first recipient does not let an unknown second one through, and the
 # message is accepted for the first.
@@ -269,6 +298,17 @@ stop_milter "$milter_pid" || bad "milter did not stop"
 out=$(swaks_rcpt alice@customer.example)
 expect "milter stopped -> 451 4.3.2 at MAIL FROM (F=T)" "$out" '<** 451 4.3.2 Please try again later'
 if grep -qE '^<-  250 2\.1\.5' <<<"$out"; then bad "milter stopped: a RCPT was accepted"; fi
+
+# --- the store missing: postmaster still continues (RFC 5321 4.5.1), the rest is tempfailed ----
+mv "$T/store" "$T/store.away"
+write_config "$cfg" "unix:$sock"
+start_milter "$cfg" "$T/log/milter-nostore.log" "$sock" || bad "milter did not start without a store"
+out=$(rcpt_lines postmaster@customer.example postmaster+x@customer.example alice@customer.example \
+    someone@elsewhere.example)
+expect "no store: postmaster -> 250" "$out" 'RCPT <postmaster@customer.example> -> 250 2.1.5'
+expect "no store: postmaster+x -> 250" "$out" 'RCPT <postmaster+x@customer.example> -> 250 2.1.5'
+expect "no store: a user -> 451 4.3.0" "$out" 'RCPT <alice@customer.example> -> 451 4.3.0'
+expect "no store: another domain -> 250" "$out" 'RCPT <someone@elsewhere.example> -> 250 2.1.5'
 
 # Only Sendmail's namespace saw the test host name and /etc/hosts.
 [ "$(hostname) $(md5sum </etc/hosts)" = "$host_before" ] &&

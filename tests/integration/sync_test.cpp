@@ -468,7 +468,7 @@ TEST_CASE("the mass-deletion guard refuses a shrink, and --once --force applies 
           "e0e0e000-5c1e-4f6b-9d2a-000000000005"}) {
         REQUIRE(sim.call("DELETE", tenant_path(std::string("/users/") + id)).status == 200);
     }
-    CHECK(run.sync() == 1);
+    CHECK(run.sync() == 3);  // a refused shrink, not a failure
     INFO(run.last_output);
     CHECK(run.addresses() == before);
     TenantState st = run.state();
@@ -496,6 +496,20 @@ TEST_CASE("the mass-deletion guard refuses a shrink, and --once --force applies 
     CHECK(contains(text, "A delta sync of tenant \"contoso\""));
     CHECK(contains(text, "(" + percent + "%) fewer"));
     CHECK_FALSE(contains(text, "full sync"));
+
+    // With a second tenant that fails: the failure outranks the refused shrink (nothing
+    // synced: 1). Then the broken tenant gone again, --force applies the shrink (0).
+    TenantSpec broken;
+    broken.name = "broken";
+    broken.tenant_id = "99999999-9999-9999-9999-999999999999";
+    broken.extra = "domains = [\"broken.example\"]\n";
+    run.configure(sim, {broken, TenantSpec{}},
+                  "[alerts]\nwebhook = \"" + sim.base() + "/_sim/webhook/shrink\"\n");
+    CHECK(run.sync() == 1);
+    CHECK(run.state().last_error_kind == "shrink");
+    CHECK(run.state("broken").last_error_kind == "token");
+    run.configure(sim, {TenantSpec{}},
+                  "[alerts]\nwebhook = \"" + sim.base() + "/_sim/webhook/shrink\"\n");
 
     CHECK(run.sync({"--once", "--force"}) == 0);
     const auto after = run.addresses();
@@ -662,7 +676,7 @@ TEST_CASE("two tenants, one broken: the other still syncs", "[sync][integration]
     broken.tenant_id = "99999999-9999-9999-9999-999999999999";
     broken.extra = "domains = [\"broken.example\"]\n";
     run.configure(sim, {broken, TenantSpec{}});
-    CHECK(run.sync() == 1);
+    CHECK(run.sync() == 2);  // some tenants failed, others synced
     INFO(run.last_output);
     CHECK(run.addresses() == expected_addresses("contoso"));
     const TenantState b = run.state("broken");

@@ -22,12 +22,27 @@ TEST_CASE("parse_rcpt canonicalises what the MTA hands us", "[address]") {
         {"trailing dot on domain", "bob@example.com.", "bob@example.com"},
         {"trailing dot inside brackets", "<bob@Example.com.>", "bob@example.com"},
         {"non-ASCII kept as bytes", "J\xC3\xB6rg@example.com", "j\xC3\xB6rg@example.com"},
-        {"non-ASCII domain kept",
+        {"U-label domain as its A-label",
          "bob@b\xC3\xBC"
          "cher.example",
-         "bob@b\xC3\xBC"
-         "cher.example"},
+         "bob@xn--bcher-kva.example"},
+        {"U-label in upper case",
+         "bob@B\xC3\x9C"
+         "CHER.Example.",
+         "bob@xn--bcher-kva.example"},
+        {"A-label in upper case", "bob@XN--BCHER-KVA.example", "bob@xn--bcher-kva.example"},
+        {"U-label mapped to ASCII", "bob@\xEF\xAC\x81.example", "bob@fi.example"},
+        {"invalid U-label", "bob@\xE2\x98\x83.example", nullptr},
+        {"invalid UTF-8 domain", "bob@\xC3.example", nullptr},
         {"quoted local part kept", "<\"John Doe\"@example.com>", "\"john doe\"@example.com"},
+        {"quoted dot-atom unquoted", "<\"Alice\"@example.com>", "alice@example.com"},
+        {"quoted dot-atom with dots", "\"a.b.c\"@example.com", "a.b.c@example.com"},
+        {"escapes removed", "\"a\\lice\"@example.com", "alice@example.com"},
+        {"escaped blank re-quoted", "\"john\\ doe\"@example.com", "\"john doe\"@example.com"},
+        {"escaped quote kept escaped", "\"a\\\"b\"@example.com", "\"a\\\"b\"@example.com"},
+        {"escaped backslash kept escaped", "\"a\\\\b\"@example.com", "\"a\\\\b\"@example.com"},
+        {"empty quoted string", "\"\"@example.com", "\"\"@example.com"},
+        {"malformed quoting kept as bytes", "\"a\\\"@example.com", "\"a\\\"@example.com"},
         {"percent hack kept", "bob%other@example.com", "bob%other@example.com"},
         {"bang path kept", "host!bob@example.com", "host!bob@example.com"},
         {"last @ splits", "\"a@b\"@example.com", "\"a@b\"@example.com"},
@@ -66,9 +81,35 @@ TEST_CASE("embedded NUL and oversized input are refused without reading past the
     CHECK_FALSE(parse_rcpt(std::string(1020, 'a') + "@example.com"));
 }
 
+TEST_CASE("a dot-atom is atoms of atext joined by single dots", "[address]") {
+    using m365gate::store::is_dot_atom;
+    CHECK(is_dot_atom("alice"));
+    CHECK(is_dot_atom("a.b"));
+    CHECK(is_dot_atom("!#$%&'*+-/=?^_`{|}~"));
+    CHECK(is_dot_atom("j\xC3\xB6rg"));
+    CHECK_FALSE(is_dot_atom(""));
+    CHECK_FALSE(is_dot_atom(".a"));
+    CHECK_FALSE(is_dot_atom("a."));
+    CHECK_FALSE(is_dot_atom("a..b"));
+    CHECK_FALSE(is_dot_atom("a b"));
+    CHECK_FALSE(is_dot_atom("a@b"));
+    CHECK_FALSE(is_dot_atom("a\"b"));
+    CHECK_FALSE(is_dot_atom(std::string("a\0b", 3)));
+}
+
+TEST_CASE("an A-label longer than its U-label never makes a key over the bound", "[address]") {
+    // 1,017 + '@' + "\xC3\xBC" (2 octets) = 1,020 octets in; "xn--tda" makes the key 1,025.
+    const std::string local(1017, 'a');
+    CHECK_FALSE(parse_rcpt(local + "@\xC3\xBC"));
+    CHECK(parse_rcpt(local + "@ab"));
+}
+
 TEST_CASE("writer and reader canonical forms agree", "[address]") {
     CHECK(canonical_address("SMTP:x") == std::nullopt);  // prefixes are the importer's job
     CHECK(canonical_address("Alice.Anderson@Contoso.Example") == "alice.anderson@contoso.example");
     CHECK(canonical_domain("Contoso.Example.") == "contoso.example");
     CHECK(canonical_domain("") == "");
+    CHECK(canonical_domain("B\xC3\xBC"
+                           "cher.Example.") == "xn--bcher-kva.example");
+    CHECK(canonical_domain("\xE2\x98\x83.example") == "");
 }

@@ -414,6 +414,18 @@ TEST_CASE("the sync round bounds: defaults, derived values, limits", "[config]")
     }
 }
 
+TEST_CASE("U-label domains are kept as A-labels, the store's form", "[config]") {
+    const Config cfg = parse_config(std::string(good_tenant) +
+                                        "domains = [\"B\u00FCcher.Example.\", \"contoso.com\"]\n"
+                                        "extra_recipients = [\"Info@B\u00DCCHER.example\", "
+                                        "\"Sales@xn--bcher-kva.example\"]\n",
+                                    "m365gate.toml");
+    const TenantConfig& t = cfg.tenants.at(0);
+    CHECK(t.domains == std::vector<std::string>{"xn--bcher-kva.example", "contoso.com"});
+    CHECK(t.extra_recipients ==
+          std::vector<std::string>{"info@xn--bcher-kva.example", "sales@xn--bcher-kva.example"});
+}
+
 TEST_CASE("every config error names file, line and key", "[config]") {
     struct Case {
         const char* label;
@@ -607,6 +619,18 @@ TEST_CASE("every config error names file, line and key", "[config]") {
          f + "6: [[tenant]] #1 domains: \"contoso.com\" is listed twice in this tenant"},
         {"domain that is not one", t + "domains = [\"contoso\"]\n",
          f + "6: [[tenant]] #1 domains: item 1: not a domain name \"contoso\""},
+        {"U-label and its A-label in two tenants",
+         t + "domains = [\"xn--bcher-kva.example\"]\n" + second_tenant +
+             "domains = [\"b\u00FCcher.example\"]\n",
+         f + "13: [[tenant]] #2 domains: \"xn--bcher-kva.example\" is already listed by tenant "
+             "\"contoso\" (line 1)"},
+        {"invalid U-label domain", t + "domains = [\"\u2603.example\"]\n",
+         f + "6: [[tenant]] #1 domains: item 1: not a valid internationalised domain name "
+             "(IDNA2008) \"???.example\""},
+        {"invalid U-label in an extra recipient",
+         t + "extra_recipients = [\"info@\u2603.example\"]\n",
+         f + "6: [[tenant]] #1 extra_recipients: item 1: not a valid internationalised domain "
+             "name (IDNA2008) in \"info@???.example\""},
         {"upper-case tenant name",
          "[[tenant]]\nname = \"Contoso\"\ntenant_id = \"x.example\"\n"
          "client_id = \"x\"\nclient_secret_file = \"/x\"\n",

@@ -267,6 +267,15 @@ TEST_CASE("lookup gives the milter's decision, the tenant and the object", "[ctl
                                                "  tenant:  contoso\n  object:  user u-alice\n"));
         CHECK_THAT(text.str(), Catch::Contains("  reply:   550 5.1.1 <nobody@contoso.example>"));
     }
+    SECTION("text output numbers the steps in DESIGN's order") {
+        std::ostringstream text;
+        REQUIRE(run_lookup(fx.cfg, {"postmaster+x@contoso.example", "\"alice\"@contoso.example"},
+                           false, test_now, text, err) == 0);
+        CHECK_THAT(text.str(), Catch::Contains("postmaster+x@contoso.example\n  verdict: continue\n"
+                                               "  reason:  always_accept (DESIGN step 3)\n"));
+        CHECK_THAT(text.str(), Catch::Contains("\"alice\"@contoso.example\n  verdict: continue\n"
+                                               "  reason:  known (DESIGN step 5)\n"));
+    }
     SECTION("report mode says what enforce would do") {
         fx.cfg.decision.mode = MilterMode::report;
         std::ostringstream text;
@@ -277,12 +286,18 @@ TEST_CASE("lookup gives the milter's decision, the tenant and the object", "[ctl
     SECTION("without a store the config's domains decide, and it warns") {
         fx.cfg.store.path = fx.dir.path() / "nowhere";
         std::ostringstream text;
-        REQUIRE(run_lookup(fx.cfg, {"alice@contoso.example", "x@elsewhere.example"}, true, test_now,
-                           text, err) == 0);
+        REQUIRE(run_lookup(fx.cfg,
+                           {"alice@contoso.example", "x@elsewhere.example",
+                            "postmaster+x@contoso.example"},
+                           true, test_now, text, err) == 0);
         const auto d = nlohmann::json::parse(text.str());
         CHECK(d[0]["verdict"] == "tempfail");
         CHECK(d[0]["reason"] == "cache_unavailable");
+        CHECK(d[0]["step"] == 4);
         CHECK(d[1]["verdict"] == "continue");
+        CHECK(d[2]["verdict"] == "continue");
+        CHECK(d[2]["reason"] == "always_accept");
+        CHECK(d[2]["step"] == 3);
         CHECK_THAT(err.str(), Catch::Contains("warning: cannot read the store"));
     }
 }

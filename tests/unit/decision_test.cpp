@@ -48,6 +48,7 @@ store::TenantList tenant_list(std::string name, std::vector<std::string> domains
 
 // contoso: synced 10 minutes ago. fabrikam: last success 2 days ago (stale). tailspin:
 // published but never successfully synced. northwind: in the config only, no state at all.
+// p1+...+pg has 15 '+' (a tag after it is the 16th cut: tried), q1+...+qh 16 (the 17th: not).
 struct Fixture {
     TempDir dir;
     std::unique_ptr<store::Store> st;
@@ -67,7 +68,10 @@ struct Fixture {
                          {"100%off@customer.example"},
                          {"bang!path@customer.example"},
                          {"j\xC3\xB6rg@customer.example"},
-                         {"info@xn--bcher-kva.example"}},
+                         {"info@xn--bcher-kva.example"},
+                         {"mary-jane@customer.example"},
+                         {"p1+p2+p3+p4+p5+p6+p7+p8+p9+pa+pb+pc+pd+pe+pf+pg@customer.example"},
+                         {"q1+q2+q3+q4+q5+q6+q7+q8+q9+qa+qb+qc+qd+qe+qf+qg+qh@customer.example"}},
                         now - 600));
         store::publish(*st, tenant_list("fabrikam", {"fabrikam.example"},
                                         {{"carol@fabrikam.example"}}, now - 2 * day));
@@ -196,13 +200,13 @@ TEST_CASE("decide() follows DESIGN.md steps 1-8", "[decision]") {
         {"delimiter in first position",      "<+bob@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
         {"unknown base of a subaddress",     "<nobody+tag@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
         {"no delimiters configured",         "<bob+tag@customer.example>", Profile::no_delimiters, with_store, R, R, "unknown_recipient", "contoso", 8},
-        // Role addresses (step 4).
-        {"postmaster",                       "<postmaster@customer.example>", D, with_store, A, A, "always_accept", "contoso", 4},
-        {"postmaster, upper case",           "<POSTMASTER@Customer.Example>", D, with_store, A, A, "always_accept", "contoso", 4},
-        {"abuse",                            "<abuse@customer.example>", D, with_store, A, A, "always_accept", "contoso", 4},
+        // Role addresses (step 3), before the store check.
+        {"postmaster",                       "<postmaster@customer.example>", D, with_store, A, A, "always_accept", "contoso", 3},
+        {"postmaster, upper case",           "<POSTMASTER@Customer.Example>", D, with_store, A, A, "always_accept", "contoso", 3},
+        {"abuse",                            "<abuse@customer.example>", D, with_store, A, A, "always_accept", "contoso", 3},
         {"postmaster, always_accept empty",  "<postmaster@customer.example>", Profile::no_roles, with_store, R, R, "unknown_recipient", "contoso", 8},
-        {"postmaster of a stale tenant",     "<postmaster@fabrikam.example>", D, with_store, A, A, "always_accept", "fabrikam", 4},
-        {"postmaster of a never-synced tenant", "<postmaster@tailspin.example>", D, with_store, T, T, "cache_unavailable", "tailspin", 3},
+        {"postmaster of a stale tenant",     "<postmaster@fabrikam.example>", D, with_store, A, A, "always_accept", "fabrikam", 3},
+        {"postmaster of a never-synced tenant", "<postmaster@tailspin.example>", D, with_store, A, A, "always_accept", "tailspin", 3},
         {"postmaster of an unmanaged domain","<postmaster@unmanaged.example>", D, with_store, A, A, "unmanaged_domain", "", 2},
         // Unmanaged domains (step 2): exact match only.
         {"unmanaged domain",                 "<someone@unmanaged.example>", D, with_store, A, A, "unmanaged_domain", "", 2},
@@ -225,14 +229,14 @@ TEST_CASE("decide() follows DESIGN.md steps 1-8", "[decision]") {
         {"percent hack is not routed",       "<bob%other.example@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
         {"! in a known local part",          "<bang!path@customer.example>", D, with_store, A, A, "known", "contoso", 5},
         {"bang path is not routed",          "<host!bob@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
-        // UTF-8 local parts and IDN domains: ASCII folding only, A-labels as stored.
+        // UTF-8 local parts (ASCII folding only) and IDN domains (a U-label is its A-label).
         {"UTF-8 local part, known",          "<j\xC3\xB6rg@customer.example>", D, with_store, A, A, "known", "contoso", 5},
         {"UTF-8 local part, ASCII folded",   "<J\xC3\xB6rg@Customer.Example>", D, with_store, A, A, "known", "contoso", 5},
         {"UTF-8 upper case is not folded",   "<J\xC3\x96RG@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
         {"IDN domain (A-label), known",      "<info@xn--bcher-kva.example>", D, with_store, A, A, "known", "contoso", 5},
         {"IDN domain, upper case",           "<INFO@XN--BCHER-KVA.EXAMPLE>", D, with_store, A, A, "known", "contoso", 5},
         {"IDN domain, unknown",              "<nobody@xn--bcher-kva.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
-        {"IDN domain as U-label is unmanaged","<info@b\xC3\xBC" "cher.example>", D, with_store, A, A, "unmanaged_domain", "", 2},
+        {"IDN domain as U-label, known",     "<info@b\xC3\xBC" "cher.example>", D, with_store, A, A, "known", "contoso", 5},
         // Null path and unparseable input (step 1): not ours to judge.
         {"null path <>",                     "<>", D, with_store, A, A, "null_sender_rcpt", "", 1},
         {"empty argument",                   "", D, with_store, A, A, "null_sender_rcpt", "", 1},
@@ -252,27 +256,27 @@ TEST_CASE("decide() follows DESIGN.md steps 1-8", "[decision]") {
         {"stale tenant, on_stale = accept",  "<nobody@fabrikam.example>", Profile::stale_accept, with_store, A, A, "stale", "fabrikam", 7},
         {"stale tenant, on_stale = tempfail","<nobody@fabrikam.example>", Profile::stale_tempfail, with_store, T, T, "stale", "fabrikam", 7},
         {"fresh tenant ignores on_stale",    "<nobody@customer.example>", Profile::stale_accept, with_store, R, R, "unknown_recipient", "contoso", 8},
-        // Never-synced tenant (step 3) under each on_cache_unavailable.
-        {"never synced, default tempfail",   "<dave@tailspin.example>", D, with_store, T, T, "cache_unavailable", "tailspin", 3},
-        {"never synced, on_unavailable = accept", "<dave@tailspin.example>", Profile::unavailable_accept, with_store, A, A, "cache_unavailable", "tailspin", 3},
-        {"never synced, on_unavailable = reject", "<dave@tailspin.example>", Profile::unavailable_reject, with_store, R, R, "cache_unavailable", "tailspin", 3},
-        {"no state at all, default tempfail","<x@northwind.example>", D, with_store, T, T, "cache_unavailable", "northwind", 3},
-        {"no state at all, accept",          "<x@northwind.example>", Profile::unavailable_accept, with_store, A, A, "cache_unavailable", "northwind", 3},
-        {"no state at all, reject",          "<x@northwind.example>", Profile::unavailable_reject, with_store, R, R, "cache_unavailable", "northwind", 3},
+        // Never-synced tenant (step 4) under each on_cache_unavailable.
+        {"never synced, default tempfail",   "<dave@tailspin.example>", D, with_store, T, T, "cache_unavailable", "tailspin", 4},
+        {"never synced, on_unavailable = accept", "<dave@tailspin.example>", Profile::unavailable_accept, with_store, A, A, "cache_unavailable", "tailspin", 4},
+        {"never synced, on_unavailable = reject", "<dave@tailspin.example>", Profile::unavailable_reject, with_store, R, R, "cache_unavailable", "tailspin", 4},
+        {"no state at all, default tempfail","<x@northwind.example>", D, with_store, T, T, "cache_unavailable", "northwind", 4},
+        {"no state at all, accept",          "<x@northwind.example>", Profile::unavailable_accept, with_store, A, A, "cache_unavailable", "northwind", 4},
+        {"no state at all, reject",          "<x@northwind.example>", Profile::unavailable_reject, with_store, R, R, "cache_unavailable", "northwind", 4},
         // No readable store: the config's domains decide what is ours.
-        {"no store, configured domain",      "<bob@customer.example>", D, no_store, T, T, "cache_unavailable", "contoso", 3},
-        {"no store, accept",                 "<bob@customer.example>", Profile::unavailable_accept, no_store, A, A, "cache_unavailable", "contoso", 3},
-        {"no store, reject",                 "<bob@customer.example>", Profile::unavailable_reject, no_store, R, R, "cache_unavailable", "contoso", 3},
+        {"no store, configured domain",      "<bob@customer.example>", D, no_store, T, T, "cache_unavailable", "contoso", 4},
+        {"no store, accept",                 "<bob@customer.example>", Profile::unavailable_accept, no_store, A, A, "cache_unavailable", "contoso", 4},
+        {"no store, reject",                 "<bob@customer.example>", Profile::unavailable_reject, no_store, R, R, "cache_unavailable", "contoso", 4},
         {"no store, unmanaged domain flows", "<someone@unmanaged.example>", D, no_store, A, A, "unmanaged_domain", "", 2},
         {"no store, domain only the store knew", "<bob@contoso.example>", D, no_store, A, A, "unmanaged_domain", "", 2},
-        {"no store, postmaster",             "<postmaster@customer.example>", D, no_store, T, T, "cache_unavailable", "contoso", 3},
+        {"no store, postmaster",             "<postmaster@customer.example>", D, no_store, A, A, "always_accept", "contoso", 3},
         {"no store, null path",              "<>", D, no_store, A, A, "null_sender_rcpt", "", 1},
         // Report mode: nothing is refused, would_be keeps the real verdict.
         {"report: unknown",                  "<nobody@customer.example>", Profile::report, with_store, A, R, "unknown_recipient", "contoso", 8},
-        {"report: never synced",             "<dave@tailspin.example>", Profile::report, with_store, A, T, "cache_unavailable", "tailspin", 3},
+        {"report: never synced",             "<dave@tailspin.example>", Profile::report, with_store, A, T, "cache_unavailable", "tailspin", 4},
         {"report: stale",                    "<nobody@fabrikam.example>", Profile::report, with_store, A, R, "stale", "fabrikam", 7},
         {"report: known",                    "<bob@customer.example>", Profile::report, with_store, A, A, "known", "contoso", 5},
-        {"report: no store",                 "<bob@customer.example>", Profile::report, no_store, A, T, "cache_unavailable", "contoso", 3},
+        {"report: no store",                 "<bob@customer.example>", Profile::report, no_store, A, T, "cache_unavailable", "contoso", 4},
     };
     // clang-format on
     REQUIRE(cases.size() >= 50);
@@ -292,6 +296,118 @@ TEST_CASE("decide() follows DESIGN.md steps 1-8", "[decision]") {
         CHECK(d.tenant == c.tenant);
         CHECK(d.step == c.step);
     }
+}
+
+// Issue 14: each row as reported (miltertest and a real Postfix), then its neighbours.
+TEST_CASE(
+    "decide(): quoted local parts, U-label domains, role addresses before the store, "
+    "every delimiter position",
+    "[decision]") {
+    Fixture fx;
+    const std::string all_plus(1000 - std::string("@customer.example").size(), '+');
+    // clang-format off
+    const std::vector<Case> cases = {
+        // The five rows of the report.
+        {"quoted dot-atom is that mailbox",  "<\"alice\"@customer.example>", D, with_store, A, A, "known", "contoso", 5},
+        {"U-label domain, unknown user",     "<nobody@b\xC3\xBC" "cher.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"postmaster with a subaddress",     "<postmaster+x@customer.example>", D, with_store, A, A, "always_accept", "contoso", 3},
+        {"postmaster with the store missing","<postmaster@customer.example>", D, no_store, A, A, "always_accept", "contoso", 3},
+        {"mary-jane+news, delimiters +-=",   "<mary-jane+news@customer.example>", Profile::delimiters, with_store, A, A, "known_subaddress", "contoso", 6},
+        // Quoted local parts whose content is a dot-atom.
+        {"quoted, mixed case",               "<\"Alice\"@Customer.Example>", D, with_store, A, A, "known", "contoso", 5},
+        {"quoted dot-atom with a dot",       "<\"alice.smith\"@customer.example>", D, with_store, A, A, "known", "contoso", 5},
+        {"quoted postmaster",                "<\"postmaster\"@customer.example>", D, no_store, A, A, "always_accept", "contoso", 3},
+        {"quoted subaddress is cut",         "<\"bob+tag\"@customer.example>", D, with_store, A, A, "known_subaddress", "contoso", 6},
+        {"quoted UTF-8 dot-atom",            "<\"j\xC3\xB6rg\"@customer.example>", D, with_store, A, A, "known", "contoso", 5},
+        {"quoted unknown dot-atom",          "<\"nobody\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        // Backslash escapes inside quotes are removed before the dot-atom test.
+        {"escaped letter",                   "<\"a\\lice\"@customer.example>", D, with_store, A, A, "known", "contoso", 5},
+        {"every letter escaped",             "<\"\\a\\l\\i\\c\\e\"@customer.example>", D, with_store, A, A, "known", "contoso", 5},
+        {"escaped blank stays quoted",       "<\"john\\ doe\"@customer.example>", D, with_store, A, A, "known", "contoso", 5},
+        {"escaped quote stays quoted",       "<\"al\\\"ice\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"escaped closing quote: bytes",     "<\"alice\\\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        // Quoted local parts that are not dot-atoms stay quoted and are looked up as such.
+        {"quoted blank, known",              "<\"john doe\"@customer.example>", D, with_store, A, A, "known", "contoso", 5},
+        {"quoted trailing dot",              "<\"alice.\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"quoted leading dot",               "<\".alice\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"quoted double dot",                "<\"alice..smith\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"empty quoted string",              "<\"\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"quoted non-dot-atom is not cut",   "<\"john doe+x\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"quoted role with a blank",         "<\"postmaster \"@customer.example>", D, no_store, T, T, "cache_unavailable", "contoso", 4},
+        {"unclosed quote: bytes",            "<\"alice@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"quote inside a plain local part",  "<al\"ice\"@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        // U-labels: one canonical form, whatever the case and the script.
+        {"U-label, upper case ASCII",        "<INFO@B\xC3\xBC" "CHER.EXAMPLE>", D, with_store, A, A, "known", "contoso", 5},
+        {"U-label, upper case umlaut",       "<info@B\xC3\x9C" "CHER.example>", D, with_store, A, A, "known", "contoso", 5},
+        {"U-label with a trailing dot",      "<info@b\xC3\xBC" "cher.example.>", D, with_store, A, A, "known", "contoso", 5},
+        {"U-label, ideographic full stop",   "<info@b\xC3\xBC" "cher\xE3\x80\x82" "example>", D, with_store, A, A, "known", "contoso", 5},
+        {"U-label, postmaster, no store",    "<postmaster@b\xC3\xBC" "cher.example>", D, no_store, A, A, "always_accept", "contoso", 3},
+        {"U-label, no store",                "<info@b\xC3\xBC" "cher.example>", D, no_store, T, T, "cache_unavailable", "contoso", 4},
+        {"mixed scripts across labels",      "<info@b\xC3\xBC" "cher.\xD0\xBF\xD1\x80\xD0\xB8\xD0\xBC\xD0\xB5\xD1\x80>", D, with_store, A, A, "unmanaged_domain", "", 2},
+        {"Cyrillic look-alike of a domain",  "<bob@cu\xD1\x95tomer.example>", D, with_store, A, A, "unmanaged_domain", "", 2},
+        {"UTF-8 local part at a U-label",    "<j\xC3\xB6rg@b\xC3\xBC" "cher.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        // An invalid U-label is not ours to judge.
+        {"disallowed code point (snowman)",  "<info@\xE2\x98\x83.example>", D, with_store, A, A, "unparseable", "", 1},
+        {"invalid UTF-8 in the domain",      "<info@\xFF" "cher.example>", D, with_store, A, A, "unparseable", "", 1},
+        {"U-label with a leading hyphen",    "<info@-b\xC3\xBC" "cher.example>", D, with_store, A, A, "unparseable", "", 1},
+        {"truncated UTF-8 sequence",         "<info@b\xC3.example>", D, with_store, A, A, "unparseable", "", 1},
+        // Role addresses with a subaddress cut off, and their neighbours.
+        {"abuse+x",                          "<abuse+x@customer.example>", D, with_store, A, A, "always_accept", "contoso", 3},
+        {"abuse+x, store missing",           "<abuse+x@customer.example>", D, no_store, A, A, "always_accept", "contoso", 3},
+        {"abuse+x of a never-synced tenant", "<abuse+x@tailspin.example>", D, with_store, A, A, "always_accept", "tailspin", 3},
+        {"postmaster-x with delimiters +-=", "<postmaster-x@customer.example>", Profile::delimiters, with_store, A, A, "always_accept", "contoso", 3},
+        {"postmaster-x, - not a delimiter",  "<postmaster-x@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"abuse+x, no delimiters",           "<abuse+x@customer.example>", Profile::no_delimiters, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"postmaster+x, always_accept empty","<postmaster+x@customer.example>", Profile::no_roles, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"postmasterx is not postmaster",    "<postmasterx@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"postmaster at an unmanaged domain","<postmaster+x@unmanaged.example>", D, with_store, A, A, "unmanaged_domain", "", 2},
+        // Every delimiter position, leftmost first.
+        {"first-last+news, delimiters +-=",  "<first-last+news@customer.example>", Profile::delimiters, with_store, A, A, "known_subaddress", "contoso", 6},
+        {"first-last+news, default +",       "<first-last+news@customer.example>", D, with_store, A, A, "known_subaddress", "contoso", 6},
+        {"mary-jane+news, default +",        "<mary-jane+news@customer.example>", D, with_store, A, A, "known_subaddress", "contoso", 6},
+        {"mary-jane-x=y, delimiters +-=",    "<mary-jane-x=y@customer.example>", Profile::delimiters, with_store, A, A, "known_subaddress", "contoso", 6},
+        {"mary+jane: no cut makes mary-jane","<mary+jane@customer.example>", Profile::delimiters, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"bob+a+b, second cut unknown too",  "<bob+a+b@customer.example>", D, with_store, A, A, "known_subaddress", "contoso", 6},
+        {"16th delimiter position is tried", "<p1+p2+p3+p4+p5+p6+p7+p8+p9+pa+pb+pc+pd+pe+pf+pg+tag@customer.example>", D, with_store, A, A, "known_subaddress", "contoso", 6},
+        {"17th delimiter position is not",   "<q1+q2+q3+q4+q5+q6+q7+q8+q9+qa+qb+qc+qd+qe+qf+qg+qh+tag@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        // A local part that is all delimiters.
+        {"local part +",                     "<+@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"local part +++",                   "<+++@customer.example>", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"local part +-=+-=",                "<+-=+-=@customer.example>", Profile::delimiters, with_store, R, R, "unknown_recipient", "contoso", 8},
+        {"983 '+', store missing",           "<" + all_plus + "@customer.example>", D, no_store, T, T, "cache_unavailable", "contoso", 4},
+        {"983 '+'",                          all_plus + "@customer.example", D, with_store, R, R, "unknown_recipient", "contoso", 8},
+    };
+    // clang-format on
+    for (const auto& c : cases) {
+        INFO(c.label << ": " << c.rcpt.substr(0, 80));
+        const DecisionSettings s = settings_for(c.profile);
+        std::optional<store::Snapshot> snapshot;
+        if (c.store) {
+            snapshot.emplace(*fx.st);
+        }
+        const Decision d =
+            store::decide(c.rcpt, s, fx.policies, snapshot ? &*snapshot : nullptr, now);
+        CHECK(name(d.verdict) == std::string(name(c.verdict)));
+        CHECK(name(d.would_be) == std::string(name(c.would_be)));
+        CHECK(d.reason == c.reason);
+        CHECK(d.tenant == c.tenant);
+        CHECK(d.step == c.step);
+    }
+}
+
+TEST_CASE("decide() names the canonical address it decided on", "[decision]") {
+    Fixture fx;
+    const store::Snapshot snapshot(*fx.st);
+    const DecisionSettings s;
+    const auto address = [&](std::string_view rcpt) {
+        return store::decide(rcpt, s, fx.policies, &snapshot, now).address;
+    };
+    CHECK(address("<\"a\\lice\"@Customer.Example>") == "alice@customer.example");
+    CHECK(address("<\"John\\ Doe\"@customer.example>") == "\"john doe\"@customer.example");
+    CHECK(address("<\"al\\\"ice\"@customer.example>") == "\"al\\\"ice\"@customer.example");
+    CHECK(address("<nobody@B\xC3\x9C"
+                  "cher.example.>") == "nobody@xn--bcher-kva.example");
+    CHECK(address("<info@\xE2\x98\x83.example>").empty());
 }
 
 TEST_CASE("a known recipient names its directory object", "[decision]") {
@@ -350,13 +466,25 @@ TEST_CASE("tenant_policies() canonicalises the config's domains and extra recipi
     Config cfg;
     TenantConfig t;
     t.name = "contoso";
-    t.domains = {"Customer.Example.", "customer.example", "Contoso.EXAMPLE"};
+    t.domains = {"Customer.Example.",
+                 "customer.example",
+                 "Contoso.EXAMPLE",
+                 "B\xC3\x9C"
+                 "cher.example",
+                 "xn--bcher-kva.example",
+                 "\xE2\x98\x83.example"};
     t.extra_recipients = {"<Dyn-Group@Customer.Example>", "not an address",
-                          "dyn-group@customer.example"};
+                          "dyn-group@customer.example",
+                          "Info@B\xC3\xBC"
+                          "cher.Example",
+                          "\"Sales\"@customer.example"};
     cfg.tenants.push_back(t);
     const auto policies = store::tenant_policies(cfg);
     REQUIRE(policies.size() == 1);
     CHECK(policies[0].name == "contoso");
-    CHECK(policies[0].domains == std::vector<std::string>{"customer.example", "contoso.example"});
-    CHECK(policies[0].extra_recipients == std::vector<std::string>{"dyn-group@customer.example"});
+    CHECK(policies[0].domains ==
+          std::vector<std::string>{"customer.example", "contoso.example", "xn--bcher-kva.example"});
+    CHECK(policies[0].extra_recipients == std::vector<std::string>{"dyn-group@customer.example",
+                                                                   "info@xn--bcher-kva.example",
+                                                                   "sales@customer.example"});
 }

@@ -222,6 +222,22 @@ TEST_CASE("managed domains from Graph: verified and with the Email service", "[i
     CHECK_FALSE(in_managed_domain("no-domain", managed));
 }
 
+TEST_CASE("U-label domains and addresses from Graph are kept as A-labels", "[importer]") {
+    const json domains = json::parse(R"([
+        {"id":"B\u00FCcher.example","isVerified":true,"supportedServices":["Email"]},
+        {"id":"\u2603.example","isVerified":true,"supportedServices":["Email"]}
+    ])");
+    CHECK(managed_domains_from_graph(domains) == DomainSet{"xn--bcher-kva.example"});
+    const DomainSet idn{"xn--bcher-kva.example"};
+    const auto got = object_addresses(
+        parse_directory_object(json::parse(
+            R"({"id":"u1","mail":"Info@B\u00FCcher.example",)"
+            R"("proxyAddresses":["smtp:\"Sales\"@xn--bcher-kva.example","smtp:x@\u2603.example"]})")),
+        false, idn);
+    CHECK(got ==
+          std::vector<std::string>{"info@xn--bcher-kva.example", "sales@xn--bcher-kva.example"});
+}
+
 TEST_CASE("same_origin keeps the bearer token on the configured Graph host", "[graph]") {
     const char* origin = "https://graph.microsoft.com";
     CHECK(same_origin("https://graph.microsoft.com/v1.0/users?$skiptoken=x", origin));

@@ -1,0 +1,75 @@
+// common/idna.cpp - domain canonical form (see idna.h for the contract).
+#include "common/idna.h"
+
+#include <idn2.h>
+
+#include <cstdlib>
+#include <memory>
+
+namespace m365gate {
+namespace {
+
+struct FreeIdn2 {
+    void operator()(char* p) const noexcept { idn2_free(p); }
+};
+
+bool is_ascii(std::string_view s) {
+    for (unsigned char c : s) {
+        if (c >= 0x80) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string ascii_lowered(std::string_view in) {
+    std::string out(in);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') {
+            c = char(c - 'A' + 'a');
+        }
+    }
+    return out;
+}
+
+void strip_trailing_dot(std::string_view& s) {
+    if (!s.empty() && s.back() == '.') {
+        s.remove_suffix(1);
+    }
+}
+
+}  // namespace
+
+std::optional<std::string> canonical_domain_name(std::string_view domain) {
+    if (domain.size() > max_domain_input_octets) {
+        return std::nullopt;
+    }
+    strip_trailing_dot(domain);
+    if (domain.empty()) {
+        return std::nullopt;
+    }
+    if (is_ascii(domain)) {
+        return ascii_lowered(domain);
+    }
+    // libidn2 wants a NUL-terminated string: an embedded NUL would cut the name short.
+    if (domain.find('\0') != std::string_view::npos) {
+        return std::nullopt;
+    }
+    const std::string input(domain);
+    char* raw = nullptr;
+    // Non-transitional UTS #46 processing: maps upper case and compatibility forms ("Ü" -> "ü",
+    // U+3002 -> '.'), then the IDNA2008 checks; "ß" stays "ß" (xn--zca), as browsers do today.
+    const int rc = idn2_to_ascii_8z(input.c_str(), &raw, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    const std::unique_ptr<char, FreeIdn2> owned(raw);
+    if (rc != IDN2_OK || raw == nullptr) {
+        return std::nullopt;
+    }
+    std::string_view out(raw);
+    strip_trailing_dot(out);  // a mapped ideographic full stop can end the name
+    if (out.empty() || !is_ascii(out)) {
+        return std::nullopt;
+    }
+    return ascii_lowered(out);
+}
+
+}  // namespace m365gate
