@@ -1,7 +1,7 @@
-// sync/alert_send.cpp - sendmail through fork/execv with a bounded wait; webhook via libcurl.
+// sync/alert_send.cpp - sendmail through fork/execv with a bounded wait; the webhook through
+// HttpClient (sync/http.h), so it gets the same TLS, protocol, timeout and redirect rules as Graph.
 #include "sync/alert_send.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,11 +11,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "common/log.h"
+#include "sync/http.h"
 
 namespace m365gate::sync {
 namespace {
@@ -253,19 +254,15 @@ std::string url_origin_for_log(std::string_view url) {
 
 namespace {
 
-struct EasyCleanup {
-    void operator()(CURL* h) const noexcept { curl_easy_cleanup(h); }
-};
-struct SlistFree {
-    void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
+// The receiver's answer is not needed; at most this much of it is read, so a hostile receiver
+// cannot fill memory. A 2xx whose body goes over it still counts as delivered.
+constexpr std::size_t webhook_answer_limit = 64u << 10;
 
-// The answer is not needed; keep at most 64 KiB so a hostile receiver cannot fill memory.
-std::size_t discard_body(char*, std::size_t size, std::size_t nmemb, void* userdata) {
-    auto* total = static_cast<std::size_t*>(userdata);
-    const std::size_t n = size * nmemb;
-    *total += n;
-    return *total > (64u << 10) ? 0 : n;
+// A certificate that does not verify will not verify on the next try either, nor will a URL
+// that libcurl refuses.
+bool worth_retrying(CURLcode failure) {
+    return failure != CURLE_PEER_FAILED_VERIFICATION && failure != CURLE_SSL_CACERT_BADFILE &&
+           failure != CURLE_UNSUPPORTED_PROTOCOL && failure != CURLE_URL_MALFORMAT;
 }
 
 }  // namespace
@@ -278,61 +275,35 @@ SendResult post_webhook(const std::string& url, const std::string& json,
         result.error = "alerts.webhook must be an https:// URL";
         return result;
     }
-    std::unique_ptr<CURL, EasyCleanup> easy(curl_easy_init());
-    std::unique_ptr<curl_slist, SlistFree> headers(
-        curl_slist_append(nullptr, "Content-Type: application/json; charset=utf-8"));
-    if (!easy || !headers) {
+    HttpOptions http;
+    http.ca_file = options.ca_file;
+    http.connect_timeout = options.connect_timeout;
+    http.request_timeout = options.request_timeout;
+    http.body_limit = webhook_answer_limit;
+    std::optional<HttpClient> client;
+    try {
+        client.emplace(std::move(http), nullptr);
+    } catch (const std::exception&) {
         result.error = "curl_easy_init failed";
         return result;
     }
-    CURL* h = easy.get();
-    std::size_t received = 0;
-    char errbuf[CURL_ERROR_SIZE] = {0};
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!options.ca_file.empty()) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
-    }
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(options.connect_timeout.count()) * 1000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(options.request_timeout.count()) * 1000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "m365gate-sync/0.1");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, json.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(json.size()));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &received);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 
     auto backoff = options.first_backoff;
     for (int attempt = 0;; ++attempt) {
-        received = 0;
-        errbuf[0] = '\0';
-        const CURLcode rc = curl_easy_perform(h);
-        long status = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        const HttpResponse r = client->post_json(url, json);
         bool retry = false;
-        if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && status != 0)) {
-            if (status >= 200 && status < 300) {
+        if (r.error == TransportError::none ||
+            (r.error == TransportError::too_large && r.status != 0)) {
+            if (r.status >= 200 && r.status < 300) {
                 result.ok = true;
                 result.error.clear();
                 return result;
             }
-            result.error = "webhook " + origin + " answered HTTP " + std::to_string(status);
-            retry = status == 408 || status == 429 || status >= 500;
+            result.error = "webhook " + origin + " answered HTTP " + std::to_string(r.status);
+            retry = r.status == 408 || r.status == 429 || r.status >= 500;
         } else {
-            result.error = "webhook " + origin + ": " +
-                           printable(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc), 200);
-            // A certificate that does not verify will not verify on the next try either.
-            retry = rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CACERT_BADFILE &&
-                    rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT;
+            result.error = "webhook " + origin + ": " + printable(r.error_message, 200);
+            retry = worth_retrying(r.curl_code);
         }
         if (!retry || attempt >= options.retries) {
             if (attempt > 0) {
