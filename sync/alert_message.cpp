@@ -1,11 +1,9 @@
-// sync/alert_message.cpp - alert texts (en, ja), webhook JSON, the RFC 5322 message.
+// sync/alert_message.cpp - alert texts (en, ja) and the webhook JSON.
 //
 // The Japanese texts follow the habits of Japanese operator notices: a one-line summary,
 // "■" section headings, the Entra admin center's own Japanese labels in [brackets], polite
 // です/ます form, and no machine translation of key names (config keys stay as written).
-// Japanese paragraphs are never cut at a column (that split words: 有効期/限); a line ends
-// only after 。 (sentences are packed up to the width, a longer one stays whole), and mail
-// clients wrap the rest (lines stay far below 998 octets; fold_long_lines guarantees it).
+// Line breaking of both languages: sync/alert_wrap.h.
 #include "sync/alert_message.h"
 
 #include <algorithm>
@@ -13,13 +11,10 @@
 
 #include "common/log.h"
 #include "sync/alert_mail.h"
+#include "sync/alert_wrap.h"
 
 namespace m365gate::sync {
 namespace {
-
-constexpr std::size_t wrap_width = 76;  // display columns; a CJK character counts as 2
-
-bool is_japanese_stop(std::string_view ch) { return ch == "。"; }
 
 const char* pick(bool ja, const char* en, const char* jp) { return ja ? jp : en; }
 
@@ -46,171 +41,6 @@ std::string duration_text(Seconds d, bool ja) {
     }
     return std::to_string(s) + pick(ja, "s", "秒");
 }
-
-std::size_t utf8_length(unsigned char lead) {
-    if (lead < 0x80) {
-        return 1;
-    }
-    if ((lead >> 5) == 0x6) {
-        return 2;
-    }
-    if ((lead >> 4) == 0xe) {
-        return 3;
-    }
-    if ((lead >> 3) == 0x1e) {
-        return 4;
-    }
-    return 1;  // stray continuation byte: one unit, never split further
-}
-
-// Characters a line must not start with (kinsoku), and ones it must not end with.
-bool no_break_before(std::string_view ch) {
-    static const char* const list[] = {"、", "。", "，", "．", "）", "」", "』", "】", "！",
-                                       "？", "ー", "・", "：", "ぁ", "ぃ", "ぅ", "ぇ", "ぉ",
-                                       "っ", "ゃ", "ゅ", "ょ", "ッ", "ャ", "ュ", "ョ", "］",
-                                       "]",  ")",  ",",  ".",  ":",  ";",  "!",  "?"};
-    return std::any_of(std::begin(list), std::end(list), [&](const char* c) { return ch == c; });
-}
-bool no_break_after(std::string_view ch) {
-    return ch == "（" || ch == "「" || ch == "『" || ch == "【" || ch == "［" || ch == "[" ||
-           ch == "(";
-}
-
-// Greedy wrap of one paragraph: ASCII words break at spaces, CJK text between any two
-// characters except around the kinsoku characters above. With `ja`, a line may break only
-// after 。 (a sentence longer than the width stays whole). `indent` starts every line;
-// `hanging` replaces it on continuation lines.
-std::vector<std::string> wrap(std::string_view text, const std::string& indent,
-                              const std::string& hanging, bool ja) {
-    struct Unit {
-        std::string text;
-        std::size_t width = 0;
-        bool space_before = false;
-        bool glue_before = false;  // no line break allowed before this unit
-    };
-    std::vector<Unit> units;
-    bool pending_space = false;
-    for (std::size_t i = 0; i < text.size();) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c == ' ') {
-            pending_space = true;
-            ++i;
-            continue;
-        }
-        Unit u;
-        u.space_before = pending_space;
-        pending_space = false;
-        if (c < 0x80) {
-            std::size_t j = i;
-            while (j < text.size() && text[j] != ' ' &&
-                   static_cast<unsigned char>(text[j]) < 0x80) {
-                ++j;
-            }
-            u.text = std::string(text.substr(i, j - i));
-            u.width = u.text.size();
-            i = j;
-        } else {
-            const std::size_t n = std::min(utf8_length(c), text.size() - i);
-            u.text = std::string(text.substr(i, n));
-            u.width = n >= 3 ? 2 : 1;
-            i += n;
-        }
-        if (ja) {
-            u.glue_before = !units.empty() && !is_japanese_stop(units.back().text);
-        } else if (!units.empty() && !u.space_before) {
-            const bool ascii_after_ascii = static_cast<unsigned char>(u.text[0]) < 0x80 &&
-                                           static_cast<unsigned char>(units.back().text[0]) < 0x80;
-            u.glue_before =
-                ascii_after_ascii || no_break_before(u.text) || no_break_after(units.back().text);
-        }
-        units.push_back(std::move(u));
-    }
-    // Group glued units into unbreakable chunks, then fill lines.
-    std::vector<std::string> lines;
-    std::string line = indent;
-    std::size_t width = indent.size();
-    bool line_empty = true;
-    std::size_t k = 0;
-    while (k < units.size()) {
-        std::size_t end = k + 1;
-        while (end < units.size() && units[end].glue_before) {
-            ++end;
-        }
-        std::string chunk;
-        std::size_t chunk_width = 0;
-        for (std::size_t m = k; m < end; ++m) {
-            if (m > k && units[m].space_before) {  // a space inside a chunk (ja) stays
-                chunk += ' ';
-                ++chunk_width;
-            }
-            chunk += units[m].text;
-            chunk_width += units[m].width;
-        }
-        const bool space = units[k].space_before && !line_empty;
-        if (!line_empty && width + (space ? 1 : 0) + chunk_width > wrap_width) {
-            lines.push_back(line);
-            line = hanging;
-            width = hanging.size();
-            line_empty = true;
-        }
-        if (units[k].space_before && !line_empty) {
-            line += ' ';
-            ++width;
-        }
-        line += chunk;
-        width += chunk_width;
-        line_empty = false;
-        k = end;
-    }
-    if (!line_empty || lines.empty()) {
-        lines.push_back(line);
-    }
-    return lines;
-}
-
-class Body {
-public:
-    explicit Body(bool ja) : ja_(ja) {}
-    void para(std::string_view text, const std::string& indent = "") {
-        for (auto& l : wrap(text, indent, indent, ja_)) {
-            lines_.push_back(std::move(l));
-        }
-        lines_.emplace_back();
-    }
-    void heading(std::string_view en, std::string_view jp) {
-        lines_.push_back(ja_ ? "■ " + std::string(jp) : std::string(en));
-    }
-    void field(std::string_view label, std::string_view value) {
-        std::string head = "  " + std::string(label) + ": ";
-        if (!ja_) {
-            while (head.size() < 28) {
-                head += ' ';
-            }
-        }
-        for (auto& l : wrap(value, head, "      ", ja_)) {
-            lines_.push_back(std::move(l));
-        }
-    }
-    void item(std::string_view number, std::string_view text) {
-        for (auto& l : wrap(text, "  " + std::string(number) + " ", "     ", ja_)) {
-            lines_.push_back(std::move(l));
-        }
-    }
-    void raw(std::string line) { lines_.push_back(std::move(line)); }
-    void blank() { lines_.emplace_back(); }
-    std::string text() const {
-        std::string out;
-        for (const auto& l : lines_) {
-            out += l;
-            out += '\n';
-        }
-        return out;
-    }
-
-private:
-    bool ja_;
-    std::vector<std::string> lines_;
-};
 
 struct Context {
     const Config& cfg;
@@ -352,7 +182,7 @@ std::string impact_text(const Context& c, bool future) {
                     stale + "), the stale policy applies " + policy;
 }
 
-void identity(Body& b, const Context& c) {
+void identity(BodyWriter& b, const Context& c) {
     if (c.ja) {
         b.field("テナント", c.tenant.name);
         b.field("テナント ID", c.tenant.tenant_id);
@@ -364,7 +194,7 @@ void identity(Body& b, const Context& c) {
     }
 }
 
-void expiry_fields(Body& b, const Context& c, bool with_days_left) {
+void expiry_fields(BodyWriter& b, const Context& c, bool with_days_left) {
     const bool ja = c.ja;
     b.field(pick(ja, "Secret expires", "有効期限"), when(c, c.facts.secret_expires));
     if (with_days_left) {
@@ -374,59 +204,59 @@ void expiry_fields(Body& b, const Context& c, bool with_days_left) {
             source_text(c.facts.secret_expires_source, ja));
 }
 
-void renew_steps(Body& b, const Context& c) {
+void renew_steps(BodyWriter& b, const Context& c) {
     const bool ja = c.ja;
-    b.heading("How to renew the secret:", "シークレットの更新手順");
+    b.heading(pick(c.ja, "How to renew the secret:", "シークレットの更新手順"));
     if (ja) {
-        b.item("1.",
+        b.step("1.",
                "Microsoft Entra 管理センターで [アプリの登録] → 該当のアプリ（アプリケーション "
                "(クライアント) ID: " +
                    c.tenant.client_id +
                    "）→ [証明書とシークレット] → [新しいクライアント シークレット] "
                    "を開き、新しいシークレットを作成します。作成直後に一度だけ表示される「値」を"
                    "コピーしてください（「シークレット ID」ではありません）。");
-        b.item("2.",
+        b.step("2.",
                "このゲートウェイで次のコマンドを実行し、コピーした値を標準入力から登録します。");
-        b.raw("       m365gatectl secret set --tenant " + c.tenant.name +
-              " --expires <新しいシークレットの有効期限>");
-        b.item(
+        b.line("       m365gatectl secret set --tenant " + c.tenant.name +
+               " --expires <新しいシークレットの有効期限>");
+        b.step(
             "3.",
             "m365gate-sync が新しいシークレットでのトークン取得を直ちに試し、使用できるかどうかを"
             "通知します。");
-        b.item("4.",
+        b.step("4.",
                "新しいシークレットで問題なく同期できることを確認したら、古いシークレットを Entra "
                "管理センターで削除してください。");
         b.blank();
-        b.heading("", "アプリの資格情報ページ");
+        b.heading(pick(c.ja, "", "アプリの資格情報ページ"));
     } else {
-        b.item("1.",
+        b.step("1.",
                "In the Microsoft Entra admin center, go to App registrations → the app "
                "(application id " +
                    c.tenant.client_id +
                    ") → Certificates & secrets → New client secret. Copy the secret's Value "
                    "(not the Secret ID); it is shown only once.");
-        b.item("2.", "On this gateway, install it (the secret is read from standard input):");
-        b.raw("       m365gatectl secret set --tenant " + c.tenant.name +
-              " --expires <expiry date of the new secret>");
-        b.item("3.",
+        b.step("2.", "On this gateway, install it (the secret is read from standard input):");
+        b.line("       m365gatectl secret set --tenant " + c.tenant.name +
+               " --expires <expiry date of the new secret>");
+        b.step("3.",
                "m365gate-sync tries the new secret at once and sends a notice saying whether "
                "it works.");
-        b.item("4.", "Once it works, delete the old secret in the Entra admin center.");
+        b.step("4.", "Once it works, delete the old secret in the Entra admin center.");
         b.blank();
-        b.heading("Credentials page of the application:", "");
+        b.heading(pick(c.ja, "Credentials page of the application:", ""));
     }
-    b.raw("  " + credentials_url(c.tenant.client_id));
+    b.line("  " + credentials_url(c.tenant.client_id));
     b.blank();
 }
 
-void footer(Body& b, const Context& c) {
-    b.raw("-- ");
+void footer(BodyWriter& b, const Context& c) {
+    b.line("-- ");
     if (c.ja) {
-        b.para(
+        b.paragraph(
             "このメールは " + c.host +
             " の m365gate-sync から自動送信されています。同じ内容の通知は一度だけ送信されます。");
     } else {
-        b.para("Sent by m365gate-sync on " + c.host + ". Each notice is sent once.");
+        b.paragraph("Sent by m365gate-sync on " + c.host + ". Each notice is sent once.");
     }
 }
 
@@ -541,23 +371,24 @@ std::string quoted_error(const Context& c) { return printable(c.facts.error_mess
 
 // ---- one function per kind ----------------------------------------------------------------
 
-void secret_expiring(const Context& c, std::string& subject, Body& b) {
+void secret_expiring(const Context& c, std::string& subject, BodyWriter& b) {
     const bool ja = c.ja;
     const std::string days = days_text(c.facts.days_left, ja);
     subject = subject_prefix(c) + (ja ? "クライアントシークレットの有効期限まであと" + days +
                                             "です（" + when_short(c, c.facts.secret_expires) + "）"
                                       : "client secret expires in " + days + " (" +
                                             when_short(c, c.facts.secret_expires) + ")");
-    b.para(ja ? "m365gate がテナント「" + c.tenant.name +
-                    "」で使用しているクライアントシークレットの有効期限が近づいています（残り" +
-                    days + "）。"
-              : "The client secret m365gate uses for tenant \"" + c.tenant.name + "\" expires in " +
-                    days + ".");
+    b.paragraph(
+        ja ? "m365gate がテナント「" + c.tenant.name +
+                 "」で使用しているクライアントシークレットの有効期限が近づいています（残り" + days +
+                 "）。"
+           : "The client secret m365gate uses for tenant \"" + c.tenant.name + "\" expires in " +
+                 days + ".");
     identity(b, c);
     expiry_fields(b, c, true);
     b.blank();
-    b.heading("What happens when it expires:", "有効期限が切れた場合の影響");
-    b.para(impact_text(c, true), "  ");
+    b.heading(pick(c.ja, "What happens when it expires:", "有効期限が切れた場合の影響"));
+    b.paragraph(impact_text(c, true), "  ");
     renew_steps(b, c);
     int next = 0;
     for (int d : c.cfg.alerts.secret_days) {
@@ -566,34 +397,35 @@ void secret_expiring(const Context& c, std::string& subject, Body& b) {
         }
     }
     if (next > 0) {
-        b.para(ja ? "更新されない場合、次回は有効期限の" + days_text(next, true) +
-                        "前に通知します。"
-                  : "If the secret is not renewed, the next reminder goes out " +
-                        days_text(next, false) + " before it expires.");
+        b.paragraph(ja ? "更新されない場合、次回は有効期限の" + days_text(next, true) +
+                             "前に通知します。"
+                       : "If the secret is not renewed, the next reminder goes out " +
+                             days_text(next, false) + " before it expires.");
     }
 }
 
-void secret_expired(const Context& c, std::string& subject, Body& b) {
+void secret_expired(const Context& c, std::string& subject, BodyWriter& b) {
     const bool ja = c.ja;
     const std::string at = when_short(c, c.facts.secret_expires);
     subject =
         subject_prefix(c) + (ja ? "クライアントシークレットの有効期限が切れました（" + at + "）"
                                 : "client secret EXPIRED (" + at + ")");
-    b.para(ja ? "m365gate がテナント「" + c.tenant.name +
-                    "」で使用しているクライアントシークレットの有効期限が切れました。m365gate-sync "
-                    "は Microsoft 365 にサインインできず、受信者リストを更新できません。"
-              : "The client secret m365gate uses for tenant \"" + c.tenant.name +
-                    "\" has expired. m365gate-sync cannot sign in to Microsoft 365 and no "
-                    "longer updates the recipient list.");
+    b.paragraph(
+        ja ? "m365gate がテナント「" + c.tenant.name +
+                 "」で使用しているクライアントシークレットの有効期限が切れました。m365gate-sync "
+                 "は Microsoft 365 にサインインできず、受信者リストを更新できません。"
+           : "The client secret m365gate uses for tenant \"" + c.tenant.name +
+                 "\" has expired. m365gate-sync cannot sign in to Microsoft 365 and no "
+                 "longer updates the recipient list.");
     identity(b, c);
     expiry_fields(b, c, false);
     b.blank();
-    b.heading("What happens now:", "影響");
-    b.para(impact_text(c, false), "  ");
+    b.heading(pick(c.ja, "What happens now:", "影響"));
+    b.paragraph(impact_text(c, false), "  ");
     renew_steps(b, c);
 }
 
-void token_refused(const Context& c, std::string& subject, Body& b) {
+void token_refused(const Context& c, std::string& subject, BodyWriter& b) {
     const bool ja = c.ja;
     const TokenText* t = find_token_text(c.facts.error_code);
     const std::string code = "AADSTS" + c.facts.error_code;
@@ -609,59 +441,61 @@ void token_refused(const Context& c, std::string& subject, Body& b) {
                       : "sign-in refused: " + token_title(c) + " (" + code + ")");
     }
     if (c.facts.after_secret_change) {
-        b.para(ja ? "設定のリロード後、m365gate-sync がテナント「" + c.tenant.name +
-                        "」の新しいクライアントシークレットでトークンを要求しましたが、Entra ID "
-                        "に拒否されました。"
-                  : "After the reload, m365gate-sync asked for a token with the new client "
-                    "secret of tenant \"" +
-                        c.tenant.name + "\", and Entra ID refused it.");
+        b.paragraph(
+            ja ? "設定のリロード後、m365gate-sync がテナント「" + c.tenant.name +
+                     "」の新しいクライアントシークレットでトークンを要求しましたが、Entra ID "
+                     "に拒否されました。"
+               : "After the reload, m365gate-sync asked for a token with the new client "
+                 "secret of tenant \"" +
+                     c.tenant.name + "\", and Entra ID refused it.");
     }
     if (t != nullptr) {
-        b.para(fill(c, pick(ja, t->en_cause, t->ja_cause)));
+        b.paragraph(fill(c, pick(ja, t->en_cause, t->ja_cause)));
     } else {
-        b.para(ja ? "Entra ID がトークンの要求を拒否しました（" + code + "）: " + quoted_error(c)
-                  : "Entra ID refused the token request (" + code + "): " + quoted_error(c));
+        b.paragraph(ja ? "Entra ID がトークンの要求を拒否しました（" + code +
+                             "）: " + quoted_error(c)
+                       : "Entra ID refused the token request (" + code + "): " + quoted_error(c));
     }
     identity(b, c);
     if (c.facts.secret_expires != 0) {
         b.field(pick(ja, "Secret expires", "有効期限"), when(c, c.facts.secret_expires));
     }
     b.blank();
-    b.heading("What happens now:", "影響");
-    b.para(impact_text(c, false), "  ");
-    b.heading("What to do:", "対処方法");
+    b.heading(pick(c.ja, "What happens now:", "影響"));
+    b.paragraph(impact_text(c, false), "  ");
+    b.heading(pick(c.ja, "What to do:", "対処方法"));
     if (t != nullptr) {
-        b.para(fill(c, pick(ja, t->en_action, t->ja_action)), "  ");
+        b.paragraph(fill(c, pick(ja, t->en_action, t->ja_action)), "  ");
     } else {
-        b.para(ja ? "エラーコードの意味は https://login.microsoftonline.com/error?code=" +
-                        c.facts.error_code +
-                        " で確認できます。設定（m365gate.toml）を修正した場合は m365gatectl "
-                        "reload でリロードしてください。"
-                  : "Look the code up at https://login.microsoftonline.com/error?code=" +
-                        c.facts.error_code +
-                        " ; after fixing m365gate.toml, reload with m365gatectl reload.",
-               "  ");
+        b.paragraph(ja ? "エラーコードの意味は https://login.microsoftonline.com/error?code=" +
+                             c.facts.error_code +
+                             " で確認できます。設定（m365gate.toml）を修正した場合は m365gatectl "
+                             "reload でリロードしてください。"
+                       : "Look the code up at https://login.microsoftonline.com/error?code=" +
+                             c.facts.error_code +
+                             " ; after fixing m365gate.toml, reload with m365gatectl reload.",
+                    "  ");
     }
-    b.para(ja ? "m365gate-sync は定期的に再試行し、同期が復旧した時点で通知します。"
-              : "m365gate-sync keeps retrying and sends a notice once the tenant syncs again.",
-           "  ");
+    b.paragraph(ja ? "m365gate-sync は定期的に再試行し、同期が復旧した時点で通知します。"
+                   : "m365gate-sync keeps retrying and sends a notice once the tenant syncs again.",
+                "  ");
     if (t == nullptr || t->renew) {
         renew_steps(b, c);
     } else {
-        b.heading("Credentials page of the application:", "アプリの資格情報ページ");
-        b.raw("  " + credentials_url(c.tenant.client_id));
+        b.heading(pick(c.ja, "Credentials page of the application:", "アプリの資格情報ページ"));
+        b.line("  " + credentials_url(c.tenant.client_id));
         b.blank();
     }
 }
 
-void consent_missing(const Context& c, std::string& subject, Body& b) {
+void consent_missing(const Context& c, std::string& subject, BodyWriter& b) {
     const bool ja = c.ja;
     const std::string perm = c.facts.missing_permission.empty()
                                  ? std::string(pick(ja, "(not named by Graph)", "（不明）"))
                                  : printable(c.facts.missing_permission, 80);
     subject = subject_prefix(c) + (ja ? "Microsoft Graph のアクセス許可が不足しています: " + perm
                                       : "Microsoft Graph permission missing: " + perm);
-    b.para(
+    b.paragraph(
         ja ? "Microsoft Graph が 403（Authorization_RequestDenied）を返しました。アプリに "
              "Microsoft Graph のアプリケーションの許可 " +
                  perm +
@@ -676,25 +510,26 @@ void consent_missing(const Context& c, std::string& subject, Body& b) {
     identity(b, c);
     b.field(pick(ja, "Missing permission", "不足しているアクセス許可"), perm);
     b.blank();
-    b.heading("What happens now:", "影響");
-    b.para(impact_text(c, false), "  ");
-    b.heading("What to do:", "対処方法");
-    b.para(ja ? "Entra 管理センターの [アプリの登録] → 該当のアプリ → [API のアクセス許可] → "
-                "[アクセス許可の追加] → [Microsoft Graph] → [アプリケーションの許可] で " +
-                    perm +
-                    " を追加し、[<組織名> に管理者の同意を与えます] "
-                    "を選択してください。同意が新しいトークンに反映されるまで数分かかることが"
-                    "あります。m365gate-sync は自動的に再試行し、復旧した時点で通知します。"
-              : "In the Entra admin center, go to App registrations → the app → API "
-                "permissions → Add a permission → Microsoft Graph → Application permissions, "
-                "add " +
-                    perm +
-                    ", then choose \"Grant admin consent for <your organization>\". A new "
-                    "consent can take a few minutes to reach new tokens; m365gate-sync retries "
-                    "by itself and sends a notice once the tenant syncs again.",
-           "  ");
-    b.heading("Credentials page of the application:", "アプリの資格情報ページ");
-    b.raw("  " + credentials_url(c.tenant.client_id));
+    b.heading(pick(c.ja, "What happens now:", "影響"));
+    b.paragraph(impact_text(c, false), "  ");
+    b.heading(pick(c.ja, "What to do:", "対処方法"));
+    b.paragraph(
+        ja ? "Entra 管理センターの [アプリの登録] → 該当のアプリ → [API のアクセス許可] → "
+             "[アクセス許可の追加] → [Microsoft Graph] → [アプリケーションの許可] で " +
+                 perm +
+                 " を追加し、[<組織名> に管理者の同意を与えます] "
+                 "を選択してください。同意が新しいトークンに反映されるまで数分かかることが"
+                 "あります。m365gate-sync は自動的に再試行し、復旧した時点で通知します。"
+           : "In the Entra admin center, go to App registrations → the app → API "
+             "permissions → Add a permission → Microsoft Graph → Application permissions, "
+             "add " +
+                 perm +
+                 ", then choose \"Grant admin consent for <your organization>\". A new "
+                 "consent can take a few minutes to reach new tokens; m365gate-sync retries "
+                 "by itself and sends a notice once the tenant syncs again.",
+        "  ");
+    b.heading(pick(c.ja, "Credentials page of the application:", "アプリの資格情報ページ"));
+    b.line("  " + credentials_url(c.tenant.client_id));
     b.blank();
 }
 
@@ -743,15 +578,15 @@ std::string error_kind_hint(const Context& c) {
                 "Microsoft サポートへの問い合わせにご利用ください。");
 }
 
-void sync_failing(const Context& c, std::string& subject, Body& b) {
+void sync_failing(const Context& c, std::string& subject, BodyWriter& b) {
     const bool ja = c.ja;
     const std::string after = duration_text(c.cfg.alerts.sync_failure_after, ja);
     subject = subject_prefix(c) +
               (ja ? after + "以上同期に成功していません" : "no successful sync for " + after);
-    b.para(ja ? "m365gate-sync はテナント「" + c.tenant.name + "」の同期に " + after +
-                    "以上成功していません。"
-              : "m365gate-sync has not synced tenant \"" + c.tenant.name + "\" successfully for " +
-                    after + ".");
+    b.paragraph(ja ? "m365gate-sync はテナント「" + c.tenant.name + "」の同期に " + after +
+                         "以上成功していません。"
+                   : "m365gate-sync has not synced tenant \"" + c.tenant.name +
+                         "\" successfully for " + after + ".");
     identity(b, c);
     b.field(pick(ja, "Last successful sync", "最後の同期成功"),
             c.facts.last_success != 0 ? when(c, c.facts.last_success)
@@ -769,15 +604,15 @@ void sync_failing(const Context& c, std::string& subject, Body& b) {
     }
     b.field(pick(ja, "Last error", "直近のエラー"), last_error);
     b.blank();
-    b.heading("What happens now:", "影響");
-    b.para(impact_text(c, false), "  ");
-    b.heading("What to do:", "対処方法");
-    b.para(error_kind_hint(c), "  ");
-    b.para(ja ? "詳細は m365gate-sync のログ（tenant=" + c.tenant.name +
-                    " を含む行）を確認してください。復旧した時点で通知します。"
-              : "The log of m365gate-sync has the details (lines with tenant=" + c.tenant.name +
-                    "). A notice follows once the tenant syncs again.",
-           "  ");
+    b.heading(pick(c.ja, "What happens now:", "影響"));
+    b.paragraph(impact_text(c, false), "  ");
+    b.heading(pick(c.ja, "What to do:", "対処方法"));
+    b.paragraph(error_kind_hint(c), "  ");
+    b.paragraph(ja ? "詳細は m365gate-sync のログ（tenant=" + c.tenant.name +
+                         " を含む行）を確認してください。復旧した時点で通知します。"
+                   : "The log of m365gate-sync has the details (lines with tenant=" +
+                         c.tenant.name + "). A notice follows once the tenant syncs again.",
+                "  ");
 }
 
 // "full sync" / "delta sync" ("完全同期" / "差分同期"); "sync" when the kind is not known.
@@ -791,7 +626,7 @@ std::string sync_kind_text(const std::string& kind, bool ja) {
     return pick(ja, "sync", "同期");
 }
 
-void shrink_refused(const Context& c, std::string& subject, Body& b) {
+void shrink_refused(const Context& c, std::string& subject, BodyWriter& b) {
     const bool ja = c.ja;
     const std::uint64_t before = c.facts.addresses_before;
     const std::uint64_t after = c.facts.addresses_after;
@@ -814,30 +649,31 @@ void shrink_refused(const Context& c, std::string& subject, Body& b) {
                           std::to_string(after) + " addresses, "
                     : "A " + kind + " of tenant \"" + c.tenant.name + "\" returned " +
                           std::to_string(after) + " addresses, ");
-    b.para(ja ? what + "現在のリストの " + std::to_string(before) + " 件より " +
-                    std::to_string(removed) + " 件（" + percent + "%）少なく、sync.max_shrink（" +
-                    allowed +
-                    "%）の上限を超えています。そのため新しいリストは適用せず、milter "
-                    "は引き続き以前のリストを使用しています。"
-              : what + std::to_string(removed) + " (" + percent + "%) fewer than the " +
-                    std::to_string(before) + " in the store, more than sync.max_shrink (" +
-                    allowed +
-                    "%) allows. The new list was NOT applied; the milter keeps using the "
-                    "previous one.");
+    b.paragraph(ja ? what + "現在のリストの " + std::to_string(before) + " 件より " +
+                         std::to_string(removed) + " 件（" + percent +
+                         "%）少なく、sync.max_shrink（" + allowed +
+                         "%）の上限を超えています。そのため新しいリストは適用せず、milter "
+                         "は引き続き以前のリストを使用しています。"
+                   : what + std::to_string(removed) + " (" + percent + "%) fewer than the " +
+                         std::to_string(before) + " in the store, more than sync.max_shrink (" +
+                         allowed +
+                         "%) allows. The new list was NOT applied; the milter keeps using the "
+                         "previous one.");
     identity(b, c);
     b.blank();
-    b.heading("What to do:", "対処方法");
-    b.para(ja ? "この保護は、Graph からの不完全な応答や、誤って削除されたアクセス許可・"
-                "ドメインによって正しい宛先まで拒否されるのを防ぐためのものです。削除が意図した"
-                "ものであれば（ドメインや多数のユーザーを削除した場合など）、同期ユーザーで "
-                "m365gate-sync --once --force を実行して適用してください。意図したものでなければ、"
-                "アプリのアクセス許可とテナントのドメインを確認してください。"
-              : "This guard protects against a partial answer from Graph, or a permission or "
-                "domain removed by mistake, rejecting real recipients. If the removal is "
-                "intended (a domain or many users were removed), apply it by running "
-                "m365gate-sync --once --force as the sync user. Otherwise check the app's "
-                "permissions and the tenant's domains.",
-           "  ");
+    b.heading(pick(c.ja, "What to do:", "対処方法"));
+    b.paragraph(
+        ja ? "この保護は、Graph からの不完全な応答や、誤って削除されたアクセス許可・"
+             "ドメインによって正しい宛先まで拒否されるのを防ぐためのものです。削除が意図した"
+             "ものであれば（ドメインや多数のユーザーを削除した場合など）、同期ユーザーで "
+             "m365gate-sync --once --force を実行して適用してください。意図したものでなければ、"
+             "アプリのアクセス許可とテナントのドメインを確認してください。"
+           : "This guard protects against a partial answer from Graph, or a permission or "
+             "domain removed by mistake, rejecting real recipients. If the removal is "
+             "intended (a domain or many users were removed), apply it by running "
+             "m365gate-sync --once --force as the sync user. Otherwise check the app's "
+             "permissions and the tenant's domains.",
+        "  ");
 }
 
 std::string resolved_text(const Context& c) {
@@ -860,30 +696,31 @@ std::string resolved_text(const Context& c) {
     return out;
 }
 
-void recovered(const Context& c, std::string& subject, Body& b) {
+void recovered(const Context& c, std::string& subject, BodyWriter& b) {
     const bool ja = c.ja;
     subject = subject_prefix(c) + pick(ja, "syncing again", "同期が復旧しました");
-    b.para(ja ? "テナント「" + c.tenant.name + "」の同期が " + when(c, c.facts.now) +
-                    " に成功しました。先にお知らせした問題（" + resolved_text(c) +
-                    "）は解消し、受信者リストは再び最新の状態に更新されています。"
-              : "Tenant \"" + c.tenant.name + "\" synced successfully at " + when(c, c.facts.now) +
-                    ". The problem reported earlier (" + resolved_text(c) +
-                    ") is resolved, and the recipient list is up to date "
-                    "again.");
+    b.paragraph(ja ? "テナント「" + c.tenant.name + "」の同期が " + when(c, c.facts.now) +
+                         " に成功しました。先にお知らせした問題（" + resolved_text(c) +
+                         "）は解消し、受信者リストは再び最新の状態に更新されています。"
+                   : "Tenant \"" + c.tenant.name + "\" synced successfully at " +
+                         when(c, c.facts.now) + ". The problem reported earlier (" +
+                         resolved_text(c) +
+                         ") is resolved, and the recipient list is up to date "
+                         "again.");
     identity(b, c);
     b.blank();
 }
 
-void secret_accepted(const Context& c, std::string& subject, Body& b) {
+void secret_accepted(const Context& c, std::string& subject, BodyWriter& b) {
     const bool ja = c.ja;
     subject = subject_prefix(c) + pick(ja, "new client secret accepted",
                                        "新しいクライアントシークレットを確認しました");
-    b.para(ja ? "設定のリロード後、m365gate-sync がテナント「" + c.tenant.name +
-                    "」の新しいクライアントシークレットでトークンを要求し、Entra ID "
-                    "に受け付けられました。"
-              : "After the reload, m365gate-sync asked for a token with the new client secret "
-                "of tenant \"" +
-                    c.tenant.name + "\", and Entra ID accepted it.");
+    b.paragraph(ja ? "設定のリロード後、m365gate-sync がテナント「" + c.tenant.name +
+                         "」の新しいクライアントシークレットでトークンを要求し、Entra ID "
+                         "に受け付けられました。"
+                   : "After the reload, m365gate-sync asked for a token with the new client secret "
+                     "of tenant \"" +
+                         c.tenant.name + "\", and Entra ID accepted it.");
     identity(b, c);
     if (c.facts.secret_expires != 0) {
         b.field(pick(ja, "Secret expires", "有効期限"), when(c, c.facts.secret_expires));
@@ -898,13 +735,13 @@ void secret_accepted(const Context& c, std::string& subject, Body& b) {
                      "secret set --expires で指定してください。"));
     }
     b.blank();
-    b.para(
+    b.paragraph(
         ja ? "古いシークレットがまだ残っている場合は、新しいシークレットで同期できることを確認した"
              "うえで、Entra 管理センターから削除してください。"
            : "If the old secret still exists, delete it in the Entra admin center once the "
              "tenant has synced with the new one.");
-    b.heading("Credentials page of the application:", "アプリの資格情報ページ");
-    b.raw("  " + credentials_url(c.tenant.client_id));
+    b.heading(pick(c.ja, "Credentials page of the application:", "アプリの資格情報ページ"));
+    b.line("  " + credentials_url(c.tenant.client_id));
     b.blank();
 }
 
@@ -1021,7 +858,9 @@ Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFact
     Alert a;
     a.kind = facts.kind;
     a.severity = severity_of(facts.kind);
-    Body b(c.ja);
+    const BodyStyle style =
+        c.ja ? BodyStyle{LineBreaking::sentences, "■ ", 0} : BodyStyle{LineBreaking::words, "", 28};
+    BodyWriter b(style);
     switch (facts.kind) {
         case AlertKind::secret_expiring:
             secret_expiring(c, a.subject, b);
