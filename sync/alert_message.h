@@ -1,8 +1,9 @@
-// sync/alert_message.h - the words of every alert: subject, body and webhook JSON, in English
-// or Japanese (alerts.language). The RFC 5322 message that carries them: sync/alert_mail.h.
+// sync/alert_message.h - every alert: subject, body and webhook JSON, in English or Japanese
+// (alerts.language). The words are in sync/alert_texts.h, the line breaking in
+// sync/alert_wrap.h, the RFC 5322 message that carries an alert in sync/alert_mail.h.
 //
-// Pure: no I/O, no clock, no randomness (the caller passes the time zone, the host name, the
-// send time and the Message-ID's unique part), so every text is unit-tested byte for byte.
+// Pure: no I/O, no clock, no randomness (the caller passes the time zone and the host name),
+// so every text is unit-tested byte for byte.
 // Nothing here ever sees a secret: AlertFacts has no field that could hold one, and error
 // text from the network goes through printable() before it is quoted.
 #pragma once
