@@ -1,8 +1,9 @@
-// sync/alert_message.h - the words of every alert: subject, body and webhook JSON, in English
-// or Japanese (alerts.language), and the RFC 5322 message that carries them.
+// sync/alert_message.h - every alert: subject, body and webhook JSON, in English or Japanese
+// (alerts.language). The words are in sync/alert_texts.h, the line breaking in
+// sync/alert_wrap.h, the RFC 5322 message that carries an alert in sync/alert_mail.h.
 //
-// Pure: no I/O, no clock, no randomness (the caller passes the time zone, the host name, the
-// send time and the Message-ID's unique part), so every text is unit-tested byte for byte.
+// Pure: no I/O, no clock, no randomness (the caller passes the time zone and the host name),
+// so every text is unit-tested byte for byte.
 // Nothing here ever sees a secret: AlertFacts has no field that could hold one, and error
 // text from the network goes through printable() before it is quoted.
 #pragma once
@@ -81,32 +82,5 @@ bool is_permanent_token_error(std::string_view aadsts_code);
 
 // https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/<id>
 std::string credentials_url(std::string_view client_id);
-
-// alerts.mail_to followed by the tenant's alert_mail_to, duplicates (ASCII case-insensitive)
-// and entries with control characters dropped.
-std::vector<std::string> mail_recipients(const AlertConfig& alerts, const TenantConfig& tenant);
-
-// A header value: CR, LF and other control characters removed, so no value can start a new
-// header; length capped.
-std::string header_value(std::string_view in, std::size_t max_len = 900);
-// The value as is when printable ASCII, else RFC 2047 "=?UTF-8?B?...?=" encoded-words of at
-// most 75 characters, split on UTF-8 character boundaries and folded with "\n ".
-std::string encode_header_text(std::string_view utf8);
-
-struct MailEnvelope {
-    std::string from;             // alerts.mail_from
-    std::vector<std::string> to;  // mail_recipients()
-    std::int64_t date = 0;        // Unix seconds of sending
-    std::string message_id;       // "<1769850000.5f3a9c2e71d04b88@m365gate.mx1.example.net>"
-};
-// "<unix.unique@m365gate.host>"; `unique` is hex from the caller's random source.
-std::string make_message_id(std::int64_t unix_seconds, std::string_view unique,
-                            std::string_view host);
-// The complete message for `sendmail -t -i`: headers (Date, From, To, Subject, Message-ID,
-// MIME-Version, Content-Type text/plain UTF-8, Content-Transfer-Encoding 8bit,
-// Auto-Submitted auto-generated, X-Auto-Response-Suppress, X-M365gate-Event/-Tenant), a
-// blank line, the body; '\n' line ends; no line longer than 998 octets.
-std::string build_mail(const MailEnvelope& envelope, const Alert& alert,
-                       const std::string& tenant_name, const TimeZone& tz);
 
 }  // namespace m365gate::sync

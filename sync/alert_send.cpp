@@ -1,7 +1,7 @@
-// sync/alert_send.cpp - sendmail through fork/execv with a bounded wait; webhook via libcurl.
+// sync/alert_send.cpp - sendmail through fork/execv with a bounded wait; the webhook through
+// HttpClient (sync/http.h), so it gets the same TLS, protocol, timeout and redirect rules as Graph.
 #include "sync/alert_send.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,11 +11,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "common/log.h"
+#include "sync/http.h"
 
 namespace m365gate::sync {
 namespace {
@@ -30,11 +31,11 @@ public:
     Fd& operator=(const Fd&) = delete;
     ~Fd() { reset(); }
     int get() const noexcept { return fd_; }
-    void reset() noexcept {
+    void reset(int fd = -1) noexcept {
         if (fd_ >= 0) {
             ::close(fd_);
         }
-        fd_ = -1;
+        fd_ = fd;
     }
 
 private:
@@ -74,36 +75,31 @@ std::string first_line(const std::string& text) {
     return printable(text.substr(0, nl), 200);
 }
 
-}  // namespace
+// The running `sendmail -t -i`: its pid and this process's ends of its stdin and stderr.
+struct SendmailChild {
+    pid_t pid = -1;
+    Fd stdin_write;
+    Fd stderr_read;
+};
 
-SendResult send_mail(const std::filesystem::path& sendmail, const std::string& envelope_from,
-                     std::string_view message, std::chrono::milliseconds timeout) {
-    SendResult result;
-    if (!sendmail.is_absolute()) {
-        result.error = "alerts.sendmail must be an absolute path";
-        return result;
-    }
-    if (!envelope_from.empty() && envelope_from.front() == '-') {
-        result.error = "alerts.mail_from must not start with '-'";
-        return result;
-    }
+// Forks and execs `path [-f envelope_from] -t -i`. Returns "" on success, else the error.
+std::string start_sendmail(const std::string& path, const std::string& envelope_from,
+                           SendmailChild& child) {
     int in_pipe[2], err_pipe[2];
     if (pipe2(in_pipe, O_CLOEXEC) != 0) {
-        result.error = errno_text("pipe");
-        return result;
+        return errno_text("pipe");
     }
-    Fd in_read(in_pipe[0]), in_write(in_pipe[1]);
+    Fd in_read(in_pipe[0]);
+    child.stdin_write.reset(in_pipe[1]);
     if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-        result.error = errno_text("pipe");
-        return result;
+        return errno_text("pipe");
     }
-    Fd err_read(err_pipe[0]), err_write(err_pipe[1]);
-    const int dev_null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    Fd null_fd(dev_null);
+    child.stderr_read.reset(err_pipe[0]);
+    Fd err_write(err_pipe[1]);
+    Fd null_fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
 
     // Everything the child needs is prepared before fork(): after it, only async-signal-safe
     // calls (dup2, close_range, execv, _exit) in a process that may have other threads.
-    const std::string path = sendmail.string();
     std::vector<char*> argv{const_cast<char*>(path.c_str())};
     if (!envelope_from.empty()) {
         argv.push_back(const_cast<char*>("-f"));
@@ -114,8 +110,7 @@ SendResult send_mail(const std::filesystem::path& sendmail, const std::string& e
     argv.push_back(nullptr);
     const pid_t pid = fork();
     if (pid < 0) {
-        result.error = errno_text("fork");
-        return result;
+        return errno_text("fork");
     }
     if (pid == 0) {
         if (dup2(in_read.get(), 0) < 0 || dup2(null_fd.get() >= 0 ? null_fd.get() : 2, 1) < 0 ||
@@ -129,29 +124,67 @@ SendResult send_mail(const std::filesystem::path& sendmail, const std::string& e
         execv(argv[0], argv.data());
         _exit(127);
     }
-    in_read.reset();
-    err_write.reset();
-    null_fd.reset();
-    fcntl(in_write.get(), F_SETFL, O_NONBLOCK);
-    fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
+    child.pid = pid;
+    fcntl(child.stdin_write.get(), F_SETFL, O_NONBLOCK);
+    fcntl(child.stderr_read.get(), F_SETFL, O_NONBLOCK);
+    return {};
+}
 
-    const auto deadline = Clock::now() + timeout;
+// What feeding the message to the child left behind.
+struct Feeding {
     std::size_t written = 0;
-    std::string child_err;
     bool write_failed = false;
     bool timed_out = false;
-    while (in_write.get() >= 0 || err_read.get() >= 0) {
+    std::string child_stderr;  // the first 4 KiB or so
+};
+
+// One write of the rest of the message; closes stdin once all is written (EOF ends the
+// message) or when the child stopped reading.
+void write_some(Fd& stdin_write, std::string_view message, Feeding& feeding) {
+    const ssize_t w =
+        write_no_sigpipe(stdin_write.get(), message.data() + feeding.written,
+                         std::min<std::size_t>(message.size() - feeding.written, 65536));
+    if (w > 0) {
+        feeding.written += static_cast<std::size_t>(w);
+    } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        feeding.write_failed = true;
+        stdin_write.reset();
+        return;
+    }
+    if (feeding.written == message.size()) {
+        stdin_write.reset();
+    }
+}
+
+// One read of the child's stderr; closes it at EOF or on an error.
+void read_some(Fd& stderr_read, Feeding& feeding) {
+    char buf[1024];
+    const ssize_t got = ::read(stderr_read.get(), buf, sizeof buf);
+    if (got > 0) {
+        if (feeding.child_stderr.size() < 4096) {
+            feeding.child_stderr.append(buf, static_cast<std::size_t>(got));
+        }
+    } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+        stderr_read.reset();
+    }
+}
+
+// Writes the message to the child's stdin and collects its stderr until both pipes are
+// closed or the deadline passes; both pipes are closed on return.
+Feeding feed_child(SendmailChild& child, std::string_view message, Clock::time_point deadline) {
+    Feeding feeding;
+    while (child.stdin_write.get() >= 0 || child.stderr_read.get() >= 0) {
         if (Clock::now() >= deadline) {
-            timed_out = true;
+            feeding.timed_out = true;
             break;
         }
         pollfd fds[2];
         nfds_t n = 0;
-        if (in_write.get() >= 0) {
-            fds[n++] = {in_write.get(), POLLOUT, 0};
+        if (child.stdin_write.get() >= 0) {
+            fds[n++] = {child.stdin_write.get(), POLLOUT, 0};
         }
-        if (err_read.get() >= 0) {
-            fds[n++] = {err_read.get(), POLLIN, 0};
+        if (child.stderr_read.get() >= 0) {
+            fds[n++] = {child.stderr_read.get(), POLLIN, 0};
         }
         const int r = poll(fds, n, remaining_ms(deadline));
         if (r < 0 && errno != EINTR) {
@@ -161,79 +194,100 @@ SendResult send_mail(const std::filesystem::path& sendmail, const std::string& e
             if (fds[k].revents == 0) {
                 continue;
             }
-            if (fds[k].fd == in_write.get()) {
-                const ssize_t w =
-                    write_no_sigpipe(in_write.get(), message.data() + written,
-                                     std::min<std::size_t>(message.size() - written, 65536));
-                if (w > 0) {
-                    written += static_cast<std::size_t>(w);
-                } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                    write_failed = true;
-                    in_write.reset();
-                    continue;
-                }
-                if (written == message.size()) {
-                    in_write.reset();  // EOF on the child's stdin ends the message
-                }
+            if (fds[k].fd == child.stdin_write.get()) {
+                write_some(child.stdin_write, message, feeding);
             } else {
-                char buf[1024];
-                const ssize_t got = ::read(err_read.get(), buf, sizeof buf);
-                if (got > 0) {
-                    if (child_err.size() < 4096) {
-                        child_err.append(buf, static_cast<std::size_t>(got));
-                    }
-                } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-                    err_read.reset();
-                }
+                read_some(child.stderr_read, feeding);
             }
         }
     }
-    in_write.reset();
-    err_read.reset();
+    child.stdin_write.reset();
+    child.stderr_read.reset();
+    return feeding;
+}
 
-    int status = 0;
-    pid_t waited = 0;
-    while (!timed_out) {
-        waited = waitpid(pid, &status, WNOHANG);
-        if (waited == pid || (waited < 0 && errno != EINTR)) {
-            break;
+enum class ExitWait { exited, timed_out, failed };
+
+// Polls waitpid() until the child exits or the deadline passes. `failed`: waitpid() itself
+// failed, errno says why.
+ExitWait wait_for_exit(pid_t pid, Clock::time_point deadline, int& status) {
+    for (;;) {
+        const pid_t waited = waitpid(pid, &status, WNOHANG);
+        if (waited == pid) {
+            return ExitWait::exited;
+        }
+        if (waited < 0 && errno != EINTR) {
+            return ExitWait::failed;
         }
         if (Clock::now() >= deadline) {
-            timed_out = true;
-            break;
+            return ExitWait::timed_out;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (timed_out) {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+}
+
+// Why a sendmail run that ended did not take the message, for the log.
+std::string describe_failure(const std::string& path, int status, const std::string& child_stderr) {
+    std::string error;
+    if (WIFEXITED(status)) {
+        error = "sendmail " + printable(path) + " exited with status " +
+                std::to_string(WEXITSTATUS(status)) +
+                (WEXITSTATUS(status) == 127 ? " (cannot execute)" : "");
+    } else if (WIFSIGNALED(status)) {
+        error =
+            "sendmail " + printable(path) + " killed by signal " + std::to_string(WTERMSIG(status));
+    } else {
+        error = "sendmail " + printable(path) + " did not read the whole message";
+    }
+    if (!child_stderr.empty()) {
+        error += ": " + first_line(child_stderr);
+    }
+    return error;
+}
+
+}  // namespace
+
+SendResult send_mail(const std::filesystem::path& sendmail, const std::string& envelope_from,
+                     std::string_view message, std::chrono::milliseconds timeout) {
+    SendResult result;
+    if (!sendmail.is_absolute()) {
+        result.error = "alerts.sendmail must be an absolute path";
+        return result;
+    }
+    if (!envelope_from.empty() && envelope_from.front() == '-') {
+        result.error = "alerts.mail_from must not start with '-'";
+        return result;
+    }
+    const std::string path = sendmail.string();
+    SendmailChild child;
+    result.error = start_sendmail(path, envelope_from, child);
+    if (!result.error.empty()) {
+        return result;
+    }
+
+    const auto deadline = Clock::now() + timeout;
+    const Feeding feeding = feed_child(child, message, deadline);
+    int status = 0;
+    const ExitWait exit =
+        feeding.timed_out ? ExitWait::timed_out : wait_for_exit(child.pid, deadline, status);
+    if (exit == ExitWait::timed_out) {
+        kill(child.pid, SIGKILL);
+        while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
         }
         result.error = "sendmail " + printable(path) + " did not finish within " +
                        std::to_string(timeout.count()) + " ms; killed";
         return result;
     }
-    if (waited != pid) {
+    if (exit == ExitWait::failed) {
         result.error = errno_text("waitpid");
         return result;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !write_failed &&
-        written == message.size()) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !feeding.write_failed &&
+        feeding.written == message.size()) {
         result.ok = true;
         return result;
     }
-    if (WIFEXITED(status)) {
-        result.error = "sendmail " + printable(path) + " exited with status " +
-                       std::to_string(WEXITSTATUS(status)) +
-                       (WEXITSTATUS(status) == 127 ? " (cannot execute)" : "");
-    } else if (WIFSIGNALED(status)) {
-        result.error =
-            "sendmail " + printable(path) + " killed by signal " + std::to_string(WTERMSIG(status));
-    } else {
-        result.error = "sendmail " + printable(path) + " did not read the whole message";
-    }
-    if (!child_err.empty()) {
-        result.error += ": " + first_line(child_err);
-    }
+    result.error = describe_failure(path, status, feeding.child_stderr);
     return result;
 }
 
@@ -253,19 +307,15 @@ std::string url_origin_for_log(std::string_view url) {
 
 namespace {
 
-struct EasyCleanup {
-    void operator()(CURL* h) const noexcept { curl_easy_cleanup(h); }
-};
-struct SlistFree {
-    void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
+// The receiver's answer is not needed; at most this much of it is read, so a hostile receiver
+// cannot fill memory. A 2xx whose body goes over it still counts as delivered.
+constexpr std::size_t webhook_answer_limit = 64u << 10;
 
-// The answer is not needed; keep at most 64 KiB so a hostile receiver cannot fill memory.
-std::size_t discard_body(char*, std::size_t size, std::size_t nmemb, void* userdata) {
-    auto* total = static_cast<std::size_t*>(userdata);
-    const std::size_t n = size * nmemb;
-    *total += n;
-    return *total > (64u << 10) ? 0 : n;
+// A certificate that does not verify will not verify on the next try either, nor will a URL
+// that libcurl refuses.
+bool worth_retrying(CURLcode failure) {
+    return failure != CURLE_PEER_FAILED_VERIFICATION && failure != CURLE_SSL_CACERT_BADFILE &&
+           failure != CURLE_UNSUPPORTED_PROTOCOL && failure != CURLE_URL_MALFORMAT;
 }
 
 }  // namespace
@@ -278,61 +328,35 @@ SendResult post_webhook(const std::string& url, const std::string& json,
         result.error = "alerts.webhook must be an https:// URL";
         return result;
     }
-    std::unique_ptr<CURL, EasyCleanup> easy(curl_easy_init());
-    std::unique_ptr<curl_slist, SlistFree> headers(
-        curl_slist_append(nullptr, "Content-Type: application/json; charset=utf-8"));
-    if (!easy || !headers) {
+    HttpOptions http;
+    http.ca_file = options.ca_file;
+    http.connect_timeout = options.connect_timeout;
+    http.request_timeout = options.request_timeout;
+    http.body_limit = webhook_answer_limit;
+    std::optional<HttpClient> client;
+    try {
+        client.emplace(std::move(http), nullptr);
+    } catch (const std::exception&) {
         result.error = "curl_easy_init failed";
         return result;
     }
-    CURL* h = easy.get();
-    std::size_t received = 0;
-    char errbuf[CURL_ERROR_SIZE] = {0};
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!options.ca_file.empty()) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
-    }
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(options.connect_timeout.count()) * 1000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(options.request_timeout.count()) * 1000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "m365gate-sync/0.1");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, json.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(json.size()));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &received);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 
     auto backoff = options.first_backoff;
     for (int attempt = 0;; ++attempt) {
-        received = 0;
-        errbuf[0] = '\0';
-        const CURLcode rc = curl_easy_perform(h);
-        long status = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        const HttpResponse r = client->post_json(url, json);
         bool retry = false;
-        if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && status != 0)) {
-            if (status >= 200 && status < 300) {
+        if (r.error == TransportError::none ||
+            (r.error == TransportError::too_large && r.status != 0)) {
+            if (r.status >= 200 && r.status < 300) {
                 result.ok = true;
                 result.error.clear();
                 return result;
             }
-            result.error = "webhook " + origin + " answered HTTP " + std::to_string(status);
-            retry = status == 408 || status == 429 || status >= 500;
+            result.error = "webhook " + origin + " answered HTTP " + std::to_string(r.status);
+            retry = r.status == 408 || r.status == 429 || r.status >= 500;
         } else {
-            result.error = "webhook " + origin + ": " +
-                           printable(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc), 200);
-            // A certificate that does not verify will not verify on the next try either.
-            retry = rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CACERT_BADFILE &&
-                    rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT;
+            result.error = "webhook " + origin + ": " + printable(r.error_message, 200);
+            retry = worth_retrying(r.curl_code);
         }
         if (!retry || attempt >= options.retries) {
             if (attempt > 0) {

@@ -2,9 +2,10 @@
 //
 // send_mail() runs `sendmail -f FROM -t -i` (fork + execv, no shell), writes the message to its
 // standard input, and waits a bounded time for its exit status; a timeout kills it. The child
-// inherits no descriptor but stdin/stdout/stderr. post_webhook() POSTs JSON over HTTPS with
-// the sync worker's rules: https only, TLS always verified (CAINFO only when sync.ca_file is
-// set), no redirects, connect and total timeouts, retried with backoff. Neither logs the
+// inherits no descriptor but stdin/stdout/stderr. post_webhook() POSTs JSON through the sync
+// worker's HttpClient (sync/http.h), so its rules are Graph's: https only, TLS always verified
+// (CAINFO only when sync.ca_file is set), no redirects, connect and total timeouts; it adds
+// retries with backoff. Neither logs the
 // message, the body or the webhook URL (chat webhook URLs carry a token in their path): only
 // scheme and host appear in an error text. Both are blocking and safe to call from any thread.
 #pragma once

@@ -24,6 +24,7 @@
 
 #include "common/days.h"
 #include "common/log.h"
+#include "sync/alert_mail.h"
 #include "sync/alert_message.h"
 #include "sync/alert_send.h"
 

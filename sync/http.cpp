@@ -197,6 +197,12 @@ HttpResponse HttpClient::post_form(const std::string& url, const std::string& fo
     return perform(url, headers, &form, false);
 }
 
+HttpResponse HttpClient::post_json(const std::string& url, const std::string& json,
+                                   std::vector<std::string> headers) {
+    headers.emplace_back("Content-Type: application/json; charset=utf-8");
+    return perform(url, headers, &json, false);
+}
+
 std::string HttpClient::escape(const std::string& in) {
     char* out = curl_easy_escape(easy_.get(), in.data(), static_cast<int>(in.size()));
     if (out == nullptr) {
@@ -252,10 +258,12 @@ HttpResponse HttpClient::perform(const std::string& url, const std::vector<std::
 
     if (rc != CURLE_OK) {
         response.error = transfer.too_large ? TransportError::too_large : classify(rc);
+        response.curl_code = rc;
         response.error_message = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
         if (response.error == TransportError::too_large) {
             response.error_message =
                 "response body larger than " + std::to_string(options_.body_limit) + " bytes";
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
         }
         response.body.clear();
         return response;

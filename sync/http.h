@@ -35,7 +35,10 @@ const char* to_string(TransportError e);
 
 struct HttpResponse {
     TransportError error = TransportError::none;
-    std::string error_message;  // curl's text for the failure (no header, body or secret)
+    std::string error_message;      // curl's text for the failure (no header, body or secret)
+    CURLcode curl_code = CURLE_OK;  // the libcurl result behind `error`
+    // 0 when no response arrived. With too_large, the status of the response whose body
+    // went over the cap (a receiver whose answer is not read still said 2xx or not).
     long status = 0;
     std::string body;
     // Captured response headers (raw values; log them only through log_value()).
@@ -69,6 +72,9 @@ public:
     // POST application/x-www-form-urlencoded; `form` is already encoded.
     HttpResponse post_form(const std::string& url, const std::string& form,
                            const std::vector<std::string>& headers);
+    // POST application/json (charset=utf-8); `json` goes out byte for byte (alert webhook).
+    HttpResponse post_json(const std::string& url, const std::string& json,
+                           std::vector<std::string> headers = {});
 
     // curl_easy_escape() of `in` (form values, path segments).
     std::string escape(const std::string& in);

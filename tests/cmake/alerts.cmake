@@ -3,7 +3,8 @@
 #
 # Unit tests: the texts, time zones and RFC 5322 message (pure), and the once-only rules of
 # the Alerter with `now` injected, a TenantState in memory and a stand-in sendmail script.
-add_executable(alerts_test unit/alert_message_test.cpp unit/alerts_test.cpp)
+add_executable(alerts_test unit/alert_message_test.cpp unit/alert_mail_test.cpp
+    unit/alert_texts_test.cpp unit/alerts_test.cpp)
 target_link_libraries(alerts_test PRIVATE m365_sync_core m365_catch_main nlohmann_json::nlohmann_json)
 catch_discover_tests(alerts_test
     EXTRA_ARGS -w NoTests

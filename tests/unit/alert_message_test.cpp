@@ -6,86 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "sync/alert_time.h"
+#include "tests/unit/alert_test_fixtures.h"
 
 using namespace m365gate;
 using namespace m365gate::sync;
+using namespace m365gate::sync::test;
 
 namespace {
-
-constexpr std::int64_t jan31_2027 = 1801353600;  // 2027-01-31T00:00:00Z, a Sunday
-constexpr std::int64_t day = 86400;
-
-Config make_config(const std::string& language) {
-    Config cfg;
-    cfg.alerts.language = language;
-    cfg.alerts.timezone = "Asia/Tokyo";
-    cfg.alerts.mail_to = {"postmaster@example.net"};
-    return cfg;
-}
-
-TenantConfig make_tenant() {
-    TenantConfig t;
-    t.name = "contoso";
-    t.tenant_id = "11111111-1111-1111-1111-111111111111";
-    t.client_id = "22222222-2222-2222-2222-222222222222";
-    t.alert_mail_to = {"it@contoso.example", "POSTMASTER@example.net"};
-    return t;
-}
-
-TimeZone tokyo() {
-    auto tz = TimeZone::load("Asia/Tokyo");
-    REQUIRE(tz);
-    return *tz;
-}
-
-AlertFacts expiring_facts() {
-    AlertFacts f;
-    f.kind = AlertKind::secret_expiring;
-    f.now = jan31_2027 - 7 * day;
-    f.secret_expires = jan31_2027;
-    f.secret_expires_source = "credential_file";
-    f.days_left = 7;
-    f.threshold_days = 7;
-    f.last_success = f.now - 300;
-    return f;
-}
-
-std::string base64_decode(std::string_view in) {
-    static const std::string table =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned v = 0;
-    int bits = 0;
-    for (char c : in) {
-        if (c == '=') {
-            break;
-        }
-        v = (v << 6) | static_cast<unsigned>(table.find(c));
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((v >> bits) & 0xff));
-        }
-    }
-    return out;
-}
-
-// Decodes a header value made of "=?UTF-8?B?...?=" words separated by folding whitespace.
-std::string decode_words(const std::string& value) {
-    std::string out;
-    std::size_t pos = 0;
-    while ((pos = value.find("=?UTF-8?B?", pos)) != std::string::npos) {
-        const auto end = value.find("?=", pos + 10);
-        REQUIRE(end != std::string::npos);
-        CHECK(end + 2 - pos <= 75);
-        const std::string word = base64_decode(value.substr(pos + 10, end - pos - 10));
-        REQUIRE_FALSE(word.empty());
-        CHECK((static_cast<unsigned char>(word[0]) & 0xc0) != 0x80);  // whole characters
-        out += word;
-        pos = end + 2;
-    }
-    return out;
-}
 
 // The body with its wrapping undone: a line break between two ASCII characters was a space,
 // one next to a CJK character was nothing. Phrases are then found wherever the wrap fell.
@@ -104,20 +31,6 @@ std::string flat(const std::string& body) {
         const bool ascii_after = j < body.size() && static_cast<unsigned char>(body[j]) < 0x80;
         out += ascii_before && ascii_after ? " " : "";
         i = j - 1;
-    }
-    return out;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        auto nl = text.find('\n', start);
-        if (nl == std::string::npos) {
-            nl = text.size();
-        }
-        out.push_back(text.substr(start, nl - start));
-        start = nl + 1;
     }
     return out;
 }
@@ -452,72 +365,6 @@ TEST_CASE("a refused shrink names the kind of sync and the percentage the log sh
           std::string::npos);
     const Alert full_ja = build_alert(make_config("ja"), make_tenant(), f, tokyo(), "h");
     CHECK(flat(full_ja.body).find("完全同期で取得したアドレスは 7 件です") != std::string::npos);
-}
-
-TEST_CASE("recipients: global list plus the tenant's, without duplicates", "[alerts][mail]") {
-    const auto to = mail_recipients(make_config("en").alerts, make_tenant());
-    REQUIRE(to.size() == 2);
-    CHECK(to[0] == "postmaster@example.net");
-    CHECK(to[1] == "it@contoso.example");
-}
-
-TEST_CASE("subjects that are not ASCII are RFC 2047 encoded words", "[alerts][mail]") {
-    CHECK(encode_header_text("plain ASCII subject") == "plain ASCII subject");
-    const std::string ja =
-        "[m365gate] contoso: クライアントシークレットの有効期限まであと7日です（2027-01-31 "
-        "09:00 JST）";
-    const std::string enc = encode_header_text(ja);
-    CHECK(enc.rfind("=?UTF-8?B?", 0) == 0);
-    CHECK(decode_words(enc) == ja);
-    for (const auto& line : lines_of(enc)) {
-        CHECK(line.size() <= 76);
-    }
-}
-
-TEST_CASE("a header value can never start a new header", "[alerts][mail]") {
-    CHECK(header_value("a\r\nBcc: victim@example.org") == "aBcc: victim@example.org");
-    Alert a;
-    a.kind = AlertKind::recovered;
-    a.subject = "hello\nBcc: victim@example.org";
-    a.body = "body\n";
-    MailEnvelope env;
-    env.from = "m365gate@gw.example\r\nBcc: x@example.org";
-    env.to = {"admin@example.net\nBcc: y@example.org"};
-    env.date = jan31_2027;
-    env.message_id = make_message_id(jan31_2027, "abc123", "gw.example\n");
-    const std::string m = build_mail(env, a, "contoso\r\n", TimeZone::utc());
-    for (const auto& line : lines_of(m)) {
-        CHECK(line.rfind("Bcc:", 0) != 0);
-    }
-    CHECK(env.message_id == "<1801353600.abc123@m365gate.gw.example>");
-}
-
-TEST_CASE("the mail is a proper RFC 5322 message", "[alerts][mail]") {
-    const Config cfg = make_config("ja");
-    const Alert a = build_alert(cfg, make_tenant(), expiring_facts(), tokyo(), "gw.example");
-    MailEnvelope env;
-    env.from = cfg.alerts.mail_from;
-    env.to = mail_recipients(cfg.alerts, make_tenant());
-    env.date = jan31_2027 - 7 * day;
-    env.message_id = make_message_id(env.date, "0123456789abcdef", "gw.example");
-    const std::string m = build_mail(env, a, "contoso", tokyo());
-    const auto sep = m.find("\n\n");
-    REQUIRE(sep != std::string::npos);
-    const std::string head = m.substr(0, sep + 1);
-    for (const char* want :
-         {"Date: Sun, 24 Jan 2027 09:00:00 +0900\n", "From: m365gate <m365gate@localhost>\n",
-          "To: postmaster@example.net, it@contoso.example\n",
-          "Message-ID: <1800748800.0123456789abcdef@m365gate.gw.example>\n", "MIME-Version: 1.0\n",
-          "Content-Type: text/plain; charset=UTF-8\n", "Content-Transfer-Encoding: 8bit\n",
-          "Auto-Submitted: auto-generated\n", "X-M365gate-Event: secret_expiring\n",
-          "Subject: =?UTF-8?B?"}) {
-        INFO(want);
-        CHECK(head.find(want) != std::string::npos);
-    }
-    CHECK(m.substr(sep + 2) == a.body);
-    for (const auto& line : lines_of(m)) {
-        CHECK(line.size() <= 998);
-    }
 }
 
 TEST_CASE("network text quoted in a body is bounded and printable", "[alerts][mail]") {
