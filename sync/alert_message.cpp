@@ -277,16 +277,7 @@ std::string_view error_kind_hint(const Context& c) {
         return t.hint_config;
     }
     if (k == "limit") {
-        return pick(ja,
-                    "Graph kept sending more pages or objects than [sync] max_pages, max_objects "
-                    "or max_spill_size allow, or the round took longer than round_budget: a "
-                    "fault on Microsoft's side or something between. The last good list stays "
-                    "in force. If the tenant really is that large, raise the bound.",
-                    "Microsoft Graph が [sync] の max_pages、max_objects、max_spill_size "
-                    "の上限を超えるページやオブジェクトを送り続けたか、同期が round_budget "
-                    "より長くかかりました。Microsoft 側または経路上の障害と考えられます。"
-                    "最後に正常に同期したリストが引き続き使われます。テナントが実際にそれほど"
-                    "大きい場合は上限を引き上げてください。");
+        return t.hint_limit;
     }
     if (k == "token" || k == "consent") {
         return t.hint_separate_notice;

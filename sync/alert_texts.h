@@ -70,8 +70,8 @@ struct AlertTexts {
     std::string_view consent_subject, consent_intro, consent_action;
 
     // What to check, by SyncResult::error_kind; token and consent have notices of their own.
-    std::string_view hint_network, hint_tls, hint_store, hint_config, hint_separate_notice,
-        hint_graph;
+    std::string_view hint_network, hint_tls, hint_store, hint_config, hint_limit,
+        hint_separate_notice, hint_graph;
     std::string_view sync_failing_subject, sync_failing_intro, sync_failing_details;  // {after}
 
     std::string_view sync_kind_delta, sync_kind_full, sync_kind_unknown;

@@ -170,6 +170,11 @@ void set_consent_and_sync_texts(AlertTexts& t) {
     t.hint_config =
         "The credential file could not be read: check client_secret_file (it must exist, "
         "belong to the sync user and have mode 0600).";
+    t.hint_limit =
+        "Graph kept sending more pages or objects than [sync] max_pages, max_objects or "
+        "max_spill_size allow, or the round took longer than round_budget: a fault on "
+        "Microsoft's side or something between. The last good list stays in force. If the "
+        "tenant really is that large, raise the bound.";
     t.hint_separate_notice = "A separate notice explains this error and how to fix it.";
     t.hint_graph =
         "Microsoft Graph answered with an error; this is often temporary. If it persists, the "

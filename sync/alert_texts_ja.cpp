@@ -205,6 +205,12 @@ void set_consent_and_sync_texts(AlertTexts& t) {
     t.hint_config =
         "資格情報ファイルを読み込めません。client_secret_file "
         "が存在し、同期ユーザーの所有でモードが 0600 になっているか確認してください。";
+    t.hint_limit =
+        "Microsoft Graph が [sync] の max_pages、max_objects、max_spill_size "
+        "の上限を超えるページやオブジェクトを送り続けたか、同期が round_budget "
+        "より長くかかりました。Microsoft 側または経路上の障害と考えられます。"
+        "最後に正常に同期したリストが引き続き使われます。テナントが実際にそれほど"
+        "大きい場合は上限を引き上げてください。";
     t.hint_separate_notice = "このエラーの内容と対処方法は、別途お送りした通知を参照してください。";
     t.hint_graph =
         "Microsoft Graph がエラーを返しました。一時的なものであることが多いですが、"
