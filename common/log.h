@@ -14,7 +14,10 @@
 namespace m365gate {
 
 // `program` is the syslog ident / log prefix ("m365gate-milter"). Throws ConfigError when a
-// log file cannot be opened. Safe to call again on reload (replaces the default logger).
+// log file cannot be opened (or is a symlink, not a regular file, or has other hard links).
+// Safe to call again on reload (replaces the default logger). As root, log.target = "file"
+// logs to stderr instead: a daemon calls this again after its privilege drop, and only then
+// opens the file, as its own user.
 void setup_logging(const LogConfig& cfg, const std::string& program);
 
 // For logs: bytes outside printable ASCII become '?', length capped (input is hostile).
