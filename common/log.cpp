@@ -141,12 +141,13 @@ std::vector<std::shared_ptr<spdlog::logger>> retired;  // see the file comment
 
 }  // namespace
 
-void setup_logging(const LogConfig& cfg, const std::string& program) {
+void setup_logging(const LogConfig& cfg, const std::string& program, bool open_file_as_root) {
     const spdlog::level::level_enum level = level_of(cfg.level);
     std::lock_guard<std::mutex> lock(setup_mutex);
     // See the file comment: root (before the privilege drop) does not open a log file.
-    const LogTarget target =
-        cfg.target == LogTarget::file && ::geteuid() == 0 ? LogTarget::stderr_ : cfg.target;
+    const LogTarget target = cfg.target == LogTarget::file && ::geteuid() == 0 && !open_file_as_root
+                                 ? LogTarget::stderr_
+                                 : cfg.target;
 
     if (installed && installed->logger == spdlog::default_logger() &&
         installed->program == program && installed->target == target &&

@@ -18,7 +18,9 @@ namespace m365gate {
 // Safe to call again on reload (replaces the default logger). As root, log.target = "file"
 // logs to stderr instead: a daemon calls this again after its privilege drop, and only then
 // opens the file, as its own user.
-void setup_logging(const LogConfig& cfg, const std::string& program);
+// `open_file_as_root` lifts that rule, for tests only.
+void setup_logging(const LogConfig& cfg, const std::string& program,
+                   bool open_file_as_root = false);
 
 // For logs: bytes outside printable ASCII become '?', length capped (input is hostile).
 std::string printable(std::string_view in, std::size_t max_len = 320);
