@@ -1015,10 +1015,17 @@ private:
     int fd_;
 };
 
-// O_NONBLOCK so that a FIFO put in place of the file cannot hang the daemon.
-FileDescriptor open_regular(const std::string& name, const char* what, struct stat& st) {
-    FileDescriptor fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+// O_NONBLOCK so that a FIFO put in place of the file cannot hang the daemon. `follow` false:
+// a symlink at the name is refused (O_NOFOLLOW).
+FileDescriptor open_regular(const std::string& name, const char* what, struct stat& st,
+                            bool follow = true) {
+    FileDescriptor fd(::open(
+        name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW)));
     if (fd.get() < 0) {
+        if (!follow && errno == ELOOP) {
+            throw ConfigError(name + ": " + what +
+                              " is a symbolic link: point the config at the real file");
+        }
         throw ConfigError(name + ": cannot open " + what + ": " + errno_text(errno));
     }
     if (::fstat(fd.get(), &st) != 0) {
@@ -1477,7 +1484,9 @@ Credential parse_credential(std::string_view text, const std::string& name) {
 Credential load_credential(const std::filesystem::path& file) {
     const std::string name = file.string();
     struct stat st {};
-    const FileDescriptor fd = open_regular(name, "credential file", st);
+    // Not through a symlink: root reads credential files too (--check-config, m365gatectl
+    // check-config), in a directory that belongs to sync.user.
+    const FileDescriptor fd = open_regular(name, "credential file", st, false);
     const unsigned mode = st.st_mode & 07777;
     if ((mode & 077) != 0) {
         char octal[8];

@@ -72,7 +72,7 @@ struct MilterConfig {
     std::string socket_group = "postfix";
     std::string user = "m365gate-milter";
     std::string group = "m365gate";
-    std::filesystem::path pid_file = "/run/m365gate/milter.pid";
+    std::filesystem::path pid_file = "/run/m365gate-milter/milter.pid";
     Seconds timeout{7210};     // libmilter smfi_settimeout
     Seconds stop_timeout{30};  // how long a stop waits for callbacks in flight
 };

@@ -7,19 +7,27 @@
 // the target only changes the level (atomic in spdlog), and a logger that is replaced is kept
 // alive until exit instead of being freed under a thread that is still writing to it. That also
 // keeps the replaced syslog sink from calling closelog(), which would reset the ident.
+// A log file is never opened as root (its directory usually belongs to a daemon's user, who
+// could plant a symlink there): root logs to stderr until the daemon, after its privilege drop,
+// calls setup_logging() again; the file is then opened O_NOFOLLOW and must be a regular file
+// with one link (open_append_no_follow), so a daemon never appends to another file of its own.
 
 #include "common/log.h"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 #include <syslog.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <memory>
 #include <mutex>
 #include <vector>
+
+#include "common/safe_file.h"
 
 namespace m365gate {
 namespace {
@@ -88,6 +96,37 @@ std::string pattern_literal(std::string_view text) {
     return out;
 }
 
+// Appends each line to a descriptor opened by open_append_no_follow() (spdlog's file sinks
+// open by name with fopen(), which follows symlinks).
+class AppendFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit AppendFileSink(int fd) : fd_(fd) {}
+    ~AppendFileSink() override { ::close(fd_); }
+    AppendFileSink(const AppendFileSink&) = delete;
+    AppendFileSink& operator=(const AppendFileSink&) = delete;
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        spdlog::memory_buf_t line;
+        formatter_->format(msg, line);
+        std::size_t done = 0;
+        while (done < line.size()) {
+            const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                return;  // a full disk must not stop mail; nothing better to do here
+            }
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    void flush_() override {}
+
+private:
+    int fd_;
+};
+
 struct Installed {
     std::string program;
     LogTarget target;
@@ -102,12 +141,16 @@ std::vector<std::shared_ptr<spdlog::logger>> retired;  // see the file comment
 
 }  // namespace
 
-void setup_logging(const LogConfig& cfg, const std::string& program) {
+void setup_logging(const LogConfig& cfg, const std::string& program, bool open_file_as_root) {
     const spdlog::level::level_enum level = level_of(cfg.level);
     std::lock_guard<std::mutex> lock(setup_mutex);
+    // See the file comment: root (before the privilege drop) does not open a log file.
+    const LogTarget target = cfg.target == LogTarget::file && ::geteuid() == 0 && !open_file_as_root
+                                 ? LogTarget::stderr_
+                                 : cfg.target;
 
     if (installed && installed->logger == spdlog::default_logger() &&
-        installed->program == program && installed->target == cfg.target &&
+        installed->program == program && installed->target == target &&
         installed->file == cfg.file) {
         installed->logger->set_level(level);
         return;
@@ -115,7 +158,7 @@ void setup_logging(const LogConfig& cfg, const std::string& program) {
 
     spdlog::sink_ptr sink;
     std::string pattern;
-    switch (cfg.target) {
+    switch (target) {
         case LogTarget::syslog:
             // The sink keeps its ident string alive for openlog(), which stores the pointer.
             sink =
@@ -126,31 +169,32 @@ void setup_logging(const LogConfig& cfg, const std::string& program) {
             sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
             pattern = "%Y-%m-%dT%H:%M:%S%z " + pattern_literal(program) + "[%P]: %l: %v";
             break;
-        case LogTarget::file:
-            try {
-                sink =
-                    std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.file.string(), false);
-            } catch (const spdlog::spdlog_ex& e) {
-                throw ConfigError(cfg.file.string() + ": cannot open log file (" + e.what() + ")");
+        case LogTarget::file: {
+            std::string why;
+            const int fd = open_append_no_follow(cfg.file, 0640, why);
+            if (fd < 0) {
+                throw ConfigError(cfg.file.string() + ": cannot open log file (" + why + ")");
             }
+            sink = std::make_shared<AppendFileSink>(fd);
+        }
             pattern = "%Y-%m-%dT%H:%M:%S%z " + pattern_literal(program) + "[%P]: %l: %v";
             break;
     }
     // syslog adds its own line end; the other sinks get "\n".
     auto formatter = std::make_unique<spdlog::pattern_formatter>(
-        spdlog::pattern_time_type::local, cfg.target == LogTarget::syslog ? "" : "\n");
+        spdlog::pattern_time_type::local, target == LogTarget::syslog ? "" : "\n");
     formatter->add_flag<SeverityTag>('*').set_pattern(pattern);
     sink->set_formatter(std::move(formatter));
 
     auto logger = std::make_shared<spdlog::logger>(program, std::move(sink));
     logger->set_level(level);
-    logger->flush_on(cfg.target == LogTarget::syslog ? spdlog::level::warn : spdlog::level::trace);
+    logger->flush_on(target == LogTarget::syslog ? spdlog::level::warn : spdlog::level::trace);
 
     if (auto previous = spdlog::default_logger()) {
         retired.push_back(std::move(previous));
     }
     spdlog::set_default_logger(logger);
-    installed = std::make_unique<Installed>(Installed{program, cfg.target, cfg.file, logger});
+    installed = std::make_unique<Installed>(Installed{program, target, cfg.file, logger});
 }
 
 std::string printable(std::string_view in, std::size_t max_len) {

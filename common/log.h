@@ -14,8 +14,13 @@
 namespace m365gate {
 
 // `program` is the syslog ident / log prefix ("m365gate-milter"). Throws ConfigError when a
-// log file cannot be opened. Safe to call again on reload (replaces the default logger).
-void setup_logging(const LogConfig& cfg, const std::string& program);
+// log file cannot be opened (or is a symlink, not a regular file, or has other hard links).
+// Safe to call again on reload (replaces the default logger). As root, log.target = "file"
+// logs to stderr instead: a daemon calls this again after its privilege drop, and only then
+// opens the file, as its own user.
+// `open_file_as_root` lifts that rule, for tests only.
+void setup_logging(const LogConfig& cfg, const std::string& program,
+                   bool open_file_as_root = false);
 
 // For logs: bytes outside printable ASCII become '?', length capped (input is hostile).
 std::string printable(std::string_view in, std::size_t max_len = 320);

@@ -24,6 +24,7 @@ namespace m365gate::ctl {
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;  // the command could not do what was asked
 inline constexpr int exit_usage = 2;    // bad arguments
+inline constexpr int exit_unsafe = 77;  // EX_NOPERM: refused, files could be changed by others
 inline constexpr int exit_config = 78;  // EX_CONFIG: the config or a credential file is invalid
 
 // "Now" in Unix seconds: M365GATE_TEST_NOW when set (tests only), else the system clock.

@@ -1,7 +1,8 @@
 // ctl/main.cpp - m365gatectl, the admin CLI: argument parsing and dispatch only.
 //
 // Each subcommand is a run_*() function of ctl/ctl.h. Results go to stdout, errors to stderr
-// with a non-zero exit: 1 failed, 2 bad arguments, 78 invalid config; `check` uses the Nagios
+// with a non-zero exit: 1 failed, 2 bad arguments, 77 `secret set` refused (unsafe directory
+// or file), 78 invalid config; `check` uses the Nagios
 // codes 0-3 for everything, a usage error included (UNKNOWN).
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -140,13 +141,17 @@ Examples:
     auto* secret_set = secret->add_subcommand(
         "set",
         "Read a tenant's new client secret from standard input, replace its credential "
-        "file atomically (mode 0600, same owner) and signal m365gate-sync.");
+        "file atomically with a new file (mode 0600, owner sync.user) and signal "
+        "m365gate-sync.");
     secret_set->add_option("--tenant", secret_options.tenant, "tenant name from the config")
         ->required();
     secret_set->add_option("--expires", secret_options.expires,
                            "expiry of the new secret: 2028-11-01 or 2028-11-01T00:00:00Z");
     secret_set->add_flag("--no-reload", no_reload, "write the file, do not signal m365gate-sync");
     secret_set->footer(R"(
+Exit status: 0 written; 1 failed; 2 bad arguments; 77 refused, nothing written: the file's
+directory can be changed by others than root and sync.user, the file there belongs to another
+user, or not run as root or sync.user; 78 invalid config.
 The secret is never taken from the command line (ps, shell history). On a terminal it is
 read without echo.
 Examples:

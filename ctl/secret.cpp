@@ -2,10 +2,13 @@
 // lifecycle"), the scripted-rotation path used by contrib/rotate-secret.
 //
 // Reads the secret from standard input (never from the command line, where `ps` and shell
-// history would show it), writes the tenant's credential file atomically - temp file in the
-// same directory, mode 0600, the previous owner, fsync, rename, fsync of the directory - and
+// history would show it), writes the tenant's credential file atomically - a new temp file in
+// the same directory (O_EXCL|O_NOFOLLOW), mode 0600, owned by sync.user, fsync, rename, fsync of
+// the directory - and
 // sends the sync worker SIGHUP, which re-reads the file and asks for a token at once. The
-// secret is never printed, logged or left in a temp file after a failure.
+// secret is never printed, logged or left in a temp file after a failure. A directory that
+// anyone but root and sync.user can change, or a file already there that belongs to another
+// user, is refused (exit_unsafe): see docs/security.md.
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -20,6 +23,7 @@
 #include <ostream>
 
 #include "common/days.h"
+#include "common/safe_file.h"
 #include "ctl/ctl.h"
 
 namespace m365gate::ctl {
@@ -113,59 +117,6 @@ std::string toml_basic_string(const std::string& value) {
     return out;
 }
 
-bool write_all(int fd, const std::string& data) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return false;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-// Temp file + rename in the target's directory; 0600 and owner uid:gid. Returns "" or why not.
-std::string replace_file_atomically(const std::filesystem::path& target, const std::string& text,
-                                    uid_t uid, gid_t gid) {
-    const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-    std::string temp = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
-    const int fd = ::mkstemp(temp.data());
-    if (fd < 0) {
-        return "cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno);
-    }
-    std::string why;
-    if (::fchmod(fd, 0600) != 0) {
-        why = std::string("fchmod: ") + std::strerror(errno);
-    } else if ((uid != ::geteuid() || gid != ::getegid()) && ::fchown(fd, uid, gid) != 0) {
-        why = "cannot give the file to uid " + std::to_string(uid) + " gid " + std::to_string(gid) +
-              " (the owner of the current file): " + std::strerror(errno) + "; run as root";
-    } else if (!write_all(fd, text)) {
-        why = std::string("write: ") + std::strerror(errno);
-    } else if (::fsync(fd) != 0) {
-        why = std::string("fsync: ") + std::strerror(errno);
-    }
-    if (::close(fd) != 0 && why.empty()) {
-        why = std::string("close: ") + std::strerror(errno);
-    }
-    if (why.empty() && ::rename(temp.c_str(), target.c_str()) != 0) {
-        why = "rename to " + target.string() + ": " + std::strerror(errno);
-    }
-    if (!why.empty()) {
-        ::unlink(temp.c_str());
-        return why;
-    }
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        ::fsync(dir_fd);  // the rename survives a crash
-        ::close(dir_fd);
-    }
-    return "";
-}
-
 }  // namespace
 
 std::string credential_file_text(const std::string& secret, std::optional<std::int64_t> expires) {
@@ -242,27 +193,53 @@ int run_secret_set(const Config& cfg, const SecretSetOptions& options, std::istr
     }
 
     const auto& target = tenant->client_secret_file;
+    const passwd* pw = ::getpwnam(cfg.sync.user.c_str());
+    if (pw == nullptr) {
+        err << "m365gatectl: sync.user \"" << cfg.sync.user
+            << "\": no such user; the credential file must belong to the user m365gate-sync "
+               "runs as\n";
+        return exit_failure;
+    }
+    const uid_t uid = pw->pw_uid;
+    const gid_t gid = pw->pw_gid;
+    if (::geteuid() != 0 && ::geteuid() != uid) {
+        err << "m365gatectl: run secret set as root or as " << cfg.sync.user
+            << " (sync.user): the credential file must belong to " << cfg.sync.user << "\n";
+        return exit_unsafe;
+    }
+    // Only root and sync.user may be able to change the directory: anyone else could plant a
+    // file or a link there for us to write through, or read the secret before the rename.
+    const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+    const FileDescriptor dir_fd = open_trusted_directory(dir, {uid}, why);
+    if (dir_fd.get() < 0) {
+        err << "m365gatectl: refusing to write " << target.string() << ": " << why
+            << "; the directory of a credential file must be writable only by root and "
+            << cfg.sync.user << " (sync.user)\n";
+        return exit_unsafe;
+    }
+    const std::string name = target.filename().string();
     struct stat st {};
-    uid_t uid = ::geteuid();
-    gid_t gid = ::getegid();
-    if (::lstat(target.c_str(), &st) == 0) {
+    if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISLNK(st.st_mode)) {
             err << "m365gatectl: " << target.string()
                 << " is a symbolic link: point client_secret_file at the real file\n";
             return exit_failure;
         }
-        uid = st.st_uid;
-        gid = st.st_gid;
+        if (st.st_uid != 0 && st.st_uid != uid) {
+            err << "m365gatectl: refusing to replace " << target.string() << ": it belongs to uid "
+                << st.st_uid << ", neither root nor " << cfg.sync.user
+                << " (sync.user); someone else may have read or prepared it: check it, remove "
+                   "it and run secret set again\n";
+            return exit_unsafe;
+        }
     } else if (errno != ENOENT) {
         err << "m365gatectl: " << target.string() << ": " << std::strerror(errno) << "\n";
         return exit_failure;
-    } else if (::geteuid() == 0) {
-        if (const passwd* pw = ::getpwnam(cfg.sync.user.c_str()); pw != nullptr) {
-            uid = pw->pw_uid;
-            gid = pw->pw_gid;
-        }
     }
-    why = replace_file_atomically(target, text, uid, gid);
+    // Always a new file, owned by sync.user from its creation on (never the owner of a file
+    // that was there), renamed over the old one.
+    why = replace_file_at(dir_fd.get(), name, text, 0600,
+                          ::geteuid() == uid ? std::nullopt : std::optional<FileOwner>({uid, gid}));
     if (!why.empty()) {
         err << "m365gatectl: " << target.string() << " not changed: " << why << "\n";
         return exit_failure;

@@ -1,6 +1,9 @@
 // ctl/util.cpp - time formatting, opening the store read-only, signalling a daemon.
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -9,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/safe_file.h"
 #include "ctl/ctl.h"
 
 namespace m365gate::ctl {
@@ -141,6 +145,18 @@ std::unique_ptr<store::Store> open_store(const Config& cfg, std::string& why) {
     options.read_only = true;
     options.create = false;
     try {
+        // As root, LMDB opens (and may create and write) lock.mdb in the store directory, which
+        // belongs to sync.user: it does so with the rights of the directory's owner, so a
+        // symlink planted there cannot make root write elsewhere. The descriptors stay open
+        // once root is back.
+        std::optional<ActAs> as_owner;
+        struct stat st {};
+        if (::geteuid() == 0 && ::stat(cfg.store.path.c_str(), &st) == 0 && st.st_uid != 0) {
+            const passwd* pw = ::getpwuid(st.st_uid);
+            as_owner.emplace(
+                st.st_uid, st.st_gid,
+                pw != nullptr ? groups_of(pw->pw_name, st.st_gid) : std::vector<gid_t>{st.st_gid});
+        }
         return std::make_unique<store::Store>(cfg.store.path, options);
     } catch (const std::exception& e) {
         why = e.what();
@@ -164,11 +180,16 @@ const char* to_string(Health h) {
 
 std::optional<long> signal_daemon(const std::filesystem::path& pid_file, const std::string& program,
                                   int signal, std::string& why) {
-    std::ifstream in(pid_file);
-    if (!in) {
-        why = "not running (no pid file " + pid_file.string() + ")";
+    // Not through a symlink: the pid file's directory belongs to the daemon's user.
+    const FileDescriptor fd(open_read_no_follow(pid_file));
+    if (fd.get() < 0) {
+        why = errno == ELOOP ? "pid file " + pid_file.string() + " is a symbolic link: ignored"
+                             : "not running (no pid file " + pid_file.string() + ")";
         return std::nullopt;
     }
+    char buf[32] = {};
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+    std::istringstream in(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0));
     long pid = 0;
     if (!(in >> pid) || pid <= 1) {
         why = "pid file " + pid_file.string() + " does not hold a pid";

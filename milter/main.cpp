@@ -1,11 +1,13 @@
 // milter/main.cpp - m365gate-milter: answers each RCPT TO from the LMDB recipient store.
 //
-// The skeleton is Postfix's: pre-jail (load the config, bind the milter socket as root and give
-// it its mode and group), jail (drop to milter.user/milter.group; a failed drop is fatal,
-// EX_NOPERM), post-jail (open the store read-only as the milter user, so a permission mistake
-// shows at start; the pid file), then smfi_main(). Signals: SIGUSR1 reloads the decision
-// settings (a reloader thread sigwait()s it; nothing runs in signal context); SIGTERM, SIGINT
-// and - libmilter's choice - SIGHUP stop the milter (libmilter's own signal thread).
+// The skeleton is Postfix's: pre-jail (load the config, bind the milter socket - as root, with
+// the milter user's rights for a unix socket - with its mode and group), jail (drop to
+// milter.user/milter.group; a failed drop is fatal, EX_NOPERM), post-jail (open the store read-only
+// as the milter user, so a permission mistake shows at start; a log file; the pid file), then
+// smfi_main(). Signals: SIGUSR1 reloads the decision settings (a reloader thread sigwait()s it;
+// nothing runs in signal context); SIGTERM, SIGINT and - libmilter's choice - SIGHUP stop the
+// milter (libmilter's own signal thread).
+#include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -22,7 +24,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -33,6 +34,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/safe_file.h"
 #include "milter/glue.h"
 #include "store/decision.h"
 #include "store/store.h"
@@ -191,9 +193,60 @@ void drop_privileges(const Identity& id) {
     }
 }
 
-// Binds the milter socket (removing a stale unix socket) and gives it milter.socket_mode and
-// milter.socket_group, owner `owner` (the milter user when started as root).
-void open_socket(const MilterConfig& mc, std::optional<uid_t> owner) {
+gid_t socket_group_id(const MilterConfig& mc, gid_t fallback) {
+    if (mc.socket_group.empty()) {
+        return fallback;
+    }
+    const group* gr = getgrnam(mc.socket_group.c_str());
+    if (gr == nullptr) {
+        throw Fatal(EX_CONFIG, "milter.socket_group \"" + mc.socket_group + "\": no such group");
+    }
+    return gr->gr_gid;
+}
+
+// Checks that `path` is the unix socket just bound - owned by the effective user, not a
+// symlink - through an O_PATH descriptor, and gives it group `gid` and `mode` on that
+// descriptor when it lacks them (never by path: the directory may belong to someone else).
+void settle_socket(const std::string& path, gid_t gid, mode_t mode) {
+    const int fd = ::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        throw_errno(EX_OSERR, "milter.socket " + path + ": cannot open the socket just bound");
+    }
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        throw_errno(EX_OSERR, "fstat " + path);
+    }
+    if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid()) {
+        throw Fatal(EX_OSERR, "milter.socket " + path +
+                                  " was replaced after the bind (not our socket): refusing to "
+                                  "start; only milter.user and root should be able to write "
+                                  "its directory");
+    }
+    if (st.st_gid != gid && ::fchownat(fd, "", static_cast<uid_t>(-1), gid, AT_EMPTY_PATH) != 0) {
+        spdlog::warn("event=socket_group status=error socket={} group={} error={}", log_value(path),
+                     gid, log_value(std::strerror(errno)));
+    }
+    if ((st.st_mode & 07777) != mode) {
+        // fchmod() does not work on an O_PATH descriptor; its /proc link names the same inode.
+        const std::string self = "/proc/self/fd/" + std::to_string(fd);
+        if (::chmod(self.c_str(), mode) != 0) {
+            throw_errno(EX_OSERR, "chmod " + path);
+        }
+    }
+}
+
+// Binds the milter socket (removing a stale unix socket) with mode milter.socket_mode and group
+// milter.socket_group (else the milter's group). Started as root, the bind itself runs as
+// milter.user with the socket's group as effective gid and the umask set to the mode (ActAs):
+// the socket is born with its owner, group and mode, and no chmod/chown runs as root on a path
+// in a directory the milter user can change (a symlink planted there between a bind and a
+// chown by path used to hand a root file to that user). Unprivileged, the socket is ours
+// anyway; its group is set on the bound socket's descriptor (settle_socket).
+void open_socket(const MilterConfig& mc, const std::optional<Identity>& identity) {
     const auto path = unix_socket_path(mc.socket);
     if (path) {
         if (path->size() >= 108) {
@@ -217,49 +270,36 @@ void open_socket(const MilterConfig& mc, std::optional<uid_t> owner) {
     }
     smfi_settimeout(static_cast<int>(mc.timeout.count()));
     smfi_setbacklog(128);
+    const gid_t gid = socket_group_id(mc, identity ? identity->gid : ::getegid());
+    const auto mode = static_cast<mode_t>(mc.socket_mode & 07777);
     // The socket is created with at most socket_mode, never briefly wider.
-    const mode_t old_umask = umask(static_cast<mode_t>(0777 & ~mc.socket_mode));
-    const int rc = smfi_opensocket(true);  // true: remove a stale unix socket first
+    const mode_t old_umask = umask(static_cast<mode_t>(0777 & ~mode));
+    int rc = MI_FAILURE;
+    try {
+        std::optional<ActAs> as_milter;
+        if (identity && path) {
+            std::vector<gid_t> groups = groups_of(identity->name, identity->gid);
+            groups.push_back(gid);
+            as_milter.emplace(identity->uid, gid, groups);
+        }
+        rc = smfi_opensocket(true);  // true: remove a stale unix socket first
+        if (rc != MI_FAILURE && path) {
+            settle_socket(*path, gid, mode);
+        }
+    } catch (const std::runtime_error& e) {
+        umask(old_umask);
+        if (dynamic_cast<const Fatal*>(&e) != nullptr) {
+            throw;
+        }
+        throw Fatal(EX_OSERR, std::string("binding milter.socket as milter.user: ") + e.what());
+    }
     umask(old_umask);
     if (rc == MI_FAILURE) {
-        throw Fatal(EX_UNAVAILABLE, "cannot listen on milter.socket \"" + mc.socket + "\"");
-    }
-    if (!path) {
-        return;
-    }
-    if (chmod(path->c_str(), static_cast<mode_t>(mc.socket_mode)) != 0) {
-        throw_errno(EX_OSERR, "chmod " + *path);
-    }
-    gid_t gid = static_cast<gid_t>(-1);
-    if (!mc.socket_group.empty()) {
-        const group* gr = getgrnam(mc.socket_group.c_str());
-        if (gr == nullptr) {
-            throw Fatal(EX_CONFIG,
-                        "milter.socket_group \"" + mc.socket_group + "\": no such group");
-        }
-        gid = gr->gr_gid;
-    }
-    const uid_t uid = owner ? *owner : static_cast<uid_t>(-1);
-    if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
-        chown(path->c_str(), uid, gid) != 0) {
-        if (geteuid() == 0) {
-            throw_errno(EX_OSERR, "chown " + *path);
-        }
-        spdlog::warn("event=socket_group status=error socket={} group={} error={}",
-                     log_value(*path), log_value(mc.socket_group), log_value(std::strerror(errno)));
-    }
-}
-
-void write_pid_file(const std::filesystem::path& file) {
-    if (file.empty()) {
-        return;
-    }
-    std::ofstream out(file, std::ios::trunc);
-    out << getpid() << '\n';
-    out.flush();
-    if (!out) {
-        spdlog::warn("event=pid_file status=error file={} error=not_writable",
-                     log_value(file.string()));
+        throw Fatal(EX_UNAVAILABLE,
+                    "cannot listen on milter.socket \"" + mc.socket + "\"" +
+                        (identity && path ? " (bound as milter.user " + identity->name +
+                                                ": its directory must be writable by that user)"
+                                          : std::string()));
     }
 }
 
@@ -331,7 +371,7 @@ int run(const std::filesystem::path& config_file) {
     if (root) {
         identity = lookup_user(cfg->milter.user, cfg->milter.group);
     }
-    open_socket(cfg->milter, identity ? std::optional<uid_t>(identity->uid) : std::nullopt);
+    open_socket(cfg->milter, identity);
 
     // Jail.
     if (identity) {
@@ -347,8 +387,14 @@ int run(const std::filesystem::path& config_file) {
     milter::App& app = *owned_app;
     milter::set_app(&app);
     app.store().get();  // logs why when the store is missing; retried from the RCPT path
+    if (identity) {
+        setup_logging(cfg->log, program);  // a log file is opened only now, as milter.user
+    }
     app.rejections().open(cfg->log.rejections);
-    write_pid_file(cfg->milter.pid_file);
+    if (const std::string why = write_pid_file(cfg->milter.pid_file); !why.empty()) {
+        spdlog::warn("event=pid_file status=error file={} error={}",
+                     log_value(cfg->milter.pid_file.string()), log_value(why));
+    }
 
     spdlog::info(
         "event=start version={} socket={} store={} store_status={} mode={} tenants={} uid={}",
@@ -379,10 +425,7 @@ int run(const std::filesystem::path& config_file) {
     stopping.store(true);
     pthread_kill(reloader.native_handle(), SIGUSR1);
     reloader.join();
-    if (!cfg->milter.pid_file.empty()) {
-        std::error_code ec;
-        std::filesystem::remove(cfg->milter.pid_file, ec);
-    }
+    remove_pid_file(cfg->milter.pid_file);
     if (const auto path = unix_socket_path(cfg->milter.socket)) {
         std::error_code ec;
         std::filesystem::remove(*path, ec);  // libmilter leaves it behind

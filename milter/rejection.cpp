@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "common/safe_file.h"
 
 namespace m365gate::milter {
 namespace {
@@ -105,11 +106,12 @@ RejectionLog::~RejectionLog() {
 bool RejectionLog::open(const std::filesystem::path& path) {
     int fd = -1;
     if (!path.empty()) {
-        fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        // Never through a symlink or a second hard link (common/safe_file.h).
+        std::string why;
+        fd = open_append_no_follow(path, 0640, why);
         if (fd < 0) {
-            const int err = errno;
             spdlog::error("event=rejection_log status=error file={} error={}",
-                          log_value(path.string()), log_value(std::strerror(err)));
+                          log_value(path.string()), log_value(why));
         }
     }
     std::lock_guard<std::mutex> lock(mu_);

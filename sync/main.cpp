@@ -29,13 +29,13 @@
 #include <condition_variable>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/safe_file.h"
 #include "store/store.h"
 #include "sync/alerts.h"
 #include "sync/worker.h"
@@ -75,17 +75,6 @@ void drop_privileges(const std::string& user_name) {
     }
     if (setuid(0) == 0) {
         throw PrivilegeError("regained root after setuid(): refusing to run");
-    }
-}
-
-void write_pid_file(const std::filesystem::path& file) {
-    if (file.empty()) {
-        return;
-    }
-    std::ofstream out(file, std::ios::trunc);
-    if (!out || !(out << getpid() << '\n')) {
-        spdlog::warn("event=pid_file status=error file={} error={}", log_value(file.string()),
-                     log_value(std::strerror(errno)));
     }
 }
 
@@ -359,18 +348,28 @@ See m365gate-sync(8), m365gate.toml(5).)");
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!once) {
-        write_pid_file(cfg->sync.pid_file);
-    }
     if (geteuid() == 0) {
         try {
             drop_privileges(cfg->sync.user);
-            spdlog::info("event=start note=\"dropped privileges\" user={}",
-                         log_value(cfg->sync.user));
         } catch (const PrivilegeError& e) {
             spdlog::critical("event=start status=error error={}", log_value(e.what()));
             std::cerr << "m365gate-sync: " << e.what() << '\n';
             return EX_NOPERM;
+        }
+        // Only now, as sync.user: a log file (setup_logging() did not open it as root), and
+        // below the pid file, in directories another user may be able to write.
+        try {
+            setup_logging(cfg->log, "m365gate-sync");
+        } catch (const ConfigError& e) {
+            std::cerr << "m365gate-sync: " << e.what() << '\n';
+            return EX_CONFIG;
+        }
+        spdlog::info("event=start note=\"dropped privileges\" user={}", log_value(cfg->sync.user));
+    }
+    if (!once) {
+        if (const std::string why = write_pid_file(cfg->sync.pid_file); !why.empty()) {
+            spdlog::warn("event=pid_file status=error file={} error={}",
+                         log_value(cfg->sync.pid_file.string()), log_value(why));
         }
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -459,9 +458,8 @@ See m365gate-sync(8), m365gate.toml(5).)");
     runner.join();
     curl_global_cleanup();
     spdlog::info("event=stop exit={}", exit_code);
-    if (!once && !cfg->sync.pid_file.empty()) {
-        std::error_code ec;
-        std::filesystem::remove(cfg->sync.pid_file, ec);
+    if (!once) {
+        remove_pid_file(cfg->sync.pid_file);
     }
     return exit_code;
 }

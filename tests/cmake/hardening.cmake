@@ -1,5 +1,6 @@
 # hardening: fault injection, load and secrets/privilege tests of issue 7 (the sanitizer and
-# fuzzing parts live elsewhere). Each test is a script under tests/integration/ that starts the
+# fuzzing parts live elsewhere), and the file-system tests of issue 13 (fs_*: files handled
+# with privilege in directories a less privileged user controls; docs/security.md). Each test is a script under tests/integration/ that starts the
 # real binaries (m365gate-sync, m365gate-milter, the Graph simulator over TLS, Postfix) and
 # prints one "SUMMARY name: ..." line, also written to
 # ${PROJECT_BINARY_DIR}/hardening/<name>.summary; tests/bench/hardening-summary.sh collects them.
@@ -18,6 +19,11 @@ target_link_libraries(m365gate-store-inspect PRIVATE m365_store CLI11::CLI11 Ope
 add_executable(m365gate-store-tamper tools/store_tamper.cpp)
 target_link_libraries(m365gate-store-tamper PRIVATE PkgConfig::LMDB CLI11::CLI11)
 
+# The attacker of fs_socket_race: run as the owner of the socket directory, it renames a
+# symlink over each socket that appears there.
+add_executable(m365gate-fs-race tools/fs_race.cpp)
+target_link_libraries(m365gate-fs-race PRIVATE CLI11::CLI11)
+
 # load_postfix_sync runs LOAD_SECONDS (default 120) of load; set it in the environment of
 # ctest to change it (LOAD_SECONDS=600 ctest -R load_postfix_sync).
 # Every script gets the same arguments: the binaries by target file, so ctest runs what was
@@ -25,7 +31,8 @@ target_link_libraries(m365gate-store-tamper PRIVATE PkgConfig::LMDB CLI11::CLI11
 set(hardening_tools
     $<TARGET_FILE:m365gate-sync> $<TARGET_FILE:m365gate-milter> $<TARGET_FILE:m365gatectl>
     $<TARGET_FILE:m365gate-graphsim> $<TARGET_FILE:m365gate-milter-faults>
-    $<TARGET_FILE:m365gate-store-inspect> $<TARGET_FILE:m365gate-store-tamper>)
+    $<TARGET_FILE:m365gate-store-inspect> $<TARGET_FILE:m365gate-store-tamper>
+    $<TARGET_FILE:m365gate-fs-race>)
 
 # Each script with its ctest TIMEOUT in seconds (run times measured on the 2-core machine:
 # tests/bench/README.md, "Hardening"). Exit 77 only when a prerequisite cannot exist (not root,
@@ -38,7 +45,10 @@ set(hardening_scripts
     fault_graph 180
     fault_milter_abort 180
     load_postfix_sync 400
-    secrets_privileges 180)
+    secrets_privileges 180
+    fs_socket_race 120
+    fs_symlinks 90
+    fs_secret_set 60)
 list(LENGTH hardening_scripts hardening_n)
 math(EXPR hardening_last "${hardening_n} - 1")
 foreach(i RANGE 0 ${hardening_last} 2)

@@ -144,7 +144,7 @@ FAKE_AZ_END
         bad "rotate-secret: credential file is: $(sed 's/secret = .*/secret = (hidden)/' "$secret_file")"
     fi
     [ "$(stat -c %a "$secret_file")" = 600 ] && ok "rotate-secret: credential file is 0600" || bad "rotate-secret: mode $(stat -c %a "$secret_file")"
-    [ "$(stat -c %U "$secret_file")" = "$sync_user" ] && ok "rotate-secret: credential file keeps its owner" || bad "rotate-secret: owner $(stat -c %U "$secret_file")"
+    [ "$(stat -c %U "$secret_file")" = "$sync_user" ] && ok "rotate-secret: credential file belongs to sync.user" || bad "rotate-secret: owner $(stat -c %U "$secret_file")"
     grep -q -- "ad app credential reset --id 22222222-2222-2222-2222-222222222222 --append --display-name m365gate $(date -u +%Y-%m-%d) --end-date $end -o json" "$az_log" &&
         ok "rotate-secret: az credential reset --append with the end date" || bad "rotate-secret: az calls: $(cat "$az_log")"
     grep -q "az~fourth" "$rot" "$az_log" && bad "rotate-secret: the secret appears in its output or on a command line" ||
@@ -225,7 +225,7 @@ in_days() { date -u -d "@$((now + $1 * 86400))" +%Y-%m-%dT%H:%M:%SZ; }
 touch "$work/etc/contoso.secret"; chown "$sync_user" "$work/etc/contoso.secret"
 expect_exit 0 "secret set (initial)" -- sh -c "printf 's3cr3t~contoso~value~0001\n' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 200)"
 [ "$(stat -c %a "$work/etc/contoso.secret")" = 600 ] && ok "credential file is 0600" || bad "credential file mode $(stat -c %a "$work/etc/contoso.secret")"
-[ "$(stat -c %U "$work/etc/contoso.secret")" = "$sync_user" ] && ok "credential file keeps its owner" || bad "owner $(stat -c %U "$work/etc/contoso.secret")"
+[ "$(stat -c %U "$work/etc/contoso.secret")" = "$sync_user" ] && ok "credential file belongs to sync.user" || bad "owner $(stat -c %U "$work/etc/contoso.secret")"
 expect_out "secret set says the sync worker is not running" "m365gate-sync: not running"
 
 expect_exit 0 "m365gate-sync --once" -- "$sync_bin" --config "$cfg" --once

@@ -59,7 +59,7 @@ for run in 1 2; do
     else
         passed=$((passed + 1)); echo "PASS run $run: Postfix stopped"
     fi
-    if [ -S "$M365GATE_DEMO_DIR/run/milter.sock" ] && pgrep -f "m365gate-milter --config $M365GATE_DEMO_DIR/" >/dev/null; then
+    if [ -S "$M365GATE_DEMO_DIR/run/milter/milter.sock" ] && pgrep -f "m365gate-milter --config $M365GATE_DEMO_DIR/" >/dev/null; then
         failed=$((failed + 1)); echo "FAIL run $run: milter still running"
     else
         passed=$((passed + 1)); echo "PASS run $run: milter stopped"

@@ -196,13 +196,15 @@ if [ -z "$store" ] || [ -z "$socket" ] || [ -z "$milter_pid" ] || [ -z "$sync_pi
 else
     [ "/var/lib/$(key "$sync_unit" StateDirectory)" = "$store" ] &&
         ok "sync StateDirectory is the default store $store" || bad "StateDirectory vs store $store"
-    for pid in "$sync_pid" "$milter_pid"; do
-        for u in "$sync_unit" "$milter_unit"; do
-            [ "/run/$(key "$u" RuntimeDirectory)" = "$(dirname "$pid")" ] ||
-                bad "$(basename "$u") RuntimeDirectory is not $(dirname "$pid") (pid file $pid)"
-        done
-    done
-    ok "both units' RuntimeDirectory holds the default pid files $sync_pid, $milter_pid"
+    # Each daemon its own run directory (a directory both users could write would let the
+    # milter's user plant links for the sync worker): docs/security.md.
+    [ "/run/$(key "$sync_unit" RuntimeDirectory)" = "$(dirname "$sync_pid")" ] ||
+        bad "sync RuntimeDirectory is not $(dirname "$sync_pid") (pid file $sync_pid)"
+    [ "/run/$(key "$milter_unit" RuntimeDirectory)" = "$(dirname "$milter_pid")" ] ||
+        bad "milter RuntimeDirectory is not $(dirname "$milter_pid") (pid file $milter_pid)"
+    [ "$(dirname "$sync_pid")" != "$(dirname "$milter_pid")" ] ||
+        bad "both pid files in one directory $(dirname "$sync_pid")"
+    ok "each unit's RuntimeDirectory holds its own default pid file: $sync_pid, $milter_pid"
     key "$milter_unit" ReadWritePaths | grep -qx -- "-\?$(dirname "$socket")" &&
         ok "the milter may write its default socket directory $(dirname "$socket")" ||
         bad "milter ReadWritePaths lacks $(dirname "$socket")"
@@ -263,7 +265,8 @@ if command -v systemd-sysusers >/dev/null; then
         expect_dir /etc/m365gate 750 root m365gate
         expect_dir /etc/m365gate/secrets 700 m365gate m365gate
         expect_dir /var/lib/m365gate 750 m365gate m365gate
-        expect_dir /run/m365gate 775 m365gate m365gate
+        expect_dir /run/m365gate 755 m365gate m365gate
+        expect_dir /run/m365gate-milter 755 m365gate-milter m365gate
         expect_dir /var/log/m365gate 750 m365gate-milter m365gate
         expect_dir /var/spool/postfix/m365gate 750 m365gate-milter postfix
     else

@@ -906,7 +906,7 @@ TEST_CASE("setup_logging with target file appends lines to the file", "[log]") {
     cfg.file = dir.path() / "m365gate.log";
     write_file(cfg.file, "earlier line\n");
 
-    setup_logging(cfg, "m365gate-test");
+    setup_logging(cfg, "m365gate-test", true);
     spdlog::info("event=test to={}", log_value("bob example"));
     spdlog::debug("event=hidden");
     spdlog::warn("event=careful");
@@ -923,7 +923,7 @@ TEST_CASE("setup_logging with target file appends lines to the file", "[log]") {
 
     SECTION("a reload that changes only the level keeps the file and takes the level") {
         cfg.level = "debug";
-        setup_logging(cfg, "m365gate-test");
+        setup_logging(cfg, "m365gate-test", true);
         spdlog::debug("event=now_shown");
         CHECK(read_file(cfg.file).find("debug: event=now_shown\n") != std::string::npos);
     }
@@ -939,7 +939,7 @@ TEST_CASE("setup_logging replaces a capturing default logger, which then sees no
     LogConfig cfg;
     cfg.target = LogTarget::file;
     cfg.file = dir.path() / "m365gate.log";
-    setup_logging(cfg, "m365gate-test");
+    setup_logging(cfg, "m365gate-test", true);
     spdlog::error("event=after");
     CHECK(capture->lines().size() == 1);
     CHECK(read_file(cfg.file).find("error: event=after") != std::string::npos);
@@ -951,12 +951,46 @@ TEST_CASE("setup_logging names a log file it cannot open", "[log]") {
     LogConfig cfg;
     cfg.target = LogTarget::file;
     cfg.file = dir.path() / "plain" / "m365gate.log";
-    CHECK_THROWS_WITH(setup_logging(cfg, "m365gate-test"),
+    CHECK_THROWS_WITH(setup_logging(cfg, "m365gate-test", true),
                       Catch::StartsWith(cfg.file.string() + ": cannot open log file"));
 
     cfg.target = LogTarget::stderr_;
     cfg.level = "verbose";
     CHECK_THROWS_AS(setup_logging(cfg, "m365gate-test"), ConfigError);
+}
+
+TEST_CASE("setup_logging never writes through a symlink or a second hard link", "[log]") {
+    TempDir dir;
+    const auto target = dir.path() / "credential";
+    write_file(target, "secret = \"s\"\n");
+    LogConfig cfg;
+    cfg.target = LogTarget::file;
+    cfg.file = dir.path() / "m365gate.log";
+
+    SECTION("a symlink at log.file") {
+        std::filesystem::create_symlink(target, cfg.file);
+        CHECK_THROWS_WITH(setup_logging(cfg, "m365gate-test", true),
+                          Catch::Contains("symbolic link"));
+    }
+    SECTION("a hard link at log.file") {
+        std::filesystem::create_hard_link(target, cfg.file);
+        CHECK_THROWS_WITH(setup_logging(cfg, "m365gate-test", true), Catch::Contains("hard links"));
+    }
+    CHECK(read_file(target) == "secret = \"s\"\n");
+}
+
+TEST_CASE("as root, setup_logging leaves log.file closed until after the privilege drop", "[log]") {
+    if (::geteuid() != 0) {
+        SUCCEED("only root defers the log file");
+        return;
+    }
+    TempDir dir;
+    LogConfig cfg;
+    cfg.target = LogTarget::file;
+    cfg.file = dir.path() / "m365gate.log";
+    setup_logging(cfg, "m365gate-test");
+    spdlog::info("event=while_root");
+    CHECK_FALSE(std::filesystem::exists(cfg.file));
 }
 
 TEST_CASE("setup_logging to syslog installs a logger named after the program", "[log]") {

@@ -86,6 +86,16 @@ TEST_CASE("a missing, odd or oversized credential file is named in the error", "
     CHECK(load_credential(at_limit).secret.reveal().size() == 65536);
 }
 
+TEST_CASE("a credential file is not read through a symlink", "[credential]") {
+    TempDir dir;
+    const auto real = write_credential(dir.path() / "real.secret", "s3cret\n");
+    const auto link = dir.path() / "link.secret";
+    std::filesystem::create_symlink(real, link);
+    CHECK(credential_error(link) ==
+          link.string() +
+              ": credential file is a symbolic link: point the config at the real file");
+}
+
 TEST_CASE("the plain form is the one non-empty line, trimmed", "[credential]") {
     struct Case {
         const char* label;

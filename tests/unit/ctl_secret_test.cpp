@@ -1,5 +1,6 @@
 // m365gatectl secret set, check-config and reload: files, modes, signals.
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -33,6 +34,14 @@ std::size_t files_in(const std::filesystem::path& dir) {
     return n;
 }
 
+// secret set gives the file to sync.user, so it must exist: "nobody" when the tests run as
+// root, else the user running them (secret set runs as root or as sync.user).
+std::string sync_user_for_tests() {
+    if (::geteuid() == 0) return "nobody";
+    const passwd* pw = ::getpwuid(::geteuid());
+    return pw != nullptr ? pw->pw_name : "";
+}
+
 // A child that sleeps until killed; its name is not m365gate-sync. The constructor returns
 // once the child has exec'd (the close-on-exec pipe reads EOF), so /proc/PID/comm is "sleep".
 struct Sleeper {
@@ -61,6 +70,7 @@ struct Sleeper {
 
 TEST_CASE("secret set replaces the credential file atomically with mode 0600", "[ctl][secret]") {
     StoreFixture fx;
+    fx.cfg.sync.user = sync_user_for_tests();
     const auto& file = fx.cfg.tenants[0].client_secret_file;
     std::ostringstream out, err;
     SecretSetOptions options;
@@ -137,6 +147,47 @@ TEST_CASE("secret set replaces the credential file atomically with mode 0600", "
         REQUIRE(run_secret_set(fx.cfg, options, in, out, err) == 0);
         CHECK_THAT(out.str(), Catch::Contains("is \"sleep\", not m365gate-sync"));
         CHECK(::kill(sleeper.pid, 0) == 0);
+    }
+}
+
+TEST_CASE("secret set refuses places where another user could interfere", "[ctl][secret]") {
+    StoreFixture fx;
+    fx.cfg.sync.user = sync_user_for_tests();
+    auto& file = fx.cfg.tenants[0].client_secret_file;
+    std::ostringstream out, err;
+    SecretSetOptions options;
+    options.tenant = "contoso";
+    options.reload = false;
+
+    SECTION("a directory writable by others (even sticky, as /tmp): exit 77, nothing written") {
+        const auto open_dir = fx.dir.path() / "open";
+        std::filesystem::create_directory(open_dir);
+        REQUIRE(::chmod(open_dir.c_str(), 01777) == 0);
+        file = open_dir / "contoso.secret";
+        std::istringstream in("s3cret-value");
+        CHECK(run_secret_set(fx.cfg, options, in, out, err) == exit_unsafe);
+        CHECK_THAT(err.str(), Catch::Contains("writable by group or others"));
+        CHECK(files_in(open_dir) == 0);
+    }
+    SECTION("a file that belongs to another user: exit 77, the file untouched") {
+        if (::geteuid() != 0) {
+            SUCCEED("needs root to give a file away");
+            return;
+        }
+        write_file(file, "planted\n");
+        const passwd* daemon_user = ::getpwnam("daemon");
+        REQUIRE(daemon_user != nullptr);
+        REQUIRE(::chown(file.c_str(), daemon_user->pw_uid, daemon_user->pw_gid) == 0);
+        std::istringstream in("s3cret-value");
+        CHECK(run_secret_set(fx.cfg, options, in, out, err) == exit_unsafe);
+        CHECK_THAT(err.str(), Catch::Contains("belongs to uid"));
+        CHECK(read_file(file) == "planted\n");
+    }
+    SECTION("a sync.user that does not exist: exit 1") {
+        fx.cfg.sync.user = "no-such-user-m365gate";
+        std::istringstream in("s3cret-value");
+        CHECK(run_secret_set(fx.cfg, options, in, out, err) == exit_failure);
+        CHECK_THAT(err.str(), Catch::Contains("no such user"));
     }
 }
 
