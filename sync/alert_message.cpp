@@ -395,6 +395,23 @@ void secret_accepted(const Context& c, std::string& subject, BodyWriter& b) {
     credentials_page(b, c);
 }
 
+void store_damaged(const Context& c, std::string& subject, BodyWriter& b) {
+    const AlertTexts& t = c.texts;
+    subject = "[m365gate] " + std::string(t.store_damaged_subject);
+    b.paragraph(
+        fill_template(t.store_damaged_intro, {{"store", printable(c.facts.store_path, 300)},
+                                              {"moved_to", printable(c.facts.moved_to, 300)}}));
+    b.field(t.label_last_error, quoted_error(c));
+    b.blank();
+    b.heading(t.heading_impact_now);
+    b.paragraph(
+        fill_template(t.store_damaged_impact,
+                      {{"verdict", unavailable_text(c.cfg.decision.on_cache_unavailable, t)}}),
+        "  ");
+    b.heading(t.heading_what_to_do);
+    b.paragraph(t.store_damaged_action, "  ");
+}
+
 AlertSeverity severity_of(AlertKind kind) {
     switch (kind) {
         case AlertKind::secret_expiring:
@@ -432,6 +449,8 @@ const char* to_string(AlertKind kind) {
             return "recovered";
         case AlertKind::secret_accepted:
             return "secret_accepted";
+        case AlertKind::store_damaged:
+            return "store_damaged";
     }
     return "unknown";
 }
@@ -498,6 +517,8 @@ std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
             return "tenant syncs again";
         case AlertKind::secret_accepted:
             return "new client secret accepted";
+        case AlertKind::store_damaged:
+            return "recipient store damaged; moved aside and rebuilt by a full sync";
     }
     return {};
 }
@@ -534,7 +555,8 @@ std::string webhook_json(const Alert& a, const Context& c) {
     j["addresses_after"] = null_or(shrink, facts.addresses_after);
     j["sync_kind"] = null_or(shrink && !facts.sync_kind.empty(), facts.sync_kind);
     j["resolved"] = facts.resolved;
-    j["credentials_url"] = credentials_url(c.tenant.client_id);
+    j["credentials_url"] =
+        null_or(!c.tenant.client_id.empty(), credentials_url(c.tenant.client_id));
     j["host"] = c.host;
     j["time"] = format_utc_iso(facts.now);
     j["language"] = c.texts.language;
@@ -576,6 +598,9 @@ Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFact
             break;
         case AlertKind::secret_accepted:
             secret_accepted(c, a.subject, b);
+            break;
+        case AlertKind::store_damaged:
+            store_damaged(c, a.subject, b);
             break;
     }
     footer(b, c);

@@ -27,6 +27,7 @@ enum class AlertKind {
     shrink_refused,   // the mass-deletion guard kept the previous list
     recovered,        // a tenant that was alerted about syncs again
     secret_accepted,  // after a reload with a new secret: Entra accepted it
+    store_damaged,    // the store failed its check: moved aside, every list rebuilt (no tenant)
 };
 const char* to_string(AlertKind kind);  // "secret_expiring", ... (webhook "event", log)
 
@@ -52,6 +53,8 @@ struct AlertFacts {
     std::uint64_t addresses_after = 0;
     std::string sync_kind;              // shrink_refused: "full" | "delta" ("" = not known)
     std::vector<std::string> resolved;  // recovered: alert keys that had been sent
+    std::string store_path;             // store_damaged: the store directory
+    std::string moved_to;               // store_damaged: where the damaged files went
 };
 
 struct Alert {

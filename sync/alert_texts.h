@@ -84,6 +84,10 @@ struct AlertTexts {
     std::string_view recovered_subject, recovered_intro;          // {tenant} {when} {resolved}
 
     std::string_view accepted_subject, accepted_intro, accepted_expiry_unknown, accepted_delete_old;
+
+    // {store} {moved_to}; {verdict} is what milter.on_cache_unavailable does to mail.
+    std::string_view store_damaged_subject, store_damaged_intro, store_damaged_impact,
+        store_damaged_action;
 };
 
 const AlertTexts& english_texts();

@@ -222,6 +222,20 @@ void set_shrink_and_notice_texts(AlertTexts& t) {
     t.accepted_delete_old =
         "If the old secret still exists, delete it in the Entra admin center once the tenant "
         "has synced with the new one.";
+
+    t.store_damaged_subject = "recipient store damaged, being rebuilt";
+    t.store_damaged_intro =
+        "m365gate-sync found the recipient store {store} damaged (its pages failed the check "
+        "every process runs before it reads the store). It moved the damaged files to "
+        "{moved_to} and is rebuilding every tenant's list with a full sync from Microsoft "
+        "Graph.";
+    t.store_damaged_impact =
+        "Until a tenant's full sync has finished, mail to its domains is {verdict} "
+        "(milter.on_cache_unavailable); mail to other "
+        "domains is not affected. m365gatectl status shows when each tenant has synced again.";
+    t.store_damaged_action =
+        "Check the disk that holds the store (the kernel log, SMART, free space): a store "
+        "does not damage itself. Keep the moved files for a bug report, or delete them.";
 }
 
 AlertTexts make_english() {

@@ -262,6 +262,20 @@ void set_shrink_and_notice_texts(AlertTexts& t) {
     t.accepted_delete_old =
         "古いシークレットがまだ残っている場合は、新しいシークレットで同期できることを確認した"
         "うえで、Entra 管理センターから削除してください。";
+
+    t.store_damaged_subject = "受信者ストアの破損を検出し、再構築しています";
+    t.store_damaged_intro =
+        "m365gate-sync が受信者ストア {store} の破損を検出しました（ストアを読む前に各プロセス"
+        "が行う検査に失敗しました）。破損したファイルを {moved_to} に移し、Microsoft Graph "
+        "からの完全同期で全テナントのリストを作り直しています。";
+    t.store_damaged_impact =
+        "テナントの完全同期が終わるまで、そのドメイン宛てのメールは{verdict}。"
+        "ほかのドメイン宛てのメールには影響しません。各テナントの同期状況は m365gatectl "
+        "status で確認できます。";
+    t.store_damaged_action =
+        "ストアのあるディスクを確認してください（カーネルログ、SMART、空き容量）。"
+        "ストアが自然に壊れることはありません。移したファイルは不具合報告用に保管するか、"
+        "削除してください。";
 }
 
 AlertTexts make_japanese() {

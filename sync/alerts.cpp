@@ -110,6 +110,8 @@ public:
     void secret_changed(const Config& cfg, const TenantConfig& tenant,
                         const SyncResult& token_result, store::TenantState& state,
                         std::int64_t now) override;
+    void store_damaged(const Config& cfg, const std::string& moved_to, const std::string& problem,
+                       std::int64_t now) override;
 
 private:
     // Log, mail, webhook. True when the alert counts as sent (see the file comment).
@@ -396,6 +398,19 @@ void RealAlerter::secret_changed(const Config& cfg, const TenantConfig& tenant,
 }
 
 }  // namespace
+
+void RealAlerter::store_damaged(const Config& cfg, const std::string& moved_to,
+                                const std::string& problem, std::int64_t now) {
+    AlertFacts f;
+    f.kind = AlertKind::store_damaged;
+    f.now = now;
+    f.error_kind = "store";
+    f.error_message = problem;
+    f.store_path = cfg.store.path.string();
+    f.moved_to = moved_to;
+    // No tenant: the recipients are alerts.mail_to alone, the webhook's tenant fields are empty.
+    send(cfg, TenantConfig{}, f);
+}
 
 std::unique_ptr<Alerter> make_alerter() { return std::make_unique<RealAlerter>(); }
 

@@ -48,6 +48,13 @@ public:
     virtual void secret_changed(const Config& cfg, const TenantConfig& tenant,
                                 const SyncResult& token_result, store::TenantState& state,
                                 std::int64_t now) = 0;
+    // The store failed its check and was moved to `moved_to`; every list is being rebuilt.
+    // Not a tenant's event: sent once, to alerts.mail_to and the webhook (no state to keep:
+    // each damaged store is moved aside once).
+    virtual void store_damaged(const Config& cfg, const std::string& moved_to,
+                               const std::string& problem, std::int64_t now) {
+        (void)cfg, (void)moved_to, (void)problem, (void)now;
+    }
 };
 
 // The real one: log + sendmail + webhook, as configured in cfg.alerts.

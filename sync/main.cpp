@@ -122,15 +122,17 @@ std::filesystem::path move_store_aside(const std::filesystem::path& dir) {
 // a full sync. The move happens under <store>/sync.lock (the WriterLock's file), so a second
 // m365gate-sync waits and then finds the new store. An unknown schema version is not touched
 // (DESIGN: a clear error; a newer m365gate may have written it): StoreError (schema).
-std::unique_ptr<store::Store> open_store(const Config& cfg) {
+std::unique_ptr<store::Store> open_store(const Config& cfg, sync::Alerter& alerter) {
     store::StoreOptions options;
     options.max_size = cfg.store.max_size;
+    std::string problem;
     try {
         return std::make_unique<store::Store>(cfg.store.path, options);
     } catch (const store::StoreError& e) {
         if (e.kind() != store::StoreError::Kind::corrupt) {
             throw;
         }
+        problem = e.what();
         spdlog::error("event=store_open status=corrupt store={} error={}",
                       log_value(cfg.store.path.string()), log_value(e.what(), 400));
     }
@@ -160,6 +162,7 @@ std::unique_ptr<store::Store> open_store(const Config& cfg) {
         "milter answers on_cache_unavailable for managed domains. Keep the broken copy for a bug "
         "report, or delete it.\"",
         log_value(cfg.store.path.string()), log_value(aside.string()));
+    alerter.store_damaged(cfg, aside.string(), problem, static_cast<std::int64_t>(::time(nullptr)));
     return std::make_unique<store::Store>(cfg.store.path, options);
 }
 
@@ -377,16 +380,16 @@ See m365gate-sync(8), m365gate.toml(5).)");
         return EX_SOFTWARE;
     }
 
+    std::unique_ptr<sync::Alerter> alerter = sync::make_alerter();
     std::unique_ptr<store::Store> store;
     try {
-        store = open_store(*cfg);
+        store = open_store(*cfg, *alerter);
     } catch (const store::StoreError& e) {
         spdlog::critical("event=start status=error what=store error={}", log_value(e.what()));
         std::cerr << "m365gate-sync: " << e.what() << '\n';
         return e.kind() == store::StoreError::Kind::schema ? EX_CONFIG : EX_IOERR;
     }
 
-    std::unique_ptr<sync::Alerter> alerter = sync::make_alerter();
     Control control;
     auto worker = std::make_unique<sync::Worker>(*store, *alerter, &control.stop);
     worker->set_config(cfg, false);
@@ -413,7 +416,7 @@ See m365gate-sync(8), m365gate.toml(5).)");
                     // round fills with a full sync.
                     worker.reset();
                     store.reset();
-                    store = open_store(*current);
+                    store = open_store(*current, *alerter);
                     worker = std::make_unique<sync::Worker>(*store, *alerter, &control.stop);
                     worker->set_config(current, false);
                 }

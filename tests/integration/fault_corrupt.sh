@@ -125,6 +125,8 @@ for how in meta truncated; do
         [ "$(stat -c %a "$aside")" = 700 ] && ok "$how: the broken copy is 0700" || bad "$how: mode $(stat -c %a "$aside")"
         grep -q 'note="the store was corrupt; a new one is being built by a full sync' <<<"$slog" &&
             ok "$how: the log line says what happens and what to do" || bad "$how: log line without a note"
+        grep -q 'event=alert alert=store_damaged .*summary="recipient store damaged; moved aside' <<<"$slog" &&
+            ok "$how: the store_damaged alert went out" || bad "$how: no store_damaged alert"
     else
         bad "$how: not moved aside (dirs $(broken_dirs), log:)"
         sed 's/^/    /' <<<"$slog" | tail -n 6

@@ -381,3 +381,32 @@ TEST_CASE("network text quoted in a body is bounded and printable", "[alerts][ma
         CHECK(line.size() <= 998);
     }
 }
+
+TEST_CASE("a damaged store is one alert for the whole gateway, in both languages",
+          "[alerts][message]") {
+    AlertFacts f;
+    f.kind = AlertKind::store_damaged;
+    f.now = jan31_2027;
+    f.error_kind = "store";
+    f.error_message = "page 17: key out of order\x01";
+    f.store_path = "/var/lib/m365gate";
+    f.moved_to = "/var/lib/m365gate/broken-20270131T000000Z";
+    const Alert en = build_alert(make_config("en"), TenantConfig{}, f, tokyo(), "gw");
+    CHECK(en.subject == "[m365gate] recipient store damaged, being rebuilt");
+    CHECK(en.severity == AlertSeverity::error);
+    const std::string body = flat(en.body);
+    CHECK(body.find("/var/lib/m365gate/broken-20270131T000000Z") != std::string::npos);
+    CHECK(body.find("page 17: key out of order?") != std::string::npos);  // made printable
+    CHECK(body.find("a temporary failure (451 4.3.0)") != std::string::npos);
+    CHECK(body.find("Check the disk") != std::string::npos);
+    const auto j = nlohmann::json::parse(en.json);
+    CHECK(j["event"] == "store_damaged");
+    CHECK(j["tenant"] == "");
+    CHECK(j["credentials_url"].is_null());
+    CHECK(j["error_kind"] == "store");
+    const Alert ja = build_alert(make_config("ja"), TenantConfig{}, f, tokyo(), "gw");
+    CHECK(ja.subject == "[m365gate] 受信者ストアの破損を検出し、再構築しています");
+    CHECK(flat(ja.body).find("一時エラー（451 4.3.0）") != std::string::npos);
+    CHECK(log_summary(TenantConfig{}, f) ==
+          "recipient store damaged; moved aside and rebuilt by a full sync");
+}
