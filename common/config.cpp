@@ -1,4 +1,5 @@
-// common/config.cpp - m365gate.toml into one Config; credential files; durations and dates.
+// common/config.cpp - m365gate.toml into one Config; credential files. Dates, durations and
+// zones are common/time.h's and common/zone.h's.
 //
 // Each section is read through a Section, which checks the table's keys against a fixed list
 // before judging any value, so a misspelt key reads "unknown key" rather than "missing required
@@ -26,6 +27,7 @@
 #include <utility>
 
 #include "common/idna.h"
+#include "common/zone.h"
 
 namespace m365gate {
 namespace {
@@ -36,8 +38,6 @@ constexpr std::uint64_t max_sync_objects = 1'000'000'000;  // max_objects, max_p
 constexpr std::uint64_t min_store_size = 1u << 20;         // 1M
 constexpr Seconds max_config_duration{365LL * 24 * 3600};  // no interval in m365gate needs more
 constexpr std::size_t max_reply_text = 400;
-constexpr int min_year = 1900;  // SysTime is int64 nanoseconds on libstdc++: 1677..2262
-constexpr int max_year = 2261;
 
 // ---- ASCII helpers (no locale) ----
 
@@ -118,70 +118,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
-// ---- dates: proleptic Gregorian arithmetic (H. Hinnant's algorithms), no mktime, no TZ ----
-
-std::int64_t days_from_civil(std::int64_t y, int m, int d) {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const std::int64_t yoe = y - era * 400;
-    const std::int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-struct Civil {
-    std::int64_t year;
-    int month;
-    int day;
-};
-
-Civil civil_from_days(std::int64_t z) {
-    z += 719468;
-    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const std::int64_t doe = z - era * 146097;
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const std::int64_t mp = (5 * doy + 2) / 153;
-    const int d = int(doy - (153 * mp + 2) / 5 + 1);
-    const int m = int(mp < 10 ? mp + 3 : mp - 9);
-    return {yoe + era * 400 + (m <= 2), m, d};
-}
-
-int days_in_month(int y, int m) {
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return (m == 2 && leap) ? 29 : days[m - 1];
-}
-
-// A UTC time point from civil fields and an offset east of UTC; nullopt when a field is out
-// of range or the year is outside what SysTime holds.
-std::optional<SysTime> make_time(int y, int mo, int d, int h, int mi, int s, int offset_minutes) {
-    if (y < min_year || y > max_year || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-        h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 || offset_minutes < -24 * 60 ||
-        offset_minutes > 24 * 60) {
-        return std::nullopt;
-    }
-    const std::int64_t seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
-                                 std::int64_t(offset_minutes) * 60;
-    return SysTime(std::chrono::duration_cast<SysTime::duration>(Seconds(seconds)));
-}
-
-// Reads exactly `n` digits at `pos`.
-bool read_digits(std::string_view text, std::size_t& pos, std::size_t n, int& out) {
-    if (pos + n > text.size()) {
-        return false;
-    }
-    out = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!is_digit(text[pos + i])) {
-            return false;
-        }
-        out = out * 10 + (text[pos + i] - '0');
-    }
-    pos += n;
-    return true;
-}
-
 bool read_char(std::string_view text, std::size_t& pos, char c) {
     if (pos < text.size() && text[pos] == c) {
         ++pos;
@@ -194,7 +130,7 @@ bool read_char(std::string_view text, std::size_t& pos, char c) {
 std::optional<SysTime> toml_time(const toml::node& node, std::string& error) {
     if (const auto* d = node.as_date()) {
         const toml::date v = d->get();
-        auto t = make_time(v.year, v.month, v.day, 0, 0, 0, 0);
+        auto t = civil_time(v.year, v.month, v.day, 0, 0, 0, 0);
         if (!t) {
             error = "date out of range";
         }
@@ -205,8 +141,8 @@ std::optional<SysTime> toml_time(const toml::node& node, std::string& error) {
         error = "date-time needs a time zone offset (e.g. 2027-01-31T00:00:00Z or +09:00)";
         return std::nullopt;
     }
-    auto t = make_time(v.date.year, v.date.month, v.date.day, v.time.hour, v.time.minute,
-                       v.time.second, v.offset->minutes);
+    auto t = civil_time(v.date.year, v.date.month, v.date.day, v.time.hour, v.time.minute,
+                        v.time.second, v.offset->minutes);
     if (!t) {
         error = "date-time out of range";
     }
@@ -779,22 +715,6 @@ void read_sync(const Section& s, SyncConfig& out) {
     s.read("pid_file", out.pid_file);
 }
 
-bool zone_exists(const std::string& zone) {
-    if (zone == "UTC") {
-        return true;
-    }
-    if (zone.empty() || zone.front() == '/' || zone.find("..") != std::string::npos) {
-        return false;
-    }
-    for (char c : zone) {
-        if (!is_lower_alnum(ascii_lower(c)) && std::strchr("/_+-", c) == nullptr) {
-            return false;
-        }
-    }
-    struct stat st {};
-    return ::stat(("/usr/share/zoneinfo/" + zone).c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 void read_alerts(const Section& s, AlertConfig& out) {
     if (auto to = s.strings("mail_to", check_address)) {
         out.mail_to = std::move(*to);
@@ -1211,44 +1131,6 @@ const TenantConfig* Config::find_tenant(std::string_view name) const {
     return nullptr;
 }
 
-std::optional<Seconds> parse_duration(std::string_view text) {
-    if (text.size() < 2) {
-        return std::nullopt;
-    }
-    std::int64_t unit = 0;
-    switch (text.back()) {
-        case 's':
-            unit = 1;
-            break;
-        case 'm':
-            unit = 60;
-            break;
-        case 'h':
-            unit = 3600;
-            break;
-        case 'd':
-            unit = 86400;
-            break;
-        case 'w':
-            unit = 7 * 86400;
-            break;
-        default:
-            return std::nullopt;
-    }
-    constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
-    std::int64_t n = 0;
-    for (char c : text.substr(0, text.size() - 1)) {
-        if (!is_digit(c) || n > (max - (c - '0')) / 10) {
-            return std::nullopt;
-        }
-        n = n * 10 + (c - '0');
-    }
-    if (n > max / unit) {
-        return std::nullopt;
-    }
-    return Seconds(n * unit);
-}
-
 std::optional<std::uint64_t> parse_size(std::string_view text) {
     if (text.empty()) {
         return std::nullopt;
@@ -1292,77 +1174,12 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     return n << shift;
 }
 
-// YYYY-MM-DD, or YYYY-MM-DD(T| )HH:MM:SS[.fraction](Z|+HH:MM|-HH:MM). A date-time without an
-// offset is refused: it would silently mean the server's zone. Fractions are dropped (Graph
-// writes "2027-01-31T12:00:00.123Z").
 std::uint64_t effective_max_pages(const SyncConfig& sync) {
     return sync.max_pages != 0 ? sync.max_pages : sync.max_objects / 100 + 1000;
 }
 
 std::uint64_t effective_max_spill_size(const SyncConfig& sync, const StoreConfig& store) {
     return sync.max_spill_size != 0 ? sync.max_spill_size : store.max_size;
-}
-
-std::optional<SysTime> parse_datetime(std::string_view text) {
-    std::size_t pos = 0;
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, offset = 0;
-    if (!read_digits(text, pos, 4, y) || !read_char(text, pos, '-') ||
-        !read_digits(text, pos, 2, mo) || !read_char(text, pos, '-') ||
-        !read_digits(text, pos, 2, d)) {
-        return std::nullopt;
-    }
-    if (pos == text.size()) {
-        return make_time(y, mo, d, 0, 0, 0, 0);
-    }
-    if (!(read_char(text, pos, 'T') || read_char(text, pos, 't') || read_char(text, pos, ' ')) ||
-        !read_digits(text, pos, 2, h) || !read_char(text, pos, ':') ||
-        !read_digits(text, pos, 2, mi) || !read_char(text, pos, ':') ||
-        !read_digits(text, pos, 2, s)) {
-        return std::nullopt;
-    }
-    if (read_char(text, pos, '.')) {
-        const std::size_t start = pos;
-        while (pos < text.size() && is_digit(text[pos])) {
-            ++pos;
-        }
-        if (pos == start) {
-            return std::nullopt;
-        }
-    }
-    if (read_char(text, pos, 'Z') || read_char(text, pos, 'z')) {
-        offset = 0;
-    } else {
-        const bool east = read_char(text, pos, '+');
-        if (!east && !read_char(text, pos, '-')) {
-            return std::nullopt;
-        }
-        int oh = 0, om = 0;
-        if (!read_digits(text, pos, 2, oh) || !read_char(text, pos, ':') ||
-            !read_digits(text, pos, 2, om) || oh > 23 || om > 59) {
-            return std::nullopt;
-        }
-        offset = (east ? 1 : -1) * (oh * 60 + om);
-    }
-    if (pos != text.size()) {
-        return std::nullopt;
-    }
-    return make_time(y, mo, d, h, mi, s, offset);
-}
-
-std::string format_datetime_utc(SysTime t) {
-    const std::int64_t seconds = std::chrono::floor<Seconds>(t.time_since_epoch()).count();
-    std::int64_t days = seconds / 86400;
-    std::int64_t rest = seconds % 86400;
-    if (rest < 0) {
-        rest += 86400;
-        days -= 1;
-    }
-    const Civil c = civil_from_days(days);
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
-                  static_cast<long long>(c.year), c.month, c.day, int(rest / 3600),
-                  int(rest / 60 % 60), int(rest % 60));
-    return buffer;
 }
 
 Config parse_config(std::string_view text, const std::string& name) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/secret.h"
+#include "common/time.h"
 
 namespace m365gate {
 
@@ -26,9 +27,6 @@ class ConfigError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
-
-using Seconds = std::chrono::seconds;
-using SysTime = std::chrono::system_clock::time_point;
 
 enum class Verdict { accept, reject, tempfail };
 enum class MilterMode { enforce, report };
@@ -151,13 +149,8 @@ Config load_config(const std::filesystem::path& file);
 // Same, from text (tests, fuzzing); `name` stands for the file name in messages.
 Config parse_config(std::string_view text, const std::string& name);
 
-// "30s", "15m", "6h", "2d", "1w" -> seconds. Bare numbers, "1h30m", "-5m", overflow -> nullopt.
-std::optional<Seconds> parse_duration(std::string_view text);
 // "512M", "4G", "65536" (bytes), "1T" -> bytes; nullopt on junk or overflow.
 std::optional<std::uint64_t> parse_size(std::string_view text);
-// "2027-01-31", "2027-01-31T12:00:00Z", "2027-01-31T21:00:00+09:00" -> UTC time point.
-std::optional<SysTime> parse_datetime(std::string_view text);
-std::string format_datetime_utc(SysTime t);  // "2027-01-31T12:00:00Z"
 
 // A credential file: either the secret alone on one line, or TOML with
 // `secret = "..."` and optional `expires = 2027-01-31T00:00:00Z` (TOML date-time or date).

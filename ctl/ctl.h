@@ -27,15 +27,11 @@ inline constexpr int exit_usage = 2;    // bad arguments
 inline constexpr int exit_unsafe = 77;  // EX_NOPERM: refused, files could be changed by others
 inline constexpr int exit_config = 78;  // EX_CONFIG: the config or a credential file is invalid
 
-// "Now" in Unix seconds: M365GATE_TEST_NOW when set (tests only), else the system clock.
-std::int64_t now_seconds();
-
 // "45s", "12m", "5h", "3d" (floor; negative input is treated as its absolute value).
 std::string format_age(std::int64_t seconds);
-// "2026-11-23T09:00:00Z"; "never" for 0.
+// format_utc() ("2026-11-23T09:00:00Z"), or "never" for 0. Dates are read with
+// parse_timestamp() and "now" is now_seconds(), both from common/time.h.
 std::string format_time(std::int64_t unix_seconds);
-// "2026-11-23T09:00:00Z", "...T09:00:00.123Z", "...+09:00", "2026-11-23" -> Unix seconds.
-std::optional<std::int64_t> parse_timestamp(std::string_view text);
 
 // Opens the store read-only at the config's ceiling; nullptr and a reason when it cannot.
 std::unique_ptr<store::Store> open_store(const Config& cfg, std::string& why);

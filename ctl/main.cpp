@@ -170,7 +170,7 @@ Examples:
         return check->parsed() ? static_cast<int>(ctl::Health::unknown) : ctl::exit_usage;
     }
 
-    const std::int64_t now = ctl::now_seconds();
+    const std::int64_t now = now_seconds();
     try {
         if (check_config->parsed()) {
             return ctl::run_check_config(

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/safe_file.h"
+#include "common/time.h"
 
 namespace m365gate::milter {
 namespace {
@@ -72,7 +73,7 @@ std::string rejection_line(std::string_view action, const RcptContext& ctx,
 std::string rejection_json(std::string_view action, const RcptContext& ctx,
                            const store::Decision& d, const SmtpReply& reply, std::int64_t now) {
     nlohmann::ordered_json j;
-    j["ts"] = utc_timestamp(now);
+    j["ts"] = format_utc(now);
     j["action"] = std::string(action);
     j["queue_id"] = bounded(ctx.queue_id);
     j["client_addr"] = bounded(ctx.client_addr);
@@ -86,15 +87,6 @@ std::string rejection_json(std::string_view action, const RcptContext& ctx,
     std::string out = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     out.push_back('\n');
     return out;
-}
-
-std::string utc_timestamp(std::int64_t unix_seconds) {
-    const std::time_t t = static_cast<std::time_t>(unix_seconds);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 RejectionLog::~RejectionLog() {

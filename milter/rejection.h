@@ -42,9 +42,6 @@ std::string rejection_line(std::string_view action, const RcptContext& ctx,
 std::string rejection_json(std::string_view action, const RcptContext& ctx,
                            const store::Decision& d, const SmtpReply& reply, std::int64_t now);
 
-// "2026-11-23T09:00:00Z".
-std::string utc_timestamp(std::int64_t unix_seconds);
-
 // log.rejections: opened O_APPEND, one write() per line, so lines from several threads (and
 // processes) never interleave; reopen() after logrotate moved the file (SIGUSR1).
 // Thread safe. Errors are logged (rate-limited) and never reach the caller.

@@ -542,15 +542,15 @@ std::string webhook_json(const Alert& a, const Context& c) {
     j["client_id"] = c.tenant.client_id;
     j["days_left"] = null_or(facts.kind == AlertKind::secret_expiring, facts.days_left);
     j["threshold_days"] = null_or(facts.kind == AlertKind::secret_expiring, facts.threshold_days);
-    j["expires"] = null_or(has_expiry, format_utc_iso(facts.secret_expires));
+    j["expires"] = null_or(has_expiry, format_utc(facts.secret_expires));
     j["expires_local"] = null_or(has_expiry, format_local(c.tz, facts.secret_expires));
     j["expires_source"] = null_or(has_expiry, facts.secret_expires_source);
     j["error_kind"] = null_or(!facts.error_kind.empty(), facts.error_kind);
     j["error_code"] = null_or(!facts.error_code.empty(), printable(facts.error_code, 64));
     j["missing_permission"] =
         null_or(facts.kind == AlertKind::consent_missing, printable(facts.missing_permission, 80));
-    j["last_success"] = null_or(facts.last_success != 0, format_utc_iso(facts.last_success));
-    j["failing_since"] = null_or(facts.failing_since != 0, format_utc_iso(facts.failing_since));
+    j["last_success"] = null_or(facts.last_success != 0, format_utc(facts.last_success));
+    j["failing_since"] = null_or(facts.failing_since != 0, format_utc(facts.failing_since));
     j["addresses_before"] = null_or(shrink, facts.addresses_before);
     j["addresses_after"] = null_or(shrink, facts.addresses_after);
     j["sync_kind"] = null_or(shrink && !facts.sync_kind.empty(), facts.sync_kind);
@@ -558,7 +558,7 @@ std::string webhook_json(const Alert& a, const Context& c) {
     j["credentials_url"] =
         null_or(!c.tenant.client_id.empty(), credentials_url(c.tenant.client_id));
     j["host"] = c.host;
-    j["time"] = format_utc_iso(facts.now);
+    j["time"] = format_utc(facts.now);
     j["language"] = c.texts.language;
     j["subject"] = a.subject;
     j["text"] = a.subject + "\n\n" + a.body;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/config.h"
-#include "sync/alert_time.h"
+#include "common/zone.h"
 
 namespace m365gate::sync {
 

@@ -199,7 +199,7 @@ bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const Aler
     if (facts.secret_expires != 0 &&
         (facts.kind == AlertKind::secret_expiring || facts.kind == AlertKind::secret_expired ||
          facts.kind == AlertKind::secret_accepted)) {
-        line += " expires=" + format_utc_iso(facts.secret_expires) +
+        line += " expires=" + format_utc(facts.secret_expires) +
                 " source=" + log_value(facts.secret_expires_source);
     }
     if (!facts.error_code.empty()) {

@@ -214,19 +214,6 @@ void lookup_secret_expiry(GraphClient& graph, HttpClient& http, const TenantConf
 
 }  // namespace
 
-std::int64_t now_seconds() {
-    if (const char* test_now = std::getenv("M365GATE_TEST_NOW"); test_now != nullptr) {
-        char* end = nullptr;
-        const long long v = std::strtoll(test_now, &end, 10);
-        if (end != test_now && *end == '\0') {
-            return v;
-        }
-    }
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 std::optional<SysTime> parse_graph_end_date(std::string_view text) {
     if (auto t = parse_datetime(text)) {
         return t;

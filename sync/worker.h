@@ -29,10 +29,6 @@
 
 namespace m365gate::sync {
 
-// Unix seconds now; M365GATE_TEST_NOW (Unix seconds) overrides it. TEST ONLY: it exists so
-// that tests of staleness, expiry and alerts need not wait; never set it in production.
-std::int64_t now_seconds();
-
 // First 8 hex digits of SHA-256 of the secret: tells secrets apart, reveals nothing.
 std::string secret_fingerprint(const Secret& secret);
 

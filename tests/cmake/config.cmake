@@ -6,3 +6,11 @@ catch_discover_tests(config_test
     EXTRA_ARGS -w NoTests
     TEST_PREFIX "config."
     PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
+
+# common/time.h: durations, dates, the UTC printer.
+add_executable(time_test unit/time_test.cpp)
+target_link_libraries(time_test PRIVATE m365_common m365_catch_main)
+catch_discover_tests(time_test
+    EXTRA_ARGS -w NoTests
+    TEST_PREFIX "time."
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)

@@ -15,7 +15,8 @@ target_compile_definitions(sync_integration_test PRIVATE
     M365GATE_SYNC_BIN="$<TARGET_FILE:m365gate-sync>"
     M365GATE_GRAPHSIM_BIN="$<TARGET_FILE:m365gate-graphsim>"
     M365GATE_MAKE_TEST_CA="${PROJECT_SOURCE_DIR}/tests/graphsim/make-test-ca.sh"
-    M365GATE_SOURCE_DIR_STR="${PROJECT_SOURCE_DIR}")
+    M365GATE_SOURCE_DIR_STR="${PROJECT_SOURCE_DIR}"
+    M365GATE_HAVE_TEST_CLOCK=${M365GATE_HAVE_TEST_CLOCK})
 add_dependencies(sync_integration_test m365gate-sync m365gate-graphsim)
 catch_discover_tests(sync_integration_test
     EXTRA_ARGS -w NoTests

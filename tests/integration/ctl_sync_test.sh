@@ -248,14 +248,24 @@ expect_json "status --json: last_sync_kind" "d['tenants'][0]['last_sync_kind']" 
 # --- check in each state ---------------------------------------------------------------------------
 expect_exit 0 "check: OK" -- ctl check
 expect_out "check: one OK line" "^M365GATE OK - contoso: OK \| 'contoso_addresses'=$expected;;;0"
-expect_exit 2 "check: stale two days later" -- env M365GATE_TEST_NOW=$((now + 2 * 86400)) "$ctl_bin" --config "$cfg" check
-expect_out "check: says stale" "^M365GATE CRITICAL - contoso: stale: last successful sync"
+# M365GATE_TEST_NOW moves the clock only in a build with the test clock (scripts/test's).
+test_clock=${M365GATE_TEST_CLOCK:-1}
+if [ "$test_clock" = 1 ]; then
+    expect_exit 2 "check: stale two days later" -- env M365GATE_TEST_NOW=$((now + 2 * 86400)) "$ctl_bin" --config "$cfg" check
+    expect_out "check: says stale" "^M365GATE CRITICAL - contoso: stale: last successful sync"
+else
+    echo "SKIP check: stale two days later (needs a build with M365GATE_TEST_CLOCK=ON)"
+fi
 printf 's3cr3t~contoso~value~0001' | ctl secret set --tenant contoso --expires "$(in_days 10)" >/dev/null
 "$sync_bin" --config "$cfg" --once >/dev/null 2>&1
 expect_exit 1 "check: secret within 14 days" -- ctl check
 expect_out "check: says when" "^M365GATE WARNING - contoso: secret expires in (9|10) days"
-expect_exit 2 "check: secret within a day" -- env M365GATE_TEST_NOW=$((now + 10 * 86400 - 3600)) "$ctl_bin" --config "$cfg" check
-expect_out "check: says hours" "secret expires in [0-9]+m|secret expires in 1h"
+if [ "$test_clock" = 1 ]; then
+    expect_exit 2 "check: secret within a day" -- env M365GATE_TEST_NOW=$((now + 10 * 86400 - 3600)) "$ctl_bin" --config "$cfg" check
+    expect_out "check: says hours" "secret expires in [0-9]+m|secret expires in 1h"
+else
+    echo "SKIP check: secret within a day (needs a build with M365GATE_TEST_CLOCK=ON)"
+fi
 
 # --- lookup ------------------------------------------------------------------------------------------
 expect_exit 0 "lookup" -- ctl lookup Alice.Anderson@Contoso.example nobody@contoso.example

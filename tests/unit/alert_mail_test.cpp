@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "sync/alert_message.h"
-#include "sync/alert_time.h"
+#include "common/zone.h"
 #include "tests/unit/alert_test_fixtures.h"
 
 using namespace m365gate;

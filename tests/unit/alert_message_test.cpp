@@ -3,16 +3,24 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "sync/alert_time.h"
+#include "common/zone.h"
 #include "tests/unit/alert_test_fixtures.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace m365gate;
 using namespace m365gate::sync;
 using namespace m365gate::sync::test;
 
 namespace {
+
+void write_file(const std::filesystem::path& file, const std::string& bytes) {
+    std::ofstream(file, std::ios::binary) << bytes;
+}
 
 // The body with its wrapping undone: a line break between two ASCII characters was a space,
 // one next to a CJK character was nothing. Phrases are then found wherever the wrap fell.
@@ -61,7 +69,7 @@ TEST_CASE("time zones come from the TZ database without touching TZ", "[alerts][
     }
     CHECK(format_rfc5322(tokyo(), jan31_2027) == "Sun, 31 Jan 2027 09:00:00 +0900");
     CHECK(format_rfc5322(TimeZone::utc(), jan31_2027 - 1) == "Sat, 30 Jan 2027 23:59:59 +0000");
-    CHECK(format_utc_iso(jan31_2027) == "2027-01-31T00:00:00Z");
+    CHECK(format_utc(jan31_2027) == "2027-01-31T00:00:00Z");
 }
 
 TEST_CASE("a zone name is a relative name in the TZ database, nothing else", "[alerts][time]") {
@@ -70,25 +78,53 @@ TEST_CASE("a zone name is a relative name in the TZ database, nothing else", "[a
         INFO(bad);
         CHECK_FALSE(TimeZone::load(bad));
     }
-    CHECK_FALSE(TimeZone::parse("not a tzif file", "x"));
-    CHECK_FALSE(TimeZone::parse(std::string_view("TZif2\0\0\0", 8), "x"));
+    for (const char* bad : {"", "../../etc/passwd", "Nowhere/Special"}) {
+        CHECK_FALSE(zone_exists(bad));
+    }
+    CHECK(zone_exists("Asia/Tokyo"));
+    CHECK(zone_exists("UTC"));
+}
+
+TEST_CASE("$TZDIR moves the TZ database for load and zone_exists alike", "[alerts][time]") {
+    const m365gate::testing::TempDir dir;
+    std::filesystem::create_directories(dir.path() / "Test");
+    std::filesystem::copy_file("/usr/share/zoneinfo/Asia/Tokyo", dir.path() / "Test/Tokyo");
+    write_file(dir.path() / "Test/Junk", "not a tzif file");
+    write_file(dir.path() / "Test/Short", std::string("TZif2\0\0\0", 8));
+    struct Restore {
+        ~Restore() { ::unsetenv("TZDIR"); }
+    } restore;
+    ::setenv("TZDIR", dir.path().c_str(), 1);
+    const auto tz = TimeZone::load("Test/Tokyo");
+    REQUIRE(tz);
+    CHECK(format_local(*tz, jan31_2027) == "2027-01-31 09:00 JST (Test/Tokyo)");
+    CHECK(zone_exists("Test/Tokyo"));
+    CHECK_FALSE(TimeZone::load("Asia/Tokyo"));  // not in this $TZDIR
+    CHECK_FALSE(zone_exists("Asia/Tokyo"));
+    for (const char* bad : {"Test/Junk", "Test/Short", "Test"}) {
+        INFO(bad);
+        CHECK_FALSE(TimeZone::load(bad));
+        CHECK_FALSE(zone_exists(bad));
+    }
+    CHECK(TimeZone::load("UTC"));  // "UTC" needs no file
 }
 
 TEST_CASE("POSIX TZ rules cover both hemispheres and odd offsets", "[alerts][time]") {
-    const auto tehran = TimeZone::parse_rule("<+0330>-3:30");
+    // Past 2037 the zones' footer rules ("<+0330>-3:30", "AEST-10AEDT,M10.1.0,M4.1.0/3") decide.
+    const auto tehran = TimeZone::load("Asia/Tehran");
     REQUIRE(tehran);
-    CHECK(tehran->standard.offset == 3 * 3600 + 1800);
-    CHECK(tehran->standard.abbreviation == "+0330");
-    CHECK_FALSE(tehran->daylight);
+    const LocalTime teh = tehran->to_local(2382480000);  // 2045-07-01T00:00:00Z
+    CHECK(teh.offset == 3 * 3600 + 1800);
+    CHECK(teh.abbreviation == "+0330");
 
-    const auto sydney = TimeZone::parse_rule("AEST-10AEDT,M10.1.0,M4.1.0/3");
+    const auto sydney = TimeZone::load("Australia/Sydney");
     REQUIRE(sydney);
-    REQUIRE(sydney->daylight);
-    CHECK(sydney->daylight->offset == 11 * 3600);
-    CHECK(sydney->end.time == 3 * 3600);
-
-    CHECK_FALSE(TimeZone::parse_rule("X-1"));  // name too short
-    CHECK_FALSE(TimeZone::parse_rule("CET-1CEST,M13.5.0,M10.5.0"));
+    CHECK(sydney->to_local(2368051200).offset == 11 * 3600);  // 2045-01-15: daylight time
+    CHECK(sydney->to_local(2368051200).abbreviation == "AEDT");
+    // Daylight time ends 2045-04-02 at 03:00 local daylight time (16:00Z the day before).
+    CHECK(sydney->to_local(2374675140).abbreviation == "AEDT");
+    CHECK(sydney->to_local(2374675200).abbreviation == "AEST");
+    CHECK(format_local(*sydney, 2374675200) == "2045-04-02 02:00 AEST (Australia/Sydney)");
 }
 
 TEST_CASE("the expiry mail says what, when, what happens and how to renew (en)",

@@ -9,7 +9,7 @@
 
 #include "common/config.h"
 #include "sync/alert_message.h"
-#include "sync/alert_time.h"
+#include "common/zone.h"
 
 namespace m365gate::sync::test {
 

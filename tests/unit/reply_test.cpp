@@ -153,7 +153,7 @@ TEST_CASE("the JSON rejection line is the format m365gatectl report reads", "[re
     const auto d = decision(Verdict::reject, Verdict::reject, "unknown_recipient", "contoso");
     const RcptContext ctx{"", "mx.example", "192.0.2.7", "a@b.example", "nobody@customer.example"};
     const std::int64_t ts = 1795424400;  // 2026-11-23T09:00:00Z
-    CHECK(utc_timestamp(ts) == "2026-11-23T09:00:00Z");
+    CHECK(format_utc(ts) == "2026-11-23T09:00:00Z");
     CHECK(rejection_json("reject", ctx, d, SmtpReply{"550", "5.1.1", "t"}, ts) ==
           "{\"ts\":\"2026-11-23T09:00:00Z\",\"action\":\"reject\",\"queue_id\":\"\","
           "\"client_addr\":\"192.0.2.7\",\"client_name\":\"mx.example\",\"from\":\"a@b.example\","
