@@ -21,6 +21,9 @@ USERS=40000
 start_sim --users "$USERS" --groups 0 || { bad "simulator did not start"; finish; }
 write_secret "$T/etc/gen.secret" "$GEN_SECRET"
 export CFG_MAX_SIZE=8M
+# The spill file's own bound (sync.max_spill_size, by default store.max_size) would stop this
+# sync before the store fills; it is raised here so that the LMDB ceiling itself is reached.
+export CFG_SYNC='max_spill_size = "1G"'
 CFG_DOMAINS='"gen2.example"' gen_config "$T/etc/small.toml"
 gen_config "$T/etc/large.toml"
 synclog=$T/log/sync.log
