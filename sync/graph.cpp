@@ -63,7 +63,7 @@ const json* optional_string_link(const json& page, const char* key, const std::s
     }
     if (!it->is_string()) {
         throw sync_error(
-            "graph", "malformed_response",
+            ErrorKind::graph, "malformed_response",
             "Graph sent a page whose " + std::string(key) + " is not a string (GET " + where + ")");
     }
     return &*it;
@@ -164,7 +164,7 @@ GraphPage GraphClient::get_page(const std::string& url) {
     if (!same_origin(url, origin)) {
         spdlog::error("tenant={} event=graph status=refused_link host={} expected={}", tenant_.name,
                       log_value(host_of(url)), log_value(origin));
-        throw sync_error("graph", "foreign_link",
+        throw sync_error(ErrorKind::graph, "foreign_link",
                          "Graph sent a link to another host (" + host_of(url) +
                              "); refused, the token is only sent to " + printable(origin));
     }
@@ -203,14 +203,14 @@ GraphPage GraphClient::get_page(const std::string& url) {
         if (r.error == TransportError::tls) {
             spdlog::error("tenant={} event=graph status=error kind=tls path={} error={}",
                           tenant_.name, where, log_value(r.error_message));
-            throw sync_error("tls", "",
+            throw sync_error(ErrorKind::tls, "",
                              "TLS error talking to Graph " + printable(origin) + ": " +
                                  printable(r.error_message));
         }
         if (r.error == TransportError::too_large || r.error == TransportError::other) {
             spdlog::error("tenant={} event=graph status=error kind={} path={} error={}",
                           tenant_.name, to_string(r.error), where, log_value(r.error_message));
-            throw sync_error("graph", to_string(r.error),
+            throw sync_error(ErrorKind::graph, to_string(r.error),
                              "GET " + where + " failed: " + printable(r.error_message));
         }
         if (r.error != TransportError::none) {
@@ -227,7 +227,7 @@ GraphPage GraphClient::get_page(const std::string& url) {
                     "tenant={} event=graph status=error kind=malformed_response path={} bytes={} "
                     "request_id={} client_request_id={}",
                     tenant_.name, where, bytes, log_value(r.request_id, 64), client_request_id);
-                throw sync_error("graph", "malformed_response",
+                throw sync_error(ErrorKind::graph, "malformed_response",
                                  "Graph sent a page that is not valid JSON (GET " + where + ", " +
                                      std::to_string(bytes) + " bytes)");
             }
@@ -236,7 +236,7 @@ GraphPage GraphClient::get_page(const std::string& url) {
                     "tenant={} event=graph status=error kind=malformed_response path={} "
                     "request_id={} client_request_id={} detail=no_value_array",
                     tenant_.name, where, log_value(r.request_id, 64), client_request_id);
-                throw sync_error("graph", "malformed_response",
+                throw sync_error(ErrorKind::graph, "malformed_response",
                                  "Graph sent a page without a \"value\" array (GET " + where + ")");
             }
             spdlog::trace("tenant={} event=graph_page path={} items={} request_id={}", tenant_.name,
@@ -267,7 +267,7 @@ GraphPage GraphClient::get_page(const std::string& url) {
             if (r.status == 403) {
                 const std::string permission = permission_for(collection);
                 SyncResult res;
-                res.error_kind = "consent";
+                res.error_kind = error_kind_text(ErrorKind::consent);
                 res.error_code = code.empty() ? "403" : printable(code, 80);
                 res.missing_permission = permission;
                 res.message = "Graph refused GET " + where + " (403 " + printable(code, 80) +
@@ -277,7 +277,7 @@ GraphPage GraphClient::get_page(const std::string& url) {
                 throw SyncError(res);
             }
             if (!retryable_status(r.status)) {
-                throw sync_error("graph",
+                throw sync_error(ErrorKind::graph,
                                  code.empty() ? std::to_string(r.status) : printable(code, 80),
                                  "GET " + where + " failed: HTTP " + std::to_string(r.status) +
                                      (code.empty() ? "" : " " + printable(code, 80)));
@@ -292,13 +292,14 @@ GraphPage GraphClient::get_page(const std::string& url) {
 
         // A retryable failure.
         if (retry >= policy_.max_retries) {
-            throw sync_error(r.error != TransportError::none ? "network" : "graph",
-                             printable(code, 80),
-                             "GET " + where + " failed after " + std::to_string(retry + 1) +
-                                 " attempts: " + printable(failure));
+            throw sync_error(
+                r.error != TransportError::none ? ErrorKind::network : ErrorKind::graph,
+                printable(code, 80),
+                "GET " + where + " failed after " + std::to_string(retry + 1) +
+                    " attempts: " + printable(failure));
         }
         if (retry_after > policy_.max_backoff.count()) {
-            throw sync_error("graph", printable(code, 80),
+            throw sync_error(ErrorKind::graph, printable(code, 80),
                              "Graph asked to wait " + std::to_string(retry_after) +
                                  " s before GET " + where +
                                  ", more than sync.max_backoff; trying again next round");
@@ -350,7 +351,7 @@ SyncError GraphClient::over_limit(const char* limit, const std::string& where, s
     spdlog::error(
         "tenant={} event=graph status=error kind=limit limit={} path={} pages={} objects={}",
         tenant_.name, limit, where, pages, objects);
-    return sync_error("limit", limit,
+    return sync_error(ErrorKind::limit, limit,
                       "Graph sent " + what + " for GET " + where +
                           "; this round of the tenant is given up, its last good list stays");
 }
@@ -358,7 +359,7 @@ SyncError GraphClient::over_limit(const char* limit, const std::string& where, s
 SyncError GraphClient::over_budget(const std::string& where) const {
     spdlog::error("tenant={} event=graph status=error kind=limit limit=round_budget path={}",
                   tenant_.name, where);
-    return sync_error("limit", "round_budget",
+    return sync_error(ErrorKind::limit, "round_budget",
                       "the tenant's round took longer than sync.round_budget (at GET " + where +
                           "); given up, its last good list stays");
 }

@@ -160,7 +160,7 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
     }
     invalidate();
     if (client_secret.empty()) {
-        throw sync_error("config", "7000218", describe_token_error(7000218));
+        throw sync_error(ErrorKind::config, "7000218", describe_token_error(7000218));
     }
 
     const std::string url =
@@ -185,7 +185,7 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
         if (r.error == TransportError::tls) {
             spdlog::error("tenant={} event=token status=error kind=tls error={}", tenant.name,
                           log_value(r.error_message));
-            throw sync_error("tls", "",
+            throw sync_error(ErrorKind::tls, "",
                              "TLS error talking to the token endpoint " +
                                  printable(tenant.login_endpoint) + ": " +
                                  printable(r.error_message));
@@ -196,7 +196,7 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
                 retry >= policy.max_retries) {
                 spdlog::error("tenant={} event=token status=error kind=network error={}",
                               tenant.name, log_value(why));
-                throw sync_error("network", "",
+                throw sync_error(ErrorKind::network, "",
                                  "cannot reach the token endpoint " +
                                      printable(tenant.login_endpoint) + ": " + printable(why));
             }
@@ -213,7 +213,7 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
                 strcasecmp(type->get_ref<const std::string&>().c_str(), "bearer") != 0) {
                 spdlog::error("tenant={} event=token status=error kind=malformed_response",
                               tenant.name);
-                throw sync_error("token", "malformed_response",
+                throw sync_error(ErrorKind::token, "malformed_response",
                                  "the token endpoint sent a response that is not a bearer token");
             }
             const std::chrono::seconds lifetime = token_lifetime(exp != j.end() ? &*exp : nullptr);
@@ -242,7 +242,8 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
                     text = "the token endpoint refused the request (HTTP " +
                            std::to_string(r.status) + ", " + printable(e.error, 64) + ")";
                 }
-                throw sync_error("token", code != 0 ? std::to_string(code) : printable(e.error, 64),
+                throw sync_error(ErrorKind::token,
+                                 code != 0 ? std::to_string(code) : printable(e.error, 64),
                                  "token request failed: " + text +
                                      (code != 0 ? " (AADSTS" + std::to_string(code) + ")" : ""));
             }
@@ -250,7 +251,7 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
             wait =
                 after >= 0 ? std::chrono::milliseconds(after * 1000) : backoff_delay(retry, policy);
             if (after > policy.max_backoff.count()) {
-                throw sync_error("token", std::to_string(r.status),
+                throw sync_error(ErrorKind::token, std::to_string(r.status),
                                  "the token endpoint asked to wait " + std::to_string(after) +
                                      " s, longer than sync.max_backoff");
             }
