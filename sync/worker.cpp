@@ -36,94 +36,101 @@ void Worker::set_config(std::shared_ptr<const Config> cfg, bool reload) {
     cfg_ = std::move(cfg);
     std::vector<std::string> changed;
     for (const auto& t : cfg_->tenants) {
-        auto& slot = runtime_[t.name];
-        const bool existed = slot != nullptr;
-        if (!slot) {
-            slot = std::make_unique<TenantRuntime>();
-        }
-        TenantRuntime& rt = *slot;
-        if (existed && import_settings_changed(rt.config, t)) {
-            rt.force_full = true;
-            rt.tokens.invalidate();
-            spdlog::info(
-                "tenant={} event=reload note=\"import settings changed, next sync is full\"",
-                t.name);
-        }
-        rt.config = t;
-        try {
-            Credential cred = load_credential(t.client_secret_file);
-            const bool secret_changed =
-                reload && (!rt.credential || rt.credential->secret != cred.secret);
-            rt.credential = std::move(cred);
-            rt.credential_error.clear();
-            if (secret_changed) {
-                changed.push_back(t.name);
-            }
-        } catch (const ConfigError& e) {
-            if (reload && rt.credential) {
-                spdlog::error("tenant={} event=credential status=error keeping=previous error={}",
-                              t.name, log_value(e.what()));
-            } else {
-                rt.credential.reset();
-                rt.credential_error = e.what();
-                spdlog::error("tenant={} event=credential status=error error={}", t.name,
-                              log_value(e.what()));
-            }
+        if (adopt_tenant(t, reload)) {
+            changed.push_back(t.name);
         }
     }
     for (auto it = runtime_.begin(); it != runtime_.end();) {
         it = cfg_->find_tenant(it->first) == nullptr ? runtime_.erase(it) : std::next(it);
     }
 
-    // DESIGN "Configuration": after a reload that changed a secret, ask for a token at once
-    // and say whether the new secret works.
+    // After a reload that changed a secret, ask for a token at once and say whether the new
+    // secret works.
     for (const auto& name : changed) {
-        const TenantConfig& t = *cfg_->find_tenant(name);
-        TenantRuntime& rt = *runtime_[name];
-        SyncResult result;
-        try {
-            HttpClient http(http_options(*cfg_), stop_);
-            GraphClient graph(http, rt.tokens, t, rt.credential->secret, retry_policy(*cfg_),
-                              stop_);
-            rt.tokens.invalidate();
-            graph.ensure_token();
-            result.ok = true;
-        } catch (const SyncError& e) {
-            result = e.result();
-        } catch (const SyncStopped&) {
-            return;
+        if (!check_new_secret(*cfg_->find_tenant(name), *runtime_[name])) {
+            return;  // stopped
         }
-        const std::string fp = secret_fingerprint(rt.credential->secret);
-        if (result.ok) {
-            spdlog::info("tenant={} event=secret_changed status=ok fingerprint={}", t.name, fp);
+    }
+}
+
+bool Worker::adopt_tenant(const TenantConfig& t, bool reload) {
+    auto& slot = runtime_[t.name];
+    const bool existed = slot != nullptr;
+    if (!slot) {
+        slot = std::make_unique<TenantRuntime>();
+    }
+    TenantRuntime& rt = *slot;
+    if (existed && import_settings_changed(rt.config, t)) {
+        rt.force_full = true;
+        rt.tokens.invalidate();
+        spdlog::info("tenant={} event=reload note=\"import settings changed, next sync is full\"",
+                     t.name);
+    }
+    rt.config = t;
+    try {
+        Credential cred = load_credential(t.client_secret_file);
+        const bool secret_changed =
+            reload && (!rt.credential || rt.credential->secret != cred.secret);
+        rt.credential = std::move(cred);
+        rt.credential_error.clear();
+        return secret_changed;
+    } catch (const ConfigError& e) {
+        if (reload && rt.credential) {
+            spdlog::error("tenant={} event=credential status=error keeping=previous error={}",
+                          t.name, log_value(e.what()));
         } else {
-            spdlog::error(
-                "tenant={} event=secret_changed status=error fingerprint={} error_kind={} "
-                "error_code={} error={}",
-                t.name, fp, result.error_kind, log_value(result.error_code, 80),
-                log_value(result.message));
-        }
-        try {
-            TenantState st;
-            {
-                store::Snapshot snap(store_);
-                st = snap.tenant_state(t.name).value_or(TenantState{});
-            }
-            apply_secret_fields(st, t, *rt.credential);
-            try {  // no transaction open while mail and webhook go out
-                alerter_.secret_changed(*cfg_, t, result, st, now_seconds());
-            } catch (const std::exception& e) {
-                spdlog::error("tenant={} event=alert status=error error={}", t.name,
-                              log_value(e.what()));
-            }
-            store::Writer w(store_);
-            w.put_state(t.name, st);
-            w.commit();
-        } catch (const store::StoreError& e) {
-            spdlog::error("tenant={} event=state status=error error={}", t.name,
+            rt.credential.reset();
+            rt.credential_error = e.what();
+            spdlog::error("tenant={} event=credential status=error error={}", t.name,
                           log_value(e.what()));
         }
     }
+    return false;
+}
+
+bool Worker::check_new_secret(const TenantConfig& t, TenantRuntime& rt) {
+    SyncResult result;
+    try {
+        HttpClient http(http_options(*cfg_), stop_);
+        GraphClient graph(http, rt.tokens, t, rt.credential->secret, retry_policy(*cfg_), stop_);
+        rt.tokens.invalidate();
+        graph.ensure_token();
+        result.ok = true;
+    } catch (const SyncError& e) {
+        result = e.result();
+    } catch (const SyncStopped&) {
+        return false;
+    }
+    const std::string fp = secret_fingerprint(rt.credential->secret);
+    if (result.ok) {
+        spdlog::info("tenant={} event=secret_changed status=ok fingerprint={}", t.name, fp);
+    } else {
+        spdlog::error(
+            "tenant={} event=secret_changed status=error fingerprint={} error_kind={} "
+            "error_code={} error={}",
+            t.name, fp, result.error_kind, log_value(result.error_code, 80),
+            log_value(result.message));
+    }
+    try {
+        TenantState st;
+        {
+            store::Snapshot snap(store_);
+            st = snap.tenant_state(t.name).value_or(TenantState{});
+        }
+        apply_secret_fields(st, t, *rt.credential);
+        try {  // no transaction open while mail and webhook go out
+            alerter_.secret_changed(*cfg_, t, result, st, now_seconds());
+        } catch (const std::exception& e) {
+            spdlog::error("tenant={} event=alert status=error error={}", t.name,
+                          log_value(e.what()));
+        }
+        store::Writer w(store_);
+        w.put_state(t.name, st);
+        w.commit();
+    } catch (const store::StoreError& e) {
+        spdlog::error("tenant={} event=state status=error error={}", t.name, log_value(e.what()));
+    }
+    return true;
 }
 
 std::vector<TenantOutcome> Worker::run_round(const RoundOptions& options) {

@@ -56,6 +56,12 @@ public:
     std::vector<TenantOutcome> run_round(const RoundOptions& options);
 
 private:
+    // Creates or updates the tenant's runtime and loads its credential file; true when a
+    // reload changed its secret.
+    bool adopt_tenant(const TenantConfig& tenant, bool reload);
+    // Asks for a token with the new secret, logs and alerts the result and records the secret
+    // fields; false when the stop flag cut it short.
+    bool check_new_secret(const TenantConfig& tenant, TenantRuntime& rt);
     void remove_unconfigured_tenants();
 
     store::Store& store_;
