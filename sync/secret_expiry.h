@@ -1,5 +1,4 @@
-// sync/secret_expiry.h - which secret a tenant uses and when it expires (DESIGN "Secret
-// lifecycle and alerts").
+// sync/secret_expiry.h - which secret a tenant uses and when it expires.
 //
 // The expiry comes from the credential file, else client_secret_expires in the config, else
 // Graph's passwordCredentials of the application, matched by hint. The TenantState records it
