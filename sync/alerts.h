@@ -1,5 +1,4 @@
-// sync/alerts.h - what the sync worker tells admins, and when (DESIGN "Secret lifecycle and
-// alerts").
+// sync/alerts.h - what the sync worker tells admins, and when (docs/alerts.md).
 //
 // The worker calls the Alerter after every sync attempt of a tenant and once per round for the
 // secret expiry. The Alerter decides from the tenant's TenantState.alerts_sent whether an alert

@@ -63,7 +63,7 @@ const json* optional_string_link(const json& page, const char* key, const std::s
     }
     if (!it->is_string()) {
         throw sync_error(
-            "graph", "malformed_response",
+            ErrorKind::graph, "malformed_response",
             "Graph sent a page whose " + std::string(key) + " is not a string (GET " + where + ")");
     }
     return &*it;
@@ -159,16 +159,9 @@ std::string GraphClient::url(std::string_view path_and_query) const {
 void GraphClient::ensure_token() { tokens_.get(http_, tenant_, client_secret_, policy_, stop_); }
 
 GraphPage GraphClient::get_page(const std::string& url) {
-    const std::string& origin = tenant_.graph_endpoint;
-    const std::string where = path_of(url, origin);
-    if (!same_origin(url, origin)) {
-        spdlog::error("tenant={} event=graph status=refused_link host={} expected={}", tenant_.name,
-                      log_value(host_of(url)), log_value(origin));
-        throw sync_error("graph", "foreign_link",
-                         "Graph sent a link to another host (" + host_of(url) +
-                             "); refused, the token is only sent to " + printable(origin));
-    }
-    const std::string collection = collection_of(url, origin);
+    const std::string where = path_of(url, tenant_.graph_endpoint);
+    refuse_foreign_link(url);
+    const std::string collection = collection_of(url, tenant_.graph_endpoint);
     bool reauthenticated = false;
     bool fresh_connection = false;
     for (int retry = 0;;) {
@@ -178,143 +171,185 @@ GraphPage GraphClient::get_page(const std::string& url) {
         if (std::chrono::steady_clock::now() >= limits_.deadline) {
             throw over_budget(where);
         }
-        const Secret& token = tokens_.get(http_, tenant_, client_secret_, policy_, stop_);
         const std::string client_request_id = new_guid();
-        std::vector<std::string> headers;
-        headers.reserve(3);
-        headers.push_back("Authorization: Bearer " + token.reveal());
-        headers.push_back("client-request-id: " + client_request_id);
-        headers.push_back("Accept: application/json");
-        // Path only: the query holds skip and delta tokens, and no header is ever logged.
-        spdlog::debug("tenant={} event=graph_request path={} retry={} client_request_id={}",
-                      tenant_.name, where, retry, client_request_id);
-        HttpResponse r = http_.get(url, headers, fresh_connection);
-        for (char& c : headers.front()) {
-            c = '\0';
-        }
+        HttpResponse r = send_get(url, where, retry, client_request_id, fresh_connection);
         fresh_connection = false;
-
-        std::string failure;  // set when the attempt may be retried
-        long retry_after = -1;
-        std::string code;
-        if (r.error == TransportError::stopped) {
-            throw SyncStopped();
-        }
-        if (r.error == TransportError::tls) {
-            spdlog::error("tenant={} event=graph status=error kind=tls path={} error={}",
-                          tenant_.name, where, log_value(r.error_message));
-            throw sync_error("tls", "",
-                             "TLS error talking to Graph " + printable(origin) + ": " +
-                                 printable(r.error_message));
-        }
-        if (r.error == TransportError::too_large || r.error == TransportError::other) {
-            spdlog::error("tenant={} event=graph status=error kind={} path={} error={}",
-                          tenant_.name, to_string(r.error), where, log_value(r.error_message));
-            throw sync_error("graph", to_string(r.error),
-                             "GET " + where + " failed: " + printable(r.error_message));
-        }
+        throw_on_transport_fault(r, where);
+        RetryableFailure failure;
         if (r.error != TransportError::none) {
-            failure = std::string(to_string(r.error)) + ": " + r.error_message;
-            code = to_string(r.error);
+            failure.what = std::string(to_string(r.error)) + ": " + r.error_message;
+            failure.code = to_string(r.error);
         } else if (r.status == 200) {
-            GraphPage out;
-            const PageDefect defect = parse_graph_page(r.body, where, out);
-            const std::size_t bytes = r.body.size();
-            r.body.clear();
-            r.body.shrink_to_fit();
-            if (defect == PageDefect::not_json) {
-                spdlog::error(
-                    "tenant={} event=graph status=error kind=malformed_response path={} bytes={} "
-                    "request_id={} client_request_id={}",
-                    tenant_.name, where, bytes, log_value(r.request_id, 64), client_request_id);
-                throw sync_error("graph", "malformed_response",
-                                 "Graph sent a page that is not valid JSON (GET " + where + ", " +
-                                     std::to_string(bytes) + " bytes)");
-            }
-            if (defect == PageDefect::no_value_array) {
-                spdlog::error(
-                    "tenant={} event=graph status=error kind=malformed_response path={} "
-                    "request_id={} client_request_id={} detail=no_value_array",
-                    tenant_.name, where, log_value(r.request_id, 64), client_request_id);
-                throw sync_error("graph", "malformed_response",
-                                 "Graph sent a page without a \"value\" array (GET " + where + ")");
-            }
-            spdlog::trace("tenant={} event=graph_page path={} items={} request_id={}", tenant_.name,
-                          where, out.value.size(), log_value(r.request_id, 64));
-            return out;
+            return read_page(r, where, client_request_id);
         } else {
-            const GraphErrorBody e = parse_graph_error(r.body);
-            code = e.code;
-            const std::string request_id = !r.request_id.empty() ? r.request_id : e.request_id;
-            const bool reset = r.status == 410 || equals_ci(e.code, "syncStateNotFound") ||
-                               equals_ci(e.code, "resyncRequired");
-            const auto level =
-                retryable_status(r.status) ? spdlog::level::warn : spdlog::level::err;
-            spdlog::log(level,
-                        "tenant={} event=graph status={} code={} path={} request_id={} "
-                        "client_request_id={} retry={}",
-                        tenant_.name, r.status, log_value(code, 80), where,
-                        log_value(request_id, 64), client_request_id, retry);
-            if (reset) {
-                throw DeltaReset("Graph refused the delta link of " + collection + " (HTTP " +
-                                 std::to_string(r.status) + " " + printable(code, 80) + ")");
-            }
-            if (r.status == 401 && !reauthenticated) {
+            auto status_failure =
+                read_error_status(r, where, collection, client_request_id, retry, !reauthenticated);
+            if (!status_failure) {  // a 401: one new token, then it counts as a failure
                 reauthenticated = true;
                 tokens_.invalidate();
                 continue;
             }
-            if (r.status == 403) {
-                const std::string permission = permission_for(collection);
-                SyncResult res;
-                res.error_kind = "consent";
-                res.error_code = code.empty() ? "403" : printable(code, 80);
-                res.missing_permission = permission;
-                res.message = "Graph refused GET " + where + " (403 " + printable(code, 80) +
-                              "): admin consent for the application permission " +
-                              (permission.empty() ? std::string("needed") : permission) +
-                              " (or Directory.Read.All) is missing";
-                throw SyncError(res);
-            }
-            if (!retryable_status(r.status)) {
-                throw sync_error("graph",
-                                 code.empty() ? std::to_string(r.status) : printable(code, 80),
-                                 "GET " + where + " failed: HTTP " + std::to_string(r.status) +
-                                     (code.empty() ? "" : " " + printable(code, 80)));
-            }
-            failure = "HTTP " + std::to_string(r.status) + (code.empty() ? "" : " " + code);
-            retry_after = parse_retry_after(r.retry_after);
+            failure = std::move(*status_failure);
             fresh_connection = r.status == 503;
-            if (code.empty()) {
-                code = std::to_string(r.status);
-            }
         }
-
-        // A retryable failure.
-        if (retry >= policy_.max_retries) {
-            throw sync_error(r.error != TransportError::none ? "network" : "graph",
-                             printable(code, 80),
-                             "GET " + where + " failed after " + std::to_string(retry + 1) +
-                                 " attempts: " + printable(failure));
-        }
-        if (retry_after > policy_.max_backoff.count()) {
-            throw sync_error("graph", printable(code, 80),
-                             "Graph asked to wait " + std::to_string(retry_after) +
-                                 " s before GET " + where +
-                                 ", more than sync.max_backoff; trying again next round");
-        }
-        const std::chrono::milliseconds wait = retry_after >= 0
-                                                   ? std::chrono::milliseconds(retry_after * 1000)
-                                                   : backoff_delay(retry, policy_);
-        if (limits_.deadline - std::chrono::steady_clock::now() < wait) {
-            throw over_budget(where);
-        }
-        spdlog::warn("tenant={} event=graph_retry path={} reason={} wait_ms={} retry={}",
-                     tenant_.name, where, log_value(failure, 160), wait.count(), retry + 1);
-        if (!sleep_unless_stopped(wait, stop_)) {
-            throw SyncStopped();
-        }
+        wait_before_retry(failure, r.error != TransportError::none, where, retry);
         ++retry;
+    }
+}
+
+void GraphClient::refuse_foreign_link(const std::string& url) const {
+    const std::string& origin = tenant_.graph_endpoint;
+    if (same_origin(url, origin)) {
+        return;
+    }
+    spdlog::error("tenant={} event=graph status=refused_link host={} expected={}", tenant_.name,
+                  log_value(host_of(url)), log_value(origin));
+    throw sync_error(ErrorKind::graph, "foreign_link",
+                     "Graph sent a link to another host (" + host_of(url) +
+                         "); refused, the token is only sent to " + printable(origin));
+}
+
+HttpResponse GraphClient::send_get(const std::string& url, const std::string& where, int retry,
+                                   const std::string& client_request_id, bool fresh_connection) {
+    const Secret& token = tokens_.get(http_, tenant_, client_secret_, policy_, stop_);
+    std::vector<std::string> headers;
+    headers.reserve(3);
+    headers.push_back("Authorization: Bearer " + token.reveal());
+    headers.push_back("client-request-id: " + client_request_id);
+    headers.push_back("Accept: application/json");
+    // Path only: the query holds skip and delta tokens, and no header is ever logged.
+    spdlog::debug("tenant={} event=graph_request path={} retry={} client_request_id={}",
+                  tenant_.name, where, retry, client_request_id);
+    HttpResponse r = http_.get(url, headers, fresh_connection);
+    for (char& c : headers.front()) {
+        c = '\0';
+    }
+    return r;
+}
+
+void GraphClient::throw_on_transport_fault(const HttpResponse& r, const std::string& where) const {
+    if (r.error == TransportError::stopped) {
+        throw SyncStopped();
+    }
+    if (r.error == TransportError::tls) {
+        spdlog::error("tenant={} event=graph status=error kind=tls path={} error={}", tenant_.name,
+                      where, log_value(r.error_message));
+        throw sync_error(ErrorKind::tls, "",
+                         "TLS error talking to Graph " + printable(tenant_.graph_endpoint) + ": " +
+                             printable(r.error_message));
+    }
+    if (r.error == TransportError::too_large || r.error == TransportError::other) {
+        spdlog::error("tenant={} event=graph status=error kind={} path={} error={}", tenant_.name,
+                      to_string(r.error), where, log_value(r.error_message));
+        throw sync_error(ErrorKind::graph, to_string(r.error),
+                         "GET " + where + " failed: " + printable(r.error_message));
+    }
+}
+
+GraphPage GraphClient::read_page(HttpResponse& r, const std::string& where,
+                                 const std::string& client_request_id) const {
+    GraphPage out;
+    const PageDefect defect = parse_graph_page(r.body, where, out);
+    const std::size_t bytes = r.body.size();
+    r.body.clear();
+    r.body.shrink_to_fit();
+    if (defect == PageDefect::not_json) {
+        spdlog::error(
+            "tenant={} event=graph status=error kind=malformed_response path={} bytes={} "
+            "request_id={} client_request_id={}",
+            tenant_.name, where, bytes, log_value(r.request_id, 64), client_request_id);
+        throw sync_error(ErrorKind::graph, "malformed_response",
+                         "Graph sent a page that is not valid JSON (GET " + where + ", " +
+                             std::to_string(bytes) + " bytes)");
+    }
+    if (defect == PageDefect::no_value_array) {
+        spdlog::error(
+            "tenant={} event=graph status=error kind=malformed_response path={} "
+            "request_id={} client_request_id={} detail=no_value_array",
+            tenant_.name, where, log_value(r.request_id, 64), client_request_id);
+        throw sync_error(ErrorKind::graph, "malformed_response",
+                         "Graph sent a page without a \"value\" array (GET " + where + ")");
+    }
+    spdlog::trace("tenant={} event=graph_page path={} items={} request_id={}", tenant_.name, where,
+                  out.value.size(), log_value(r.request_id, 64));
+    return out;
+}
+
+std::optional<GraphClient::RetryableFailure> GraphClient::read_error_status(
+    const HttpResponse& r, const std::string& where, const std::string& collection,
+    const std::string& client_request_id, int retry, bool may_reauthenticate) const {
+    const GraphErrorBody e = parse_graph_error(r.body);
+    const std::string& code = e.code;
+    const std::string request_id = !r.request_id.empty() ? r.request_id : e.request_id;
+    const bool reset = r.status == 410 || equals_ci(e.code, "syncStateNotFound") ||
+                       equals_ci(e.code, "resyncRequired");
+    const auto level = retryable_status(r.status) ? spdlog::level::warn : spdlog::level::err;
+    spdlog::log(level,
+                "tenant={} event=graph status={} code={} path={} request_id={} "
+                "client_request_id={} retry={}",
+                tenant_.name, r.status, log_value(code, 80), where, log_value(request_id, 64),
+                client_request_id, retry);
+    if (reset) {
+        throw DeltaReset("Graph refused the delta link of " + collection + " (HTTP " +
+                         std::to_string(r.status) + " " + printable(code, 80) + ")");
+    }
+    if (r.status == 401 && may_reauthenticate) {
+        return std::nullopt;
+    }
+    if (r.status == 403) {
+        throw missing_consent(where, collection, code);
+    }
+    if (!retryable_status(r.status)) {
+        throw sync_error(ErrorKind::graph,
+                         code.empty() ? std::to_string(r.status) : printable(code, 80),
+                         "GET " + where + " failed: HTTP " + std::to_string(r.status) +
+                             (code.empty() ? "" : " " + printable(code, 80)));
+    }
+    RetryableFailure failure;
+    failure.what = "HTTP " + std::to_string(r.status) + (code.empty() ? "" : " " + code);
+    failure.retry_after = parse_retry_after(r.retry_after);
+    failure.code = code.empty() ? std::to_string(r.status) : code;
+    return failure;
+}
+
+SyncError GraphClient::missing_consent(const std::string& where, const std::string& collection,
+                                       const std::string& code) const {
+    const std::string permission = permission_for(collection);
+    SyncResult res;
+    res.error_kind = error_kind_text(ErrorKind::consent);
+    res.error_code = code.empty() ? "403" : printable(code, 80);
+    res.missing_permission = permission;
+    res.message = "Graph refused GET " + where + " (403 " + printable(code, 80) +
+                  "): admin consent for the application permission " +
+                  (permission.empty() ? std::string("needed") : permission) +
+                  " (or Directory.Read.All) is missing";
+    return SyncError(res);
+}
+
+void GraphClient::wait_before_retry(const RetryableFailure& failure, bool transport_error,
+                                    const std::string& where, int retry) const {
+    if (retry >= policy_.max_retries) {
+        throw sync_error(transport_error ? ErrorKind::network : ErrorKind::graph,
+                         printable(failure.code, 80),
+                         "GET " + where + " failed after " + std::to_string(retry + 1) +
+                             " attempts: " + printable(failure.what));
+    }
+    if (failure.retry_after > policy_.max_backoff.count()) {
+        throw sync_error(ErrorKind::graph, printable(failure.code, 80),
+                         "Graph asked to wait " + std::to_string(failure.retry_after) +
+                             " s before GET " + where +
+                             ", more than sync.max_backoff; trying again next round");
+    }
+    const std::chrono::milliseconds wait =
+        failure.retry_after >= 0 ? std::chrono::milliseconds(failure.retry_after * 1000)
+                                 : backoff_delay(retry, policy_);
+    if (limits_.deadline - std::chrono::steady_clock::now() < wait) {
+        throw over_budget(where);
+    }
+    spdlog::warn("tenant={} event=graph_retry path={} reason={} wait_ms={} retry={}", tenant_.name,
+                 where, log_value(failure.what, 160), wait.count(), retry + 1);
+    if (!sleep_unless_stopped(wait, stop_)) {
+        throw SyncStopped();
     }
 }
 
@@ -350,7 +385,7 @@ SyncError GraphClient::over_limit(const char* limit, const std::string& where, s
     spdlog::error(
         "tenant={} event=graph status=error kind=limit limit={} path={} pages={} objects={}",
         tenant_.name, limit, where, pages, objects);
-    return sync_error("limit", limit,
+    return sync_error(ErrorKind::limit, limit,
                       "Graph sent " + what + " for GET " + where +
                           "; this round of the tenant is given up, its last good list stays");
 }
@@ -358,7 +393,7 @@ SyncError GraphClient::over_limit(const char* limit, const std::string& where, s
 SyncError GraphClient::over_budget(const std::string& where) const {
     spdlog::error("tenant={} event=graph status=error kind=limit limit=round_budget path={}",
                   tenant_.name, where);
-    return sync_error("limit", "round_budget",
+    return sync_error(ErrorKind::limit, "round_budget",
                       "the tenant's round took longer than sync.round_budget (at GET " + where +
                           "); given up, its last good list stays");
 }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -90,6 +91,37 @@ public:
     void ensure_token();
 
 private:
+    // An attempt that failed in a way worth another: what failed ("HTTP 503 ...", "timeout:
+    // ..."), the code recorded if it is the last, and Retry-After in seconds (-1: none).
+    struct RetryableFailure {
+        std::string what;
+        std::string code;
+        long retry_after = -1;
+    };
+
+    // The token is only ever sent to the tenant's graph_endpoint: SyncError (foreign_link).
+    void refuse_foreign_link(const std::string& url) const;
+    HttpResponse send_get(const std::string& url, const std::string& where, int retry,
+                          const std::string& client_request_id, bool fresh_connection);
+    // Stopped, TLS and the transport errors no retry mends: thrown.
+    void throw_on_transport_fault(const HttpResponse& r, const std::string& where) const;
+    // A 200: the page, or SyncError (malformed_response).
+    GraphPage read_page(HttpResponse& r, const std::string& where,
+                        const std::string& client_request_id) const;
+    // A non-200 status: logged; throws DeltaReset, consent or a final Graph error; nullopt
+    // for a 401 when may_reauthenticate (a new token may mend it).
+    std::optional<RetryableFailure> read_error_status(const HttpResponse& r,
+                                                      const std::string& where,
+                                                      const std::string& collection,
+                                                      const std::string& client_request_id,
+                                                      int retry, bool may_reauthenticate) const;
+    SyncError missing_consent(const std::string& where, const std::string& collection,
+                              const std::string& code) const;
+    // Waits (backoff or Retry-After) unless the retries, sync.max_backoff or the round's budget
+    // are used up (SyncError) or the stop flag is set (SyncStopped).
+    void wait_before_retry(const RetryableFailure& failure, bool transport_error,
+                           const std::string& where, int retry) const;
+
     // The SyncError (limit) of a bound, logged.
     SyncError over_limit(const char* limit, const std::string& where, std::uint64_t pages,
                          std::uint64_t objects, const std::string& what) const;

@@ -22,7 +22,7 @@ struct Transfer {
     const std::atomic<bool>* stop = nullptr;
 };
 
-// CURLOPT_WRITEFUNCTION with a cap: returning less than n fails the transfer (P15).
+// CURLOPT_WRITEFUNCTION with a cap: returning less than n fails the transfer.
 std::size_t on_body(char* p, std::size_t size, std::size_t nmemb, void* userdata) {
     auto* t = static_cast<Transfer*>(userdata);
     const std::size_t n = size * nmemb;
@@ -90,7 +90,7 @@ int on_progress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) 
     return (t->stop != nullptr && t->stop->load()) ? 1 : 0;
 }
 
-// THE place where a curl handle gets its options (P15). There is deliberately no parameter
+// THE place where a curl handle gets its options. There is deliberately no parameter
 // that weakens TLS verification.
 void configure_handle(CURL* h, const HttpOptions& o, Transfer* transfer) {
     curl_easy_reset(h);

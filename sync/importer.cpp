@@ -23,7 +23,8 @@ constexpr const char* contacts_select = "$select=id,mail,proxyAddresses";
 constexpr std::uintmax_t max_extra_file_bytes = 16u << 20;
 
 SyncError malformed(const std::string& what) {
-    return sync_error("graph", "malformed_response", "Graph sent a malformed object: " + what);
+    return sync_error(ErrorKind::graph, "malformed_response",
+                      "Graph sent a malformed object: " + what);
 }
 
 // Reads an optional string-or-null property. Returns whether it was present.
@@ -236,17 +237,17 @@ std::vector<std::string> read_extra_recipients_file(const std::filesystem::path&
             return out;
         }
         throw sync_error(
-            "config", "extra_recipients_file",
+            ErrorKind::config, "extra_recipients_file",
             "cannot read extra_recipients_file " + printable(file.string()) + ": " + ec.message());
     }
     if (size > max_extra_file_bytes) {
         throw sync_error(
-            "config", "extra_recipients_file",
+            ErrorKind::config, "extra_recipients_file",
             "extra_recipients_file " + printable(file.string()) + " is larger than 16 MiB");
     }
     std::ifstream in(file);
     if (!in) {
-        throw sync_error("config", "extra_recipients_file",
+        throw sync_error(ErrorKind::config, "extra_recipients_file",
                          "cannot open extra_recipients_file " + printable(file.string()) + ": " +
                              std::strerror(errno));
     }
@@ -270,7 +271,7 @@ std::vector<std::string> read_extra_recipients_file(const std::filesystem::path&
         out.push_back(std::move(*canonical));
     }
     if (in.bad()) {
-        throw sync_error("config", "extra_recipients_file",
+        throw sync_error(ErrorKind::config, "extra_recipients_file",
                          "error reading extra_recipients_file " + printable(file.string()));
     }
     return out;
@@ -302,7 +303,7 @@ DomainSet Importer::managed_domains() {
                              out.insert(page.begin(), page.end());
                          });
     if (out.empty()) {
-        throw sync_error("graph", "no_managed_domains",
+        throw sync_error(ErrorKind::graph, "no_managed_domains",
                          "Graph lists no verified domain with the Email service; set domains "
                          "for this tenant in the config");
     }
@@ -352,10 +353,10 @@ ImportStats Importer::full(store::Rebuild& rebuild, const DomainSet& managed) {
         try {
             link = graph_.for_each_page(url, [](const json&) {});
         } catch (const DeltaReset& e) {
-            throw sync_error("graph", "syncStateNotFound", e.what());
+            throw sync_error(ErrorKind::graph, "syncStateNotFound", e.what());
         }
         if (link.empty()) {
-            throw sync_error("graph", "no_delta_link",
+            throw sync_error(ErrorKind::graph, "no_delta_link",
                              std::string("Graph sent no deltaLink for ") + c.name + "/delta");
         }
         stats.delta_links[c.name] = link;
@@ -428,7 +429,7 @@ ImportStats Importer::delta(store::Writer& w, const DomainSet& managed,
         });
         if (next.empty()) {
             throw sync_error(
-                "graph", "no_delta_link",
+                ErrorKind::graph, "no_delta_link",
                 std::string("a delta round of ") + c.name + " ended without a deltaLink");
         }
         stats.delta_links[c.name] = next;

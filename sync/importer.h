@@ -1,5 +1,5 @@
-// sync/importer.h - what a tenant's recipients are (DESIGN "The recipient decision", last
-// paragraphs) and how a full or delta sync writes them into one store::Writer.
+// sync/importer.h - what a tenant's recipients are (docs/sync.md) and how a full or delta sync
+// writes them into one store::Writer.
 //
 // Addresses of an object = {mail} ∪ {proxyAddresses whose type is "smtp", any case, blanks
 // after the colon trimmed} ∪ {userPrincipalName when include_upn, never a guest's #EXT# UPN},

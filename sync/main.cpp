@@ -31,6 +31,7 @@
 #include <ctime>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/config.h"
@@ -53,7 +54,7 @@ public:
     throw PrivilegeError(what + ": " + std::strerror(errno));
 }
 
-// P14: a sync worker that keeps running as root is worse than one that does not start.
+// A sync worker that keeps running as root is worse than one that does not start.
 void drop_privileges(const std::string& user_name) {
     const passwd* pw = getpwnam(user_name.c_str());
     if (pw == nullptr) {
@@ -121,7 +122,7 @@ std::filesystem::path move_store_aside(const std::filesystem::path& dir) {
 // aside, logged at error level, and an empty store takes its place, which this run fills with
 // a full sync. The move happens under <store>/sync.lock (the WriterLock's file), so a second
 // m365gate-sync waits and then finds the new store. An unknown schema version is not touched
-// (DESIGN: a clear error; a newer m365gate may have written it): StoreError (schema).
+// (a clear error: a newer m365gate may have written it): StoreError (schema).
 std::unique_ptr<store::Store> open_store(const Config& cfg, sync::Alerter& alerter) {
     store::StoreOptions options;
     options.max_size = cfg.store.max_size;
@@ -280,7 +281,19 @@ bool daemon_loop(sync::Worker& worker, const store::Store& st, Control& control,
     }
 }
 
-int run(int argc, char** argv) {
+// What the command line asks for.
+struct CommandLine {
+    std::string config_file = default_config_path;
+    bool once = false;
+    bool force = false;
+    bool full = false;
+    bool check_config = false;
+    bool version = false;
+    std::vector<std::string> tenants;
+};
+
+// Parses argv into cl; an exit status when the process ends here (--help, a usage error).
+std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
     CLI::App app{"m365gate-sync: imports every Microsoft 365 recipient into the m365gate store"};
     app.footer(R"(
 Without --once it runs as a daemon: a sync every sync.interval, SIGHUP reloads, SIGTERM stops.
@@ -295,45 +308,38 @@ Examples:
   m365gate-sync --once --full --tenant contoso     # re-read everything
   m365gate-sync --once --force --tenant contoso    # apply a refused mass deletion
 See m365gate-sync(8), m365gate.toml(5).)");
-    std::string config_file = default_config_path;
-    bool once = false;
-    bool force = false;
-    bool full = false;
-    bool check_config = false;
-    bool version = false;
-    std::vector<std::string> tenants;
-    app.add_option("--config", config_file, "configuration file")->capture_default_str();
-    auto* once_opt = app.add_flag("--once", once, "sync every tenant once and exit");
-    app.add_flag("--force", force, "apply a sync the mass-deletion guard refuses (with --once)")
+    app.add_option("--config", cl.config_file, "configuration file")->capture_default_str();
+    auto* once_opt = app.add_flag("--once", cl.once, "sync every tenant once and exit");
+    app.add_flag("--force", cl.force, "apply a sync the mass-deletion guard refuses (with --once)")
         ->needs(once_opt);
-    app.add_flag("--full", full, "full sync even when delta links exist (with --once)")
+    app.add_flag("--full", cl.full, "full sync even when delta links exist (with --once)")
         ->needs(once_opt);
-    app.add_option("--tenant", tenants, "only this tenant (repeatable)");
-    app.add_flag("--check-config", check_config, "check the configuration and exit (0 or 78)");
-    app.add_flag("--version", version, "print the version and exit");
+    app.add_option("--tenant", cl.tenants, "only this tenant (repeatable)");
+    app.add_flag("--check-config", cl.check_config, "check the configuration and exit (0 or 78)");
+    app.add_flag("--version", cl.version, "print the version and exit");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : EX_USAGE;
     }
-    if (version) {
-        std::cout << "m365gate-sync 0.1.0\n";
-        return 0;
-    }
+    return std::nullopt;
+}
 
-    std::shared_ptr<const Config> cfg;
+// Loads the config (and with --check-config the credential files) and starts logging; an exit
+// status when the process ends here.
+std::optional<int> load_startup_config(const CommandLine& cl, std::shared_ptr<const Config>& cfg) {
     try {
-        cfg = std::make_shared<const Config>(load_config(config_file));
-        for (const auto& name : tenants) {
+        cfg = std::make_shared<const Config>(load_config(cl.config_file));
+        for (const auto& name : cl.tenants) {
             if (cfg->find_tenant(name) == nullptr) {
-                throw ConfigError(config_file + ": --tenant " + name + ": no such tenant");
+                throw ConfigError(cl.config_file + ": --tenant " + name + ": no such tenant");
             }
         }
-        if (check_config) {
+        if (cl.check_config) {
             for (const auto& t : cfg->tenants) {
                 load_credential(t.client_secret_file);
             }
-            std::cout << config_file << ": OK (" << cfg->tenants.size() << " tenants)\n";
+            std::cout << cl.config_file << ": OK (" << cfg->tenants.size() << " tenants)\n";
             return 0;
         }
         setup_logging(cfg->log, "m365gate-sync");
@@ -341,8 +347,11 @@ See m365gate-sync(8), m365gate.toml(5).)");
         std::cerr << "m365gate-sync: " << e.what() << '\n';
         return EX_CONFIG;
     }
+    return std::nullopt;
+}
 
-    // Before any thread: block the signals the main thread waits for.
+// Before any thread: blocks the signals the main thread waits for.
+sigset_t block_signals() {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGHUP);
@@ -350,86 +359,69 @@ See m365gate-sync(8), m365gate.toml(5).)");
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    return signals;
+}
 
-    if (geteuid() == 0) {
-        try {
-            drop_privileges(cfg->sync.user);
-        } catch (const PrivilegeError& e) {
-            spdlog::critical("event=start status=error error={}", log_value(e.what()));
-            std::cerr << "m365gate-sync: " << e.what() << '\n';
-            return EX_NOPERM;
-        }
-        // Only now, as sync.user: a log file (setup_logging() did not open it as root), and
-        // below the pid file, in directories another user may be able to write.
-        try {
-            setup_logging(cfg->log, "m365gate-sync");
-        } catch (const ConfigError& e) {
-            std::cerr << "m365gate-sync: " << e.what() << '\n';
-            return EX_CONFIG;
-        }
-        spdlog::info("event=start note=\"dropped privileges\" user={}", log_value(cfg->sync.user));
-    }
-    if (!once) {
-        if (const std::string why = write_pid_file(cfg->sync.pid_file); !why.empty()) {
-            spdlog::warn("event=pid_file status=error file={} error={}",
-                         log_value(cfg->sync.pid_file.string()), log_value(why));
-        }
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        spdlog::critical("event=start status=error error=\"curl_global_init failed\"");
-        return EX_SOFTWARE;
-    }
-
-    std::unique_ptr<sync::Alerter> alerter = sync::make_alerter();
-    std::unique_ptr<store::Store> store;
+// Started as root: becomes sync.user, then opens the log file as that user. An exit status
+// when that fails.
+std::optional<int> become_sync_user(const Config& cfg) {
     try {
-        store = open_store(*cfg, *alerter);
-    } catch (const store::StoreError& e) {
-        spdlog::critical("event=start status=error what=store error={}", log_value(e.what()));
+        drop_privileges(cfg.sync.user);
+    } catch (const PrivilegeError& e) {
+        spdlog::critical("event=start status=error error={}", log_value(e.what()));
         std::cerr << "m365gate-sync: " << e.what() << '\n';
-        return e.kind() == store::StoreError::Kind::schema ? EX_CONFIG : EX_IOERR;
+        return EX_NOPERM;
     }
+    // Only now, as sync.user: a log file (setup_logging() did not open it as root), and
+    // below the pid file, in directories another user may be able to write.
+    try {
+        setup_logging(cfg.log, "m365gate-sync");
+    } catch (const ConfigError& e) {
+        std::cerr << "m365gate-sync: " << e.what() << '\n';
+        return EX_CONFIG;
+    }
+    spdlog::info("event=start note=\"dropped privileges\" user={}", log_value(cfg.sync.user));
+    return std::nullopt;
+}
 
-    Control control;
-    auto worker = std::make_unique<sync::Worker>(*store, *alerter, &control.stop);
-    worker->set_config(cfg, false);
-    spdlog::info("event=start mode={} tenants={} config={}", once ? "once" : "daemon",
-                 cfg->tenants.size(), log_value(config_file));
+// The store, the alerter and the worker of the process; the worker thread replaces the store
+// and the worker when the store is found damaged.
+struct SyncProcess {
+    std::unique_ptr<sync::Alerter> alerter;
+    std::unique_ptr<store::Store> store;
+    std::unique_ptr<sync::Worker> worker;
+};
 
-    int exit_code = 0;
-    std::thread runner([&] {
-        try {
-            if (once) {
-                sync::RoundOptions options;
-                options.force = force;
-                options.full = full;
-                options.tenants = tenants;
-                exit_code = exit_code_for(worker->run_round(options));
-                if (!check_store(*store).empty()) {
-                    exit_code = EX_IOERR;  // the next run moves it aside and rebuilds it
-                }
-            } else {
-                std::shared_ptr<const Config> current = cfg;  // reloads replace it
-                while (daemon_loop(*worker, *store, control, config_file, current)) {
-                    // Closed before it is moved aside; open_store() finds it damaged again,
-                    // moves it into broken-<time>/ and starts an empty one, which the next
-                    // round fills with a full sync.
-                    worker.reset();
-                    store.reset();
-                    store = open_store(*current, *alerter);
-                    worker = std::make_unique<sync::Worker>(*store, *alerter, &control.stop);
-                    worker->set_config(current, false);
-                }
-            }
-        } catch (const std::exception& e) {
-            spdlog::critical("event=worker status=error error={}", log_value(e.what()));
-            exit_code = EX_SOFTWARE;
+// The worker thread: one round (--once) or the daemon's rounds. Returns the exit status.
+int run_rounds(const CommandLine& cl, std::shared_ptr<const Config> cfg, SyncProcess& p,
+               Control& control) {
+    if (cl.once) {
+        sync::RoundOptions options;
+        options.force = cl.force;
+        options.full = cl.full;
+        options.tenants = cl.tenants;
+        int exit_code = exit_code_for(p.worker->run_round(options));
+        if (!check_store(*p.store).empty()) {
+            exit_code = EX_IOERR;  // the next run moves it aside and rebuilds it
         }
-        // Wakes the main thread: the work is done.
-        control.stop.store(true);
-        kill(getpid(), SIGTERM);
-    });
+        return exit_code;
+    }
+    std::shared_ptr<const Config> current = std::move(cfg);  // reloads replace it
+    while (daemon_loop(*p.worker, *p.store, control, cl.config_file, current)) {
+        // Closed before it is moved aside; open_store() finds it damaged again, moves it into
+        // broken-<time>/ and starts an empty one, which the next round fills with a full sync.
+        p.worker.reset();
+        p.store.reset();
+        p.store = open_store(*current, *p.alerter);
+        p.worker = std::make_unique<sync::Worker>(*p.store, *p.alerter, &control.stop);
+        p.worker->set_config(current, false);
+    }
+    return 0;
+}
 
+// The main thread: SIGHUP asks the daemon to reload; SIGTERM/SIGINT, or the worker thread's
+// own SIGTERM when its work is done, stop it.
+void wait_for_signals(const sigset_t& signals, bool once, Control& control) {
     for (;;) {
         siginfo_t info{};
         const int sig = sigwaitinfo(&signals, &info);
@@ -451,17 +443,82 @@ See m365gate-sync(8), m365gate.toml(5).)");
             spdlog::info("event=signal signal={} action=stop",
                          sig == SIGTERM ? "SIGTERM" : "SIGINT");
         }
-        {
-            std::lock_guard<std::mutex> lock(control.mu);
-            control.stop.store(true);
-            control.cv.notify_all();
-        }
-        break;
+        std::lock_guard<std::mutex> lock(control.mu);
+        control.stop.store(true);
+        control.cv.notify_all();
+        return;
     }
+}
+
+// Runs the rounds on a worker thread while the main thread waits for signals.
+int run_with_signals(const CommandLine& cl, const std::shared_ptr<const Config>& cfg,
+                     const sigset_t& signals, SyncProcess& p, Control& control) {
+    int exit_code = 0;
+    std::thread runner([&] {
+        try {
+            exit_code = run_rounds(cl, cfg, p, control);
+        } catch (const std::exception& e) {
+            spdlog::critical("event=worker status=error error={}", log_value(e.what()));
+            exit_code = EX_SOFTWARE;
+        }
+        // Wakes the main thread: the work is done.
+        control.stop.store(true);
+        kill(getpid(), SIGTERM);
+    });
+    wait_for_signals(signals, cl.once, control);
     runner.join();
+    return exit_code;
+}
+
+int run(int argc, char** argv) {
+    CommandLine cl;
+    if (const auto status = parse_command_line(argc, argv, cl)) {
+        return *status;
+    }
+    if (cl.version) {
+        std::cout << "m365gate-sync 0.1.0\n";
+        return 0;
+    }
+    std::shared_ptr<const Config> cfg;
+    if (const auto status = load_startup_config(cl, cfg)) {
+        return *status;
+    }
+    const sigset_t signals = block_signals();
+    if (geteuid() == 0) {
+        if (const auto status = become_sync_user(*cfg)) {
+            return *status;
+        }
+    }
+    if (!cl.once) {
+        if (const std::string why = write_pid_file(cfg->sync.pid_file); !why.empty()) {
+            spdlog::warn("event=pid_file status=error file={} error={}",
+                         log_value(cfg->sync.pid_file.string()), log_value(why));
+        }
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        spdlog::critical("event=start status=error error=\"curl_global_init failed\"");
+        return EX_SOFTWARE;
+    }
+
+    Control control;
+    SyncProcess p;
+    p.alerter = sync::make_alerter();
+    try {
+        p.store = open_store(*cfg, *p.alerter);
+    } catch (const store::StoreError& e) {
+        spdlog::critical("event=start status=error what=store error={}", log_value(e.what()));
+        std::cerr << "m365gate-sync: " << e.what() << '\n';
+        return e.kind() == store::StoreError::Kind::schema ? EX_CONFIG : EX_IOERR;
+    }
+    p.worker = std::make_unique<sync::Worker>(*p.store, *p.alerter, &control.stop);
+    p.worker->set_config(cfg, false);
+    spdlog::info("event=start mode={} tenants={} config={}", cl.once ? "once" : "daemon",
+                 cfg->tenants.size(), log_value(cl.config_file));
+
+    const int exit_code = run_with_signals(cl, cfg, signals, p, control);
     curl_global_cleanup();
     spdlog::info("event=stop exit={}", exit_code);
-    if (!once) {
+    if (!cl.once) {
         remove_pid_file(cfg->sync.pid_file);
     }
     return exit_code;

@@ -148,6 +148,96 @@ void TokenClient::invalidate() {
     valid_until_ = {};
 }
 
+namespace {
+
+// A transport error: TLS and errors no retry mends are thrown, as are the others once the
+// retries are used up; else the backoff before the next attempt.
+std::chrono::milliseconds wait_after_transport_error(const HttpResponse& r,
+                                                     const TenantConfig& tenant,
+                                                     const RetryPolicy& policy, int retry) {
+    if (r.error == TransportError::stopped) {
+        throw SyncStopped();
+    }
+    if (r.error == TransportError::tls) {
+        spdlog::error("tenant={} event=token status=error kind=tls error={}", tenant.name,
+                      log_value(r.error_message));
+        throw sync_error(ErrorKind::tls, "",
+                         "TLS error talking to the token endpoint " +
+                             printable(tenant.login_endpoint) + ": " + printable(r.error_message));
+    }
+    const std::string why = std::string(to_string(r.error)) + ": " + r.error_message;
+    if (r.error == TransportError::too_large || r.error == TransportError::other ||
+        retry >= policy.max_retries) {
+        spdlog::error("tenant={} event=token status=error kind=network error={}", tenant.name,
+                      log_value(why));
+        throw sync_error(ErrorKind::network, "",
+                         "cannot reach the token endpoint " + printable(tenant.login_endpoint) +
+                             ": " + printable(why));
+    }
+    return backoff_delay(retry, policy);
+}
+
+// A 200: the bearer token and its expires_in, or SyncError (malformed_response).
+struct IssuedToken {
+    Secret token;
+    std::chrono::seconds lifetime;
+};
+
+IssuedToken read_token(const HttpResponse& r, const TenantConfig& tenant) {
+    const json j = json::parse(r.body, nullptr, false);
+    const auto tok = j.is_object() ? j.find("access_token") : j.end();
+    const auto type = j.is_object() ? j.find("token_type") : j.end();
+    const auto exp = j.is_object() ? j.find("expires_in") : j.end();
+    if (j.is_discarded() || !j.is_object() || tok == j.end() || !tok->is_string() ||
+        tok->get_ref<const std::string&>().empty() ||
+        tok->get_ref<const std::string&>().size() > max_access_token_bytes || type == j.end() ||
+        !type->is_string() ||
+        strcasecmp(type->get_ref<const std::string&>().c_str(), "bearer") != 0) {
+        spdlog::error("tenant={} event=token status=error kind=malformed_response", tenant.name);
+        throw sync_error(ErrorKind::token, "malformed_response",
+                         "the token endpoint sent a response that is not a bearer token");
+    }
+    return IssuedToken{Secret(tok->get<std::string>()),
+                       token_lifetime(exp != j.end() ? &*exp : nullptr)};
+}
+
+// An error status: logged; a permanent error, or a transient one past the retries or asking
+// for more than sync.max_backoff, is thrown; else the wait before the next attempt.
+std::chrono::milliseconds wait_after_token_error(const HttpResponse& r, const TenantConfig& tenant,
+                                                 const RetryPolicy& policy, int retry) {
+    const TokenErrorBody e = parse_token_error(r.body);
+    const long code = e.codes.empty() ? 0 : e.codes.front();
+    const bool transient = is_retryable_status(r.status) || e.error == "temporarily_unavailable" ||
+                           token_error_is_transient(code);
+    spdlog::log(transient ? spdlog::level::warn : spdlog::level::err,
+                "tenant={} event=token status=error http_status={} error={} "
+                "error_codes={} trace_id={} correlation_id={} retry={}",
+                tenant.name, r.status, log_value(e.error, 64), join_codes(e.codes),
+                log_value(e.trace_id, 64), log_value(e.correlation_id, 64), retry);
+    if (!transient || retry >= policy.max_retries) {
+        std::string text = describe_token_error(code);
+        if (text.empty()) {
+            text = "the token endpoint refused the request (HTTP " + std::to_string(r.status) +
+                   ", " + printable(e.error, 64) + ")";
+        }
+        throw sync_error(ErrorKind::token,
+                         code != 0 ? std::to_string(code) : printable(e.error, 64),
+                         "token request failed: " + text +
+                             (code != 0 ? " (AADSTS" + std::to_string(code) + ")" : ""));
+    }
+    const long after = parse_retry_after(r.retry_after);
+    const std::chrono::milliseconds wait =
+        after >= 0 ? std::chrono::milliseconds(after * 1000) : backoff_delay(retry, policy);
+    if (after > policy.max_backoff.count()) {
+        throw sync_error(ErrorKind::token, std::to_string(r.status),
+                         "the token endpoint asked to wait " + std::to_string(after) +
+                             " s, longer than sync.max_backoff");
+    }
+    return wait;
+}
+
+}  // namespace
+
 const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
                                const Secret& client_secret, const RetryPolicy& policy,
                                const std::atomic<bool>* stop) {
@@ -160,7 +250,7 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
     }
     invalidate();
     if (client_secret.empty()) {
-        throw sync_error("config", "7000218", describe_token_error(7000218));
+        throw sync_error(ErrorKind::config, "7000218", describe_token_error(7000218));
     }
 
     const std::string url =
@@ -178,82 +268,20 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
         }
         const HttpResponse r = http.post_form(url, form.reveal(), headers);
         std::chrono::milliseconds wait{0};
-        std::string why;
-        if (r.error == TransportError::stopped) {
-            throw SyncStopped();
-        }
-        if (r.error == TransportError::tls) {
-            spdlog::error("tenant={} event=token status=error kind=tls error={}", tenant.name,
-                          log_value(r.error_message));
-            throw sync_error("tls", "",
-                             "TLS error talking to the token endpoint " +
-                                 printable(tenant.login_endpoint) + ": " +
-                                 printable(r.error_message));
-        }
         if (r.error != TransportError::none) {
-            why = std::string(to_string(r.error)) + ": " + r.error_message;
-            if (r.error == TransportError::too_large || r.error == TransportError::other ||
-                retry >= policy.max_retries) {
-                spdlog::error("tenant={} event=token status=error kind=network error={}",
-                              tenant.name, log_value(why));
-                throw sync_error("network", "",
-                                 "cannot reach the token endpoint " +
-                                     printable(tenant.login_endpoint) + ": " + printable(why));
-            }
-            wait = backoff_delay(retry, policy);
+            wait = wait_after_transport_error(r, tenant, policy, retry);
         } else if (r.status == 200) {
-            const json j = json::parse(r.body, nullptr, false);
-            const auto tok = j.is_object() ? j.find("access_token") : j.end();
-            const auto type = j.is_object() ? j.find("token_type") : j.end();
-            const auto exp = j.is_object() ? j.find("expires_in") : j.end();
-            if (j.is_discarded() || !j.is_object() || tok == j.end() || !tok->is_string() ||
-                tok->get_ref<const std::string&>().empty() ||
-                tok->get_ref<const std::string&>().size() > max_access_token_bytes ||
-                type == j.end() || !type->is_string() ||
-                strcasecmp(type->get_ref<const std::string&>().c_str(), "bearer") != 0) {
-                spdlog::error("tenant={} event=token status=error kind=malformed_response",
-                              tenant.name);
-                throw sync_error("token", "malformed_response",
-                                 "the token endpoint sent a response that is not a bearer token");
-            }
-            const std::chrono::seconds lifetime = token_lifetime(exp != j.end() ? &*exp : nullptr);
-            const std::chrono::seconds keep = token_cache_time(lifetime);
-            token_ = Secret(tok->get<std::string>());
+            IssuedToken issued = read_token(r, tenant);
+            const std::chrono::seconds keep = token_cache_time(issued.lifetime);
+            token_ = std::move(issued.token);
             cached_for_ = key;
             cached_for_secret_ = client_secret;
             valid_until_ = std::chrono::steady_clock::now() + keep;
             spdlog::debug("tenant={} event=token status=ok expires_in={} cached_s={}", tenant.name,
-                          lifetime.count(), keep.count());
+                          issued.lifetime.count(), keep.count());
             return token_;
         } else {
-            const TokenErrorBody e = parse_token_error(r.body);
-            const long code = e.codes.empty() ? 0 : e.codes.front();
-            const bool transient = is_retryable_status(r.status) ||
-                                   e.error == "temporarily_unavailable" ||
-                                   token_error_is_transient(code);
-            spdlog::log(transient ? spdlog::level::warn : spdlog::level::err,
-                        "tenant={} event=token status=error http_status={} error={} "
-                        "error_codes={} trace_id={} correlation_id={} retry={}",
-                        tenant.name, r.status, log_value(e.error, 64), join_codes(e.codes),
-                        log_value(e.trace_id, 64), log_value(e.correlation_id, 64), retry);
-            if (!transient || retry >= policy.max_retries) {
-                std::string text = describe_token_error(code);
-                if (text.empty()) {
-                    text = "the token endpoint refused the request (HTTP " +
-                           std::to_string(r.status) + ", " + printable(e.error, 64) + ")";
-                }
-                throw sync_error("token", code != 0 ? std::to_string(code) : printable(e.error, 64),
-                                 "token request failed: " + text +
-                                     (code != 0 ? " (AADSTS" + std::to_string(code) + ")" : ""));
-            }
-            const long after = parse_retry_after(r.retry_after);
-            wait =
-                after >= 0 ? std::chrono::milliseconds(after * 1000) : backoff_delay(retry, policy);
-            if (after > policy.max_backoff.count()) {
-                throw sync_error("token", std::to_string(r.status),
-                                 "the token endpoint asked to wait " + std::to_string(after) +
-                                     " s, longer than sync.max_backoff");
-            }
+            wait = wait_after_token_error(r, tenant, policy, retry);
         }
         spdlog::warn("tenant={} event=token_retry wait_ms={} retry={}", tenant.name, wait.count(),
                      retry + 1);

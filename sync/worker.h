@@ -1,13 +1,8 @@
 // sync/worker.h - one sync round over the configured tenants, and what is recorded about it.
 //
-// Per tenant and round: the credential (loaded per config load/reload), the secret's expiry
-// (credential file, else client_secret_expires, else Graph passwordCredentials by hint), a
-// token, then a delta into one store::Writer, or a full sync into a store::Rebuild adopted by
-// one Writer; that Writer's commit also writes the TenantState (attempt, success, counts,
-// links, secret fields). A failed, refused (shrink) or partial sync makes nothing visible but
-// a small state update (last error, failing_since). The Alerter is called after every attempt
-// (once it is committed) and once per round for the secret. A round holds the store's
-// WriterLock and reclaims unused generations. One tenant failing
+// Per tenant and round: the credential (loaded per config load/reload), then one TenantSync
+// (sync/tenant_sync.h: the secret's expiry, a token, a delta or full sync, the state, the
+// alerts). A round holds the store's WriterLock and reclaims unused generations. One tenant failing
 // never stops the others; a set stop flag ends the round at the next page (the open write
 // transaction aborts). Tenants no longer configured are removed from the store.
 // Thread safety: a Worker belongs to one thread.
@@ -25,18 +20,12 @@
 #include "common/config.h"
 #include "store/store.h"
 #include "sync/alerts.h"
+#include "sync/secret_expiry.h"
 #include "sync/token.h"
 
 namespace m365gate::sync {
 
-// First 8 hex digits of SHA-256 of the secret: tells secrets apart, reveals nothing.
-std::string secret_fingerprint(const Secret& secret);
-
-// A credential's endDateTime from Graph (passwordCredentials / keyCredentials): an ISO 8601
-// date-time as parse_datetime() reads it. A year past what SysTime holds (secrets made to
-// "never expire" end in 2299 or 9999) is 2261-12-31T23:59:59Z, far enough to never alert;
-// anything else malformed is nullopt.
-std::optional<SysTime> parse_graph_end_date(std::string_view text);
+struct TenantRuntime;
 
 struct RoundOptions {
     bool force = false;                // --force: apply a sync the shrink guard refuses
@@ -66,14 +55,14 @@ public:
     // (outcomes so far) when the stop flag is set.
     std::vector<TenantOutcome> run_round(const RoundOptions& options);
 
-    struct TenantRuntime;
-
 private:
-    TenantOutcome sync_tenant(const TenantConfig& tenant, TenantRuntime& rt,
-                              const RoundOptions& options);
+    // Creates or updates the tenant's runtime and loads its credential file; true when a
+    // reload changed its secret.
+    bool adopt_tenant(const TenantConfig& tenant, bool reload);
+    // Asks for a token with the new secret, logs and alerts the result and records the secret
+    // fields; false when the stop flag cut it short.
+    bool check_new_secret(const TenantConfig& tenant, TenantRuntime& rt);
     void remove_unconfigured_tenants();
-    // store::reclaim(), errors logged: unused generations are only disk space.
-    void reclaim_quietly();
 
     store::Store& store_;
     Alerter& alerter_;
