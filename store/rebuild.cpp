@@ -297,9 +297,6 @@ struct Rebuild::State {
           chunk(std::max<std::size_t>(o.chunk, 1)),
           in_place_limit(o.in_place_limit),
           max_spill_bytes(o.max_spill_bytes) {}
-    ~State() {
-        if (fd >= 0) ::close(fd);
-    }
 
     Store& store;
     const std::string tenant;
@@ -308,7 +305,7 @@ struct Rebuild::State {
     const std::uint64_t max_spill_bytes;  // 0: unbounded
 
     Run address_run, object_run;
-    int fd = -1;  // spill file (unlinked), opened at the first spill
+    UniqueFd fd;  // spill file (unlinked), opened at the first spill
     std::uint64_t file_end = 0;
     std::vector<Extent> address_extents, object_extents;
 
@@ -340,11 +337,11 @@ struct Rebuild::State {
 
 void Rebuild::State::open_spill() {
     const auto& dir = store.dir();
-    fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0) return;
+    fd.reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (fd.valid()) return;
     std::string tmpl = (dir / "rebuild-XXXXXX").string();  // O_TMPFILE unsupported here
-    fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd < 0) {
+    fd.reset(::mkostemp(tmpl.data(), O_CLOEXEC));
+    if (!fd.valid()) {
         throw StoreError(StoreError::Kind::io, "cannot create a rebuild spill file in " +
                                                    dir.string() + ": " + std::strerror(errno));
     }
@@ -367,7 +364,7 @@ Extent Rebuild::State::write_run(Run& run, bool combine) {
     Extent e{file_end, bytes.size()};
     std::size_t done = 0;
     while (done < bytes.size()) {
-        const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
+        const ssize_t n = ::pwrite(fd.get(), bytes.data() + done, bytes.size() - done,
                                    static_cast<off_t>(file_end + done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
@@ -382,7 +379,7 @@ Extent Rebuild::State::write_run(Run& run, bool combine) {
 }
 
 void Rebuild::State::spill() {
-    if (fd < 0) open_spill();
+    if (!fd.valid()) open_spill();
     if (!address_run.empty()) address_extents.push_back(write_run(address_run, false));
     if (!object_run.empty()) object_extents.push_back(write_run(object_run, true));
 }
@@ -391,7 +388,7 @@ void Rebuild::State::spill() {
 std::vector<Source> Rebuild::State::sources(Run& run, const std::vector<Extent>& extents) {
     std::vector<Source> out;
     out.reserve(extents.size() + 1);
-    for (const auto& e : extents) out.emplace_back(fd, e, store.dir());
+    for (const auto& e : extents) out.emplace_back(fd.get(), e, store.dir());
     run.sort();
     out.emplace_back(&run);
     return out;
@@ -509,10 +506,7 @@ void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& r
 void Rebuild::State::release_inputs() {
     address_run.clear();
     object_run.clear();
-    if (fd >= 0) {
-        ::close(fd);
-        fd = -1;
-    }
+    fd.reset();
     address_extents.clear();
     object_extents.clear();
 }

@@ -1147,28 +1147,26 @@ std::uint64_t reclaim(Store& store, std::size_t chunk) {
 
 WriterLock::WriterLock(const Store& store) {
     const auto path = store.dir() / "sync.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0)
+    fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd_.valid())
         throw StoreError(StoreError::Kind::io,
                          "cannot open " + path.string() + ": " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    if (::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0) return;
     if (errno == EWOULDBLOCK) {
         waited_ = true;
         int rc;
         do {
-            rc = ::flock(fd_, LOCK_EX);
+            rc = ::flock(fd_.get(), LOCK_EX);
         } while (rc != 0 && errno == EINTR);
         if (rc == 0) return;
     }
     const int err = errno;
-    ::close(fd_);
+    fd_.reset();
     throw StoreError(StoreError::Kind::io,
                      "cannot lock " + path.string() + ": " + std::strerror(err));
 }
 
-WriterLock::~WriterLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-}
+WriterLock::~WriterLock() = default;  // closing the descriptor releases the lock
 
 void publish(Store& store, const TenantList& list) {
     WriterLock lock(store);

@@ -34,6 +34,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 struct MDB_txn;  // lmdb.h
 
 namespace m365gate::store {
@@ -290,7 +292,7 @@ public:
     bool waited() const noexcept { return waited_; }  // another process held it first
 
 private:
-    int fd_ = -1;
+    UniqueFd fd_;
     bool waited_ = false;
 };
 
