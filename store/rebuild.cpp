@@ -329,7 +329,7 @@ struct Rebuild::State {
               std::uint32_t current, std::vector<Change>& changes, std::size_t& budget,
               std::uint64_t& count);
     bool try_in_place();
-    void append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& run,
+    void append_all(WriteTxn& txn, MDB_dbi dbi, bool combine, Run& run,
                     const std::vector<Extent>& extents, std::uint64_t& written,
                     std::uint64_t& count);
     void release_inputs();
@@ -444,12 +444,8 @@ bool Rebuild::State::diff(MDB_txn* txn, MDB_dbi dbi, bool combine, Run& run,
 bool Rebuild::State::try_in_place() {
     if (in_place_limit == 0) return false;
     auto& s = store.impl();
-    MDB_txn* txn = nullptr;
-    check(mdb_txn_begin(s.env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin", s.dir);
-    struct Abort {
-        MDB_txn* t;
-        ~Abort() { mdb_txn_abort(t); }
-    } abort_at_exit{txn};
+    const ReadTxn read(s.env, s.dir);
+    MDB_txn* const txn = read.get();
     const auto rec = get(txn, s.tenants, tenant, s.dir);
     if (!rec || rec->size() != 20) return false;
     std::uint32_t current = 0;
@@ -479,14 +475,14 @@ bool Rebuild::State::try_in_place() {
 
 // Appends the merged records of one database under the new generation, committing every
 // `chunk` keys (counted over both databases in `written`).
-void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& run,
+void Rebuild::State::append_all(WriteTxn& txn, MDB_dbi dbi, bool combine, Run& run,
                                 const std::vector<Extent>& extents, std::uint64_t& written,
                                 std::uint64_t& count) {
     const auto& s = store.impl();
     Merger merged(sources(run, extents), combine);
     const std::string prefix = generation_prefix(generation);
     std::string key = prefix;
-    auto cursor = std::make_unique<Cursor>(txn, dbi, s.dir);
+    auto cursor = std::make_unique<Cursor>(txn.get(), dbi, s.dir);
     while (merged.next()) {
         key.resize(prefix.size());
         key.append(merged.key());
@@ -495,10 +491,9 @@ void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& r
         ++count;
         if (++written % chunk == 0) {
             cursor.reset();
-            MDB_txn* t = std::exchange(txn, nullptr);
-            check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
-            check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
-            cursor = std::make_unique<Cursor>(txn, dbi, s.dir);
+            txn.commit(s.dir);
+            txn = WriteTxn(s.env, s.dir);
+            cursor = std::make_unique<Cursor>(txn.get(), dbi, s.dir);
         }
     }
 }
@@ -574,26 +569,21 @@ void Rebuild::stage() {
         return;
     }
     auto& s = st.store.impl();
-    MDB_txn* txn = nullptr;
-    try {
-        check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
-        st.generation = allocate_generation(txn, s);
+    {
+        WriteTxn txn(s.env, s.dir);
+        st.generation = allocate_generation(txn.get(), s);
         {
             std::lock_guard<std::mutex> lock(s.rebuilds_mu);
             s.active_rebuilds.insert(st.generation);
         }
-        mark_generation(txn, s, st.generation, generation_staged);
+        mark_generation(txn.get(), s, st.generation, generation_staged);
         std::uint64_t written = 0;
         st.addresses = st.objects = 0;
         st.append_all(txn, s.addresses, false, st.address_run, st.address_extents, written,
                       st.addresses);
         st.append_all(txn, s.objects, true, st.object_run, st.object_extents, written, st.objects);
-        build_probe(txn, s, st.generation);
-        MDB_txn* t = std::exchange(txn, nullptr);
-        check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
-    } catch (...) {
-        if (txn != nullptr) mdb_txn_abort(txn);
-        throw;
+        build_probe(txn.get(), s, st.generation);
+        txn.commit(s.dir);
     }
     st.release_inputs();
     st.broken = false;

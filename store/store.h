@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "store/txn.h"
 
 struct MDB_txn;  // lmdb.h
 
@@ -171,7 +172,7 @@ public:
 
 private:
     const Store& store_;
-    MDB_txn* txn_;  // from Store::Impl's pool: renewed here, reset and returned on destruction
+    ReadTxn txn_;  // from the store's ReaderPool: renewed here, reset and returned on destruction
 };
 
 // One write transaction; aborted unless commit() ran (a throw leaves the old list).

@@ -34,11 +34,7 @@ struct Store::Impl {
     bool probe_enabled = false;
     std::filesystem::path dir;
 
-    // Read transactions that are reset, kept for renewal: mdb_txn_renew() is much cheaper
-    // than mdb_txn_begin() (no allocation), and the milter takes one per RCPT. The environment
-    // is opened with MDB_NOTLS so a reset transaction may be renewed on any thread.
-    std::mutex readers_mu;
-    std::vector<MDB_txn*> idle_readers;
+    ReaderPool readers;  // emptied before the environment is closed
 
     // Where this process maps data.mdb (writer only; found in /proc/self/maps, since
     // mdb_env_info() gives the address only with MDB_FIXEDMAP). nullptr when unknown.
@@ -50,8 +46,6 @@ struct Store::Impl {
     std::set<std::uint32_t> active_rebuilds;
 
     static std::uint64_t next_serial() noexcept;
-    MDB_txn* acquire_reader();
-    void release_reader(MDB_txn* txn) noexcept;
     // The writer walks whole lists (a rebuild's diff, reclaim()): LMDB's map is read-only
     // (no MDB_WRITEMAP), so dropping this process's mapping of the file's pages is safe and
     // keeps its resident size bounded; the pages stay in the page cache. Writer only.
