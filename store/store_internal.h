@@ -111,7 +111,8 @@ std::uint32_t allocate_generation(MDB_txn* txn, const Store::Impl& s);
 void mark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation, char mark);
 void unmark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation);
 
-// Cursor that closes itself (before its transaction ends: lmdbxx#22).
+// Cursor that closes itself. It must go before its transaction: LMDB frees a write
+// transaction's cursors when the transaction ends, so closing one afterwards is a double free.
 class Cursor {
 public:
     Cursor(MDB_txn* txn, MDB_dbi dbi, const std::filesystem::path& dir) {
