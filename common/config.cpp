@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "common/idna.h"
+#include "common/unique_fd.h"
 #include "common/zone.h"
 
 namespace m365gate {
@@ -918,29 +919,12 @@ std::string read_whole(int fd, std::size_t limit, const std::string& name, const
     }
 }
 
-class FileDescriptor {
-public:
-    explicit FileDescriptor(int fd) : fd_(fd) {}
-    FileDescriptor(FileDescriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-    ~FileDescriptor() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
 // O_NONBLOCK so that a FIFO put in place of the file cannot hang the daemon. `follow` false:
 // a symlink at the name is refused (O_NOFOLLOW).
-FileDescriptor open_regular(const std::string& name, const char* what, struct stat& st,
-                            bool follow = true) {
-    FileDescriptor fd(::open(
-        name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW)));
+UniqueFd open_regular(const std::string& name, const char* what, struct stat& st,
+                      bool follow = true) {
+    UniqueFd fd(::open(name.c_str(),
+                       O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW)));
     if (fd.get() < 0) {
         if (!follow && errno == ELOOP) {
             throw ConfigError(name + ": " + what +
@@ -1280,7 +1264,7 @@ Config parse_config(std::string_view text, const std::string& name) {
 Config load_config(const std::filesystem::path& file) {
     const std::string name = file.string();
     struct stat st {};
-    const FileDescriptor fd = open_regular(name, "configuration", st);
+    const UniqueFd fd = open_regular(name, "configuration", st);
     const std::string text = read_whole(fd.get(), max_config_bytes, name, "configuration");
     Config cfg = parse_config(text, name);
     cfg.file = file;
@@ -1303,7 +1287,7 @@ Credential load_credential(const std::filesystem::path& file) {
     struct stat st {};
     // Not through a symlink: root reads credential files too (--check-config, m365gatectl
     // check-config), in a directory that belongs to sync.user.
-    const FileDescriptor fd = open_regular(name, "credential file", st, false);
+    const UniqueFd fd = open_regular(name, "credential file", st, false);
     const unsigned mode = st.st_mode & 07777;
     if ((mode & 077) != 0) {
         char octal[8];

@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "common/safe_file.h"
@@ -100,8 +101,7 @@ std::string pattern_literal(std::string_view text) {
 // open by name with fopen(), which follows symlinks).
 class AppendFileSink final : public spdlog::sinks::base_sink<std::mutex> {
 public:
-    explicit AppendFileSink(int fd) : fd_(fd) {}
-    ~AppendFileSink() override { ::close(fd_); }
+    explicit AppendFileSink(UniqueFd fd) : fd_(std::move(fd)) {}
     AppendFileSink(const AppendFileSink&) = delete;
     AppendFileSink& operator=(const AppendFileSink&) = delete;
 
@@ -111,7 +111,7 @@ protected:
         formatter_->format(msg, line);
         std::size_t done = 0;
         while (done < line.size()) {
-            const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+            const ssize_t n = ::write(fd_.get(), line.data() + done, line.size() - done);
             if (n < 0 && errno == EINTR) {
                 continue;
             }
@@ -124,7 +124,7 @@ protected:
     void flush_() override {}
 
 private:
-    int fd_;
+    UniqueFd fd_;
 };
 
 struct Installed {
@@ -171,11 +171,11 @@ void setup_logging(const LogConfig& cfg, const std::string& program, bool open_f
             break;
         case LogTarget::file: {
             std::string why;
-            const int fd = open_append_no_follow(cfg.file, 0640, why);
-            if (fd < 0) {
+            UniqueFd fd = open_append_no_follow(cfg.file, 0640, why);
+            if (!fd.valid()) {
                 throw ConfigError(cfg.file.string() + ": cannot open log file (" + why + ")");
             }
-            sink = std::make_shared<AppendFileSink>(fd);
+            sink = std::make_shared<AppendFileSink>(std::move(fd));
         }
             pattern = "%Y-%m-%dT%H:%M:%S%z " + pattern_literal(program) + "[%P]: %l: %v";
             break;

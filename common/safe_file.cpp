@@ -17,27 +17,6 @@
 
 namespace m365gate {
 
-FileDescriptor::FileDescriptor(FileDescriptor&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)) {}
-
-FileDescriptor& FileDescriptor::operator=(FileDescriptor&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-        fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-}
-
-FileDescriptor::~FileDescriptor() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-}
-
-int FileDescriptor::release() noexcept { return std::exchange(fd_, -1); }
-
 namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -54,10 +33,10 @@ bool trusted_owner(uid_t uid, const std::vector<uid_t>& trusted) {
 
 }  // namespace
 
-FileDescriptor open_trusted_directory(const std::filesystem::path& dir,
-                                      const std::vector<uid_t>& trusted, std::string& why) {
+UniqueFd open_trusted_directory(const std::filesystem::path& dir, const std::vector<uid_t>& trusted,
+                                std::string& why) {
     const std::filesystem::path path = dir.empty() ? std::filesystem::path(".") : dir;
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (fd.get() < 0) {
         why = "cannot open directory " + path.string() + ": " + errno_text(errno);
         return {};
@@ -78,11 +57,11 @@ FileDescriptor open_trusted_directory(const std::filesystem::path& dir,
         return {};
     }
     // Up through "..": the directories that really hold this one, whatever symlinks led here.
-    FileDescriptor current(::dup(fd.get()));
+    UniqueFd current(::dup(fd.get()));
     struct stat here = st;
     std::string where = path.string();
     for (int depth = 0; depth < 256; ++depth) {
-        FileDescriptor parent(::openat(current.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd parent(::openat(current.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         struct stat up {};
         if (parent.get() < 0 || ::fstat(parent.get(), &up) != 0) {
             why = "cannot check the directories above " + path.string() + ": " + errno_text(errno);
@@ -113,13 +92,13 @@ std::string replace_file_at(int dir_fd, const std::string& name, std::string_vie
     }
     std::random_device random;
     std::string temp;
-    FileDescriptor fd;
+    UniqueFd fd;
     for (int attempt = 0; attempt < 100 && fd.get() < 0; ++attempt) {
         char suffix[16];
         std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(random()));
         temp = "." + name + "." + suffix;
-        fd = FileDescriptor(::openat(dir_fd, temp.c_str(),
-                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        fd = UniqueFd(::openat(dir_fd, temp.c_str(),
+                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (fd.get() < 0 && errno != EEXIST) {
             return "cannot create a temporary file: " + errno_text(errno);
         }
@@ -160,16 +139,16 @@ std::string replace_file_at(int dir_fd, const std::string& name, std::string_vie
     return "";
 }
 
-int open_append_no_follow(const std::filesystem::path& file, mode_t mode, std::string& why) {
-    const int fd = ::open(
+UniqueFd open_append_no_follow(const std::filesystem::path& file, mode_t mode, std::string& why) {
+    UniqueFd fd(::open(
         file.c_str(),
-        O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode);
-    if (fd < 0) {
+        O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode));
+    if (!fd.valid()) {
         why = errno == ELOOP ? "is a symbolic link: refusing to follow it" : errno_text(errno);
-        return -1;
+        return fd;
     }
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
+    if (::fstat(fd.get(), &st) != 0) {
         why = "fstat: " + errno_text(errno);
     } else if (!S_ISREG(st.st_mode)) {
         why = "not a regular file";
@@ -177,18 +156,18 @@ int open_append_no_follow(const std::filesystem::path& file, mode_t mode, std::s
         why = "has " + std::to_string(st.st_nlink) +
               " hard links: refusing to write to a file that is also elsewhere";
     } else {
-        const int flags = ::fcntl(fd, F_GETFL);
+        const int flags = ::fcntl(fd.get(), F_GETFL);
         if (flags >= 0) {
-            ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+            ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
         }
         return fd;
     }
-    ::close(fd);
-    return -1;
+    return UniqueFd();
 }
 
-int open_read_no_follow(const std::filesystem::path& file) {
-    return ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+UniqueFd open_read_no_follow(const std::filesystem::path& file) {
+    return UniqueFd(
+        ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
 }
 
 std::string write_pid_file(const std::filesystem::path& file) {
@@ -197,7 +176,7 @@ std::string write_pid_file(const std::filesystem::path& file) {
     }
     std::string why;
     const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
-    const FileDescriptor dir_fd = open_trusted_directory(dir, {::geteuid()}, why);
+    const UniqueFd dir_fd = open_trusted_directory(dir, {::geteuid()}, why);
     if (dir_fd.get() < 0) {
         return why;
     }
@@ -210,7 +189,7 @@ void remove_pid_file(const std::filesystem::path& file) {
     if (file.empty()) {
         return;
     }
-    const FileDescriptor fd(open_read_no_follow(file));
+    const UniqueFd fd = open_read_no_follow(file);
     if (fd.get() < 0) {
         return;
     }

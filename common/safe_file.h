@@ -21,32 +21,17 @@
 #include <string_view>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace m365gate {
-
-// An open file descriptor, closed on destruction. get() < 0: none.
-class FileDescriptor {
-public:
-    FileDescriptor() = default;
-    explicit FileDescriptor(int fd) : fd_(fd) {}
-    FileDescriptor(FileDescriptor&& other) noexcept;
-    FileDescriptor& operator=(FileDescriptor&& other) noexcept;
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-    ~FileDescriptor();
-    int get() const noexcept { return fd_; }
-    int release() noexcept;
-
-private:
-    int fd_ = -1;
-};
 
 // Opens `dir` and checks that nobody but root and the `trusted` users can change what is in it:
 // the directory itself is owned by root or a trusted user and writable by its owner only; every
 // directory above it (walked through "..", so symlinks in the path are judged where they lead)
 // is owned by root or a trusted user and not writable by group or others unless sticky (/tmp).
 // Returns the open directory, or an invalid descriptor and the reason in `why`.
-FileDescriptor open_trusted_directory(const std::filesystem::path& dir,
-                                      const std::vector<uid_t>& trusted, std::string& why);
+UniqueFd open_trusted_directory(const std::filesystem::path& dir, const std::vector<uid_t>& trusted,
+                                std::string& why);
 
 // The owner given to a file written by replace_file_at(); nullopt: the writer's own.
 struct FileOwner {
@@ -64,11 +49,11 @@ std::string replace_file_at(int dir_fd, const std::string& name, std::string_vie
 // Opens `file` for appending (created with `mode` if missing) without following a symlink at
 // its name; refuses anything but a regular file with exactly one link (a hard link planted by
 // the directory's owner would have two). Returns the descriptor, or -1 and the reason.
-int open_append_no_follow(const std::filesystem::path& file, mode_t mode, std::string& why);
+UniqueFd open_append_no_follow(const std::filesystem::path& file, mode_t mode, std::string& why);
 
 // Opens an existing file for reading without following a symlink at its name (O_NONBLOCK, so a
 // FIFO cannot hang the caller). -1 and errno on failure.
-int open_read_no_follow(const std::filesystem::path& file);
+UniqueFd open_read_no_follow(const std::filesystem::path& file);
 
 // The pid file of a daemon: written after the privilege drop, as the daemon's user, in a
 // directory only that user (or root) can change; a new file renamed into place, mode 0644.

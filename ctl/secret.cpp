@@ -210,7 +210,7 @@ int run_secret_set(const Config& cfg, const SecretSetOptions& options, std::istr
     // Only root and sync.user may be able to change the directory: anyone else could plant a
     // file or a link there for us to write through, or read the secret before the rename.
     const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-    const FileDescriptor dir_fd = open_trusted_directory(dir, {uid}, why);
+    const UniqueFd dir_fd = open_trusted_directory(dir, {uid}, why);
     if (dir_fd.get() < 0) {
         err << "m365gatectl: refusing to write " << target.string() << ": " << why
             << "; the directory of a credential file must be writable only by root and "

@@ -79,7 +79,7 @@ const char* to_string(Health h) {
 std::optional<long> signal_daemon(const std::filesystem::path& pid_file, const std::string& program,
                                   int signal, std::string& why) {
     // Not through a symlink: the pid file's directory belongs to the daemon's user.
-    const FileDescriptor fd(open_read_no_follow(pid_file));
+    const UniqueFd fd = open_read_no_follow(pid_file);
     if (fd.get() < 0) {
         why = errno == ELOOP ? "pid file " + pid_file.string() + " is a symbolic link: ignored"
                              : "not running (no pid file " + pid_file.string() + ")";

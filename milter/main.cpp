@@ -35,6 +35,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/safe_file.h"
+#include "common/unique_fd.h"
 #include "milter/glue.h"
 #include "store/decision.h"
 #include "store/store.h"
@@ -208,14 +209,11 @@ gid_t socket_group_id(const MilterConfig& mc, gid_t fallback) {
 // symlink - through an O_PATH descriptor, and gives it group `gid` and `mode` on that
 // descriptor when it lacks them (never by path: the directory may belong to someone else).
 void settle_socket(const std::string& path, gid_t gid, mode_t mode) {
-    const int fd = ::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    const UniqueFd socket_fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    const int fd = socket_fd.get();
     if (fd < 0) {
         throw_errno(EX_OSERR, "milter.socket " + path + ": cannot open the socket just bound");
     }
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
         throw_errno(EX_OSERR, "fstat " + path);

@@ -89,30 +89,21 @@ std::string rejection_json(std::string_view action, const RcptContext& ctx,
     return out;
 }
 
-RejectionLog::~RejectionLog() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-}
-
 bool RejectionLog::open(const std::filesystem::path& path) {
-    int fd = -1;
+    UniqueFd fd;
     if (!path.empty()) {
         // Never through a symlink or a second hard link (common/safe_file.h).
         std::string why;
         fd = open_append_no_follow(path, 0640, why);
-        if (fd < 0) {
+        if (!fd.valid()) {
             spdlog::error("event=rejection_log status=error file={} error={}",
                           log_value(path.string()), log_value(why));
         }
     }
     std::lock_guard<std::mutex> lock(mu_);
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-    fd_ = fd;
+    fd_ = std::move(fd);
     path_ = path;
-    return path.empty() || fd >= 0;
+    return path.empty() || fd_.valid();
 }
 
 bool RejectionLog::reopen() {
@@ -126,16 +117,16 @@ bool RejectionLog::reopen() {
 
 bool RejectionLog::enabled() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return fd_ >= 0;
+    return fd_.valid();
 }
 
 void RejectionLog::write(const std::string& line) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (fd_ < 0) {
+    if (!fd_.valid()) {
         return;
     }
     // One write() per line: O_APPEND keeps concurrent lines whole.
-    const ssize_t n = ::write(fd_, line.data(), line.size());
+    const ssize_t n = ::write(fd_.get(), line.data(), line.size());
     if (n == static_cast<ssize_t>(line.size())) {
         return;
     }

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/unique_fd.h"
 #include "milter/reply.h"
 #include "store/decision.h"
 
@@ -48,7 +49,6 @@ std::string rejection_json(std::string_view action, const RcptContext& ctx,
 class RejectionLog {
 public:
     RejectionLog() = default;
-    ~RejectionLog();
     RejectionLog(const RejectionLog&) = delete;
     RejectionLog& operator=(const RejectionLog&) = delete;
 
@@ -61,7 +61,7 @@ public:
 private:
     mutable std::mutex mu_;
     std::filesystem::path path_;
-    int fd_ = -1;
+    UniqueFd fd_;
     std::int64_t last_error_log_ = 0;
 };
 

@@ -297,9 +297,6 @@ struct Rebuild::State {
           chunk(std::max<std::size_t>(o.chunk, 1)),
           in_place_limit(o.in_place_limit),
           max_spill_bytes(o.max_spill_bytes) {}
-    ~State() {
-        if (fd >= 0) ::close(fd);
-    }
 
     Store& store;
     const std::string tenant;
@@ -308,7 +305,7 @@ struct Rebuild::State {
     const std::uint64_t max_spill_bytes;  // 0: unbounded
 
     Run address_run, object_run;
-    int fd = -1;  // spill file (unlinked), opened at the first spill
+    UniqueFd fd;  // spill file (unlinked), opened at the first spill
     std::uint64_t file_end = 0;
     std::vector<Extent> address_extents, object_extents;
 
@@ -332,7 +329,7 @@ struct Rebuild::State {
               std::uint32_t current, std::vector<Change>& changes, std::size_t& budget,
               std::uint64_t& count);
     bool try_in_place();
-    void append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& run,
+    void append_all(WriteTxn& txn, MDB_dbi dbi, bool combine, Run& run,
                     const std::vector<Extent>& extents, std::uint64_t& written,
                     std::uint64_t& count);
     void release_inputs();
@@ -340,11 +337,11 @@ struct Rebuild::State {
 
 void Rebuild::State::open_spill() {
     const auto& dir = store.dir();
-    fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0) return;
+    fd.reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (fd.valid()) return;
     std::string tmpl = (dir / "rebuild-XXXXXX").string();  // O_TMPFILE unsupported here
-    fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd < 0) {
+    fd.reset(::mkostemp(tmpl.data(), O_CLOEXEC));
+    if (!fd.valid()) {
         throw StoreError(StoreError::Kind::io, "cannot create a rebuild spill file in " +
                                                    dir.string() + ": " + std::strerror(errno));
     }
@@ -367,7 +364,7 @@ Extent Rebuild::State::write_run(Run& run, bool combine) {
     Extent e{file_end, bytes.size()};
     std::size_t done = 0;
     while (done < bytes.size()) {
-        const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
+        const ssize_t n = ::pwrite(fd.get(), bytes.data() + done, bytes.size() - done,
                                    static_cast<off_t>(file_end + done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
@@ -382,7 +379,7 @@ Extent Rebuild::State::write_run(Run& run, bool combine) {
 }
 
 void Rebuild::State::spill() {
-    if (fd < 0) open_spill();
+    if (!fd.valid()) open_spill();
     if (!address_run.empty()) address_extents.push_back(write_run(address_run, false));
     if (!object_run.empty()) object_extents.push_back(write_run(object_run, true));
 }
@@ -391,7 +388,7 @@ void Rebuild::State::spill() {
 std::vector<Source> Rebuild::State::sources(Run& run, const std::vector<Extent>& extents) {
     std::vector<Source> out;
     out.reserve(extents.size() + 1);
-    for (const auto& e : extents) out.emplace_back(fd, e, store.dir());
+    for (const auto& e : extents) out.emplace_back(fd.get(), e, store.dir());
     run.sort();
     out.emplace_back(&run);
     return out;
@@ -447,12 +444,8 @@ bool Rebuild::State::diff(MDB_txn* txn, MDB_dbi dbi, bool combine, Run& run,
 bool Rebuild::State::try_in_place() {
     if (in_place_limit == 0) return false;
     auto& s = store.impl();
-    MDB_txn* txn = nullptr;
-    check(mdb_txn_begin(s.env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin", s.dir);
-    struct Abort {
-        MDB_txn* t;
-        ~Abort() { mdb_txn_abort(t); }
-    } abort_at_exit{txn};
+    const ReadTxn read(s.env, s.dir);
+    MDB_txn* const txn = read.get();
     const auto rec = get(txn, s.tenants, tenant, s.dir);
     if (!rec || rec->size() != 20) return false;
     std::uint32_t current = 0;
@@ -482,14 +475,14 @@ bool Rebuild::State::try_in_place() {
 
 // Appends the merged records of one database under the new generation, committing every
 // `chunk` keys (counted over both databases in `written`).
-void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& run,
+void Rebuild::State::append_all(WriteTxn& txn, MDB_dbi dbi, bool combine, Run& run,
                                 const std::vector<Extent>& extents, std::uint64_t& written,
                                 std::uint64_t& count) {
     const auto& s = store.impl();
     Merger merged(sources(run, extents), combine);
     const std::string prefix = generation_prefix(generation);
     std::string key = prefix;
-    auto cursor = std::make_unique<Cursor>(txn, dbi, s.dir);
+    auto cursor = std::make_unique<Cursor>(txn.get(), dbi, s.dir);
     while (merged.next()) {
         key.resize(prefix.size());
         key.append(merged.key());
@@ -498,10 +491,9 @@ void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& r
         ++count;
         if (++written % chunk == 0) {
             cursor.reset();
-            MDB_txn* t = std::exchange(txn, nullptr);
-            check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
-            check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
-            cursor = std::make_unique<Cursor>(txn, dbi, s.dir);
+            txn.commit(s.dir);
+            txn = WriteTxn(s.env, s.dir);
+            cursor = std::make_unique<Cursor>(txn.get(), dbi, s.dir);
         }
     }
 }
@@ -509,10 +501,7 @@ void Rebuild::State::append_all(MDB_txn*& txn, MDB_dbi dbi, bool combine, Run& r
 void Rebuild::State::release_inputs() {
     address_run.clear();
     object_run.clear();
-    if (fd >= 0) {
-        ::close(fd);
-        fd = -1;
-    }
+    fd.reset();
     address_extents.clear();
     object_extents.clear();
 }
@@ -580,26 +569,21 @@ void Rebuild::stage() {
         return;
     }
     auto& s = st.store.impl();
-    MDB_txn* txn = nullptr;
-    try {
-        check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
-        st.generation = allocate_generation(txn, s);
+    {
+        WriteTxn txn(s.env, s.dir);
+        st.generation = allocate_generation(txn.get(), s);
         {
             std::lock_guard<std::mutex> lock(s.rebuilds_mu);
             s.active_rebuilds.insert(st.generation);
         }
-        mark_generation(txn, s, st.generation, generation_staged);
+        mark_generation(txn.get(), s, st.generation, generation_staged);
         std::uint64_t written = 0;
         st.addresses = st.objects = 0;
         st.append_all(txn, s.addresses, false, st.address_run, st.address_extents, written,
                       st.addresses);
         st.append_all(txn, s.objects, true, st.object_run, st.object_extents, written, st.objects);
-        build_probe(txn, s, st.generation);
-        MDB_txn* t = std::exchange(txn, nullptr);
-        check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
-    } catch (...) {
-        if (txn != nullptr) mdb_txn_abort(txn);
-        throw;
+        build_probe(txn.get(), s, st.generation);
+        txn.commit(s.dir);
     }
     st.release_inputs();
     st.broken = false;

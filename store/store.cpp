@@ -44,7 +44,6 @@ using namespace detail;
 namespace {
 
 constexpr unsigned max_readers = 1024;
-constexpr std::size_t max_idle_readers = 256;
 constexpr char state_magic = 'S';
 constexpr std::uint8_t state_version = 1;
 constexpr std::string_view generation_key_prefix = "gen:";
@@ -349,27 +348,8 @@ std::optional<TenantState> decode_state(std::string_view bytes) {
 // ---------------------------------------------------------------------------------------
 
 Store::Impl::~Impl() {
-    for (MDB_txn* t : idle_readers) mdb_txn_abort(t);
+    readers.clear();
     if (env != nullptr) mdb_env_close(env);
-}
-
-MDB_txn* Store::Impl::acquire_reader() {
-    MDB_txn* txn = nullptr;
-    {
-        std::lock_guard<std::mutex> lock(readers_mu);
-        if (!idle_readers.empty()) {
-            txn = idle_readers.back();
-            idle_readers.pop_back();
-        }
-    }
-    if (txn != nullptr) {
-        const int rc = mdb_txn_renew(txn);
-        if (rc == MDB_SUCCESS) return txn;
-        mdb_txn_abort(txn);
-        check(rc, "mdb_txn_renew", dir);
-    }
-    check(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin", dir);
-    return txn;
 }
 
 void Store::Impl::drop_mapped_pages() noexcept {
@@ -410,16 +390,6 @@ std::pair<void*, std::size_t> find_mapping(const std::filesystem::path& data) {
 
 }  // namespace
 
-void Store::Impl::release_reader(MDB_txn* txn) noexcept {
-    mdb_txn_reset(txn);  // releases the snapshot: old pages are no longer pinned
-    std::lock_guard<std::mutex> lock(readers_mu);
-    if (idle_readers.size() < max_idle_readers) {
-        idle_readers.push_back(txn);
-    } else {
-        mdb_txn_abort(txn);
-    }
-}
-
 namespace {
 
 // Runs verify_data_fd() over the file LMDB opened (its own descriptor: a data.mdb renamed in
@@ -459,7 +429,7 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
     check(mdb_env_set_maxreaders(impl_->env, max_readers), "mdb_env_set_maxreaders", dir);
     check(mdb_env_set_mapsize(impl_->env, options.max_size), "mdb_env_set_mapsize", dir);
     // MDB_NOTLS: a read transaction belongs to its Snapshot, not to a thread, so reset ones
-    // can be renewed on any thread (Impl::acquire_reader), and a Snapshot in the sync worker
+    // can be renewed on any thread (ReaderPool in txn.h), and a Snapshot in the sync worker
     // never collides with its Writer.
     const unsigned flags = MDB_NOTLS | (read_only_ ? MDB_RDONLY : 0u);
     const int rc = mdb_env_open(impl_->env, dir.c_str(), flags, 0640);
@@ -482,66 +452,58 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
                              std::to_string(have) + " bytes, its pages need " +
                              std::to_string(need));
 
-    MDB_txn* txn = nullptr;
-    check(mdb_txn_begin(impl_->env, nullptr, read_only_ ? MDB_RDONLY : 0, &txn), "mdb_txn_begin",
-          dir);
-    try {
-        // Nothing past the meta pages has been read through the mapping yet: check the pages
-        // this transaction will read (verify.h) before mdb_dbi_open() walks the first tree.
-        // The read transaction pins its snapshot, so a writer's commits cannot reuse its pages
-        // during the walk; a write transaction holds the writer lock.
-        verify_open_store(impl_->env, txn, read_only_, dir);
-        const unsigned create = read_only_ ? 0 : MDB_CREATE;
-        const auto open = [&](const char* name, MDB_dbi& dbi) {
-            const int orc = mdb_dbi_open(txn, name, create, &dbi);
-            if (orc == MDB_NOTFOUND)
-                throw StoreError(StoreError::Kind::io, "store " + dir.string() +
-                                                           " has never been written by "
-                                                           "m365gate-sync (no \"" +
-                                                           name + "\" database)");
-            check(orc, "mdb_dbi_open", dir);
-        };
-        open("meta", impl_->meta);
-        const std::string current = std::to_string(schema_version);
-        MDB_val key = to_val("schema"), val{};
-        const int grc = mdb_get(txn, impl_->meta, &key, &val);
-        std::string found;
-        if (grc == MDB_NOTFOUND) {
-            if (read_only_)
-                throw StoreError(StoreError::Kind::schema,
-                                 "store " + dir.string() + " carries no schema version");
-        } else {
-            check(grc, "mdb_get(schema)", dir);
-            found = std::string(to_view(val));
-            if (found != "1" && found != current)
-                throw StoreError(StoreError::Kind::schema,
-                                 "store " + dir.string() + " has schema version " +
-                                     found.substr(0, 16) + "; this m365gate understands version " +
-                                     current + " (move it aside and let m365gate-sync rebuild it)");
-        }
-        // The probe index: a reader uses it only in a store of the current version.
-        const int prc = mdb_dbi_open(txn, "probe", create, &impl_->probe);
-        if (prc != MDB_NOTFOUND) check(prc, "mdb_dbi_open", dir);
-        impl_->probe_enabled = prc == MDB_SUCCESS && (!read_only_ || found == current);
-        if (!read_only_ && found != current) {
-            // New, or version 1: whatever probe records a version-1 writer left are stale.
-            check(mdb_drop(txn, impl_->probe, 0), "mdb_drop(probe)", dir);
-            MDB_val vv = to_val(current);
-            check(mdb_put(txn, impl_->meta, &key, &vv, 0), "mdb_put(schema)", dir);
-        }
-        open("tenants", impl_->tenants);
-        open("domains", impl_->domains);
-        open("state", impl_->state);
-        open("addresses", impl_->addresses);
-        open("objects", impl_->objects);
-        // Commit (also for a reader): makes the DBI handles usable by every later transaction.
-        const int crc = mdb_txn_commit(txn);
-        txn = nullptr;
-        check(crc, "mdb_txn_commit", dir);
-    } catch (...) {
-        if (txn != nullptr) mdb_txn_abort(txn);
-        throw;
+    Txn opening = read_only_ ? Txn(ReadTxn(impl_->env, dir)) : Txn(WriteTxn(impl_->env, dir));
+    MDB_txn* const txn = opening.get();
+    // Nothing past the meta pages has been read through the mapping yet: check the pages
+    // this transaction will read (verify.h) before mdb_dbi_open() walks the first tree.
+    // The read transaction pins its snapshot, so a writer's commits cannot reuse its pages
+    // during the walk; a write transaction holds the writer lock.
+    verify_open_store(impl_->env, txn, read_only_, dir);
+    const unsigned create = read_only_ ? 0 : MDB_CREATE;
+    const auto open = [&](const char* name, MDB_dbi& dbi) {
+        const int orc = mdb_dbi_open(txn, name, create, &dbi);
+        if (orc == MDB_NOTFOUND)
+            throw StoreError(StoreError::Kind::io, "store " + dir.string() +
+                                                       " has never been written by "
+                                                       "m365gate-sync (no \"" +
+                                                       name + "\" database)");
+        check(orc, "mdb_dbi_open", dir);
+    };
+    open("meta", impl_->meta);
+    const std::string current = std::to_string(schema_version);
+    MDB_val key = to_val("schema"), val{};
+    const int grc = mdb_get(txn, impl_->meta, &key, &val);
+    std::string found;
+    if (grc == MDB_NOTFOUND) {
+        if (read_only_)
+            throw StoreError(StoreError::Kind::schema,
+                             "store " + dir.string() + " carries no schema version");
+    } else {
+        check(grc, "mdb_get(schema)", dir);
+        found = std::string(to_view(val));
+        if (found != "1" && found != current)
+            throw StoreError(StoreError::Kind::schema,
+                             "store " + dir.string() + " has schema version " +
+                                 found.substr(0, 16) + "; this m365gate understands version " +
+                                 current + " (move it aside and let m365gate-sync rebuild it)");
     }
+    // The probe index: a reader uses it only in a store of the current version.
+    const int prc = mdb_dbi_open(txn, "probe", create, &impl_->probe);
+    if (prc != MDB_NOTFOUND) check(prc, "mdb_dbi_open", dir);
+    impl_->probe_enabled = prc == MDB_SUCCESS && (!read_only_ || found == current);
+    if (!read_only_ && found != current) {
+        // New, or version 1: whatever probe records a version-1 writer left are stale.
+        check(mdb_drop(txn, impl_->probe, 0), "mdb_drop(probe)", dir);
+        MDB_val vv = to_val(current);
+        check(mdb_put(txn, impl_->meta, &key, &vv, 0), "mdb_put(schema)", dir);
+    }
+    open("tenants", impl_->tenants);
+    open("domains", impl_->domains);
+    open("state", impl_->state);
+    open("addresses", impl_->addresses);
+    open("objects", impl_->objects);
+    // Commit (also for a reader): makes the DBI handles usable by every later transaction.
+    opening.commit(dir);
 }
 
 Store::~Store() = default;
@@ -559,13 +521,12 @@ std::size_t Store::reader_slots() const {
 }
 
 std::string Store::check_pages() const {
-    MDB_txn* txn = nullptr;
-    check(mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin", dir_);
+    ReadTxn txn(impl_->env, dir_);
     int fd = -1;
     const int rc = mdb_env_get_fd(impl_->env, &fd);
     const VerifyResult result =
-        rc == MDB_SUCCESS ? verify_data_fd(fd, mdb_txn_id(txn)) : VerifyResult{};
-    mdb_txn_abort(txn);
+        rc == MDB_SUCCESS ? verify_data_fd(fd, mdb_txn_id(txn.get())) : VerifyResult{};
+    txn.abort();
     check(rc, "mdb_env_get_fd", dir_);
     return result.ok ? std::string() : result.problem;
 }
@@ -709,25 +670,26 @@ std::optional<Generation> read_generation(MDB_txn* txn, const Store::Impl& s,
 
 }  // namespace
 
-Snapshot::Snapshot(const Store& store) : store_(store), txn_(store.impl().acquire_reader()) {}
+Snapshot::Snapshot(const Store& store)
+    : store_(store), txn_(store.impl().readers.acquire(store.impl().env, store.dir())) {}
 
-Snapshot::~Snapshot() { store_.impl().release_reader(txn_); }
+Snapshot::~Snapshot() = default;  // the transaction goes back to the pool
 
 std::optional<std::string> Snapshot::tenant_of_domain(std::string_view canonical_domain) const {
-    auto& cache = hot_cache(store_.impl(), txn_);
+    auto& cache = hot_cache(store_.impl(), txn_.get());
     if (const auto* hit = cache.tenant_of_domain.find(canonical_domain)) return *hit;
     std::optional<std::string> tenant;
-    if (const auto v = get(txn_, store_.impl().domains, canonical_domain, store_.dir()))
+    if (const auto v = get(txn_.get(), store_.impl().domains, canonical_domain, store_.dir()))
         tenant.emplace(*v);
     cache.tenant_of_domain.add(canonical_domain, tenant);
     return tenant;
 }
 
 std::optional<std::int64_t> Snapshot::last_success(std::string_view tenant) const {
-    auto& cache = hot_cache(store_.impl(), txn_);
+    auto& cache = hot_cache(store_.impl(), txn_.get());
     if (const auto* hit = cache.last_success.find(tenant)) return *hit;
     std::optional<std::int64_t> last;
-    const auto v = get(txn_, store_.impl().state, tenant, store_.dir());
+    const auto v = get(txn_.get(), store_.impl().state, tenant, store_.dir());
     if (v && v->size() >= 10 && (*v)[0] == state_magic)
         last = static_cast<std::int64_t>(get_le<std::uint64_t>(*v, 2));
     cache.last_success.add(tenant, last);
@@ -735,26 +697,26 @@ std::optional<std::int64_t> Snapshot::last_success(std::string_view tenant) cons
 }
 
 std::optional<TenantState> Snapshot::tenant_state(std::string_view tenant) const {
-    return read_state(txn_, store_.impl(), tenant);
+    return read_state(txn_.get(), store_.impl(), tenant);
 }
 
 std::optional<Recipient> Snapshot::find(std::string_view tenant,
                                         std::string_view canonical_address) const {
-    const auto generation = read_generation(txn_, store_.impl(), tenant);
+    const auto generation = read_generation(txn_.get(), store_.impl(), tenant);
     if (!generation) return std::nullopt;
     std::string key = generation_prefix(generation->id);
     key.append(canonical_address);
-    const auto v = get(txn_, store_.impl().addresses, key, store_.dir());
+    const auto v = get(txn_.get(), store_.impl().addresses, key, store_.dir());
     if (!v) return std::nullopt;
     return decode_recipient(tenant, *v);
 }
 
 bool Snapshot::contains(std::string_view tenant, std::string_view canonical_address) const {
-    const auto generation = read_generation(txn_, store_.impl(), tenant);
+    const auto generation = read_generation(txn_.get(), store_.impl(), tenant);
     if (!generation) return false;
     if (generation->probe) {
-        const auto found = probe_contains(txn_, store_.impl(), generation->id, *generation->probe,
-                                          canonical_address);
+        const auto found = probe_contains(txn_.get(), store_.impl(), generation->id,
+                                          *generation->probe, canonical_address);
         if (found) return *found;
     }
     // The milter's hot path: the key on the stack, no allocation.
@@ -764,14 +726,14 @@ bool Snapshot::contains(std::string_view tenant, std::string_view canonical_addr
     std::memcpy(key, prefix.data(), 4);
     std::memcpy(key + 4, canonical_address.data(), canonical_address.size());
     MDB_val k{4 + canonical_address.size(), key}, v{};
-    const int rc = mdb_get(txn_, store_.impl().addresses, &k, &v);
+    const int rc = mdb_get(txn_.get(), store_.impl().addresses, &k, &v);
     if (rc == MDB_NOTFOUND) return false;
     check(rc, "mdb_get", store_.dir());
     return true;
 }
 
 bool Snapshot::indexed(std::string_view tenant) const {
-    const auto generation = read_generation(txn_, store_.impl(), tenant);
+    const auto generation = read_generation(txn_.get(), store_.impl(), tenant);
     return generation && generation->probe;
 }
 
@@ -779,18 +741,18 @@ Snapshot::Totals Snapshot::totals() const {
     const auto& s = store_.impl();
     Totals t;
     MDB_stat st{};
-    check(mdb_stat(txn_, s.addresses, &st), "mdb_stat", s.dir);
+    check(mdb_stat(txn_.get(), s.addresses, &st), "mdb_stat", s.dir);
     t.address_entries = st.ms_entries;
-    check(mdb_stat(txn_, s.objects, &st), "mdb_stat", s.dir);
+    check(mdb_stat(txn_.get(), s.objects, &st), "mdb_stat", s.dir);
     t.object_entries = st.ms_entries;
-    scan_prefix(txn_, s.meta, generation_key_prefix, s.dir,
+    scan_prefix(txn_.get(), s.meta, generation_key_prefix, s.dir,
                 [&](std::string_view, std::string_view) {
                     ++t.unused_generations;
                     return true;
                 });
     if (!s.probe_enabled) return t;
     // One seek per generation: its header (4-byte key) sorts before its buckets.
-    Cursor c(txn_, s.probe, s.dir);
+    Cursor c(txn_.get(), s.probe, s.dir);
     MDB_val k{}, v{};
     int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST);
     while (rc == MDB_SUCCESS && k.mv_size >= 4) {
@@ -805,24 +767,26 @@ Snapshot::Totals Snapshot::totals() const {
     return t;
 }
 
-std::vector<std::string> Snapshot::tenants() const { return read_tenants(txn_, store_.impl()); }
+std::vector<std::string> Snapshot::tenants() const {
+    return read_tenants(txn_.get(), store_.impl());
+}
 
 std::vector<std::string> Snapshot::domains(std::string_view tenant) const {
-    return read_domains(txn_, store_.impl(), tenant);
+    return read_domains(txn_.get(), store_.impl(), tenant);
 }
 
 std::uint64_t Snapshot::address_count(std::string_view tenant) const {
-    const auto rec = read_rec(txn_, store_.impl(), tenant);
+    const auto rec = read_rec(txn_.get(), store_.impl(), tenant);
     return rec ? rec->addresses : 0;
 }
 
 void Snapshot::for_each_address(
     std::string_view tenant,
     const std::function<bool(std::string_view, const Recipient&)>& fn) const {
-    const auto rec = read_rec(txn_, store_.impl(), tenant);
+    const auto rec = read_rec(txn_.get(), store_.impl(), tenant);
     if (!rec) return;
     const std::string prefix = generation_prefix(rec->id);
-    scan_prefix(txn_, store_.impl().addresses, prefix, store_.dir(),
+    scan_prefix(txn_.get(), store_.impl().addresses, prefix, store_.dir(),
                 [&](std::string_view key, std::string_view value) {
                     const auto r = decode_recipient(tenant, value);
                     if (!r) return true;
@@ -833,19 +797,16 @@ void Snapshot::for_each_address(
 // ---------------------------------------------------------------------------------------
 
 struct Writer::Txn {
-    MDB_txn* txn = nullptr;
+    WriteTxn txn;
     std::map<std::string, TenantRec, std::less<>> touched;  // flushed at commit
-    ~Txn() {
-        if (txn != nullptr) mdb_txn_abort(txn);
-    }
 };
 
 namespace {
 
 TenantRec& tenant_rec(Writer::Txn& t, const Store::Impl& s, std::string_view tenant) {
     if (auto it = t.touched.find(tenant); it != t.touched.end()) return it->second;
-    auto rec = read_rec(t.txn, s, tenant);
-    if (!rec) rec = TenantRec{allocate_generation(t.txn, s), 0, 0};
+    auto rec = read_rec(t.txn.get(), s, tenant);
+    if (!rec) rec = TenantRec{allocate_generation(t.txn.get(), s), 0, 0};
     return t.touched.emplace(std::string(tenant), *rec).first->second;
 }
 
@@ -854,7 +815,7 @@ TenantRec& tenant_rec(Writer::Txn& t, const Store::Impl& s, std::string_view ten
 Writer::Writer(Store& store) : store_(store), txn_(std::make_unique<Txn>()) {
     if (store.read_only())
         throw StoreError(StoreError::Kind::other, "store opened read-only cannot be written");
-    check(mdb_txn_begin(store.impl().env, nullptr, 0, &txn_->txn), "mdb_txn_begin", store.dir());
+    txn_->txn = WriteTxn(store.impl().env, store.dir());
 }
 
 Writer::~Writer() = default;
@@ -863,8 +824,8 @@ void Writer::clear_tenant(std::string_view tenant) {
     const auto& s = store_.impl();
     auto& rec = tenant_rec(*txn_, s, tenant);
     if (rec.addresses != 0 || rec.objects != 0) {
-        mark_generation(txn_->txn, s, rec.id, generation_retired);
-        rec.id = allocate_generation(txn_->txn, s);
+        mark_generation(txn_->txn.get(), s, rec.id, generation_retired);
+        rec.id = allocate_generation(txn_->txn.get(), s);
     }
     rec.addresses = 0;
     rec.objects = 0;
@@ -873,7 +834,7 @@ void Writer::clear_tenant(std::string_view tenant) {
 void Writer::adopt(Rebuild& rebuild) {
     const auto& s = store_.impl();
     const std::uint32_t generation = rebuild.generation();
-    if (rebuild.apply_in_place(txn_->txn)) {
+    if (rebuild.apply_in_place(txn_->txn.get())) {
         auto& rec = tenant_rec(*txn_, s, rebuild.tenant());
         rec.addresses = rebuild.address_count();
         rec.objects = rebuild.object_count();
@@ -887,45 +848,46 @@ void Writer::adopt(Rebuild& rebuild) {
     if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) {
         previous = it->second;
     } else {
-        previous = read_rec(txn_->txn, s, tenant);
+        previous = read_rec(txn_->txn.get(), s, tenant);
     }
     if (previous && previous->id != generation) {
-        mark_generation(txn_->txn, s, previous->id, generation_retired);
+        mark_generation(txn_->txn.get(), s, previous->id, generation_retired);
     }
-    unmark_generation(txn_->txn, s, generation);
+    unmark_generation(txn_->txn.get(), s, generation);
     txn_->touched[tenant] = TenantRec{generation, rebuild.address_count(), rebuild.object_count()};
 }
 
 void Writer::remove_tenant(std::string_view tenant) {
     const auto& s = store_.impl();
     if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) {
-        mark_generation(txn_->txn, s, it->second.id, generation_retired);
+        mark_generation(txn_->txn.get(), s, it->second.id, generation_retired);
         txn_->touched.erase(it);
-    } else if (const auto rec = read_rec(txn_->txn, s, tenant)) {
-        mark_generation(txn_->txn, s, rec->id, generation_retired);
+    } else if (const auto rec = read_rec(txn_->txn.get(), s, tenant)) {
+        mark_generation(txn_->txn.get(), s, rec->id, generation_retired);
     }
-    for (const auto& d : read_domains(txn_->txn, s, tenant)) del(txn_->txn, s.domains, d, s.dir);
-    del(txn_->txn, s.state, tenant, s.dir);
-    del(txn_->txn, s.tenants, tenant, s.dir);
+    for (const auto& d : read_domains(txn_->txn.get(), s, tenant))
+        del(txn_->txn.get(), s.domains, d, s.dir);
+    del(txn_->txn.get(), s.state, tenant, s.dir);
+    del(txn_->txn.get(), s.tenants, tenant, s.dir);
 }
 
 std::vector<std::string> Writer::set_domains(std::string_view tenant,
                                              const std::vector<std::string>& domains) {
     const auto& s = store_.impl();
     tenant_rec(*txn_, s, tenant);
-    for (const auto& d : read_domains(txn_->txn, s, tenant)) {
+    for (const auto& d : read_domains(txn_->txn.get(), s, tenant)) {
         if (std::find(domains.begin(), domains.end(), d) == domains.end())
-            del(txn_->txn, s.domains, d, s.dir);
+            del(txn_->txn.get(), s.domains, d, s.dir);
     }
     std::vector<std::string> skipped;
     for (const auto& d : domains) {
         if (d.empty()) continue;
-        const auto owner = get(txn_->txn, s.domains, d, s.dir);
+        const auto owner = get(txn_->txn.get(), s.domains, d, s.dir);
         if (owner && *owner != tenant) {
             skipped.push_back(d);
             continue;
         }
-        if (!owner) put(txn_->txn, s.domains, d, tenant, s.dir);
+        if (!owner) put(txn_->txn.get(), s.domains, d, tenant, s.dir);
     }
     return skipped;
 }
@@ -936,13 +898,13 @@ std::vector<std::string> Writer::object_addresses(std::string_view tenant,
     std::uint32_t id = 0;
     if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) {
         id = it->second.id;
-    } else if (const auto rec = read_rec(txn_->txn, s, tenant)) {
+    } else if (const auto rec = read_rec(txn_->txn.get(), s, tenant)) {
         id = rec->id;
     } else {
         return {};
     }
     const auto v =
-        get(txn_->txn, s.objects, generation_prefix(id) + encode_object_id(object_id), s.dir);
+        get(txn_->txn.get(), s.objects, generation_prefix(id) + encode_object_id(object_id), s.dir);
     if (!v || v->empty()) return {};
     return split_lines(v->substr(1));
 }
@@ -964,8 +926,8 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
                              }),
               now.end());
 
-    const auto probe = read_probe_header(txn_->txn, s, rec.id);
-    const auto old_value = get(txn_->txn, s.objects, okey, s.dir);
+    const auto probe = read_probe_header(txn_->txn.get(), s, rec.id);
+    const auto old_value = get(txn_->txn.get(), s.objects, okey, s.dir);
     std::vector<std::string> before;
     if (old_value && !old_value->empty()) before = split_lines(old_value->substr(1));
 
@@ -974,12 +936,12 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
         if (std::binary_search(now.begin(), now.end(), a)) continue;
         akey.resize(prefix.size());
         akey += a;
-        const auto owner = get(txn_->txn, s.addresses, akey, s.dir);
+        const auto owner = get(txn_->txn.get(), s.addresses, akey, s.dir);
         // XXX: only the object that wrote an address last removes it; Exchange keeps
         // proxyAddresses unique across objects, so two owners should not happen.
         if (owner && owner->size() > 1 && owner->substr(1) == enc_id) {
-            del(txn_->txn, s.addresses, akey, s.dir);
-            if (probe) probe_remove(txn_->txn, s, rec.id, *probe, a);
+            del(txn_->txn.get(), s.addresses, akey, s.dir);
+            if (probe) probe_remove(txn_->txn.get(), s, rec.id, *probe, a);
             --rec.addresses;
         }
     }
@@ -989,18 +951,18 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
     for (const auto& a : now) {
         akey.resize(prefix.size());
         akey += a;
-        const auto existing = get(txn_->txn, s.addresses, akey, s.dir);
+        const auto existing = get(txn_->txn.get(), s.addresses, akey, s.dir);
         if (existing && *existing == value) continue;
         if (!existing) {
             ++rec.addresses;
-            if (probe) probe_add(txn_->txn, s, rec.id, *probe, a);
+            if (probe) probe_add(txn_->txn.get(), s, rec.id, *probe, a);
         }
-        put(txn_->txn, s.addresses, akey, value, s.dir);
+        put(txn_->txn.get(), s.addresses, akey, value, s.dir);
     }
 
     if (now.empty()) {
         if (old_value) {
-            del(txn_->txn, s.objects, okey, s.dir);
+            del(txn_->txn.get(), s.objects, okey, s.dir);
             --rec.objects;
         }
         return;
@@ -1012,7 +974,7 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
         ovalue += now[i];
     }
     if (!old_value) ++rec.objects;
-    put(txn_->txn, s.objects, okey, ovalue, s.dir);
+    put(txn_->txn.get(), s.objects, okey, ovalue, s.dir);
 }
 
 void Writer::remove_object(std::string_view tenant, std::string_view object_id) {
@@ -1020,30 +982,30 @@ void Writer::remove_object(std::string_view tenant, std::string_view object_id) 
 }
 
 std::optional<TenantState> Writer::tenant_state(std::string_view tenant) const {
-    return read_state(txn_->txn, store_.impl(), tenant);
+    return read_state(txn_->txn.get(), store_.impl(), tenant);
 }
 
 void Writer::put_state(std::string_view tenant, const TenantState& state) {
     const auto& s = store_.impl();
     tenant_rec(*txn_, s, tenant);
-    put(txn_->txn, s.state, tenant, encode_state(state), s.dir);
+    put(txn_->txn.get(), s.state, tenant, encode_state(state), s.dir);
 }
 
 std::uint64_t Writer::address_count(std::string_view tenant) const {
     if (auto it = txn_->touched.find(tenant); it != txn_->touched.end())
         return it->second.addresses;
-    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    const auto rec = read_rec(txn_->txn.get(), store_.impl(), tenant);
     return rec ? rec->addresses : 0;
 }
 
 std::uint64_t Writer::object_count(std::string_view tenant) const {
     if (auto it = txn_->touched.find(tenant); it != txn_->touched.end()) return it->second.objects;
-    const auto rec = read_rec(txn_->txn, store_.impl(), tenant);
+    const auto rec = read_rec(txn_->txn.get(), store_.impl(), tenant);
     return rec ? rec->objects : 0;
 }
 
 std::vector<std::string> Writer::tenants() const {
-    auto out = read_tenants(txn_->txn, store_.impl());
+    auto out = read_tenants(txn_->txn.get(), store_.impl());
     for (const auto& [name, rec] : txn_->touched) {
         (void)rec;
         if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
@@ -1054,12 +1016,11 @@ std::vector<std::string> Writer::tenants() const {
 
 void Writer::commit() {
     const auto& s = store_.impl();
-    if (txn_->txn == nullptr)
+    if (txn_->txn.get() == nullptr)
         throw StoreError(StoreError::Kind::other, "Writer::commit() called twice");
     for (const auto& [name, rec] : txn_->touched)
-        put(txn_->txn, s.tenants, name, encode_rec(rec), s.dir);
-    MDB_txn* t = std::exchange(txn_->txn, nullptr);  // mdb_txn_commit frees t even on failure
-    check(mdb_txn_commit(t), "mdb_txn_commit", s.dir);
+        put(txn_->txn.get(), s.tenants, name, encode_rec(rec), s.dir);
+    txn_->txn.commit(s.dir);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1114,61 +1075,48 @@ std::uint64_t reclaim(Store& store, std::size_t chunk) {
     const std::uint64_t limit = std::max<std::size_t>(chunk, 1);
     std::uint64_t deleted = 0;
     for (;;) {  // every round deletes at least one key or one mark: this ends
-
-        MDB_txn* txn = nullptr;
-        check(mdb_txn_begin(s.env, nullptr, 0, &txn), "mdb_txn_begin", s.dir);
-        try {
-            const std::uint32_t g = next_reclaimable(txn, s);
-            if (g == 0) {
-                mdb_txn_abort(txn);
-                return deleted;
-            }
-            const std::string prefix = generation_prefix(g);
-            bool addresses_done = false, objects_done = false;
-            std::uint64_t n = delete_prefix(txn, s.addresses, prefix, limit, addresses_done, s.dir);
-            if (addresses_done && n < limit)
-                n += delete_prefix(txn, s.objects, prefix, limit - n, objects_done, s.dir);
-            // Then the generation's probe index: in the chunk, not in what reclaim() returns.
-            bool probe_done = !s.probe_enabled;
-            if (objects_done && !probe_done && n < limit)
-                delete_prefix(txn, s.probe, prefix, limit - n, probe_done, s.dir);
-            if (addresses_done && objects_done && probe_done) unmark_generation(txn, s, g);
-            const int rc = mdb_txn_commit(txn);
-            txn = nullptr;
-            check(rc, "mdb_txn_commit", s.dir);
-            deleted += n;
-            s.drop_mapped_pages();
-        } catch (...) {
-            if (txn != nullptr) mdb_txn_abort(txn);
-            throw;
-        }
+        WriteTxn round(s.env, s.dir);
+        MDB_txn* const txn = round.get();
+        const std::uint32_t g = next_reclaimable(txn, s);
+        if (g == 0) return deleted;
+        const std::string prefix = generation_prefix(g);
+        bool addresses_done = false, objects_done = false;
+        std::uint64_t n = delete_prefix(txn, s.addresses, prefix, limit, addresses_done, s.dir);
+        if (addresses_done && n < limit)
+            n += delete_prefix(txn, s.objects, prefix, limit - n, objects_done, s.dir);
+        // Then the generation's probe index: in the chunk, not in what reclaim() returns.
+        bool probe_done = !s.probe_enabled;
+        if (objects_done && !probe_done && n < limit)
+            delete_prefix(txn, s.probe, prefix, limit - n, probe_done, s.dir);
+        if (addresses_done && objects_done && probe_done) unmark_generation(txn, s, g);
+        round.commit(s.dir);
+        deleted += n;
+        s.drop_mapped_pages();
     }
 }
 
 WriterLock::WriterLock(const Store& store) {
     const auto path = store.dir() / "sync.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0)
+    fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd_.valid())
         throw StoreError(StoreError::Kind::io,
                          "cannot open " + path.string() + ": " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    if (::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0) return;
     if (errno == EWOULDBLOCK) {
         waited_ = true;
         int rc;
         do {
-            rc = ::flock(fd_, LOCK_EX);
+            rc = ::flock(fd_.get(), LOCK_EX);
         } while (rc != 0 && errno == EINTR);
         if (rc == 0) return;
     }
     const int err = errno;
-    ::close(fd_);
+    fd_.reset();
     throw StoreError(StoreError::Kind::io,
                      "cannot lock " + path.string() + ": " + std::strerror(err));
 }
 
-WriterLock::~WriterLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-}
+WriterLock::~WriterLock() = default;  // closing the descriptor releases the lock
 
 void publish(Store& store, const TenantList& list) {
     WriterLock lock(store);

@@ -34,6 +34,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/unique_fd.h"
+#include "store/txn.h"
+
 struct MDB_txn;  // lmdb.h
 
 namespace m365gate::store {
@@ -169,7 +172,7 @@ public:
 
 private:
     const Store& store_;
-    MDB_txn* txn_;  // from Store::Impl's pool: renewed here, reset and returned on destruction
+    ReadTxn txn_;  // from the store's ReaderPool: renewed here, reset and returned on destruction
 };
 
 // One write transaction; aborted unless commit() ran (a throw leaves the old list).
@@ -290,7 +293,7 @@ public:
     bool waited() const noexcept { return waited_; }  // another process held it first
 
 private:
-    int fd_ = -1;
+    UniqueFd fd_;
     bool waited_ = false;
 };
 

@@ -34,11 +34,7 @@ struct Store::Impl {
     bool probe_enabled = false;
     std::filesystem::path dir;
 
-    // Read transactions that are reset, kept for renewal: mdb_txn_renew() is much cheaper
-    // than mdb_txn_begin() (no allocation), and the milter takes one per RCPT. The environment
-    // is opened with MDB_NOTLS so a reset transaction may be renewed on any thread.
-    std::mutex readers_mu;
-    std::vector<MDB_txn*> idle_readers;
+    ReaderPool readers;  // emptied before the environment is closed
 
     // Where this process maps data.mdb (writer only; found in /proc/self/maps, since
     // mdb_env_info() gives the address only with MDB_FIXEDMAP). nullptr when unknown.
@@ -50,8 +46,6 @@ struct Store::Impl {
     std::set<std::uint32_t> active_rebuilds;
 
     static std::uint64_t next_serial() noexcept;
-    MDB_txn* acquire_reader();
-    void release_reader(MDB_txn* txn) noexcept;
     // The writer walks whole lists (a rebuild's diff, reclaim()): LMDB's map is read-only
     // (no MDB_WRITEMAP), so dropping this process's mapping of the file's pages is safe and
     // keeps its resident size bounded; the pages stay in the page cache. Writer only.
@@ -117,7 +111,8 @@ std::uint32_t allocate_generation(MDB_txn* txn, const Store::Impl& s);
 void mark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation, char mark);
 void unmark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation);
 
-// Cursor that closes itself (before its transaction ends: lmdbxx#22).
+// Cursor that closes itself. It must go before its transaction: LMDB frees a write
+// transaction's cursors when the transaction ends, so closing one afterwards is a double free.
 class Cursor {
 public:
     Cursor(MDB_txn* txn, MDB_dbi dbi, const std::filesystem::path& dir) {

@@ -16,31 +16,13 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "sync/http.h"
 
 namespace m365gate::sync {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { reset(); }
-    int get() const noexcept { return fd_; }
-    void reset(int fd = -1) noexcept {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-        fd_ = fd;
-    }
-
-private:
-    int fd_ = -1;
-};
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
@@ -78,8 +60,8 @@ std::string first_line(const std::string& text) {
 // The running `sendmail -t -i`: its pid and this process's ends of its stdin and stderr.
 struct SendmailChild {
     pid_t pid = -1;
-    Fd stdin_write;
-    Fd stderr_read;
+    UniqueFd stdin_write;
+    UniqueFd stderr_read;
 };
 
 // Forks and execs `path [-f envelope_from] -t -i`. Returns "" on success, else the error.
@@ -89,14 +71,14 @@ std::string start_sendmail(const std::string& path, const std::string& envelope_
     if (pipe2(in_pipe, O_CLOEXEC) != 0) {
         return errno_text("pipe");
     }
-    Fd in_read(in_pipe[0]);
+    UniqueFd in_read(in_pipe[0]);
     child.stdin_write.reset(in_pipe[1]);
     if (pipe2(err_pipe, O_CLOEXEC) != 0) {
         return errno_text("pipe");
     }
     child.stderr_read.reset(err_pipe[0]);
-    Fd err_write(err_pipe[1]);
-    Fd null_fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    UniqueFd err_write(err_pipe[1]);
+    UniqueFd null_fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
 
     // Everything the child needs is prepared before fork(): after it, only async-signal-safe
     // calls (dup2, close_range, execv, _exit) in a process that may have other threads.
@@ -140,7 +122,7 @@ struct Feeding {
 
 // One write of the rest of the message; closes stdin once all is written (EOF ends the
 // message) or when the child stopped reading.
-void write_some(Fd& stdin_write, std::string_view message, Feeding& feeding) {
+void write_some(UniqueFd& stdin_write, std::string_view message, Feeding& feeding) {
     const ssize_t w =
         write_no_sigpipe(stdin_write.get(), message.data() + feeding.written,
                          std::min<std::size_t>(message.size() - feeding.written, 65536));
@@ -157,7 +139,7 @@ void write_some(Fd& stdin_write, std::string_view message, Feeding& feeding) {
 }
 
 // One read of the child's stderr; closes it at EOF or on an error.
-void read_some(Fd& stderr_read, Feeding& feeding) {
+void read_some(UniqueFd& stderr_read, Feeding& feeding) {
     char buf[1024];
     const ssize_t got = ::read(stderr_read.get(), buf, sizeof buf);
     if (got > 0) {

@@ -37,6 +37,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/safe_file.h"
+#include "common/unique_fd.h"
 #include "store/store.h"
 #include "sync/alerts.h"
 #include "sync/worker.h"
@@ -138,16 +139,12 @@ std::unique_ptr<store::Store> open_store(const Config& cfg, sync::Alerter& alert
                       log_value(cfg.store.path.string()), log_value(e.what(), 400));
     }
     const std::filesystem::path lock_file = cfg.store.path / "sync.lock";
-    const int fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    const UniqueFd lock(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock.valid()) {
         throw store::StoreError(store::StoreError::Kind::io,
                                 "cannot open " + lock_file.string() + ": " + std::strerror(errno));
     }
-    struct Unlock {
-        int fd;
-        ~Unlock() { ::close(fd); }
-    } unlock{fd};
-    while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+    while (::flock(lock.get(), LOCK_EX) != 0 && errno == EINTR) {
     }
     try {  // another m365gate-sync may have replaced it while we waited
         return std::make_unique<store::Store>(cfg.store.path, options);
