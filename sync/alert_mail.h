@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "common/config.h"
-#include "sync/alert_message.h"
 #include "common/zone.h"
+#include "sync/alert_message.h"
 
 namespace m365gate::sync {
 

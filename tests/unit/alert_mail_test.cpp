@@ -3,8 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "sync/alert_message.h"
 #include "common/zone.h"
+#include "sync/alert_message.h"
 #include "tests/unit/alert_test_fixtures.h"
 
 using namespace m365gate;

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "common/config.h"
-#include "sync/alert_message.h"
 #include "common/zone.h"
+#include "sync/alert_message.h"
 
 namespace m365gate::sync::test {
 
