@@ -34,6 +34,7 @@
 #include <tuple>
 #include <utility>
 
+#include "common/unique_fd.h"
 #include "store/store_internal.h"
 #include "store/verify.h"
 
@@ -406,6 +407,25 @@ void verify_open_store(MDB_env* env, MDB_txn* txn, bool read_only,
                          "store " + dir.string() + " is damaged: " + result.problem);
 }
 
+// mdb_env_open() reads the meta pages itself and divides by their page size: a damaged one
+// faults inside liblmdb before verify_open_store() can run. So the meta pages are checked here
+// first, over a descriptor of our own (no symlink followed); a store that does not exist yet
+// is left to LMDB (a writer creates it). Throws StoreError (corrupt, or io for a symlink).
+void verify_header_before_open(const std::filesystem::path& dir) {
+    const std::filesystem::path data = dir / "data.mdb";
+    const UniqueFd fd(::open(data.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (fd.get() < 0) {
+        if (errno == ELOOP)
+            throw StoreError(StoreError::Kind::io,
+                             "store " + dir.string() + ": data.mdb is a symbolic link");
+        return;  // missing or unreadable: mdb_env_open() says which
+    }
+    const VerifyResult result = verify_header_fd(fd.get());
+    if (!result.ok)
+        throw StoreError(StoreError::Kind::corrupt,
+                         "store " + dir.string() + " is damaged: " + result.problem);
+}
+
 }  // namespace
 
 Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
@@ -432,6 +452,7 @@ Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
     // can be renewed on any thread (ReaderPool in txn.h), and a Snapshot in the sync worker
     // never collides with its Writer.
     const unsigned flags = MDB_NOTLS | (read_only_ ? MDB_RDONLY : 0u);
+    verify_header_before_open(dir);
     const int rc = mdb_env_open(impl_->env, dir.c_str(), flags, 0640);
     if (rc != MDB_SUCCESS) throw_mdb(rc, "cannot open store " + dir.string());
     if (!read_only_) {

@@ -371,36 +371,63 @@ private:
 
 }  // namespace
 
-VerifyResult verify_pages(const PageSource& source, std::optional<std::uint64_t> reader_txnid) {
+namespace {
+
+// Both meta pages, as mdb_env_open() reads them (meta 1 at meta 0's page size), and the one a
+// reader of `reader_txnid` (or a writer) starts from: "" when they hold, else the problem.
+std::string check_metas(const PageSource& source, std::optional<std::uint64_t> reader_txnid,
+                        Meta& chosen, std::uint32_t& psize) {
     const std::uint64_t file_size = source.size();
     unsigned char head[page_header + meta_size];
     if (file_size < sizeof head || !source.read(0, head, sizeof head))
-        return failed("data.mdb is too short for a meta page");
+        return "data.mdb is too short for a meta page";
     Meta metas[2];
     metas[0] = load_meta(head);
-    const std::uint32_t psize = metas[0].dbs[0].pad;
+    psize = metas[0].dbs[0].pad;
     if (psize < 512 || psize > 65536 || (psize & (psize - 1)) != 0)
-        return failed("meta page 0 has an impossible page size");
+        return "meta page 0 has an impossible page size";
     if (file_size < 2ull * psize || !source.read(psize, head, sizeof head))
-        return failed("data.mdb is too short for two meta pages");
+        return "data.mdb is too short for two meta pages";
     metas[1] = load_meta(head);
     for (int i = 0; i < 2; ++i) {
         const Meta& m = metas[i];
         const std::string which = "meta page " + std::to_string(i);
         if (m.pgno != static_cast<std::uint64_t>(i) || (m.page_flags & ~p_dirty) != p_meta ||
             m.magic != mdb_magic)
-            return failed(which + " is not an LMDB meta page");
-        if (m.version != mdb_data_version) return failed(which + " has another LMDB version");
-        if (m.dbs[0].pad != psize) return failed(which + " has another page size");
+            return which + " is not an LMDB meta page";
+        if (m.version != mdb_data_version) return which + " has another LMDB version";
+        if (m.dbs[0].pad != psize) return which + " has another page size";
     }
-    const Meta& meta =
+    chosen =
         reader_txnid ? metas[*reader_txnid & 1] : metas[metas[0].txnid < metas[1].txnid ? 1 : 0];
-    if (meta.last_pg < 1 || meta.last_pg >= file_size / psize)
-        return failed("data.mdb is truncated: " + std::to_string(file_size) +
-                      " bytes, its meta page uses pages up to " + std::to_string(meta.last_pg) +
-                      " of " + std::to_string(psize) + " bytes");
-    if (meta.dbs[0].flags != mdb_integerkey) return failed("the free list has the wrong flags");
-    if (meta.dbs[1].flags != 0) return failed("the main database has flags");
+    if (chosen.last_pg < 1 || chosen.last_pg >= file_size / psize)
+        return "data.mdb is truncated: " + std::to_string(file_size) +
+               " bytes, its meta page uses pages up to " + std::to_string(chosen.last_pg) + " of " +
+               std::to_string(psize) + " bytes";
+    if (chosen.dbs[0].flags != mdb_integerkey) return "the free list has the wrong flags";
+    if (chosen.dbs[1].flags != 0) return "the main database has flags";
+    return "";
+}
+
+}  // namespace
+
+VerifyResult verify_header(const PageSource& source) {
+    Meta meta;
+    std::uint32_t psize = 0;
+    std::string problem = check_metas(source, std::nullopt, meta, psize);
+    if (!problem.empty()) return failed(std::move(problem));
+    VerifyResult r;
+    r.ok = true;
+    r.pages = 2;
+    r.txnid = meta.txnid;
+    return r;
+}
+
+VerifyResult verify_pages(const PageSource& source, std::optional<std::uint64_t> reader_txnid) {
+    Meta meta;
+    std::uint32_t psize = 0;
+    std::string problem = check_metas(source, reader_txnid, meta, psize);
+    if (!problem.empty()) return failed(std::move(problem));
 
     Walker walker(source, psize, meta.last_pg);
     if (!walker.tree(meta.dbs[0], TreeKind::free_list, "free list") ||
@@ -425,6 +452,15 @@ VerifyResult verify_data_fd(int fd, std::optional<std::uint64_t> reader_txnid) {
         return failed(std::string("data.mdb: cannot find its size: ") + std::strerror(errno));
     const FdSource source(fd, static_cast<std::uint64_t>(st.st_size));
     return verify_pages(source, reader_txnid);
+}
+
+VerifyResult verify_header_fd(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0)
+        return failed(std::string("data.mdb: cannot find its size: ") + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) return failed("data.mdb is not a regular file");
+    const FdSource source(fd, static_cast<std::uint64_t>(st.st_size));
+    return verify_header(source);
 }
 
 }  // namespace m365gate::store

@@ -47,4 +47,12 @@ VerifyResult verify_pages(const PageSource& source, std::optional<std::uint64_t>
 // verify_pages() over an open data.mdb (pread, the file offset is not moved).
 VerifyResult verify_data_fd(int fd, std::optional<std::uint64_t> reader_txnid);
 
+// Only what mdb_env_open() itself reads: both meta pages (magic, version, page size, page
+// numbers) and the newer one's last page against the file's length. mdb_env_open() divides by
+// the page size of the meta page it picks and sizes its map from it, so a damaged meta page
+// faults inside liblmdb before any transaction exists: Store runs this over its own descriptor
+// before it calls mdb_env_open(), and verify_data_fd() over LMDB's once it is open.
+VerifyResult verify_header(const PageSource& source);
+VerifyResult verify_header_fd(int fd);
+
 }  // namespace m365gate::store
