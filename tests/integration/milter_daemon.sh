@@ -148,11 +148,14 @@ threads_in_write() {  # threads_in_write PID N: at least N threads of PID are in
     done
     [ "$n" -ge "$2" ]
 }
-main_thread_logging() {  # main_thread_logging PID: its main thread is in write() or futex()
-    case "$(cut -d' ' -f1 /proc/"$1"/task/"$1"/syscall 2>/dev/null)" in 1 | 202) return 0 ;; esac
-    return 1
-}
+# The pid file tells when the drain is over: the milter removes it right after giving up
+# (or after the last callback returned), and the relay is still stalled then, so a pid file
+# gone while a callback is stuck means the drain timed out. (Waiting for the main thread to be
+# in write() or futex() was not enough: under TSan it waits in futex() before the drain ends.)
+install -d -m 0755 -o "${MILTER_USER:-nobody}" "$T/run-stuck"
+stuck_pidfile=$T/run-stuck/milter.pid
 write_config "$cfg" "unix:$sock" 'stop_timeout = "2s"'
+sed -i "s|^pid_file = \"\"|pid_file = \"$stuck_pidfile\"|" "$cfg"
 log2=$T/log/milter-stuck.log
 status2=$T/log/milter-stuck.status
 python3 "$HERE/../tools/stall_relay.py" "$log2" "$status2" -- "$MILTER" --config "$cfg" \
@@ -162,7 +165,8 @@ MILTER_PIDS+=("$relay")
 wait_for 10 test -s "$T/relay.pid" || bad "the relay did not start the milter"
 stuck_pid=$(cat "$T/relay.pid")
 MILTER_PIDS+=("$stuck_pid")
-if wait_for 20 grep -q 'event=start' "$log2" && wait_for 20 test -S "$sock"; then
+if wait_for 20 grep -q 'event=start' "$log2" && wait_for 20 test -S "$sock" &&
+    wait_for 20 test -s "$stuck_pidfile"; then
     kill -USR1 "$relay"
     rcpts=()
     for i in $(seq 1 200); do rcpts+=(--rcpt "stuck$i@customer.example"); done
@@ -172,9 +176,10 @@ if wait_for 20 grep -q 'event=start' "$log2" && wait_for 20 test -S "$sock"; the
     if wait_for 30 threads_in_write "$stuck_pid" 1; then
         ok "an RCPT callback is stuck in a log write"
         kill -TERM "$stuck_pid"
-        # The drain gives up after stop_timeout; the main thread's next log line then blocks
-        # too, in write() or on the logger's lock the stuck thread holds (futex).
-        wait_for 60 main_thread_logging "$stuck_pid" || bad "the main thread never got past the drain"
+        # The drain gives up after stop_timeout and removes the pid file; its next log line
+        # then blocks too, until the relay reads again.
+        wait_for 60 test ! -e "$stuck_pidfile" || bad "the main thread never got past the drain"
+        threads_in_write "$stuck_pid" 1 || bad "the stuck callback returned before the drain ended"
         kill -USR2 "$relay"
         if wait_for 30 test -s "$status2"; then
             [ "$(cat "$status2")" = 70 ] && ok "the milter exits 70 (EX_SOFTWARE)" ||
