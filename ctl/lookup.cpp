@@ -1,11 +1,11 @@
-// ctl/lookup.cpp - `lookup` (what the milter would answer, through the same store::decide())
+// ctl/lookup.cpp - `lookup` (what the milter would answer, through the same decision::decide())
 // and `dump` (every known address).
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
 #include "ctl/ctl.h"
-#include "store/decision.h"
+#include "decision/decision.h"
 
 namespace m365gate::ctl {
 
@@ -24,7 +24,7 @@ const char* verdict_name(Verdict v) {
 }
 
 // The reply the milter would set: the configured code, status and text with {address}.
-std::optional<Reply> reply_for(const store::Decision& d, const DecisionSettings& settings,
+std::optional<Reply> reply_for(const decision::Decision& d, const DecisionSettings& settings,
                                const std::string& raw) {
     if (d.would_be == Verdict::accept) {
         return std::nullopt;
@@ -57,11 +57,11 @@ int run_lookup(const Config& cfg, const std::vector<std::string>& addresses, boo
         err << "m365gatectl: warning: cannot read the store " << cfg.store.path.string() << ": "
             << why << "; deciding as the milter does without a store\n";
     }
-    const auto policies = store::tenant_policies(cfg);
+    const auto policies = decision::tenant_policies(cfg);
     nlohmann::json results = nlohmann::json::array();
     for (const auto& raw : addresses) {
-        const store::Decision d =
-            store::decide(raw, cfg.decision, policies, snapshot ? &*snapshot : nullptr, now);
+        const decision::Decision d =
+            decision::decide(raw, cfg.decision, policies, snapshot ? &*snapshot : nullptr, now);
         const auto reply = reply_for(d, cfg.decision, raw);
         if (json) {
             nlohmann::json r;

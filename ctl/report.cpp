@@ -18,9 +18,9 @@
 #include <ostream>
 #include <set>
 
+#include "common/address.h"
 #include "common/log.h"
 #include "ctl/ctl.h"
-#include "store/address.h"
 
 namespace m365gate::ctl {
 
@@ -99,10 +99,10 @@ bool add_line(const std::string& line, std::optional<std::int64_t> since, Tally&
     if (reason.empty()) {
         reason = "(none)";
     }
-    const std::string recipient = store::ascii_lower(to);
+    const std::string recipient = ascii_lower(to);
     const auto at = recipient.rfind('@');
     const std::string domain =
-        at == std::string::npos ? "(no domain)" : store::canonical_domain(recipient.substr(at + 1));
+        at == std::string::npos ? "(no domain)" : canonical_domain(recipient.substr(at + 1));
     const std::string tenant = string_field(obj, "tenant");
 
     ++tally.by_action[action];

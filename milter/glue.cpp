@@ -1,4 +1,4 @@
-// milter/glue.cpp - libmilter callbacks around the pure decision (store/decision.h).
+// milter/glue.cpp - libmilter callbacks around the pure decision (decision/decision.h).
 //
 // Callback order (graph-and-milter.md D.3): negotiate -> connect -> { envfrom -> envrcpt* }*
 // -> close, with abort between any two message callbacks. close may come without connect and
@@ -340,7 +340,7 @@ std::shared_ptr<const Rules> App::rules() const {
     std::lock_guard<std::mutex> lock(rules_mu_);
     if (!rules_ || rules_->config != cfg) {
         auto next = std::make_shared<Rules>();
-        next->policies = store::tenant_policies(*cfg);
+        next->policies = decision::tenant_policies(*cfg);
         next->config = std::move(cfg);
         rules_ = std::move(next);
     }
@@ -393,8 +393,8 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
     if (const auto st = app.store().get()) {
         try {
             const store::Snapshot snapshot(*st);  // one read txn, released before returning
-            out.decision = store::decide(rcpt, settings, rules->policies, &snapshot, now,
-                                         /*describe_object=*/false);
+            out.decision = decision::decide(rcpt, settings, rules->policies, &snapshot, now,
+                                            /*describe_object=*/false);
             decided = true;
         } catch (const std::exception& e) {
             // A read that fails (corrupt page, a map the writer outgrew...) drops this Store;
@@ -409,7 +409,7 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
         }
     }
     if (!decided) {
-        out.decision = store::decide(rcpt, settings, rules->policies, nullptr, now);
+        out.decision = decision::decide(rcpt, settings, rules->policies, nullptr, now);
     }
 
     const std::string_view to = strip_brackets(rcpt);

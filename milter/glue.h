@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "common/config.h"
+#include "decision/decision.h"
 #include "milter/rejection.h"
 #include "milter/reply.h"
-#include "store/decision.h"
 #include "store/store.h"
 
 namespace m365gate::milter {
@@ -87,7 +87,7 @@ private:
 // The rules in force: the config and its tenant policies, computed once per config.
 struct Rules {
     std::shared_ptr<const Config> config;
-    std::vector<store::TenantPolicy> policies;
+    std::vector<decision::TenantPolicy> policies;
 };
 
 class App {
@@ -125,7 +125,7 @@ struct Connection {
 };
 
 struct RcptOutcome {
-    store::Decision decision;
+    decision::Decision decision;
     std::optional<SmtpReply> reply;  // set when the verdict is reject or tempfail
 };
 

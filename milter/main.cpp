@@ -36,8 +36,8 @@
 #include "common/log.h"
 #include "common/safe_file.h"
 #include "common/unique_fd.h"
+#include "decision/decision.h"
 #include "milter/glue.h"
-#include "store/decision.h"
 #include "store/store.h"
 
 namespace {

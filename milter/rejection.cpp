@@ -31,7 +31,7 @@ std::string bounded(std::string_view value) {
 
 }  // namespace
 
-std::optional<std::string_view> rejection_action(const store::Decision& d) {
+std::optional<std::string_view> rejection_action(const decision::Decision& d) {
     const bool report = d.verdict == Verdict::accept;
     switch (d.would_be) {
         case Verdict::reject:
@@ -45,7 +45,7 @@ std::optional<std::string_view> rejection_action(const store::Decision& d) {
 }
 
 std::string rejection_line(std::string_view action, const RcptContext& ctx,
-                           const store::Decision& d, const SmtpReply& reply) {
+                           const decision::Decision& d, const SmtpReply& reply) {
     std::string line;
     line.reserve(256);
     line += "action=";
@@ -71,7 +71,7 @@ std::string rejection_line(std::string_view action, const RcptContext& ctx,
 }
 
 std::string rejection_json(std::string_view action, const RcptContext& ctx,
-                           const store::Decision& d, const SmtpReply& reply, std::int64_t now) {
+                           const decision::Decision& d, const SmtpReply& reply, std::int64_t now) {
     nlohmann::ordered_json j;
     j["ts"] = format_utc(now);
     j["action"] = std::string(action);

@@ -16,8 +16,8 @@
 #include <string_view>
 
 #include "common/unique_fd.h"
+#include "decision/decision.h"
 #include "milter/reply.h"
-#include "store/decision.h"
 
 namespace m365gate::milter {
 
@@ -32,16 +32,16 @@ struct RcptContext {
 
 // "reject", "tempfail", "would_reject", "would_tempfail"; nullopt when nothing is refused
 // (and nothing would be): such decisions are not logged as rejections.
-std::optional<std::string_view> rejection_action(const store::Decision& d);
+std::optional<std::string_view> rejection_action(const decision::Decision& d);
 
 // The key=value line (no trailing newline). `reply` is the reply sent, or the one that would
 // have been sent in report mode.
 std::string rejection_line(std::string_view action, const RcptContext& ctx,
-                           const store::Decision& d, const SmtpReply& reply);
+                           const decision::Decision& d, const SmtpReply& reply);
 
 // One JSON object and a '\n'. `now` is Unix seconds.
 std::string rejection_json(std::string_view action, const RcptContext& ctx,
-                           const store::Decision& d, const SmtpReply& reply, std::int64_t now);
+                           const decision::Decision& d, const SmtpReply& reply, std::int64_t now);
 
 // log.rejections: opened O_APPEND, one write() per line, so lines from several threads (and
 // processes) never interleave; reopen() after logrotate moved the file (SIGUSR1).

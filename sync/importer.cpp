@@ -8,8 +8,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/address.h"
 #include "common/log.h"
-#include "store/address.h"
 #include "sync/sync_error.h"
 
 namespace m365gate::sync {
@@ -44,7 +44,7 @@ bool optional_string(const json& item, const char* key, std::optional<std::strin
 }
 
 void add_address(std::string_view raw, const DomainSet& managed, std::vector<std::string>& out) {
-    auto canonical = store::canonical_address(raw);
+    auto canonical = canonical_address(raw);
     if (canonical && in_managed_domain(*canonical, managed)) {
         out.push_back(std::move(*canonical));
     }
@@ -80,7 +80,7 @@ constexpr Collection collections[] = {
 
 std::optional<std::string> smtp_proxy_address(std::string_view proxy) {
     const auto colon = proxy.find(':');
-    if (colon != 4 || store::ascii_lower(proxy.substr(0, 4)) != "smtp") {
+    if (colon != 4 || ascii_lower(proxy.substr(0, 4)) != "smtp") {
         return std::nullopt;
     }
     proxy.remove_prefix(5);
@@ -216,7 +216,7 @@ DomainSet managed_domains_from_graph(const json& domains) {
             }
         }
         if (email) {
-            const std::string domain = store::canonical_domain(id->get<std::string>());
+            const std::string domain = canonical_domain(id->get<std::string>());
             if (!domain.empty()) {
                 out.insert(domain);
             }
@@ -260,7 +260,7 @@ std::vector<std::string> read_extra_recipients_file(const std::filesystem::path&
         if (text.empty()) {
             continue;
         }
-        auto canonical = store::canonical_address(text);
+        auto canonical = canonical_address(text);
         if (!canonical) {
             spdlog::warn(
                 "tenant={} event=extra_recipients_file status=skipped file={} line={} "
@@ -290,7 +290,7 @@ DomainSet Importer::managed_domains() {
     DomainSet out;
     if (!tenant_.domains.empty()) {
         for (const auto& d : tenant_.domains) {
-            const std::string c = store::canonical_domain(d);
+            const std::string c = canonical_domain(d);
             if (!c.empty()) {
                 out.insert(c);
             }
@@ -315,7 +315,7 @@ std::vector<std::pair<std::string, std::vector<std::string>>> Importer::extra_re
     auto keep = [&](std::vector<std::string> addresses, const char* source) {
         std::vector<std::string> out;
         for (auto& a : addresses) {
-            auto canonical = store::canonical_address(a);
+            auto canonical = canonical_address(a);
             if (!canonical) {
                 spdlog::warn(
                     "tenant={} event=extra_recipient status=skipped source={} "

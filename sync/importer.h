@@ -3,7 +3,7 @@
 //
 // Addresses of an object = {mail} ∪ {proxyAddresses whose type is "smtp", any case, blanks
 // after the colon trimmed} ∪ {userPrincipalName when include_upn, never a guest's #EXT# UPN},
-// canonicalised with store::canonical_address and kept only in a managed domain. Groups count
+// canonicalised with canonical_address and kept only in a managed domain. Groups count
 // only when mail-enabled. Managed domains = the tenant's `domains`, else the verified domains
 // whose supportedServices hold "Email". docs/sync.md has the rules, including the delta merge
 // rule for absent properties. The extraction functions are pure (unit-tested); Importer does

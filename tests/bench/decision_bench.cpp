@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/config.h"
-#include "store/decision.h"
+#include "decision/decision.h"
 #include "store/store.h"
 
 namespace {
@@ -160,19 +160,19 @@ int main(int argc, char** argv) {
         t.name = "bench";
         t.domains = {"bench.example"};
         cfg.tenants.push_back(t);
-        const auto policies = store::tenant_policies(cfg);
+        const auto policies = decision::tenant_policies(cfg);
 
         // As the milter calls it: a Snapshot per RCPT, no directory object decoded.
         constexpr bool describe_object = false;
         print("snapshot per decision (as the milter)",
               run(queries, seconds, [&](const std::string& q) {
                   const store::Snapshot snap(reader);
-                  return store::decide(q, settings, policies, &snap, now, describe_object);
+                  return decision::decide(q, settings, policies, &snap, now, describe_object);
               }));
         {
             const store::Snapshot snap(reader);
             print("one snapshot for the run", run(queries, seconds, [&](const std::string& q) {
-                      return store::decide(q, settings, policies, &snap, now, describe_object);
+                      return decision::decide(q, settings, policies, &snap, now, describe_object);
                   }));
         }
     } catch (const std::exception& e) {

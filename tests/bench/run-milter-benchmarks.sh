@@ -3,7 +3,7 @@
 #
 # Runs every milter benchmark of issue 4 against an existing build (builds nothing) and ends
 # with a compact figures block:
-#   1. decision_bench: store::decide() in process, one thread, 1M-address store;
+#   1. decision_bench: decision::decide() in process, one thread, 1M-address store;
 #   2. m365gate-milter-loadgen through the real m365gate-milter over a unix socket, same 1M
 #      store, 1, 8 and 64 concurrent milter connections, half of the recipients unknown; every
 #      answer is checked (known -> continue, unknown -> 550 5.1.1), wrong ones are counted;
@@ -64,7 +64,7 @@ section "machine"
 echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1. decision_bench -------------------------------------------------------------------------
-section "decision_bench: store::decide() in process, one thread, $USERS addresses"
+section "decision_bench: decision::decide() in process, one thread, $USERS addresses"
 "$DECISION_BENCH" --addresses "$USERS" --seconds "$DECISION_SECONDS" | tee "$T/decision.out" ||
     status=1
 

@@ -3,7 +3,7 @@
 
 # Unit tests: the decision against a real LMDB store, the reply and log-line formatting.
 add_executable(decision_test unit/decision_test.cpp)
-target_link_libraries(decision_test PRIVATE m365_store m365_catch_main)
+target_link_libraries(decision_test PRIVATE m365_decision m365_catch_main)
 catch_discover_tests(decision_test
     EXTRA_ARGS -w NoTests
     PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
@@ -27,7 +27,7 @@ add_executable(m365gate-null-milter bench/null_milter.cpp)
 target_link_libraries(m365gate-null-milter PRIVATE PkgConfig::MILTER CLI11::CLI11)
 
 add_executable(decision_bench bench/decision_bench.cpp)
-target_link_libraries(decision_bench PRIVATE m365_store)
+target_link_libraries(decision_bench PRIVATE m365_decision)
 
 # The milter never opens a network connection of its own: it must not even link libcurl.
 add_test(NAME milter_links_no_curl

@@ -16,8 +16,8 @@
 #include <string_view>
 
 #include "common/config.h"
+#include "decision/decision.h"
 #include "fuzz_check.h"
-#include "store/decision.h"
 
 namespace {
 
@@ -71,7 +71,7 @@ void check_config(const Config& cfg) {
         FUZZ_CHECK(t.graph_endpoint.empty() || t.graph_endpoint.back() != '/', t.graph_endpoint);
     }
     // What the milter computes from it must not throw either.
-    const auto policies = store::tenant_policies(cfg);
+    const auto policies = decision::tenant_policies(cfg);
     FUZZ_CHECK(policies.size() == cfg.tenants.size(), "tenant_policies");
 }
 

@@ -19,9 +19,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/address.h"
 #include "common/log.h"
 #include "fuzz_check.h"
-#include "store/address.h"
 #include "sync/graph.h"
 #include "sync/http.h"
 #include "sync/importer.h"
@@ -72,7 +72,7 @@ void check_object(const DirectoryObject& o, const DomainSet& managed,
     for (const auto& p : o.proxy_addresses) {
         if (const auto a = smtp_proxy_address(p)) {
             FUZZ_CHECK(!a->empty(), p);
-            FUZZ_CHECK(store::ascii_lower(std::string_view(p).substr(0, 5)) == "smtp:", p);
+            FUZZ_CHECK(ascii_lower(std::string_view(p).substr(0, 5)) == "smtp:", p);
             FUZZ_CHECK(
                 a->front() != ' ' && a->front() != '\t' && a->back() != ' ' && a->back() != '\t',
                 p);

@@ -35,13 +35,13 @@
 #include <string_view>
 #include <vector>
 
+#include "common/address.h"
 #include "common/config.h"
+#include "decision/decision.h"
 #include "fuzz_check.h"
 #include "milter/glue.h"
 #include "milter/rejection.h"
 #include "milter/reply.h"
-#include "store/address.h"
-#include "store/decision.h"
 #include "store/store.h"
 
 namespace {
@@ -186,11 +186,11 @@ const ModelTenant* model_tenant(std::string_view name) {
 }
 
 Expected model_decide(std::string_view rcpt, const DecisionSettings& s,
-                      const std::vector<store::TenantPolicy>& policies, bool with_store) {
+                      const std::vector<decision::TenantPolicy>& policies, bool with_store) {
     if (null_path(rcpt)) return {Verdict::accept, "null_sender_rcpt", "", 1};
-    const auto a = store::parse_rcpt(rcpt);
+    const auto a = parse_rcpt(rcpt);
     if (!a) return {Verdict::accept, "unparseable", "", 1};
-    const std::string key = store::canonical_key(*a);
+    const std::string key = canonical_key(*a);
     std::string tenant;
     if (with_store) {
         for (const auto& t : world->model) {
@@ -199,7 +199,7 @@ Expected model_decide(std::string_view rcpt, const DecisionSettings& s,
             }
         }
     }
-    const store::TenantPolicy* policy = nullptr;
+    const decision::TenantPolicy* policy = nullptr;
     for (const auto& p : policies) {
         if (tenant.empty() &&
             std::find(p.domains.begin(), p.domains.end(), a->domain) != p.domains.end()) {
@@ -214,7 +214,7 @@ Expected model_decide(std::string_view rcpt, const DecisionSettings& s,
     // leftmost first, at most max_subaddress_cuts; a quoted local part is never cut.
     std::vector<std::string> bases;
     for (std::size_t i = 1; !a->quoted && i < a->local.size(); ++i) {
-        if (bases.size() == store::max_subaddress_cuts) break;
+        if (bases.size() == decision::max_subaddress_cuts) break;
         if (s.subaddress_delimiters.find(a->local[i]) != std::string::npos) {
             bases.push_back(a->local.substr(0, i));
         }
@@ -250,7 +250,7 @@ Expected model_decide(std::string_view rcpt, const DecisionSettings& s,
 
 // ---- checks ----------------------------------------------------------------------------------
 
-std::string describe(std::string_view rcpt, const store::Decision& d) {
+std::string describe(std::string_view rcpt, const decision::Decision& d) {
     return "rcpt=" + std::string(rcpt.substr(0, 200)) + " reason=" + d.reason +
            " tenant=" + d.tenant + " step=" + std::to_string(d.step) +
            " verdict=" + std::to_string(static_cast<int>(d.verdict)) +
@@ -295,16 +295,16 @@ void check_reply(Verdict verdict, const std::optional<milter::SmtpReply>& r,
     check_reply_text(r->text, milter::max_reply_text);
 }
 
-bool same(const store::Decision& a, const store::Decision& b) {
+bool same(const decision::Decision& a, const decision::Decision& b) {
     return a.verdict == b.verdict && a.would_be == b.would_be && a.reason == b.reason &&
            a.tenant == b.tenant && a.address == b.address && a.step == b.step;
 }
 
 void check_decision(std::string_view rcpt, const DecisionSettings& s,
-                    const std::vector<store::TenantPolicy>& policies, bool with_store) {
+                    const std::vector<decision::TenantPolicy>& policies, bool with_store) {
     std::optional<store::Snapshot> snap;
     if (with_store) snap.emplace(*world->st);
-    const store::Decision d = store::decide(rcpt, s, policies, snap ? &*snap : nullptr, now);
+    const decision::Decision d = decision::decide(rcpt, s, policies, snap ? &*snap : nullptr, now);
     const Expected e = model_decide(rcpt, s, policies, with_store);
     const std::string what = describe(rcpt, d) + " expected reason=" + e.reason +
                              " tenant=" + e.tenant + " step=" + std::to_string(e.step);
@@ -318,7 +318,7 @@ void check_decision(std::string_view rcpt, const DecisionSettings& s,
     if (d.step == 1) {
         FUZZ_CHECK(d.address.empty() && d.verdict == Verdict::accept, what);
     } else {
-        FUZZ_CHECK(store::canonical_address(rcpt) == d.address, what);
+        FUZZ_CHECK(canonical_address(rcpt) == d.address, what);
     }
     if (d.reason == "known" || d.reason == "known_subaddress") {
         // known_subaddress may come from an extra recipient (no directory object).
@@ -399,13 +399,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
 
     // parse_rcpt() never reads past its input and agrees with canonical_address().
-    const auto parsed = store::parse_rcpt(rcpt);
+    const auto parsed = parse_rcpt(rcpt);
     if (parsed) {
-        const std::string key = store::canonical_key(*parsed);
+        const std::string key = canonical_key(*parsed);
         FUZZ_CHECK(!parsed->local.empty() && !parsed->domain.empty(), key);
         FUZZ_CHECK(key.size() <= store::max_address_octets, key);
         FUZZ_CHECK(key.find_first_of(std::string_view("\0\r\n", 3)) == std::string::npos, key);
-        FUZZ_CHECK(store::canonical_address(rcpt) == key, key);
+        FUZZ_CHECK(canonical_address(rcpt) == key, key);
         // A domain that parses is ASCII: U-labels became A-labels.
         FUZZ_CHECK(std::all_of(parsed->domain.begin(), parsed->domain.end(),
                                [](char c) { return static_cast<unsigned char>(c) < 0x80; }),
@@ -418,10 +418,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const char last = key.back();
         const bool domain_reads_back = last != ' ' && last != '\t' && last != '.';
         if (domain_reads_back && first != '@' && first != '<' && first != ' ' && first != '\t') {
-            FUZZ_CHECK(store::canonical_address(key) == key, key);
+            FUZZ_CHECK(canonical_address(key) == key, key);
         }
         // A dot-atom local part is the same mailbox quoted, and with every character escaped.
-        if (domain_reads_back && !parsed->quoted && store::is_dot_atom(parsed->local)) {
+        if (domain_reads_back && !parsed->quoted && is_dot_atom(parsed->local)) {
             std::string escaped = "\"";
             for (char c : parsed->local) {
                 escaped.push_back('\\');
@@ -430,20 +430,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             escaped += "\"@" + parsed->domain;
             const std::string quoted = "\"" + parsed->local + "\"@" + parsed->domain;
             if (quoted.size() <= store::max_address_octets) {
-                FUZZ_CHECK(store::canonical_address(quoted) == key, key);
+                FUZZ_CHECK(canonical_address(quoted) == key, key);
             }
             if (escaped.size() <= store::max_address_octets) {
-                FUZZ_CHECK(store::canonical_address(escaped) == key, key);
+                FUZZ_CHECK(canonical_address(escaped) == key, key);
             }
         }
     } else {
-        FUZZ_CHECK(!store::canonical_address(rcpt), rcpt);
+        FUZZ_CHECK(!canonical_address(rcpt), rcpt);
     }
 
     // decide() with the policies the milter computes from the config, with and without store.
     Config cfg = *world->base;
     cfg.decision = s;
-    const auto policies = store::tenant_policies(cfg);
+    const auto policies = decision::tenant_policies(cfg);
     check_decision(rcpt, s, policies, with_store);
     if (with_store) {
         check_decision(rcpt, s, policies, false);
@@ -455,7 +455,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const milter::RcptOutcome out = milter::handle_rcpt(*world->app, conn, rcpt, now);
     {
         const store::Snapshot snap(*world->st);
-        const store::Decision d = store::decide(rcpt, s, policies, &snap, now);
+        const decision::Decision d = decision::decide(rcpt, s, policies, &snap, now);
         FUZZ_CHECK(same(out.decision, d),
                    describe(rcpt, out.decision) + " vs " + describe(rcpt, d));
         const auto reply = milter::reply_for(d.verdict, milter::strip_brackets(rcpt), s);

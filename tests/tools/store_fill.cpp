@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "common/address.h"
 #include "common/config.h"
-#include "store/address.h"
 #include "store/store.h"
 
 namespace {
@@ -57,7 +57,7 @@ void read_objects(std::istream& in, store::TenantList& list, std::uint64_t& addr
         object.id = "u" + std::to_string(list.objects.size() + 1);
         std::string word;
         while (words >> word) {
-            auto canonical = store::canonical_address(word);
+            auto canonical = canonical_address(word);
             if (!canonical) {
                 std::cerr << "m365gate-store-fill: line " << line_no << ": not an address: " << word
                           << "\n";
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         store::TenantList list;
         list.tenant = tenant;
         for (const auto& d : domains) {
-            list.domains.push_back(store::canonical_domain(d));
+            list.domains.push_back(canonical_domain(d));
         }
         std::uint64_t addresses = 0;
         if (addresses_file == "-") {

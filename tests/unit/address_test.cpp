@@ -1,12 +1,12 @@
 // Address canonicalisation: the writer and the readers must agree byte for byte.
-#include "store/address.h"
+#include "common/address.h"
 
 #include <catch2/catch.hpp>
 
-using m365gate::store::canonical_address;
-using m365gate::store::canonical_domain;
-using m365gate::store::canonical_key;
-using m365gate::store::parse_rcpt;
+using m365gate::canonical_address;
+using m365gate::canonical_domain;
+using m365gate::canonical_key;
+using m365gate::parse_rcpt;
 
 TEST_CASE("parse_rcpt canonicalises what the MTA hands us", "[address]") {
     struct Case {
@@ -82,7 +82,7 @@ TEST_CASE("embedded NUL and oversized input are refused without reading past the
 }
 
 TEST_CASE("a dot-atom is atoms of atext joined by single dots", "[address]") {
-    using m365gate::store::is_dot_atom;
+    using m365gate::is_dot_atom;
     CHECK(is_dot_atom("alice"));
     CHECK(is_dot_atom("a.b"));
     CHECK(is_dot_atom("!#$%&'*+-/=?^_`{|}~"));

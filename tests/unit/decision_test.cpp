@@ -1,6 +1,6 @@
 // tests/unit/decision_test.cpp - the recipient decision (DESIGN.md steps 1-8) against a real
 // LMDB store filled through store::publish(), the way the sync worker fills it.
-#include "store/decision.h"
+#include "decision/decision.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -19,8 +19,8 @@
 namespace {
 
 using namespace m365gate;
-using store::Decision;
-using store::TenantPolicy;
+using decision::Decision;
+using decision::TenantPolicy;
 
 constexpr std::int64_t now = 1'800'000'000;
 constexpr std::int64_t day = 24 * 3600;
@@ -289,7 +289,7 @@ TEST_CASE("decide() follows DESIGN.md steps 1-8", "[decision]") {
             snapshot.emplace(*fx.st);
         }
         const Decision d =
-            store::decide(c.rcpt, s, fx.policies, snapshot ? &*snapshot : nullptr, now);
+            decision::decide(c.rcpt, s, fx.policies, snapshot ? &*snapshot : nullptr, now);
         CHECK(name(d.verdict) == std::string(name(c.verdict)));
         CHECK(name(d.would_be) == std::string(name(c.would_be)));
         CHECK(d.reason == c.reason);
@@ -386,7 +386,7 @@ TEST_CASE(
             snapshot.emplace(*fx.st);
         }
         const Decision d =
-            store::decide(c.rcpt, s, fx.policies, snapshot ? &*snapshot : nullptr, now);
+            decision::decide(c.rcpt, s, fx.policies, snapshot ? &*snapshot : nullptr, now);
         CHECK(name(d.verdict) == std::string(name(c.verdict)));
         CHECK(name(d.would_be) == std::string(name(c.would_be)));
         CHECK(d.reason == c.reason);
@@ -400,7 +400,7 @@ TEST_CASE("decide() names the canonical address it decided on", "[decision]") {
     const store::Snapshot snapshot(*fx.st);
     const DecisionSettings s;
     const auto address = [&](std::string_view rcpt) {
-        return store::decide(rcpt, s, fx.policies, &snapshot, now).address;
+        return decision::decide(rcpt, s, fx.policies, &snapshot, now).address;
     };
     CHECK(address("<\"a\\lice\"@Customer.Example>") == "alice@customer.example");
     CHECK(address("<\"John\\ Doe\"@customer.example>") == "\"john doe\"@customer.example");
@@ -413,8 +413,8 @@ TEST_CASE("decide() names the canonical address it decided on", "[decision]") {
 TEST_CASE("a known recipient names its directory object", "[decision]") {
     Fixture fx;
     const store::Snapshot snapshot(*fx.st);
-    const Decision d =
-        store::decide("<Bob+x@Customer.Example.>", DecisionSettings{}, fx.policies, &snapshot, now);
+    const Decision d = decision::decide("<Bob+x@Customer.Example.>", DecisionSettings{},
+                                        fx.policies, &snapshot, now);
     CHECK(d.reason == "known_subaddress");
     CHECK(d.address == "bob+x@customer.example");
     REQUIRE(d.recipient);
@@ -428,20 +428,21 @@ TEST_CASE("staleness is measured against sync.stale_after", "[decision]") {
     const store::Snapshot snapshot(*fx.st);
     DecisionSettings s;
     s.stale_after = std::chrono::hours(72);  // fabrikam synced 48 h ago: fresh now
-    CHECK(store::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now).reason ==
+    CHECK(decision::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now).reason ==
           "unknown_recipient");
     s.stale_after = std::chrono::hours(48);  // exactly at the limit: not yet stale
-    CHECK(store::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now).reason ==
+    CHECK(decision::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now).reason ==
           "unknown_recipient");
-    CHECK(store::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now + 1).reason ==
-          "stale");
+    CHECK(
+        decision::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now + 1).reason ==
+        "stale");
 }
 
 TEST_CASE("a new snapshot sees a user published after the previous one", "[decision]") {
     Fixture fx;
     const DecisionSettings s;
     const store::Snapshot before(*fx.st);
-    CHECK(store::decide("<newbie@customer.example>", s, fx.policies, &before, now).verdict ==
+    CHECK(decision::decide("<newbie@customer.example>", s, fx.policies, &before, now).verdict ==
           Verdict::reject);
 
     auto list = tenant_list("contoso", {"customer.example"},
@@ -449,15 +450,15 @@ TEST_CASE("a new snapshot sees a user published after the previous one", "[decis
     store::publish(*fx.st, list);
 
     // The old read view keeps its list; a new one sees the new list.
-    CHECK(store::decide("<newbie@customer.example>", s, fx.policies, &before, now).verdict ==
+    CHECK(decision::decide("<newbie@customer.example>", s, fx.policies, &before, now).verdict ==
           Verdict::reject);
     const store::Snapshot after(*fx.st);
-    CHECK(store::decide("<newbie@customer.example>", s, fx.policies, &after, now).reason ==
+    CHECK(decision::decide("<newbie@customer.example>", s, fx.policies, &after, now).reason ==
           "known");
     // bob was dropped from the list, contoso.example from the domains.
-    CHECK(store::decide("<bob@customer.example>", s, fx.policies, &after, now).verdict ==
+    CHECK(decision::decide("<bob@customer.example>", s, fx.policies, &after, now).verdict ==
           Verdict::reject);
-    CHECK(store::decide("<bob@contoso.example>", s, fx.policies, &after, now).reason ==
+    CHECK(decision::decide("<bob@contoso.example>", s, fx.policies, &after, now).reason ==
           "unmanaged_domain");
 }
 
@@ -479,7 +480,7 @@ TEST_CASE("tenant_policies() canonicalises the config's domains and extra recipi
                           "cher.Example",
                           "\"Sales\"@customer.example"};
     cfg.tenants.push_back(t);
-    const auto policies = store::tenant_policies(cfg);
+    const auto policies = decision::tenant_policies(cfg);
     REQUIRE(policies.size() == 1);
     CHECK(policies[0].name == "contoso");
     CHECK(policies[0].domains ==

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "common/config.h"
+#include "decision/decision.h"
 #include "milter/glue.h"
 #include "milter/rejection.h"
-#include "store/decision.h"
 
 using namespace m365gate;
 using namespace m365gate::milter;
@@ -102,9 +102,9 @@ TEST_CASE("reply_for() keeps the reply class equal to the verdict", "[reply]") {
 }
 
 namespace {
-store::Decision decision(Verdict verdict, Verdict would_be, const char* reason,
-                         const char* tenant) {
-    store::Decision d;
+decision::Decision make_decision(Verdict verdict, Verdict would_be, const char* reason,
+                                 const char* tenant) {
+    decision::Decision d;
     d.verdict = verdict;
     d.would_be = would_be;
     d.reason = reason;
@@ -115,17 +115,18 @@ store::Decision decision(Verdict verdict, Verdict would_be, const char* reason,
 
 TEST_CASE("rejection_action() names what happened, or would have", "[reply]") {
     using V = Verdict;
-    CHECK(rejection_action(decision(V::reject, V::reject, "unknown_recipient", "c")) == "reject");
-    CHECK(rejection_action(decision(V::tempfail, V::tempfail, "stale", "c")) == "tempfail");
-    CHECK(rejection_action(decision(V::accept, V::reject, "unknown_recipient", "c")) ==
+    CHECK(rejection_action(make_decision(V::reject, V::reject, "unknown_recipient", "c")) ==
+          "reject");
+    CHECK(rejection_action(make_decision(V::tempfail, V::tempfail, "stale", "c")) == "tempfail");
+    CHECK(rejection_action(make_decision(V::accept, V::reject, "unknown_recipient", "c")) ==
           "would_reject");
-    CHECK(rejection_action(decision(V::accept, V::tempfail, "cache_unavailable", "c")) ==
+    CHECK(rejection_action(make_decision(V::accept, V::tempfail, "cache_unavailable", "c")) ==
           "would_tempfail");
-    CHECK_FALSE(rejection_action(decision(V::accept, V::accept, "known", "c")));
+    CHECK_FALSE(rejection_action(make_decision(V::accept, V::accept, "known", "c")));
 }
 
 TEST_CASE("the rejection log line follows the Postfix key=value habit", "[reply]") {
-    const auto d = decision(Verdict::reject, Verdict::reject, "unknown_recipient", "contoso");
+    const auto d = make_decision(Verdict::reject, Verdict::reject, "unknown_recipient", "contoso");
     const SmtpReply reply{"550", "5.1.1", "text"};
     RcptContext ctx{"", "mx.example", "192.0.2.7", "a@b.example", "nobody@customer.example"};
     CHECK(rejection_line("reject", ctx, d, reply) ==
@@ -135,14 +136,14 @@ TEST_CASE("the rejection log line follows the Postfix key=value habit", "[reply]
 
     ctx = {"4Xk2Lq1abc", "", "", "", "x@customer.example"};
     CHECK(rejection_line("would_tempfail", ctx,
-                         decision(Verdict::accept, Verdict::tempfail, "cache_unavailable", ""),
+                         make_decision(Verdict::accept, Verdict::tempfail, "cache_unavailable", ""),
                          SmtpReply{"451", "4.3.0", "t"}) ==
           "action=would_tempfail queue_id=4Xk2Lq1abc client=unknown[unknown] from=<> "
           "to=<x@customer.example> tenant=- reason=cache_unavailable code=451 status=4.3.0");
 }
 
 TEST_CASE("client text in the log line is masked", "[reply]") {
-    const auto d = decision(Verdict::reject, Verdict::reject, "unknown_recipient", "contoso");
+    const auto d = make_decision(Verdict::reject, Verdict::reject, "unknown_recipient", "contoso");
     const RcptContext ctx{"", "evil\nhost", "192.0.2.7", "a@b", "x\r\ninjected=1@customer.example"};
     const std::string line = rejection_line("reject", ctx, d, SmtpReply{"550", "5.1.1", ""});
     CHECK(line.find('\n') == std::string::npos);
@@ -150,7 +151,7 @@ TEST_CASE("client text in the log line is masked", "[reply]") {
 }
 
 TEST_CASE("the JSON rejection line is the format m365gatectl report reads", "[reply]") {
-    const auto d = decision(Verdict::reject, Verdict::reject, "unknown_recipient", "contoso");
+    const auto d = make_decision(Verdict::reject, Verdict::reject, "unknown_recipient", "contoso");
     const RcptContext ctx{"", "mx.example", "192.0.2.7", "a@b.example", "nobody@customer.example"};
     const std::int64_t ts = 1795424400;  // 2026-11-23T09:00:00Z
     CHECK(format_utc(ts) == "2026-11-23T09:00:00Z");

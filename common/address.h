@@ -1,4 +1,4 @@
-// store/address.h - the one definition of "the same address".
+// common/address.h - the one definition of "the same address".
 //
 // The sync worker writes keys with canonical_address(), the milter and m365gatectl look them
 // up with parse_rcpt() + canonical_key(); if the two ever disagree, real recipients get 550.
@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-namespace m365gate::store {
+namespace m365gate {
 
 // RFC 5321 4.5.3.1.3 path limit (256) plus room for brackets, blanks and a source route;
 // longer input is not ours, and is refused before any other work.
@@ -52,4 +52,4 @@ std::string canonical_domain(std::string_view domain);
 // "!#$%&'*+-/=?^_`{|}~" / bytes >= 0x80, joined by single dots. False for "".
 bool is_dot_atom(std::string_view s);
 
-}  // namespace m365gate::store
+}  // namespace m365gate

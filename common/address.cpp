@@ -1,11 +1,11 @@
-// store/address.cpp - address canonicalisation (see address.h for the contract).
-#include "store/address.h"
+// common/address.cpp - address canonicalisation (see address.h for the contract).
+#include "common/address.h"
 
 #include <cstring>
 
 #include "common/idna.h"
 
-namespace m365gate::store {
+namespace m365gate {
 namespace {
 
 bool is_atext(unsigned char c) {
@@ -139,4 +139,4 @@ std::string canonical_domain(std::string_view domain) {
     return canonical ? std::move(*canonical) : std::string();
 }
 
-}  // namespace m365gate::store
+}  // namespace m365gate

@@ -1,15 +1,19 @@
-// store/decision.cpp - the recipient decision of DESIGN.md, steps 1-8.
+// decision/decision.cpp - the recipient decision of DESIGN.md, steps 1-8.
 //
 // Pure: the only reads are through the Snapshot, the only inputs are the arguments. Every
 // return names the DESIGN step that decided, so a reviewer can check each line against the
 // spec, and a fixed reason token that logs and reports group on.
-#include "store/decision.h"
+#include "decision/decision.h"
 
 #include <algorithm>
 
-#include "store/address.h"
+#include "common/address.h"
 
-namespace m365gate::store {
+namespace m365gate::decision {
+
+using store::Recipient;
+using store::Snapshot;
+
 namespace {
 
 // "<>" (possibly with blanks) is the null path: a bounce address, never a recipient of ours.
@@ -235,4 +239,4 @@ std::vector<TenantPolicy> tenant_policies(const Config& cfg) {
     return out;
 }
 
-}  // namespace m365gate::store
+}  // namespace m365gate::decision

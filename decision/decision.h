@@ -1,4 +1,4 @@
-// store/decision.h - the recipient decision of DESIGN.md ("The recipient decision", steps 1-8).
+// decision/decision.h - the recipient decision of DESIGN.md ("The recipient decision", steps 1-8).
 //
 // A pure function of (address, settings, read view, now): no I/O beyond the snapshot's reads,
 // no clock, no logging. The milter calls it for every RCPT and `m365gatectl lookup` calls the
@@ -15,7 +15,7 @@
 #include "common/config.h"
 #include "store/store.h"
 
-namespace m365gate::store {
+namespace m365gate::decision {
 
 // The tenants the config knows: with no readable store, the config's `domains` decide which
 // mail is ours (step 4), and extra_recipients count as known (step 5).
@@ -32,10 +32,10 @@ struct Decision {
     // unmanaged_domain, cache_unavailable, always_accept, known, extra_recipient,
     // known_subaddress, stale, unknown_recipient.
     std::string reason;
-    std::string tenant;                  // "" when the domain is not managed
-    std::string address;                 // canonical form that was decided on ("" when unparseable)
-    std::optional<Recipient> recipient;  // the directory object that holds it, when known
-    int step = 0;                        // DESIGN.md step that decided (1-8)
+    std::string tenant;   // "" when the domain is not managed
+    std::string address;  // canonical form that was decided on ("" when unparseable)
+    std::optional<store::Recipient> recipient;  // the directory object that holds it, when known
+    int step = 0;                               // DESIGN.md step that decided (1-8)
 };
 
 // Step 6 (and step 3's role check) tries at most this many delimiter positions of one local
@@ -46,10 +46,10 @@ inline constexpr std::size_t max_subaddress_cuts = 16;
 // `describe_object`: fill Decision::recipient (m365gatectl lookup); the milter needs only the
 // verdict and skips decoding the directory object.
 Decision decide(std::string_view rcpt, const DecisionSettings& settings,
-                const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
+                const std::vector<TenantPolicy>& tenants, const store::Snapshot* snapshot,
                 std::int64_t now, bool describe_object = true);
 
 // TenantPolicy list from the config (canonicalised once per config load).
 std::vector<TenantPolicy> tenant_policies(const Config& cfg);
 
-}  // namespace m365gate::store
+}  // namespace m365gate::decision
