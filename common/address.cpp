@@ -67,12 +67,6 @@ std::string canonical_local(std::string_view local, bool& quoted) {
 
 }  // namespace
 
-std::string ascii_lower(std::string_view in) {
-    std::string out(in);
-    for (char& c : out) c = ascii_lower(c);
-    return out;
-}
-
 bool is_dot_atom(std::string_view s) {
     if (s.empty() || s.front() == '.' || s.back() == '.') {
         return false;

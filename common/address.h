@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/text.h"
+
 namespace m365gate {
 
 // RFC 5321 4.5.3.1.3 path limit (256) plus room for brackets, blanks and a source route;
@@ -29,9 +31,6 @@ struct Address {
     std::string domain;   // canonical domain: A-labels, ASCII-lowercased, no trailing dot
     bool quoted = false;  // the local part stayed quoted (not a dot-atom)
 };
-
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
-std::string ascii_lower(std::string_view in);
 
 // "<@a,@b:Bob@Example.COM.>" -> {"bob", "example.com"}; `<"Alice"@B\xC3\xBC` "cher.example>"
 // -> {"alice", "xn--bcher-kva.example"}. nullopt: "<>", empty, no '@', empty local part or

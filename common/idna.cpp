@@ -6,31 +6,14 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/text.h"
+
 namespace m365gate {
 namespace {
 
 struct FreeIdn2 {
     void operator()(char* p) const noexcept { idn2_free(p); }
 };
-
-bool is_ascii(std::string_view s) {
-    for (unsigned char c : s) {
-        if (c >= 0x80) {
-            return false;
-        }
-    }
-    return true;
-}
-
-std::string ascii_lowered(std::string_view in) {
-    std::string out(in);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') {
-            c = char(c - 'A' + 'a');
-        }
-    }
-    return out;
-}
 
 void strip_trailing_dot(std::string_view& s) {
     if (!s.empty() && s.back() == '.') {
@@ -49,7 +32,7 @@ std::optional<std::string> canonical_domain_name(std::string_view domain) {
         return std::nullopt;
     }
     if (is_ascii(domain)) {
-        return ascii_lowered(domain);
+        return ascii_lower(domain);
     }
     // libidn2 wants a NUL-terminated string: an embedded NUL would cut the name short.
     if (domain.find('\0') != std::string_view::npos) {
@@ -69,7 +52,7 @@ std::optional<std::string> canonical_domain_name(std::string_view domain) {
     if (out.empty() || !is_ascii(out)) {
         return std::nullopt;
     }
-    return ascii_lowered(out);
+    return ascii_lower(out);
 }
 
 }  // namespace m365gate

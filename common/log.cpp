@@ -197,33 +197,4 @@ void setup_logging(const LogConfig& cfg, const std::string& program, bool open_f
     installed = std::make_unique<Installed>(Installed{program, target, cfg.file, logger});
 }
 
-std::string printable(std::string_view in, std::size_t max_len) {
-    std::string out;
-    const std::string_view head = in.substr(0, max_len);
-    out.reserve(head.size() + 3);
-    for (unsigned char c : head) {
-        out.push_back(c >= 0x20 && c < 0x7f ? char(c) : '?');
-    }
-    if (in.size() > max_len) {
-        out += "...";
-    }
-    return out;
-}
-
-std::string log_value(std::string_view in, std::size_t max_len) {
-    std::string value = printable(in, max_len);
-    if (value.find_first_of(" \"=") == std::string::npos) {
-        return value;
-    }
-    std::string out = "\"";
-    for (char c : value) {
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-        }
-        out.push_back(c);
-    }
-    out.push_back('"');
-    return out;
-}
-
 }  // namespace m365gate

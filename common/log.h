@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/config.h"
+#include "common/text.h"  // printable(), log_value(): every log line of outside text
 
 namespace m365gate {
 
@@ -21,11 +22,5 @@ namespace m365gate {
 // `open_file_as_root` lifts that rule, for tests only.
 void setup_logging(const LogConfig& cfg, const std::string& program,
                    bool open_file_as_root = false);
-
-// For logs: bytes outside printable ASCII become '?', length capped (input is hostile).
-std::string printable(std::string_view in, std::size_t max_len = 320);
-
-// For key=value logs: printable(), and the value quoted when it holds a space or '"'.
-std::string log_value(std::string_view in, std::size_t max_len = 320);
 
 }  // namespace m365gate

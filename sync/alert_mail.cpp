@@ -6,15 +6,10 @@
 
 #include <algorithm>
 
+#include "common/text.h"
+
 namespace m365gate::sync {
 namespace {
-
-bool is_ascii_printable(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char ch) {
-        const auto u = static_cast<unsigned char>(ch);
-        return u >= 0x20 && u < 0x7f;
-    });
-}
 
 // RFC 2047's "B" encoding is standard base64 (RFC 4648 section 4, with padding): OpenSSL's.
 std::string base64(std::string_view in) {
@@ -23,16 +18,6 @@ std::string base64(std::string_view in) {
                                   reinterpret_cast<const unsigned char*>(in.data()),
                                   static_cast<int>(in.size()));
     out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return out;
-}
-
-std::string ascii_lower(std::string_view s) {
-    std::string out(s);
-    for (char& ch : out) {
-        if (ch >= 'A' && ch <= 'Z') {
-            ch = static_cast<char>(ch - 'A' + 'a');
-        }
-    }
     return out;
 }
 
@@ -51,9 +36,9 @@ std::string fold_long_lines(const std::string& body) {
         }
         std::size_t pos = start;
         while (end - pos > max_line) {
-            std::size_t cut = pos + max_line;
-            while (cut > pos && (static_cast<unsigned char>(body[cut]) & 0xc0) == 0x80) {
-                --cut;
+            std::size_t cut = utf8_cut_point(body, pos + max_line, pos);
+            if (cut == pos) {
+                cut = pos + max_line;  // not UTF-8 at all: cut anywhere rather than loop
             }
             out.append(body, pos, cut - pos);
             out += '\n';
@@ -99,11 +84,7 @@ std::string header_value(std::string_view in, std::size_t max_len) {
         out.push_back(ch);
     }
     if (out.size() > max_len) {
-        std::size_t cut = max_len;
-        while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) {
-            --cut;
-        }
-        out.resize(cut);
+        out.resize(utf8_cut_point(out, max_len));
     }
     return out;
 }
@@ -118,11 +99,7 @@ std::string encode_header_text(std::string_view utf8) {
     std::string out;
     std::size_t pos = 0;
     while (pos < clean.size()) {
-        std::size_t end = std::min(clean.size(), pos + chunk);
-        while (end < clean.size() && end > pos &&
-               (static_cast<unsigned char>(clean[end]) & 0xc0) == 0x80) {
-            --end;
-        }
+        std::size_t end = utf8_cut_point(clean, pos + chunk, pos);
         if (end == pos) {
             end = std::min(clean.size(), pos + chunk);
         }

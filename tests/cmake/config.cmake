@@ -1,6 +1,6 @@
 # config: common/ (m365gate.toml, credential files, durations and dates, logging).
 # Included from tests/CMakeLists.txt, so paths are relative to tests/.
-add_executable(config_test unit/config_test.cpp unit/credential_test.cpp)
+add_executable(config_test unit/config_test.cpp unit/credential_test.cpp unit/text_test.cpp)
 target_link_libraries(config_test PRIVATE m365_common m365_catch_main)
 catch_discover_tests(config_test
     EXTRA_ARGS -w NoTests
