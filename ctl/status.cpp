@@ -3,11 +3,9 @@
 // Both read the per-tenant state the sync worker publishes in the store and judge it with one
 // function, evaluate_tenant(), so the probe and the human view never disagree.
 #include <algorithm>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
-#include <sstream>
 
 #include "common/days.h"
 #include "ctl/ctl.h"
