@@ -17,7 +17,6 @@ namespace m365gate::ctl {
 
 namespace {
 
-constexpr std::int64_t day = 86400;
 constexpr std::size_t max_unix_socket_path = 107;  // sun_path holds 108 bytes with the NUL
 
 struct Findings {
@@ -51,14 +50,6 @@ const char* verdict_name(Verdict v) {
             break;
     }
     return "tempfail";
-}
-
-std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
-    std::string out;
-    for (const auto& item : items) {
-        out += (out.empty() ? "" : separator) + item;
-    }
-    return out;
 }
 
 std::string log_target(const LogConfig& log) {
@@ -153,7 +144,7 @@ void check_credential(const Config& cfg, const TenantConfig& tenant, std::int64_
     if (left <= 0) {
         findings.errors.push_back("tenant " + tenant.name + ": the client secret expired on " +
                                   format_time(*expires));
-    } else if (left <= 14 * day) {
+    } else if (left <= warning_secret_days * seconds_per_day) {
         findings.warnings.push_back("tenant " + tenant.name + ": the client secret expires in " +
                                     std::to_string(days_left(*expires, now)) + " days");
     }
@@ -181,36 +172,18 @@ void check_store_dir(const Config& cfg, std::ostream& out, Findings& findings) {
     }
 }
 
-}  // namespace
-
-int run_check_config(const std::filesystem::path& file, std::int64_t now, std::ostream& out,
-                     std::ostream& err) {
-    Config cfg;
-    try {
-        cfg = load_config(file);
-    } catch (const ConfigError& e) {
-        err << "m365gatectl: " << e.what() << "\n";
-        return exit_config;
+void check_log(const LogConfig& log, std::ostream& out, Findings& findings) {
+    out << "[log]     " << log_target(log) << ", level " << log.level << "; rejections: "
+        << (log.rejections.empty() ? std::string("off") : log.rejections.string()) << "\n";
+    if (log.target == LogTarget::file) {
+        check_parent_dir(log.file, "log.file", findings);
     }
-    Findings findings;
-    out << "config " << file.string() << ": syntax and values OK\n\n";
-    struct stat st {};
-    if (::stat(file.c_str(), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-        findings.warnings.push_back(file.string() + " is writable by group or others (mode " +
-                                    octal_mode(st.st_mode) + "): chmod 0644 " + file.string());
+    if (!log.rejections.empty()) {
+        check_parent_dir(log.rejections, "log.rejections", findings);
     }
+}
 
-    check_store_dir(cfg, out, findings);
-
-    out << "[log]     " << log_target(cfg.log) << ", level " << cfg.log.level << "; rejections: "
-        << (cfg.log.rejections.empty() ? std::string("off") : cfg.log.rejections.string()) << "\n";
-    if (cfg.log.target == LogTarget::file) {
-        check_parent_dir(cfg.log.file, "log.file", findings);
-    }
-    if (!cfg.log.rejections.empty()) {
-        check_parent_dir(cfg.log.rejections, "log.rejections", findings);
-    }
-
+void check_milter(const Config& cfg, std::ostream& out, Findings& findings) {
     const auto& d = cfg.decision;
     out << "[milter]  socket " << cfg.milter.socket << " (mode "
         << octal_mode(cfg.milter.socket_mode) << ", group " << cfg.milter.socket_group
@@ -232,7 +205,10 @@ int run_check_config(const std::filesystem::path& file, std::int64_t now, std::o
         }
         check_parent_dir(socket, "milter.socket", findings);
     }
+}
 
+// Also whether the users of both daemons exist.
+void check_sync(const Config& cfg, std::ostream& out, Findings& findings) {
     out << "[sync]    every " << seconds_text(cfg.sync.interval) << ", full every "
         << seconds_text(cfg.sync.full_every) << ", stale after "
         << seconds_text(cfg.sync.stale_after) << ", max_shrink "
@@ -252,7 +228,9 @@ int run_check_config(const std::filesystem::path& file, std::int64_t now, std::o
         findings.warnings.push_back("milter.user \"" + cfg.milter.user +
                                     "\" does not exist on this system");
     }
+}
 
+void check_alerts(const Config& cfg, std::ostream& out, Findings& findings) {
     std::vector<std::string> days;
     for (int n : cfg.alerts.secret_days) {
         days.push_back(std::to_string(n));
@@ -277,33 +255,33 @@ int run_check_config(const std::filesystem::path& file, std::int64_t now, std::o
                 "no alert mail_to and no webhook: an expiring secret is only logged");
         }
     }
+}
 
-    for (const auto& tenant : cfg.tenants) {
-        out << "\ntenant " << tenant.name << ": tenant_id " << tenant.tenant_id << ", client_id "
-            << tenant.client_id << "\n";
-        out << "  endpoints:       " << tenant.login_endpoint << ", " << tenant.graph_endpoint
+void check_tenant(const Config& cfg, const TenantConfig& tenant, std::int64_t now,
+                  std::ostream& out, Findings& findings) {
+    out << "\ntenant " << tenant.name << ": tenant_id " << tenant.tenant_id << ", client_id "
+        << tenant.client_id << "\n";
+    out << "  endpoints:       " << tenant.login_endpoint << ", " << tenant.graph_endpoint << "\n";
+    out << "  domains:         "
+        << (tenant.domains.empty() ? std::string("verified domains with Email, from Graph")
+                                   : join(tenant.domains))
+        << (tenant.include_upn ? "; userPrincipalName counts" : "") << "\n";
+    if (!tenant.extra_recipients.empty() || !tenant.extra_recipients_file.empty()) {
+        out << "  extra:           " << tenant.extra_recipients.size() << " listed"
+            << (tenant.extra_recipients_file.empty()
+                    ? std::string()
+                    : " + file " + tenant.extra_recipients_file.string())
             << "\n";
-        out << "  domains:         "
-            << (tenant.domains.empty() ? std::string("verified domains with Email, from Graph")
-                                       : join(tenant.domains))
-            << (tenant.include_upn ? "; userPrincipalName counts" : "") << "\n";
-        if (!tenant.extra_recipients.empty() || !tenant.extra_recipients_file.empty()) {
-            out << "  extra:           " << tenant.extra_recipients.size() << " listed"
-                << (tenant.extra_recipients_file.empty()
-                        ? std::string()
-                        : " + file " + tenant.extra_recipients_file.string())
-                << "\n";
-            if (!tenant.extra_recipients_file.empty()) {
-                check_readable_file(tenant.extra_recipients_file,
-                                    "tenant " + tenant.name + ": extra_recipients_file", findings);
-            }
+        if (!tenant.extra_recipients_file.empty()) {
+            check_readable_file(tenant.extra_recipients_file,
+                                "tenant " + tenant.name + ": extra_recipients_file", findings);
         }
-        check_credential(cfg, tenant, now, out, findings);
     }
-    if (cfg.tenants.empty()) {
-        findings.warnings.push_back("no [[tenant]] configured: the milter has nothing to check");
-    }
+    check_credential(cfg, tenant, now, out, findings);
+}
 
+// Warnings to `out`, errors to `err`, then the result line; the exit status.
+int report_findings(const Findings& findings, std::ostream& out, std::ostream& err) {
     out << "\n";
     for (const auto& w : findings.warnings) {
         out << "warning: " << w << "\n";
@@ -322,6 +300,38 @@ int run_check_config(const std::filesystem::path& file, std::int64_t now, std::o
                 : " with " + std::to_string(findings.warnings.size()) + " warning(s)")
         << "\n";
     return exit_ok;
+}
+
+}  // namespace
+
+int run_check_config(const std::filesystem::path& file, std::int64_t now, std::ostream& out,
+                     std::ostream& err) {
+    Config cfg;
+    try {
+        cfg = load_config(file);
+    } catch (const ConfigError& e) {
+        err << "m365gatectl: " << e.what() << "\n";
+        return exit_config;
+    }
+    Findings findings;
+    out << "config " << file.string() << ": syntax and values OK\n\n";
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        findings.warnings.push_back(file.string() + " is writable by group or others (mode " +
+                                    octal_mode(st.st_mode) + "): chmod 0644 " + file.string());
+    }
+    check_store_dir(cfg, out, findings);
+    check_log(cfg.log, out, findings);
+    check_milter(cfg, out, findings);
+    check_sync(cfg, out, findings);
+    check_alerts(cfg, out, findings);
+    for (const auto& tenant : cfg.tenants) {
+        check_tenant(cfg, tenant, now, out, findings);
+    }
+    if (cfg.tenants.empty()) {
+        findings.warnings.push_back("no [[tenant]] configured: the milter has nothing to check");
+    }
+    return report_findings(findings, out, err);
 }
 
 int run_reload(const Config& cfg, std::ostream& out, std::ostream& err) {

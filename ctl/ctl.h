@@ -33,6 +33,9 @@ std::string format_age(std::int64_t seconds);
 // parse_timestamp() and "now" is now_seconds(), both from common/time.h.
 std::string format_time(std::int64_t unix_seconds);
 
+// `items` with `separator` between them ("a, b"); none while the result is still empty.
+std::string join(const std::vector<std::string>& items, const std::string& separator = ", ");
+
 // Opens the store read-only at the config's ceiling; nullptr and a reason when it cannot.
 std::unique_ptr<store::Store> open_store(const Config& cfg, std::string& why);
 
@@ -44,6 +47,11 @@ struct TenantHealth {
     Health level = Health::ok;
     std::vector<std::string> problems;  // "secret expires in 10 days", "stale: ..."
 };
+
+// Days left of a client secret at which `check` says WARNING (check-config warns there too)
+// and CRITICAL.
+inline constexpr std::int64_t warning_secret_days = 14;
+inline constexpr std::int64_t critical_secret_days = 1;
 
 // The thresholds of `check` (docs/m365gatectl.md): secret <= 14 days WARNING, <= 1 day or
 // expired CRITICAL; never synced or stale CRITICAL; last attempt failed WARNING.

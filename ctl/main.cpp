@@ -33,30 +33,43 @@ std::optional<Config> load(const std::string& file, std::ostream& err) {
     return std::nullopt;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    CLI::App app{
-        "m365gatectl - look after m365gate: sync state, lookups, rejection reports, "
-        "config checks, reloads, secret rotation.",
-        "m365gatectl"};
-    app.footer(main_footer);
-    app.require_subcommand(1);
-    app.fallthrough();
+// The values of the options and the subcommands, filled in by CLI11.
+struct CommandLine {
     std::string config_file = default_config_path;
-    app.add_option("-c,--config", config_file, "configuration file")->capture_default_str();
+    bool json = false;  // status and lookup
+    std::vector<std::string> lookup_addresses;
+    std::string dump_tenant;
+    bool dump_long = false;
+    ctl::ReportOptions report_options;
+    std::string since = "24h";
+    std::string check_config_file;
+    ctl::SecretSetOptions secret_options;
+    bool no_reload = false;
 
-    bool json = false;
+    CLI::App* status = nullptr;
+    CLI::App* check = nullptr;
+    CLI::App* lookup = nullptr;
+    CLI::App* dump = nullptr;
+    CLI::App* report = nullptr;
+    CLI::App* check_config = nullptr;
+    CLI::App* reload = nullptr;
+    CLI::App* secret_set = nullptr;
+};
+
+CLI::App* add_status(CLI::App& app, CommandLine& cl) {
     auto* status = app.add_subcommand(
         "status",
         "Per tenant: last attempt and success, addresses, domains, full/delta state, "
         "secret expiry, last error, alerts sent.");
-    status->add_flag("--json", json, "machine-readable output");
+    status->add_flag("--json", cl.json, "machine-readable output");
     status->footer(R"(
 Examples:
   m365gatectl status
   m365gatectl status --json | jq '.tenants[] | {name, health, secret_days_left}')");
+    return status;
+}
 
+CLI::App* add_check(CLI::App& app) {
     auto* check =
         app.add_subcommand("check",
                            "Monitoring probe: one status line and a Nagios/Icinga exit code (0 OK, "
@@ -68,43 +81,48 @@ CRITICAL: a secret expires within 1 day or has expired; a tenant never synced or
 Examples:
   m365gatectl check
   # /etc/icinga2/conf.d: object CheckCommand "m365gate" { command = [ "/usr/bin/m365gatectl", "check" ] })");
+    return check;
+}
 
-    std::vector<std::string> lookup_addresses;
+CLI::App* add_lookup(CLI::App& app, CommandLine& cl) {
     auto* lookup =
         app.add_subcommand("lookup",
                            "What the milter would answer for each address, why, the tenant and the "
                            "directory object that holds it.");
-    lookup->add_option("ADDRESS", lookup_addresses, "recipient addresses")->required();
-    lookup->add_flag("--json", json, "machine-readable output");
+    lookup->add_option("ADDRESS", cl.lookup_addresses, "recipient addresses")->required();
+    lookup->add_flag("--json", cl.json, "machine-readable output");
     lookup->footer(R"(
 Examples:
   m365gatectl lookup alice@contoso.example
   m365gatectl lookup '<Sales+Q4@Contoso.Example>' nobody@contoso.example --json)");
+    return lookup;
+}
 
-    std::string dump_tenant;
-    bool dump_long = false;
+CLI::App* add_dump(CLI::App& app, CommandLine& cl) {
     auto* dump = app.add_subcommand("dump", "Every known address, one per line.");
-    dump->add_option("--tenant", dump_tenant, "only this tenant");
-    dump->add_flag("-l,--long", dump_long,
+    dump->add_option("--tenant", cl.dump_tenant, "only this tenant");
+    dump->add_flag("-l,--long", cl.dump_long,
                    "also tenant, object kind and object id (tab-separated)");
     dump->footer(R"(
 Examples:
   m365gatectl dump | wc -l
   m365gatectl dump --tenant contoso --long | grep -i alice)");
+    return dump;
+}
 
-    ctl::ReportOptions report_options;
-    std::string since = "24h";
+CLI::App* add_report(CLI::App& app, CommandLine& cl) {
     auto* report = app.add_subcommand(
         "report",
         "For postmasters: rejections by reason, domain, recipient, client and hour, from "
         "the JSON-lines rejection log (log.rejections).");
     report
-        ->add_option("--since", since,
+        ->add_option("--since", cl.since,
                      "period to cover, ending now: 30m, 24h, 7d; \"all\" for the whole log")
         ->capture_default_str();
-    report->add_option("--top", report_options.top, "rows in the top lists")->capture_default_str();
-    report->add_flag("--json", report_options.json, "machine-readable output");
-    report->add_option("FILE", report_options.files,
+    report->add_option("--top", cl.report_options.top, "rows in the top lists")
+        ->capture_default_str();
+    report->add_flag("--json", cl.report_options.json, "machine-readable output");
+    report->add_option("FILE", cl.report_options.files,
                        "rejection log(s); \"-\" is standard input (default: log.rejections)");
     report->footer(R"(
 Examples:
@@ -112,19 +130,24 @@ Examples:
   m365gatectl report --since 7d --top 25
   zcat /var/log/m365gate/rejections.jsonl.2.gz | m365gatectl report --since all -
   m365gatectl report --json | jq '.by_reason')");
+    return report;
+}
 
-    std::string check_config_file;
+CLI::App* add_check_config(CLI::App& app, CommandLine& cl) {
     auto* check_config =
         app.add_subcommand("check-config",
                            "Validate the config and the credential files (permissions included) "
                            "and say what would be used.");
-    check_config->add_option("FILE", check_config_file, "config file (default: --config)");
+    check_config->add_option("FILE", cl.check_config_file, "config file (default: --config)");
     check_config->footer(R"(
 Exit status: 0 valid (warnings allowed), 78 invalid.
 Examples:
   m365gatectl check-config
   m365gatectl check-config /etc/m365gate/m365gate.toml.new && mv ...)");
+    return check_config;
+}
 
+CLI::App* add_reload(CLI::App& app) {
     auto* reload = app.add_subcommand(
         "reload",
         "Make the daemons re-read the config: SIGHUP to m365gate-sync (also re-reads "
@@ -133,9 +156,11 @@ Examples:
 Exit status: 0 when at least one daemon was signalled, 1 when neither runs.
 Examples:
   m365gatectl check-config && m365gatectl reload)");
+    return reload;
+}
 
-    ctl::SecretSetOptions secret_options;
-    bool no_reload = false;
+// `secret` and its one subcommand, `secret set`, which it returns.
+CLI::App* add_secret_set(CLI::App& app, CommandLine& cl) {
     auto* secret = app.add_subcommand("secret", "Client secret management.");
     secret->require_subcommand(1);
     auto* secret_set = secret->add_subcommand(
@@ -143,11 +168,12 @@ Examples:
         "Read a tenant's new client secret from standard input, replace its credential "
         "file atomically with a new file (mode 0600, owner sync.user) and signal "
         "m365gate-sync.");
-    secret_set->add_option("--tenant", secret_options.tenant, "tenant name from the config")
+    secret_set->add_option("--tenant", cl.secret_options.tenant, "tenant name from the config")
         ->required();
-    secret_set->add_option("--expires", secret_options.expires,
+    secret_set->add_option("--expires", cl.secret_options.expires,
                            "expiry of the new secret: 2028-11-01 or 2028-11-01T00:00:00Z");
-    secret_set->add_flag("--no-reload", no_reload, "write the file, do not signal m365gate-sync");
+    secret_set->add_flag("--no-reload", cl.no_reload,
+                         "write the file, do not signal m365gate-sync");
     secret_set->footer(R"(
 Exit status: 0 written; 1 failed; 2 bad arguments; 77 refused, nothing written: the file's
 directory can be changed by others than root and sync.user, the file there belongs to another
@@ -159,7 +185,104 @@ Examples:
   az ad app credential reset --id "$APP_ID" --append --display-name m365gate --years 2 \
       --query password -o tsv | m365gatectl secret set --tenant contoso --expires 2028-11-01
   contrib/rotate-secret contoso     # the whole path, see docs/admin-guide.md)");
+    return secret_set;
+}
 
+// The whole command line, the subcommands in the order --help lists them.
+void add_commands(CLI::App& app, CommandLine& cl) {
+    app.footer(main_footer);
+    app.require_subcommand(1);
+    app.fallthrough();
+    app.add_option("-c,--config", cl.config_file, "configuration file")->capture_default_str();
+    cl.status = add_status(app, cl);
+    cl.check = add_check(app);
+    cl.lookup = add_lookup(app, cl);
+    cl.dump = add_dump(app, cl);
+    cl.report = add_report(app, cl);
+    cl.check_config = add_check_config(app, cl);
+    cl.reload = add_reload(app);
+    cl.secret_set = add_secret_set(app, cl);
+}
+
+// `report`: --since, and the config's log.rejections when no FILE is named.
+int run_report_command(CommandLine& cl, std::int64_t now) {
+    ctl::ReportOptions& options = cl.report_options;
+    if (cl.since == "all") {
+        options.since_seconds.reset();
+    } else if (const auto seconds = parse_duration(cl.since); seconds) {
+        options.since_seconds = seconds->count();
+    } else {
+        std::cerr << "m365gatectl: --since \"" << cl.since
+                  << "\": expected a duration such as 30m, 24h, 7d, or \"all\"\n";
+        return ctl::exit_usage;
+    }
+    if (options.files.empty()) {
+        const auto cfg = load(cl.config_file, std::cerr);
+        if (!cfg) {
+            return ctl::exit_config;
+        }
+        if (cfg->log.rejections.empty()) {
+            std::cerr << "m365gatectl: log.rejections is not set in " << cl.config_file
+                      << ": name the rejection log as FILE\n";
+            return ctl::exit_usage;
+        }
+        options.files.push_back(cfg->log.rejections.string());
+    }
+    return ctl::run_report(options, std::cin, now, std::cout, std::cerr);
+}
+
+// The subcommand that was given. Throws what the command does not catch itself.
+int run_command(CommandLine& cl, std::int64_t now) {
+    if (cl.check_config->parsed()) {
+        return ctl::run_check_config(
+            cl.check_config_file.empty() ? cl.config_file : cl.check_config_file, now, std::cout,
+            std::cerr);
+    }
+    if (cl.report->parsed()) {
+        return run_report_command(cl, now);
+    }
+    if (cl.check->parsed()) {
+        try {
+            const Config cfg = load_config(cl.config_file);
+            return ctl::run_check(cfg, now, std::cout);
+        } catch (const std::exception& e) {
+            std::cout << "M365GATE UNKNOWN - " << e.what() << "\n";
+            return static_cast<int>(ctl::Health::unknown);
+        }
+    }
+    const auto cfg = load(cl.config_file, std::cerr);
+    if (!cfg) {
+        return ctl::exit_config;
+    }
+    if (cl.status->parsed()) {
+        return ctl::run_status(*cfg, cl.json, now, std::cout, std::cerr);
+    }
+    if (cl.lookup->parsed()) {
+        return ctl::run_lookup(*cfg, cl.lookup_addresses, cl.json, now, std::cout, std::cerr);
+    }
+    if (cl.dump->parsed()) {
+        return ctl::run_dump(*cfg, cl.dump_tenant, cl.dump_long, std::cout, std::cerr);
+    }
+    if (cl.reload->parsed()) {
+        return ctl::run_reload(*cfg, std::cout, std::cerr);
+    }
+    if (cl.secret_set->parsed()) {
+        cl.secret_options.reload = !cl.no_reload;
+        return ctl::run_secret_set(*cfg, cl.secret_options, std::cin, std::cout, std::cerr);
+    }
+    std::cerr << "m365gatectl: no command given (see --help)\n";
+    return ctl::exit_usage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "m365gatectl - look after m365gate: sync state, lookups, rejection reports, "
+        "config checks, reloads, secret rotation.",
+        "m365gatectl"};
+    CommandLine cl;
+    add_commands(app, cl);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -167,73 +290,13 @@ Examples:
         if (code == 0) {
             return ctl::exit_ok;
         }
-        return check->parsed() ? static_cast<int>(ctl::Health::unknown) : ctl::exit_usage;
+        return cl.check->parsed() ? static_cast<int>(ctl::Health::unknown) : ctl::exit_usage;
     }
-
     const std::int64_t now = now_seconds();
     try {
-        if (check_config->parsed()) {
-            return ctl::run_check_config(
-                check_config_file.empty() ? config_file : check_config_file, now, std::cout,
-                std::cerr);
-        }
-        if (report->parsed()) {
-            if (since == "all") {
-                report_options.since_seconds.reset();
-            } else if (const auto seconds = parse_duration(since); seconds) {
-                report_options.since_seconds = seconds->count();
-            } else {
-                std::cerr << "m365gatectl: --since \"" << since
-                          << "\": expected a duration such as 30m, 24h, 7d, or \"all\"\n";
-                return ctl::exit_usage;
-            }
-            if (report_options.files.empty()) {
-                const auto cfg = load(config_file, std::cerr);
-                if (!cfg) {
-                    return ctl::exit_config;
-                }
-                if (cfg->log.rejections.empty()) {
-                    std::cerr << "m365gatectl: log.rejections is not set in " << config_file
-                              << ": name the rejection log as FILE\n";
-                    return ctl::exit_usage;
-                }
-                report_options.files.push_back(cfg->log.rejections.string());
-            }
-            return ctl::run_report(report_options, std::cin, now, std::cout, std::cerr);
-        }
-        if (check->parsed()) {
-            try {
-                const Config cfg = load_config(config_file);
-                return ctl::run_check(cfg, now, std::cout);
-            } catch (const std::exception& e) {
-                std::cout << "M365GATE UNKNOWN - " << e.what() << "\n";
-                return static_cast<int>(ctl::Health::unknown);
-            }
-        }
-        const auto cfg = load(config_file, std::cerr);
-        if (!cfg) {
-            return ctl::exit_config;
-        }
-        if (status->parsed()) {
-            return ctl::run_status(*cfg, json, now, std::cout, std::cerr);
-        }
-        if (lookup->parsed()) {
-            return ctl::run_lookup(*cfg, lookup_addresses, json, now, std::cout, std::cerr);
-        }
-        if (dump->parsed()) {
-            return ctl::run_dump(*cfg, dump_tenant, dump_long, std::cout, std::cerr);
-        }
-        if (reload->parsed()) {
-            return ctl::run_reload(*cfg, std::cout, std::cerr);
-        }
-        if (secret_set->parsed()) {
-            secret_options.reload = !no_reload;
-            return ctl::run_secret_set(*cfg, secret_options, std::cin, std::cout, std::cerr);
-        }
+        return run_command(cl, now);
     } catch (const std::exception& e) {
         std::cerr << "m365gatectl: " << e.what() << "\n";
         return ctl::exit_failure;
     }
-    std::cerr << "m365gatectl: no command given (see --help)\n";
-    return ctl::exit_usage;
 }

@@ -3,11 +3,9 @@
 // Both read the per-tenant state the sync worker publishes in the store and judge it with one
 // function, evaluate_tenant(), so the probe and the human view never disagree.
 #include <algorithm>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
-#include <sstream>
 
 #include "common/days.h"
 #include "ctl/ctl.h"
@@ -15,10 +13,6 @@
 namespace m365gate::ctl {
 
 namespace {
-
-constexpr std::int64_t day = 86400;
-constexpr std::int64_t warning_secret_days = 14;
-constexpr std::int64_t critical_secret_days = 1;
 
 // Tenants to show: those in the config (in config order), then any left in the store only.
 struct TenantRow {
@@ -82,24 +76,13 @@ std::string days_text(std::int64_t days) {
 
 // Time since a secret expired: whole days elapsed ("2 days" ago), or the age below a day.
 std::string elapsed_phrase(std::int64_t seconds) {
-    const std::int64_t days = seconds / day;
+    const std::int64_t days = seconds / seconds_per_day;
     return days >= 1 ? days_text(days) : format_age(seconds);
 }
 
 void raise(TenantHealth& health, Health level, std::string problem) {
     health.level = std::max(health.level, level);
     health.problems.push_back(std::move(problem));
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& separator) {
-    std::string out;
-    for (const auto& part : parts) {
-        if (!out.empty()) {
-            out += separator;
-        }
-        out += part;
-    }
-    return out;
 }
 
 std::string age_suffix(std::int64_t when, std::int64_t now) {
@@ -114,6 +97,109 @@ std::string age_suffix(std::int64_t when, std::int64_t now) {
 
 nlohmann::json time_json(std::int64_t when) {
     return when == 0 ? nlohmann::json(nullptr) : nlohmann::json(format_time(when));
+}
+
+// The kinds of the stored delta links, never the links: they hold delta tokens, not for
+// scripts or screens to copy around.
+std::vector<std::string> delta_link_kinds(const store::TenantState& st) {
+    std::vector<std::string> kinds;
+    for (const auto& entry : st.delta_links) {
+        kinds.push_back(entry.first);
+    }
+    return kinds;
+}
+
+// "-", or "message [kind code]".
+std::string last_error_text(const store::TenantState& st) {
+    if (st.last_error.empty()) {
+        return "-";
+    }
+    return st.last_error +
+           (st.last_error_kind.empty()
+                ? ""
+                : " [" + st.last_error_kind +
+                      (st.last_error_code.empty() ? "" : " " + st.last_error_code) + "]");
+}
+
+// One tenant of `status --json` (docs/m365gatectl.md has the fields).
+nlohmann::json tenant_json(const Config& cfg, const TenantRow& row, std::int64_t now) {
+    const auto health = evaluate_tenant(cfg, row.state, config_expiry(row.config), now);
+    const auto [expires, source] = secret_expiry(row.state, config_expiry(row.config));
+    nlohmann::json t;
+    t["name"] = row.name;
+    t["in_config"] = row.config != nullptr;
+    const store::TenantState st = row.state.value_or(store::TenantState{});
+    t["synced"] = row.state.has_value();
+    t["last_attempt"] = time_json(st.last_attempt);
+    t["last_attempt_age_seconds"] =
+        st.last_attempt ? nlohmann::json(now - st.last_attempt) : nlohmann::json(nullptr);
+    t["last_success"] = time_json(st.last_success);
+    t["last_success_age_seconds"] =
+        st.last_success ? nlohmann::json(now - st.last_success) : nlohmann::json(nullptr);
+    t["last_full_sync"] = time_json(st.last_full_sync);
+    t["last_sync_kind"] = st.last_sync_kind;
+    t["delta_links"] = delta_link_kinds(st);
+    t["addresses"] = st.address_count;
+    t["objects"] = st.object_count;
+    t["domains"] = row.domains;
+    t["secret_expires"] = time_json(expires);
+    t["secret_expires_source"] = source;
+    t["secret_days_left"] =
+        expires ? nlohmann::json(days_left(expires, now)) : nlohmann::json(nullptr);
+    t["last_error"] = st.last_error;
+    t["last_error_kind"] = st.last_error_kind;
+    t["last_error_code"] = st.last_error_code;
+    t["failing_since"] = time_json(st.failing_since);
+    nlohmann::json alerts = nlohmann::json::object();
+    for (const auto& [key, when] : st.alerts_sent) {
+        alerts[key] = format_time(when);
+    }
+    t["alerts_sent"] = alerts;
+    t["health"] = to_string(health.level);
+    t["problems"] = health.problems;
+    return t;
+}
+
+// One tenant of `status` for people.
+void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std::ostream& out) {
+    const auto health = evaluate_tenant(cfg, row.state, config_expiry(row.config), now);
+    const auto [expires, source] = secret_expiry(row.state, config_expiry(row.config));
+    const store::TenantState st = row.state.value_or(store::TenantState{});
+    out << "\ntenant " << row.name << (row.config ? "" : "  (in the store, not in the config)")
+        << "\n";
+    out << "  health:         " << to_string(health.level)
+        << (health.problems.empty() ? "" : " - " + join(health.problems, "; ")) << "\n";
+    out << "  last attempt:   " << format_time(st.last_attempt) << age_suffix(st.last_attempt, now)
+        << "\n";
+    out << "  last success:   " << format_time(st.last_success) << age_suffix(st.last_success, now)
+        << "\n";
+    const std::string kind = st.last_sync_kind.empty() ? "-" : st.last_sync_kind;
+    const std::vector<std::string> link_kinds = delta_link_kinds(st);
+    out << "  sync:           last " << kind << "; last full " << format_time(st.last_full_sync)
+        << age_suffix(st.last_full_sync, now) << "; delta links: "
+        << (link_kinds.empty() ? "none (next sync is full)" : join(link_kinds, ", ")) << "\n";
+    out << "  addresses:      " << st.address_count << " (" << st.object_count
+        << " directory objects)\n";
+    out << "  domains:        " << row.domains.size()
+        << (row.domains.empty() ? "" : " (" + join(row.domains, ", ") + ")") << "\n";
+    if (expires == 0) {
+        out << "  secret expires: unknown (no expiry in the credential file, config or Graph)\n";
+    } else {
+        const std::int64_t left = expires - now;
+        out << "  secret expires: " << format_time(expires) << " ("
+            << (left > 0 ? days_text(days_left(expires, now)) + " left"
+                         : "EXPIRED " + elapsed_phrase(-left) + " ago")
+            << (source.empty() ? "" : ", from " + source) << ")\n";
+    }
+    out << "  last error:     " << last_error_text(st) << "\n";
+    if (st.failing_since != 0) {
+        out << "  failing since:  " << format_time(st.failing_since)
+            << age_suffix(st.failing_since, now) << "\n";
+    }
+    out << "  alerts sent:    " << (st.alerts_sent.empty() ? "none" : "") << "\n";
+    for (const auto& [key, when] : st.alerts_sent) {
+        out << "    " << key << " at " << format_time(when) << "\n";
+    }
 }
 
 }  // namespace
@@ -150,9 +236,9 @@ TenantHealth evaluate_tenant(const Config& cfg, const std::optional<store::Tenan
         const std::int64_t left = expires - now;
         if (left <= 0) {
             raise(health, Health::critical, "secret expired " + elapsed_phrase(-left) + " ago");
-        } else if (left <= critical_secret_days * day) {
+        } else if (left <= critical_secret_days * seconds_per_day) {
             raise(health, Health::critical, "secret expires in " + format_age(left));
-        } else if (left <= warning_secret_days * day) {
+        } else if (left <= warning_secret_days * seconds_per_day) {
             raise(health, Health::warning,
                   "secret expires in " + days_text(days_left(expires, now)));
         }
@@ -191,46 +277,7 @@ int run_status(const Config& cfg, bool json, std::int64_t now, std::ostream& out
         doc["mode"] = cfg.decision.mode == MilterMode::report ? "report" : "enforce";
         doc["tenants"] = nlohmann::json::array();
         for (const auto& row : rows) {
-            const auto health = evaluate_tenant(cfg, row.state, config_expiry(row.config), now);
-            const auto [expires, source] = secret_expiry(row.state, config_expiry(row.config));
-            nlohmann::json t;
-            t["name"] = row.name;
-            t["in_config"] = row.config != nullptr;
-            const store::TenantState st = row.state.value_or(store::TenantState{});
-            t["synced"] = row.state.has_value();
-            t["last_attempt"] = time_json(st.last_attempt);
-            t["last_attempt_age_seconds"] =
-                st.last_attempt ? nlohmann::json(now - st.last_attempt) : nlohmann::json(nullptr);
-            t["last_success"] = time_json(st.last_success);
-            t["last_success_age_seconds"] =
-                st.last_success ? nlohmann::json(now - st.last_success) : nlohmann::json(nullptr);
-            t["last_full_sync"] = time_json(st.last_full_sync);
-            t["last_sync_kind"] = st.last_sync_kind;
-            nlohmann::json links = nlohmann::json::array();
-            for (const auto& [kind, link] : st.delta_links) {
-                (void)link;  // holds a delta token: not for scripts to copy around
-                links.push_back(kind);
-            }
-            t["delta_links"] = links;
-            t["addresses"] = st.address_count;
-            t["objects"] = st.object_count;
-            t["domains"] = row.domains;
-            t["secret_expires"] = time_json(expires);
-            t["secret_expires_source"] = source;
-            t["secret_days_left"] =
-                expires ? nlohmann::json(days_left(expires, now)) : nlohmann::json(nullptr);
-            t["last_error"] = st.last_error;
-            t["last_error_kind"] = st.last_error_kind;
-            t["last_error_code"] = st.last_error_code;
-            t["failing_since"] = time_json(st.failing_since);
-            nlohmann::json alerts = nlohmann::json::object();
-            for (const auto& [key, when] : st.alerts_sent) {
-                alerts[key] = format_time(when);
-            }
-            t["alerts_sent"] = alerts;
-            t["health"] = to_string(health.level);
-            t["problems"] = health.problems;
-            doc["tenants"].push_back(t);
+            doc["tenants"].push_back(tenant_json(cfg, row, now));
         }
         out << doc.dump(2) << "\n";
         return exit_ok;
@@ -240,57 +287,7 @@ int run_status(const Config& cfg, bool json, std::int64_t now, std::ostream& out
         << "\nmode:   " << (cfg.decision.mode == MilterMode::report ? "report" : "enforce")
         << "\nnow:    " << format_time(now) << "\n";
     for (const auto& row : rows) {
-        const auto health = evaluate_tenant(cfg, row.state, config_expiry(row.config), now);
-        const auto [expires, source] = secret_expiry(row.state, config_expiry(row.config));
-        const store::TenantState st = row.state.value_or(store::TenantState{});
-        out << "\ntenant " << row.name << (row.config ? "" : "  (in the store, not in the config)")
-            << "\n";
-        out << "  health:         " << to_string(health.level)
-            << (health.problems.empty() ? "" : " - " + join(health.problems, "; ")) << "\n";
-        out << "  last attempt:   " << format_time(st.last_attempt)
-            << age_suffix(st.last_attempt, now) << "\n";
-        out << "  last success:   " << format_time(st.last_success)
-            << age_suffix(st.last_success, now) << "\n";
-        std::string kind = st.last_sync_kind.empty() ? "-" : st.last_sync_kind;
-        std::vector<std::string> link_kinds;
-        for (const auto& entry : st.delta_links) {
-            link_kinds.push_back(entry.first);
-        }
-        out << "  sync:           last " << kind << "; last full " << format_time(st.last_full_sync)
-            << age_suffix(st.last_full_sync, now) << "; delta links: "
-            << (link_kinds.empty() ? "none (next sync is full)" : join(link_kinds, ", ")) << "\n";
-        out << "  addresses:      " << st.address_count << " (" << st.object_count
-            << " directory objects)\n";
-        out << "  domains:        " << row.domains.size()
-            << (row.domains.empty() ? "" : " (" + join(row.domains, ", ") + ")") << "\n";
-        if (expires == 0) {
-            out << "  secret expires: unknown (no expiry in the credential file, config or "
-                   "Graph)\n";
-        } else {
-            const std::int64_t left = expires - now;
-            out << "  secret expires: " << format_time(expires) << " ("
-                << (left > 0 ? days_text(days_left(expires, now)) + " left"
-                             : "EXPIRED " + elapsed_phrase(-left) + " ago")
-                << (source.empty() ? "" : ", from " + source) << ")\n";
-        }
-        out << "  last error:     "
-            << (st.last_error.empty()
-                    ? std::string("-")
-                    : st.last_error +
-                          (st.last_error_kind.empty()
-                               ? ""
-                               : " [" + st.last_error_kind +
-                                     (st.last_error_code.empty() ? "" : " " + st.last_error_code) +
-                                     "]"))
-            << "\n";
-        if (st.failing_since != 0) {
-            out << "  failing since:  " << format_time(st.failing_since)
-                << age_suffix(st.failing_since, now) << "\n";
-        }
-        out << "  alerts sent:    " << (st.alerts_sent.empty() ? "none" : "") << "\n";
-        for (const auto& [key, when] : st.alerts_sent) {
-            out << "    " << key << " at " << format_time(when) << "\n";
-        }
+        print_tenant(cfg, row, now, out);
     }
     if (rows.empty()) {
         out << "\nno tenants configured\n";

@@ -1,4 +1,5 @@
-// ctl/util.cpp - time formatting, opening the store read-only, signalling a daemon.
+// ctl/util.cpp - time formatting, joining lists, opening the store read-only, signalling a
+// daemon.
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/days.h"
 #include "common/safe_file.h"
 #include "ctl/ctl.h"
 
@@ -27,14 +29,25 @@ std::string format_age(std::int64_t seconds) {
     if (seconds < 3600) {
         return std::to_string(seconds / 60) + "m";
     }
-    if (seconds < 2 * 86400) {
+    if (seconds < 2 * seconds_per_day) {
         return std::to_string(seconds / 3600) + "h";
     }
-    return std::to_string(seconds / 86400) + "d";
+    return std::to_string(seconds / seconds_per_day) + "d";
 }
 
 std::string format_time(std::int64_t unix_seconds) {
     return unix_seconds == 0 ? "never" : format_utc(unix_seconds);
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty()) {
+            out += separator;
+        }
+        out += item;
+    }
+    return out;
 }
 
 std::unique_ptr<store::Store> open_store(const Config& cfg, std::string& why) {

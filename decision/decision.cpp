@@ -71,13 +71,32 @@ const char* find_recipient(std::string_view key, const std::string& tenant,
     return nullptr;
 }
 
-Decision make(Verdict verdict, const char* reason, int step) {
-    Decision d;
+// The step that decided, and its verdict before report mode (decide() applies that).
+void settle(Decision& d, Verdict verdict, const char* reason, int step) {
     d.verdict = verdict;
-    d.would_be = verdict;
     d.reason = reason;
     d.step = step;
-    return d;
+}
+
+// Step 2: the tenant that owns `domain`, by the store first, else by the config's domains.
+// Its name goes to `tenant` (left empty when no tenant owns the domain); returns its policy,
+// null when the config does not know it.
+const TenantPolicy* owning_tenant(std::string_view domain, const std::vector<TenantPolicy>& tenants,
+                                  const Snapshot* snapshot, std::string& tenant) {
+    const TenantPolicy* policy = nullptr;
+    if (snapshot != nullptr) {
+        if (auto owner = snapshot->tenant_of_domain(domain)) {
+            tenant = std::move(*owner);
+            policy = policy_by_name(tenants, tenant);
+        }
+    }
+    if (tenant.empty()) {
+        policy = policy_by_domain(tenants, domain);
+        if (policy != nullptr) {
+            tenant = policy->name;
+        }
+    }
+    return policy;
 }
 
 // Step 6's cut positions: every delimiter after the first byte of the local part, leftmost
@@ -95,110 +114,100 @@ std::vector<std::size_t> cut_positions(const Address& addr, std::string_view del
     return cuts;
 }
 
-Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings,
-                         const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
-                         std::int64_t now, bool describe_object) {
+// Step 3: the local part, whole or cut at one of `cuts`, is in always_accept.
+bool is_role_address(std::string_view local, const std::vector<std::size_t>& cuts,
+                     const std::vector<std::string>& always_accept) {
+    bool role = contains(always_accept, local);
+    for (std::size_t i = 0; i < cuts.size() && !role; ++i) {
+        role = contains(always_accept, local.substr(0, cuts[i]));
+    }
+    return role;
+}
+
+// Step 4: the tenant's last successful sync; 0 when it has no usable data (no store, never
+// synced, or no state at all).
+std::int64_t last_success_of(const Snapshot* snapshot, const std::string& tenant) {
+    return snapshot != nullptr ? snapshot->last_success(tenant).value_or(0) : 0;
+}
+
+// Step 6: step 5 for the address cut at each of `cuts` in turn, leftmost first.
+bool find_subaddress(const Address& addr, const std::vector<std::size_t>& cuts,
+                     const std::string& tenant, const TenantPolicy* policy,
+                     const Snapshot& snapshot, bool describe_object,
+                     std::optional<Recipient>& recipient) {
+    std::string base;
+    for (const std::size_t cut : cuts) {
+        base.assign(addr.local, 0, cut).append(1, '@').append(addr.domain);
+        if (find_recipient(base, tenant, policy, snapshot, describe_object, recipient) != nullptr) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Steps 1-8 in order, into `d`: the first step that decides ends the walk.
+void decide_enforced(std::string_view rcpt, const DecisionSettings& settings,
+                     const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
+                     std::int64_t now, bool describe_object, Decision& d) {
     // 1. Strip <>, drop a source route, split at the last '@', unquote a quoted dot-atom local
     //    part (parse_rcpt does all of it, length bound first).
     if (is_null_path(rcpt)) {
-        return make(Verdict::accept, "null_sender_rcpt", 1);
+        settle(d, Verdict::accept, "null_sender_rcpt", 1);
+        return;
     }
     const auto addr = parse_rcpt(rcpt);
     if (!addr) {
-        return make(Verdict::accept, "unparseable", 1);
+        settle(d, Verdict::accept, "unparseable", 1);
+        return;
     }
-    std::string key = canonical_key(*addr);
+    d.address = canonical_key(*addr);
 
     // 2. Managed domain? parse_rcpt gave the domain in the store's canonical form: trailing
     //    dot removed, U-labels as A-labels, ASCII lowercased. Exact match only: a subdomain of
     //    a managed domain is not managed.
-    std::string tenant;
-    const TenantPolicy* policy = nullptr;
-    if (snapshot != nullptr) {
-        if (auto owner = snapshot->tenant_of_domain(addr->domain)) {
-            tenant = std::move(*owner);
-            policy = policy_by_name(tenants, tenant);
-        }
+    const TenantPolicy* policy = owning_tenant(addr->domain, tenants, snapshot, d.tenant);
+    if (d.tenant.empty()) {
+        settle(d, Verdict::accept, "unmanaged_domain", 2);
+        return;
     }
-    if (tenant.empty()) {
-        policy = policy_by_domain(tenants, addr->domain);
-        if (policy != nullptr) {
-            tenant = policy->name;
-        }
-    }
-    if (tenant.empty()) {
-        Decision d = make(Verdict::accept, "unmanaged_domain", 2);
-        d.address = std::move(key);
-        return d;
-    }
-
-    Decision d;
-    d.tenant = std::move(tenant);
-    const std::vector<std::size_t> cuts = cut_positions(*addr, settings.subaddress_delimiters);
 
     // 3. Role addresses every domain must accept (RFC 5321 4.5.1 postmaster, abuse), also with
     //    a subaddress cut off, whatever the state of the store.
-    bool role = contains(settings.always_accept, addr->local);
-    for (std::size_t i = 0; i < cuts.size() && !role; ++i) {
-        role = contains(settings.always_accept, std::string_view(addr->local).substr(0, cuts[i]));
-    }
-    if (role) {
-        d.reason = "always_accept";
-        d.step = 3;
-        d.address = std::move(key);
-        return d;
+    const std::vector<std::size_t> cuts = cut_positions(*addr, settings.subaddress_delimiters);
+    if (is_role_address(addr->local, cuts, settings.always_accept)) {
+        settle(d, Verdict::accept, "always_accept", 3);
+        return;
     }
 
-    // 4. No usable data for the owning tenant: no store, never synced, or no state at all.
-    std::optional<std::int64_t> last_success;
-    if (snapshot != nullptr) {
-        last_success = snapshot->last_success(d.tenant);
-    }
-    if (!last_success || *last_success == 0) {
-        d.verdict = d.would_be = settings.on_cache_unavailable;
-        d.reason = "cache_unavailable";
-        d.step = 4;
-        d.address = std::move(key);
-        return d;
+    // 4. No usable data for the owning tenant. Past this step there is a snapshot.
+    const std::int64_t last_success = last_success_of(snapshot, d.tenant);
+    if (last_success == 0) {
+        settle(d, settings.on_cache_unavailable, "cache_unavailable", 4);
+        return;
     }
 
     // 5. The whole address is a known recipient or an extra recipient of the tenant.
     if (const char* reason =
-            find_recipient(key, d.tenant, policy, *snapshot, describe_object, d.recipient)) {
-        d.reason = reason;
-        d.step = 5;
-        d.address = std::move(key);
-        return d;
+            find_recipient(d.address, d.tenant, policy, *snapshot, describe_object, d.recipient)) {
+        settle(d, Verdict::accept, reason, 5);
+        return;
     }
 
     // 6. Subaddress: cut at each delimiter position in turn, leftmost first, and retry step 5
     //    ("mary-jane+news" finds "mary-jane" with delimiters "+-").
-    std::string base;
-    for (const std::size_t cut : cuts) {
-        base.assign(addr->local, 0, cut).append(1, '@').append(addr->domain);
-        if (find_recipient(base, d.tenant, policy, *snapshot, describe_object, d.recipient) !=
-            nullptr) {
-            d.reason = "known_subaddress";
-            d.step = 6;
-            d.address = std::move(key);
-            return d;
-        }
+    if (find_subaddress(*addr, cuts, d.tenant, policy, *snapshot, describe_object, d.recipient)) {
+        settle(d, Verdict::accept, "known_subaddress", 6);
+        return;
     }
 
-    d.address = std::move(key);
     // 7. Stale list: the last good list is still the best answer (default reject).
-    if (now - *last_success > static_cast<std::int64_t>(settings.stale_after.count())) {
-        d.verdict = d.would_be = settings.on_stale;
-        d.reason = "stale";
-        d.step = 7;
-        return d;
+    if (now - last_success > static_cast<std::int64_t>(settings.stale_after.count())) {
+        settle(d, settings.on_stale, "stale", 7);
+        return;
     }
 
     // 8. Unknown.
-    d.verdict = d.would_be = Verdict::reject;
-    d.reason = "unknown_recipient";
-    d.step = 8;
-    return d;
+    settle(d, Verdict::reject, "unknown_recipient", 8);
 }
 
 }  // namespace
@@ -206,7 +215,8 @@ Decision decide_enforced(std::string_view rcpt, const DecisionSettings& settings
 Decision decide(std::string_view rcpt, const DecisionSettings& settings,
                 const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
                 std::int64_t now, bool describe_object) {
-    Decision d = decide_enforced(rcpt, settings, tenants, snapshot, now, describe_object);
+    Decision d;  // the one Decision of this RCPT: every step writes into it, none copies it
+    decide_enforced(rcpt, settings, tenants, snapshot, now, describe_object, d);
     d.would_be = d.verdict;
     // Report mode: nothing is refused; the caller logs would_be as a would-reject/tempfail.
     if (settings.mode == MilterMode::report) {

@@ -358,6 +358,41 @@ void reload(milter::App& app, const std::filesystem::path& file) {
     }
 }
 
+// The thread that sigwait()s for SIGUSR1 and reloads; it returns at the first SIGUSR1 after
+// `stopping` is set. `app`, `config_file` and `stopping` must outlive it.
+std::thread start_reloader(milter::App& app, const std::filesystem::path& config_file,
+                           const std::atomic<bool>& stopping) {
+    return std::thread([&app, &config_file, &stopping] {
+        sigset_t wait_for;
+        sigemptyset(&wait_for);
+        sigaddset(&wait_for, SIGUSR1);
+        while (true) {
+            int sig = 0;
+            if (sigwait(&wait_for, &sig) != 0) {
+                continue;
+            }
+            if (stopping.load()) {
+                return;
+            }
+            reload(app, config_file);
+        }
+    });
+}
+
+// At the stop: libmilter leaves a unix socket behind.
+void remove_socket(const std::string& socket) {
+    if (const auto path = unix_socket_path(socket)) {
+        std::error_code ec;
+        std::filesystem::remove(*path, ec);
+        if (ec) {
+            // Harmless (the next start removes it) but worth knowing: the socket's directory
+            // should belong to milter.user.
+            spdlog::warn("event=stop note=\"socket not removed\" socket={} error={}",
+                         log_value(*path), log_value(ec.message()));
+        }
+    }
+}
+
 int run(const std::filesystem::path& config_file) {
     auto cfg = std::make_shared<const Config>(load_config(config_file));
     setup_logging(cfg->log, program);
@@ -401,21 +436,7 @@ int run(const std::filesystem::path& config_file) {
         tenant_summary(*cfg, app), geteuid());
 
     std::atomic<bool> stopping{false};
-    std::thread reloader([&] {
-        sigset_t wait_for;
-        sigemptyset(&wait_for);
-        sigaddset(&wait_for, SIGUSR1);
-        while (true) {
-            int sig = 0;
-            if (sigwait(&wait_for, &sig) != 0) {
-                continue;
-            }
-            if (stopping.load()) {
-                return;
-            }
-            reload(app, config_file);
-        }
-    });
+    std::thread reloader = start_reloader(app, config_file, stopping);
 
     const int rc = smfi_main();
     const bool drained = gate::close_and_drain(cfg->milter.stop_timeout);
@@ -424,16 +445,7 @@ int run(const std::filesystem::path& config_file) {
     pthread_kill(reloader.native_handle(), SIGUSR1);
     reloader.join();
     remove_pid_file(cfg->milter.pid_file);
-    if (const auto path = unix_socket_path(cfg->milter.socket)) {
-        std::error_code ec;
-        std::filesystem::remove(*path, ec);  // libmilter leaves it behind
-        if (ec) {
-            // Harmless (the next start removes it) but worth knowing: the socket's directory
-            // should belong to milter.user.
-            spdlog::warn("event=stop note=\"socket not removed\" socket={} error={}",
-                         log_value(*path), log_value(ec.message()));
-        }
-    }
+    remove_socket(cfg->milter.socket);
     if (!drained) {
         // A callback is still inside the App (a write that does not return, a stuck MTA
         // session): freeing the App, the loggers or the static objects under it is a use after

@@ -1,5 +1,6 @@
 // sync/alert_message.cpp - the alert of each kind, built the same way in every language from
-// the language's table of texts (sync/alert_texts.h), and its webhook JSON.
+// the language's table of texts (sync/alert_texts.h) and the values in its words
+// (sync/alert_values.h), and its webhook JSON.
 #include "sync/alert_message.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include "common/log.h"
 #include "sync/alert_mail.h"
 #include "sync/alert_texts.h"
+#include "sync/alert_values.h"
 #include "sync/alert_wrap.h"
 
 namespace m365gate::sync {
@@ -22,29 +24,6 @@ struct Context {
     const AlertTexts& texts;
 };
 
-std::string count_text(std::string_view unit, long long n) {
-    return fill_template(unit, {{"n", std::to_string(n)}});
-}
-
-// "24h", "6h", "90m", "2d" (en) / "24時間", "2日" (ja).
-std::string duration_text(Seconds d, const AlertTexts& t) {
-    const auto s = d.count();
-    if (s >= 2 * 86400 && s % 86400 == 0) {
-        return count_text(t.days, s / 86400);
-    }
-    if (s > 0 && s % 3600 == 0) {
-        return count_text(t.hours, s / 3600);
-    }
-    if (s > 0 && s % 60 == 0) {
-        return count_text(t.minutes, s / 60);
-    }
-    return count_text(t.seconds, s);
-}
-
-std::string days_text(int days, const AlertTexts& t) {
-    return count_text(days == 1 ? t.one_day : t.many_days, days);
-}
-
 std::string when(const Context& c, std::int64_t t) { return format_local(c.tz, t); }
 
 // "2027-01-31 09:00 JST" for subjects (no zone name).
@@ -55,43 +34,6 @@ std::string when_short(const Context& c, std::int64_t t) {
 }
 
 std::string subject_prefix(const Context& c) { return "[m365gate] " + c.tenant.name + ": "; }
-
-std::string_view source_text(const std::string& source, const AlertTexts& t) {
-    if (source == "credential_file") {
-        return t.source_credential_file;
-    }
-    if (source == "config") {
-        return t.source_config;
-    }
-    if (source == "graph") {
-        return t.source_graph;
-    }
-    return t.source_unknown;
-}
-
-std::string_view on_stale_text(Verdict v, const AlertTexts& t) {
-    switch (v) {
-        case Verdict::reject:
-            return t.on_stale_reject;
-        case Verdict::tempfail:
-            return t.on_stale_tempfail;
-        case Verdict::accept:
-            return t.on_stale_accept;
-    }
-    return {};
-}
-
-std::string_view unavailable_text(Verdict v, const AlertTexts& t) {
-    switch (v) {
-        case Verdict::tempfail:
-            return t.unavailable_tempfail;
-        case Verdict::accept:
-            return t.unavailable_accept;
-        case Verdict::reject:
-            return t.unavailable_reject;
-    }
-    return {};
-}
 
 // What happens to mail: `future` for a secret that has not expired yet.
 std::string impact_text(const Context& c, bool future) {
@@ -149,18 +91,6 @@ void footer(BodyWriter& b, const Context& c) {
 }
 
 // ---- token errors -------------------------------------------------------------------------
-
-// The token errors whose fix is a new secret: the renewal steps follow their explanation.
-bool fixed_by_new_secret(std::string_view code) { return code == "7000222" || code == "7000215"; }
-
-const TokenErrorText* find_token_text(const AlertTexts& t, std::string_view code) {
-    for (const auto& e : t.token_errors) {
-        if (code == e.code) {
-            return &e;
-        }
-    }
-    return nullptr;
-}
 
 std::string fill_tenant(const Context& c, std::string_view text) {
     return fill_template(text, {{"client_id", c.tenant.client_id},
@@ -261,30 +191,6 @@ void consent_missing(const Context& c, std::string& subject, BodyWriter& b) {
     credentials_page(b, c);
 }
 
-std::string_view error_kind_hint(const Context& c) {
-    const std::string& k = c.facts.error_kind;
-    const AlertTexts& t = c.texts;
-    if (k == "network") {
-        return t.hint_network;
-    }
-    if (k == "tls") {
-        return t.hint_tls;
-    }
-    if (k == "store") {
-        return t.hint_store;
-    }
-    if (k == "config") {
-        return t.hint_config;
-    }
-    if (k == "limit") {
-        return t.hint_limit;
-    }
-    if (k == "token" || k == "consent") {
-        return t.hint_separate_notice;
-    }
-    return t.hint_graph;
-}
-
 void sync_failing(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
     const std::string after = duration_text(c.cfg.alerts.sync_failure_after, t);
@@ -308,19 +214,8 @@ void sync_failing(const Context& c, std::string& subject, BodyWriter& b) {
     b.heading(t.heading_impact_now);
     b.paragraph(impact_text(c, false), "  ");
     b.heading(t.heading_what_to_do);
-    b.paragraph(error_kind_hint(c), "  ");
+    b.paragraph(error_kind_hint(c.facts.error_kind, t), "  ");
     b.paragraph(fill_template(t.sync_failing_details, {{"tenant", c.tenant.name}}), "  ");
-}
-
-// "full sync" / "delta sync"; "sync" when the kind is not known.
-std::string_view sync_kind_text(const std::string& kind, const AlertTexts& t) {
-    if (kind == "delta") {
-        return t.sync_kind_delta;
-    }
-    if (kind == "full") {
-        return t.sync_kind_full;
-    }
-    return t.sync_kind_unknown;
 }
 
 void shrink_refused(const Context& c, std::string& subject, BodyWriter& b) {
@@ -330,7 +225,7 @@ void shrink_refused(const Context& c, std::string& subject, BodyWriter& b) {
     const std::string before_text = std::to_string(before);
     const std::string after_text = std::to_string(after);
     const std::string removed = std::to_string(before > after ? before - after : 0);
-    const std::string_view kind = sync_kind_text(c.facts.sync_kind, t);
+    const std::string_view kind = sync_kind_phrase(c.facts.sync_kind, t);
     subject = subject_prefix(c) +
               fill_template(t.shrink_subject,
                             {{"kind", kind}, {"removed", removed}, {"before", before_text}});
@@ -511,7 +406,7 @@ std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
         case AlertKind::sync_failing:
             return "no successful sync for too long";
         case AlertKind::shrink_refused:
-            return std::string(sync_kind_text(f.sync_kind, english_texts())) +
+            return std::string(sync_kind_phrase(f.sync_kind, english_texts())) +
                    " would shrink the list too much; not applied";
         case AlertKind::recovered:
             return "tenant syncs again";

@@ -31,11 +31,10 @@
 namespace m365gate::sync {
 namespace {
 
-constexpr std::int64_t day_seconds = 86400;
 // Keys of an expiry date that is no longer the current one are kept this long after that date
 // (an expiry source that flips back and forth must not resend), and for at most this many
 // dates; after that they are dropped so alerts_sent stays small.
-constexpr std::int64_t old_expiry_keep = 30 * day_seconds;
+constexpr std::int64_t old_expiry_keep = 30 * seconds_per_day;
 constexpr std::size_t old_expiry_max = 3;
 
 bool starts_with(const std::string& s, std::string_view prefix) {
@@ -58,6 +57,20 @@ std::optional<std::int64_t> secret_key_expiry(const std::string& key) {
     } catch (const std::exception&) {
         return std::nullopt;
     }
+}
+
+void erase_keys(std::map<std::string, std::int64_t>& sent, std::string_view prefix) {
+    for (auto it = sent.begin(); it != sent.end();) {
+        it = starts_with(it->first, prefix) ? sent.erase(it) : std::next(it);
+    }
+}
+
+// `facts` with the kind, code and message of the failure in `result`.
+AlertFacts with_error(AlertFacts facts, const SyncResult& result) {
+    facts.error_kind = result.error_kind;
+    facts.error_code = result.error_code;
+    facts.error_message = result.message;
+    return facts;
 }
 
 void prune_secret_keys(store::TenantState& state, std::int64_t now) {
@@ -118,6 +131,13 @@ private:
     bool send(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts);
     TimeZone zone(const std::string& name);
     AlertFacts facts_for(AlertKind kind, const store::TenantState& state, std::int64_t now) const;
+    // after_attempt(): a success, a failure that is news at once, a run of failures.
+    void alert_recovered(const Config& cfg, const TenantConfig& tenant, store::TenantState& state,
+                         std::int64_t now);
+    void alert_failure(const Config& cfg, const TenantConfig& tenant, const SyncResult& result,
+                       store::TenantState& state, std::int64_t now);
+    void alert_sync_failing(const Config& cfg, const TenantConfig& tenant, const SyncResult& result,
+                            store::TenantState& state, std::int64_t now);
 
     const std::string host_;
     std::mutex zones_mu_;
@@ -233,43 +253,52 @@ bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const Aler
 void RealAlerter::after_attempt(const Config& cfg, const TenantConfig& tenant,
                                 const SyncResult& result, store::TenantState& state,
                                 std::int64_t now) {
-    auto& sent = state.alerts_sent;
     if (result.ok) {
         // A list was published: a later refused shrink, even with the same counts, is news.
-        for (auto it = sent.begin(); it != sent.end();) {
-            it = starts_with(it->first, "shrink:") ? sent.erase(it) : std::next(it);
-        }
-        std::vector<std::string> resolved;
-        for (const auto& [key, when] : sent) {
-            (void)when;
-            if (starts_with(key, "token:") || starts_with(key, "consent:") ||
-                starts_with(key, "sync_failing:")) {
-                resolved.push_back(key);
-            }
-        }
-        if (resolved.empty()) {
-            return;
-        }
-        AlertFacts f = facts_for(AlertKind::recovered, state, now);
-        f.resolved = resolved;
-        if (send(cfg, tenant, f)) {
-            for (const auto& key : resolved) {
-                sent.erase(key);
-            }
-        }
+        erase_keys(state.alerts_sent, "shrink:");
+        alert_recovered(cfg, tenant, state, now);
         return;
     }
+    alert_failure(cfg, tenant, result, state, now);
+    alert_sync_failing(cfg, tenant, result, state, now);
+}
 
+// After a success: the token, consent and sync_failing alerts that had gone out are resolved.
+void RealAlerter::alert_recovered(const Config& cfg, const TenantConfig& tenant,
+                                  store::TenantState& state, std::int64_t now) {
+    auto& sent = state.alerts_sent;
+    std::vector<std::string> resolved;
+    for (const auto& [key, when] : sent) {
+        (void)when;
+        if (starts_with(key, "token:") || starts_with(key, "consent:") ||
+            starts_with(key, "sync_failing:")) {
+            resolved.push_back(key);
+        }
+    }
+    if (resolved.empty()) {
+        return;
+    }
+    AlertFacts f = facts_for(AlertKind::recovered, state, now);
+    f.resolved = resolved;
+    if (send(cfg, tenant, f)) {
+        for (const auto& key : resolved) {
+            sent.erase(key);
+        }
+    }
+}
+
+// The failures that are news at once, each once per key: a permanent token error, missing
+// consent, a refused shrink.
+void RealAlerter::alert_failure(const Config& cfg, const TenantConfig& tenant,
+                                const SyncResult& result, store::TenantState& state,
+                                std::int64_t now) {
+    auto& sent = state.alerts_sent;
     if (result.error_kind == "token" && is_permanent_token_error(result.error_code)) {
         const std::string key = "token:" + printable(result.error_code, 32);
-        if (sent.count(key) == 0) {
-            AlertFacts f = facts_for(AlertKind::token_refused, state, now);
-            f.error_kind = result.error_kind;
-            f.error_code = result.error_code;
-            f.error_message = result.message;
-            if (send(cfg, tenant, f)) {
-                sent[key] = now;
-            }
+        if (sent.count(key) == 0 &&
+            send(cfg, tenant,
+                 with_error(facts_for(AlertKind::token_refused, state, now), result))) {
+            sent[key] = now;
         }
     } else if (result.error_kind == "consent") {
         const std::string perm = result.missing_permission.empty()
@@ -277,10 +306,7 @@ void RealAlerter::after_attempt(const Config& cfg, const TenantConfig& tenant,
                                      : printable(result.missing_permission, 80);
         const std::string key = "consent:" + perm;
         if (sent.count(key) == 0) {
-            AlertFacts f = facts_for(AlertKind::consent_missing, state, now);
-            f.error_kind = result.error_kind;
-            f.error_code = result.error_code;
-            f.error_message = result.message;
+            AlertFacts f = with_error(facts_for(AlertKind::consent_missing, state, now), result);
             f.missing_permission = result.missing_permission;
             if (send(cfg, tenant, f)) {
                 sent[key] = now;
@@ -295,29 +321,31 @@ void RealAlerter::after_attempt(const Config& cfg, const TenantConfig& tenant,
             f.addresses_after = result.addresses_after;
             f.sync_kind = result.sync_kind;
             if (send(cfg, tenant, f)) {
-                for (auto it = sent.begin(); it != sent.end();) {
-                    it = starts_with(it->first, "shrink:") ? sent.erase(it) : std::next(it);
-                }
+                erase_keys(sent, "shrink:");
                 sent[key] = now;
             }
         }
     }
+}
 
+// No success for alerts.sync_failure_after: once per run of failures.
+void RealAlerter::alert_sync_failing(const Config& cfg, const TenantConfig& tenant,
+                                     const SyncResult& result, store::TenantState& state,
+                                     std::int64_t now) {
     // Measured from the first failed attempt since the last success (the worker may set
     // failing_since after this call; then this attempt is the first).
     const std::int64_t since = state.failing_since != 0 ? state.failing_since : now;
-    if (now - since >= cfg.alerts.sync_failure_after.count()) {
-        const std::string key = "sync_failing:" + std::to_string(since);
-        if (sent.count(key) == 0) {
-            AlertFacts f = facts_for(AlertKind::sync_failing, state, now);
-            f.failing_since = since;
-            f.error_kind = result.error_kind;
-            f.error_code = result.error_code;
-            f.error_message = result.message;
-            if (send(cfg, tenant, f)) {
-                sent[key] = now;
-            }
-        }
+    if (now - since < cfg.alerts.sync_failure_after.count()) {
+        return;
+    }
+    const std::string key = "sync_failing:" + std::to_string(since);
+    if (state.alerts_sent.count(key) != 0) {
+        return;
+    }
+    AlertFacts f = with_error(facts_for(AlertKind::sync_failing, state, now), result);
+    f.failing_since = since;
+    if (send(cfg, tenant, f)) {
+        state.alerts_sent[key] = now;
     }
 }
 
@@ -379,10 +407,7 @@ void RealAlerter::secret_changed(const Config& cfg, const TenantConfig& tenant,
     if (token_result.error_kind == "token" && !token_result.error_code.empty() &&
         is_permanent_token_error(token_result.error_code)) {
         // Always said: the admin just installed this secret and waits for the answer.
-        AlertFacts f = facts_for(AlertKind::token_refused, state, now);
-        f.error_kind = token_result.error_kind;
-        f.error_code = token_result.error_code;
-        f.error_message = token_result.message;
+        AlertFacts f = with_error(facts_for(AlertKind::token_refused, state, now), token_result);
         f.after_secret_change = true;
         if (send(cfg, tenant, f)) {
             state.alerts_sent["token:" + printable(token_result.error_code, 32)] = now;
