@@ -30,8 +30,8 @@ struct Decision {
     Verdict would_be = Verdict::accept;  // the verdict before report mode
     // Fixed tokens, grouped on by logs and reports: unparseable, null_sender_rcpt (for "<>"),
     // unmanaged_domain, cache_unavailable, always_accept, known, extra_recipient,
-    // known_subaddress, stale, unknown_recipient.
-    std::string reason;
+    // known_subaddress, stale, unknown_recipient. Always a string literal: no allocation per RCPT.
+    std::string_view reason;
     std::string tenant;   // "" when the domain is not managed
     std::string address;  // canonical form that was decided on ("" when unparseable)
     std::optional<store::Recipient> recipient;  // the directory object that holds it, when known

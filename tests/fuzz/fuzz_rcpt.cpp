@@ -251,7 +251,7 @@ Expected model_decide(std::string_view rcpt, const DecisionSettings& s,
 // ---- checks ----------------------------------------------------------------------------------
 
 std::string describe(std::string_view rcpt, const decision::Decision& d) {
-    return "rcpt=" + std::string(rcpt.substr(0, 200)) + " reason=" + d.reason +
+    return "rcpt=" + std::string(rcpt.substr(0, 200)) + " reason=" + std::string(d.reason) +
            " tenant=" + d.tenant + " step=" + std::to_string(d.step) +
            " verdict=" + std::to_string(static_cast<int>(d.verdict)) +
            " would_be=" + std::to_string(static_cast<int>(d.would_be));
