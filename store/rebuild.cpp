@@ -37,10 +37,6 @@ struct Change {
     bool erase = false;
 };
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
 }  // namespace
 
 struct Rebuild::State {

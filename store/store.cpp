@@ -1,19 +1,5 @@
-// store/store.cpp - the LMDB recipient store (see store.h for the contract).
-//
-// Databases (fixed set, opened once per process, so no DBI handle is ever opened while other
-// transactions run - LMDB forbids that):
-//   meta       "schema" -> "2", "next_tenant_id" -> u32, "gen:" + u32 -> 'S' | 'R'
-//   tenants    tenant name -> u32 generation, u64 address count, u64 object count (little
-//              endian)
-//   domains    canonical domain -> tenant name
-//   state      tenant name -> 'S' u8 version, i64 last_success, then TenantState as JSON
-//   addresses  u32 generation (big endian) + canonical address -> u8 kind + object id (encoded)
-//   objects    u32 generation (big endian) + object id (encoded) -> u8 kind + addresses
-//              '\n'-joined
-//   probe      u32 generation (big endian) [+ u32 bucket] -> the probe index (probe.cpp)
-// Object ids that are GUIDs are stored as 0x01 + 16 bytes, anything else as 0x02 + the text:
-// that halves the bytes per address of a typical tenant. store_internal.h explains
-// generations; rebuild.cpp builds new ones.
+// store/store.cpp - the LMDB recipient store (see store.h for the contract, codec.cpp for the
+// byte formats).
 #include "store/store.h"
 
 #include <fcntl.h>
@@ -29,7 +15,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <system_error>
 #include <tuple>
 #include <utility>
@@ -45,84 +30,7 @@ using namespace detail;
 namespace {
 
 constexpr unsigned max_readers = 1024;
-constexpr char state_magic = 'S';
-constexpr std::uint8_t state_version = 1;
 constexpr std::string_view generation_key_prefix = "gen:";
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-std::string decode_object_id(std::string_view enc) {
-    if (enc.empty()) return {};
-    if (enc.front() != '\x01' || enc.size() != 17) return std::string(enc.substr(1));
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(36);
-    for (std::size_t i = 1; i < enc.size(); ++i) {
-        if (i == 5 || i == 7 || i == 9 || i == 11) out.push_back('-');
-        const auto b = static_cast<unsigned char>(enc[i]);
-        out.push_back(digits[b >> 4]);
-        out.push_back(digits[b & 15]);
-    }
-    return out;
-}
-
-struct TenantRec {
-    std::uint32_t id = 0;  // current generation
-    std::uint64_t addresses = 0;
-    std::uint64_t objects = 0;
-};
-
-template <typename T>
-void put_le(std::string& out, T v) {
-    for (std::size_t i = 0; i < sizeof(T); ++i) out.push_back(char((v >> (8 * i)) & 0xff));
-}
-template <typename T>
-T get_le(std::string_view in, std::size_t at) {
-    T v = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i)
-        v |= T(static_cast<unsigned char>(in[at + i])) << (8 * i);
-    return v;
-}
-
-std::string encode_rec(const TenantRec& r) {
-    std::string out;
-    put_le(out, r.id);
-    put_le(out, r.addresses);
-    put_le(out, r.objects);
-    return out;
-}
-std::optional<TenantRec> decode_rec(std::string_view in) {
-    if (in.size() != 20) return std::nullopt;
-    return TenantRec{get_le<std::uint32_t>(in, 0), get_le<std::uint64_t>(in, 4),
-                     get_le<std::uint64_t>(in, 12)};
-}
-
-std::optional<Recipient> decode_recipient(std::string_view tenant, std::string_view value) {
-    if (value.size() < 2) return std::nullopt;
-    const auto kind = static_cast<std::uint8_t>(value[0]);
-    if (kind < 1 || kind > 4) return std::nullopt;
-    return Recipient{std::string(tenant), static_cast<ObjectKind>(kind),
-                     decode_object_id(value.substr(1))};
-}
-
-std::vector<std::string> split_lines(std::string_view s) {
-    std::vector<std::string> out;
-    while (!s.empty()) {
-        const auto nl = s.find('\n');
-        out.emplace_back(s.substr(0, nl));
-        if (nl == std::string_view::npos) break;
-        s.remove_prefix(nl + 1);
-    }
-    return out;
-}
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
 
 std::string generation_key(std::uint32_t generation) {
     return std::string(generation_key_prefix) + generation_prefix(generation);
@@ -164,49 +72,6 @@ namespace detail {
 
 void check(int rc, const char* call, const std::filesystem::path& dir) {
     if (rc != MDB_SUCCESS) throw_mdb(rc, std::string(call) + " (" + dir.string() + ")");
-}
-
-std::string encode_object_id(std::string_view id) {
-    static constexpr std::array<std::size_t, 4> dashes{8, 13, 18, 23};
-    bool guid = id.size() == 36;
-    for (std::size_t i = 0; guid && i < id.size(); ++i) {
-        const bool dash_here = std::find(dashes.begin(), dashes.end(), i) != dashes.end();
-        guid = dash_here ? id[i] == '-' : hex_value(id[i]) >= 0;
-    }
-    std::string out;
-    if (!guid) {
-        out.reserve(id.size() + 1);
-        out.push_back('\x02');
-        out.append(id);
-        return out;
-    }
-    out.push_back('\x01');
-    int high = -1;
-    for (char c : id) {
-        if (c == '-') continue;
-        if (high < 0) {
-            high = hex_value(c);
-        } else {
-            out.push_back(char(high << 4 | hex_value(c)));
-            high = -1;
-        }
-    }
-    return out;
-}
-
-std::string generation_prefix(std::uint32_t id) {
-    std::string p(4, '\0');
-    p[0] = char(id >> 24);
-    p[1] = char(id >> 16);
-    p[2] = char(id >> 8);
-    p[3] = char(id);
-    return p;
-}
-
-std::uint32_t generation_of(std::string_view key) {
-    std::uint32_t g = 0;
-    for (std::size_t i = 0; i < 4; ++i) g = g << 8 | static_cast<unsigned char>(key[i]);
-    return g;
 }
 
 std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
@@ -255,20 +120,6 @@ void unmark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generat
 
 }  // namespace detail
 
-const char* to_string(ObjectKind k) {
-    switch (k) {
-        case ObjectKind::user:
-            return "user";
-        case ObjectKind::group:
-            return "group";
-        case ObjectKind::contact:
-            return "contact";
-        case ObjectKind::extra:
-            return "extra";
-    }
-    return "unknown";
-}
-
 const char* to_string(StoreError::Kind k) {
     switch (k) {
         case StoreError::Kind::io:
@@ -285,65 +136,6 @@ const char* to_string(StoreError::Kind k) {
             break;
     }
     return "other";
-}
-
-// ---------------------------------------------------------------------------------------
-// State codec: a small binary header so the milter's hot path reads last_success without
-// parsing JSON, then everything as JSON (readable by every process, easy to extend).
-
-std::string encode_state(const TenantState& s) {
-    nlohmann::json j;
-    j["last_attempt"] = s.last_attempt;
-    j["last_success"] = s.last_success;
-    j["last_full_sync"] = s.last_full_sync;
-    j["address_count"] = s.address_count;
-    j["domain_count"] = s.domain_count;
-    j["object_count"] = s.object_count;
-    j["last_sync_kind"] = s.last_sync_kind;
-    j["delta_links"] = s.delta_links;
-    j["secret_expires"] = s.secret_expires;
-    j["secret_expires_source"] = s.secret_expires_source;
-    j["secret_fingerprint"] = s.secret_fingerprint;
-    j["last_error"] = s.last_error;
-    j["last_error_kind"] = s.last_error_kind;
-    j["last_error_code"] = s.last_error_code;
-    j["failing_since"] = s.failing_since;
-    j["alerts_sent"] = s.alerts_sent;
-    std::string out;
-    out.push_back(state_magic);
-    out.push_back(char(state_version));
-    put_le(out, static_cast<std::uint64_t>(s.last_success));
-    out += j.dump();
-    return out;
-}
-
-std::optional<TenantState> decode_state(std::string_view bytes) {
-    if (bytes.size() < 10 || bytes[0] != state_magic || bytes[1] != char(state_version))
-        return std::nullopt;
-    const auto j = nlohmann::json::parse(bytes.substr(10), nullptr, false);
-    if (!j.is_object()) return std::nullopt;
-    TenantState s;
-    try {
-        s.last_attempt = j.value("last_attempt", std::int64_t{0});
-        s.last_success = j.value("last_success", std::int64_t{0});
-        s.last_full_sync = j.value("last_full_sync", std::int64_t{0});
-        s.address_count = j.value("address_count", std::uint64_t{0});
-        s.domain_count = j.value("domain_count", std::uint64_t{0});
-        s.object_count = j.value("object_count", std::uint64_t{0});
-        s.last_sync_kind = j.value("last_sync_kind", std::string{});
-        s.delta_links = j.value("delta_links", std::map<std::string, std::string>{});
-        s.secret_expires = j.value("secret_expires", std::int64_t{0});
-        s.secret_expires_source = j.value("secret_expires_source", std::string{});
-        s.secret_fingerprint = j.value("secret_fingerprint", std::string{});
-        s.last_error = j.value("last_error", std::string{});
-        s.last_error_kind = j.value("last_error_kind", std::string{});
-        s.last_error_code = j.value("last_error_code", std::string{});
-        s.failing_since = j.value("failing_since", std::int64_t{0});
-        s.alerts_sent = j.value("alerts_sent", std::map<std::string, std::int64_t>{});
-    } catch (const nlohmann::json::exception&) {
-        return std::nullopt;  // a field of the wrong type: treat the state as unreadable
-    }
-    return s;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -711,8 +503,7 @@ std::optional<std::int64_t> Snapshot::last_success(std::string_view tenant) cons
     if (const auto* hit = cache.last_success.find(tenant)) return *hit;
     std::optional<std::int64_t> last;
     const auto v = get(txn_.get(), store_.impl().state, tenant, store_.dir());
-    if (v && v->size() >= 10 && (*v)[0] == state_magic)
-        last = static_cast<std::int64_t>(get_le<std::uint64_t>(*v, 2));
+    if (v) last = decode_last_success(*v);
     cache.last_success.add(tenant, last);
     return last;
 }

@@ -10,6 +10,7 @@
 
 #include <lmdb.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
@@ -66,11 +67,60 @@ inline std::string_view to_view(const MDB_val& v) {
     return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
+inline bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// The records' byte formats (codec.cpp has them all).
+
+template <typename T>
+void put_le(std::string& out, T v) {
+    for (std::size_t i = 0; i < sizeof(T); ++i) out.push_back(char((v >> (8 * i)) & 0xff));
+}
+template <typename T>
+T get_le(std::string_view in, std::size_t at) {
+    T v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+        v |= T(static_cast<unsigned char>(in[at + i])) << (8 * i);
+    return v;
+}
+
+// The 4-byte big-endian generation every key of "addresses" and "objects" starts with.
+inline std::string generation_prefix(std::uint32_t generation) {
+    std::string p(4, '\0');
+    p[0] = char(generation >> 24);
+    p[1] = char(generation >> 16);
+    p[2] = char(generation >> 8);
+    p[3] = char(generation);
+    return p;
+}
+// The generation a key starting with generation_prefix() belongs to (needs 4 bytes).
+inline std::uint32_t generation_of(std::string_view key) {
+    std::uint32_t g = 0;
+    for (std::size_t i = 0; i < 4; ++i) g = g << 8 | static_cast<unsigned char>(key[i]);
+    return g;
+}
+
 // "0f1e...-..." (lowercase canonical GUID) -> 0x01 + 16 bytes; anything else -> 0x02 + text.
 std::string encode_object_id(std::string_view id);
-std::string generation_prefix(std::uint32_t generation);
-// The generation a key starting with generation_prefix() belongs to (needs 4 bytes).
-std::uint32_t generation_of(std::string_view key);
+std::string decode_object_id(std::string_view enc);
+
+// A record of "tenants".
+struct TenantRec {
+    std::uint32_t id = 0;  // current generation
+    std::uint64_t addresses = 0;
+    std::uint64_t objects = 0;
+};
+std::string encode_rec(const TenantRec& r);
+std::optional<TenantRec> decode_rec(std::string_view in);  // nullopt: not 20 bytes
+
+// A value of "addresses" (kind + encoded object id); nullopt when malformed.
+std::optional<Recipient> decode_recipient(std::string_view tenant, std::string_view value);
+// The '\n'-joined addresses of a value of "objects" (after its kind byte).
+std::vector<std::string> split_lines(std::string_view s);
+// last_success from a value of "state" without parsing its JSON (the decision's hot path);
+// nullopt when the value is not a state record.
+std::optional<std::int64_t> decode_last_success(std::string_view state);
 
 std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
                                     const std::filesystem::path& dir);
