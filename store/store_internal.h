@@ -58,6 +58,8 @@ namespace detail {
 
 inline constexpr char generation_staged = 'S';
 inline constexpr char generation_retired = 'R';
+// meta keys of marked generations: this + generation_prefix() (reclaim.cpp).
+inline constexpr std::string_view generation_key_prefix = "gen:";
 
 [[noreturn]] void throw_mdb(int rc, const std::string& what);
 void check(int rc, const char* call, const std::filesystem::path& dir);
