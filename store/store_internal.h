@@ -157,6 +157,12 @@ bool probe_wants_rebuild(const ProbeHeader& h, std::uint64_t addresses);
 // (Re)builds the index of `generation` from its address keys.
 void build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation);
 
+// Reads shared by Snapshot and Writer.
+std::optional<TenantRec> read_rec(MDB_txn* txn, const Store::Impl& s, std::string_view tenant);
+std::optional<TenantState> read_state(MDB_txn* txn, const Store::Impl& s, std::string_view tenant);
+std::vector<std::string> read_tenants(MDB_txn* txn, const Store::Impl& s);  // in key order
+std::vector<std::string> read_domains(MDB_txn* txn, const Store::Impl& s, std::string_view tenant);
+
 // A new generation number (meta "next_tenant_id").
 std::uint32_t allocate_generation(MDB_txn* txn, const Store::Impl& s);
 // meta "gen:<generation>" = mark, or no mark.
