@@ -61,8 +61,14 @@ inline constexpr char generation_retired = 'R';
 // meta keys of marked generations: this + generation_prefix() (reclaim.cpp).
 inline constexpr std::string_view generation_key_prefix = "gen:";
 
+// StoreError for LMDB's error `rc`, its kind from the code (env.cpp).
 [[noreturn]] void throw_mdb(int rc, const std::string& what);
-void check(int rc, const char* call, const std::filesystem::path& dir);
+[[noreturn]] void throw_call(int rc, const char* call, const std::filesystem::path& dir);
+// Throws StoreError "<call> (<dir>): <LMDB's message>" unless `rc` is MDB_SUCCESS. Inline: the
+// readers' hot path calls it after every lookup.
+inline void check(int rc, const char* call, const std::filesystem::path& dir) {
+    if (rc != MDB_SUCCESS) throw_call(rc, call, dir);
+}
 
 inline MDB_val to_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 inline std::string_view to_view(const MDB_val& v) {

@@ -1,7 +1,6 @@
-// store/store.cpp - the LMDB recipient store (see store.h for the contract, codec.cpp for the
-// byte formats).
-#include "store/store.h"
-
+// store/env.cpp - the LMDB environment: opening a Store (its checks, its databases, the schema
+// version), closing it, the errors of LMDB calls and the small calls every file of the store
+// uses, and the WriterLock. store.h has the contract, codec.cpp the byte formats.
 #include <fcntl.h>
 #include <lmdb.h>
 #include <sys/file.h>
@@ -11,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -20,6 +18,7 @@
 #include <utility>
 
 #include "common/unique_fd.h"
+#include "store/store.h"
 #include "store/store_internal.h"
 #include "store/verify.h"
 
@@ -32,9 +31,6 @@ namespace {
 constexpr unsigned max_readers = 1024;
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------
-// detail: shared with rebuild.cpp
 
 namespace detail {
 
@@ -65,8 +61,8 @@ namespace detail {
     throw StoreError(kind, what + ": " + mdb_strerror(rc) + hint);
 }
 
-void check(int rc, const char* call, const std::filesystem::path& dir) {
-    if (rc != MDB_SUCCESS) throw_mdb(rc, std::string(call) + " (" + dir.string() + ")");
+void throw_call(int rc, const char* call, const std::filesystem::path& dir) {
+    throw_mdb(rc, std::string(call) + " (" + dir.string() + ")");
 }
 
 std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
@@ -112,7 +108,10 @@ const char* to_string(StoreError::Kind k) {
     return "other";
 }
 
-// ---------------------------------------------------------------------------------------
+std::uint64_t Store::Impl::next_serial() noexcept {
+    static std::atomic<std::uint64_t> counter{0};
+    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 Store::Impl::~Impl() {
     readers.clear();
@@ -322,13 +321,6 @@ std::uint64_t Store::file_size() const {
     std::error_code ec;
     const auto size = std::filesystem::file_size(dir_ / "data.mdb", ec);
     return ec ? 0 : size;
-}
-
-// ---------------------------------------------------------------------------------------
-
-std::uint64_t Store::Impl::next_serial() noexcept {
-    static std::atomic<std::uint64_t> counter{0};
-    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 WriterLock::WriterLock(const Store& store) {
