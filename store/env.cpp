@@ -191,105 +191,139 @@ void verify_header_before_open(const std::filesystem::path& dir) {
                          "store " + dir.string() + " is damaged: " + result.problem);
 }
 
-}  // namespace
-
-Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
-    : dir_(dir), read_only_(options.read_only), impl_(std::make_unique<Impl>()) {
+// A writer with `create` makes the directory; a reader needs a data.mdb to read.
+void prepare_directory(const std::filesystem::path& dir, const StoreOptions& options) {
     namespace fs = std::filesystem;
-    impl_->dir = dir;
     std::error_code ec;
-    if (!read_only_ && options.create && !fs::exists(dir, ec)) {
+    if (!options.read_only && options.create && !fs::exists(dir, ec)) {
         fs::create_directories(dir, ec);
         if (ec)
             throw StoreError(StoreError::Kind::io,
                              "cannot create store directory " + dir.string() + ": " + ec.message());
         ::chmod(dir.c_str(), 0750);
     }
-    if (read_only_ && !fs::exists(dir / "data.mdb", ec))
+    if (options.read_only && !fs::exists(dir / "data.mdb", ec))
         throw StoreError(StoreError::Kind::io,
                          "no store at " + dir.string() + " (has m365gate-sync run yet?)");
+}
 
-    check(mdb_env_create(&impl_->env), "mdb_env_create", dir);
-    check(mdb_env_set_maxdbs(impl_->env, 8), "mdb_env_set_maxdbs", dir);
-    check(mdb_env_set_maxreaders(impl_->env, max_readers), "mdb_env_set_maxreaders", dir);
-    check(mdb_env_set_mapsize(impl_->env, options.max_size), "mdb_env_set_mapsize", dir);
+// Creates and opens the environment of `s.dir`, its meta pages checked first.
+void open_environment(Store::Impl& s, const StoreOptions& options) {
+    const std::filesystem::path& dir = s.dir;
+    check(mdb_env_create(&s.env), "mdb_env_create", dir);
+    check(mdb_env_set_maxdbs(s.env, 8), "mdb_env_set_maxdbs", dir);
+    check(mdb_env_set_maxreaders(s.env, max_readers), "mdb_env_set_maxreaders", dir);
+    check(mdb_env_set_mapsize(s.env, options.max_size), "mdb_env_set_mapsize", dir);
     // MDB_NOTLS: a read transaction belongs to its Snapshot, not to a thread, so reset ones
     // can be renewed on any thread (ReaderPool in txn.h), and a Snapshot in the sync worker
     // never collides with its Writer.
-    const unsigned flags = MDB_NOTLS | (read_only_ ? MDB_RDONLY : 0u);
+    const unsigned flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0u);
     verify_header_before_open(dir);
-    const int rc = mdb_env_open(impl_->env, dir.c_str(), flags, 0640);
+    const int rc = mdb_env_open(s.env, dir.c_str(), flags, 0640);
     if (rc != MDB_SUCCESS) throw_mdb(rc, "cannot open store " + dir.string());
-    if (!read_only_) {
+    if (!options.read_only) {
         ::chmod((dir / "lock.mdb").c_str(), 0660);  // readers write their slot
-        std::tie(impl_->map_base, impl_->map_length) = find_mapping(dir / "data.mdb");
+        std::tie(s.map_base, s.map_length) = find_mapping(dir / "data.mdb");
     }
+}
 
-    // A data.mdb shorter than its own last page would SIGBUS a reader: refuse it here.
+// A data.mdb shorter than its own last page would SIGBUS a reader: refuse it here.
+void check_file_length(MDB_env* env, const std::filesystem::path& dir) {
     MDB_envinfo info{};
     MDB_stat st{};
-    check(mdb_env_info(impl_->env, &info), "mdb_env_info", dir);
-    check(mdb_env_stat(impl_->env, &st), "mdb_env_stat", dir);
+    check(mdb_env_info(env, &info), "mdb_env_info", dir);
+    check(mdb_env_stat(env, &st), "mdb_env_stat", dir);
     const auto need = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
-    const auto have = fs::file_size(dir / "data.mdb", ec);
+    std::error_code ec;
+    const auto have = std::filesystem::file_size(dir / "data.mdb", ec);
     if (!ec && have < need)
         throw StoreError(StoreError::Kind::corrupt,
                          "store " + dir.string() + " is truncated: data.mdb has " +
                              std::to_string(have) + " bytes, its pages need " +
                              std::to_string(need));
+}
 
-    Txn opening = read_only_ ? Txn(ReadTxn(impl_->env, dir)) : Txn(WriteTxn(impl_->env, dir));
+// One named database; without MDB_CREATE (a reader) a missing one means no writer wrote here.
+void open_database(MDB_txn* txn, const char* name, unsigned create, MDB_dbi& dbi,
+                   const std::filesystem::path& dir) {
+    const int rc = mdb_dbi_open(txn, name, create, &dbi);
+    if (rc == MDB_NOTFOUND)
+        throw StoreError(StoreError::Kind::io, "store " + dir.string() +
+                                                   " has never been written by "
+                                                   "m365gate-sync (no \"" +
+                                                   name + "\" database)");
+    check(rc, "mdb_dbi_open", dir);
+}
+
+// The schema version in meta ("" when there is none, which only a writer accepts); refuses a
+// version this build cannot read.
+std::string read_schema(MDB_txn* txn, const Store::Impl& s, bool read_only) {
+    const std::string current = std::to_string(schema_version);
+    MDB_val key = to_val("schema"), val{};
+    const int rc = mdb_get(txn, s.meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        if (read_only)
+            throw StoreError(StoreError::Kind::schema,
+                             "store " + s.dir.string() + " carries no schema version");
+        return {};
+    }
+    check(rc, "mdb_get(schema)", s.dir);
+    std::string found(to_view(val));
+    if (found != "1" && found != current)
+        throw StoreError(StoreError::Kind::schema,
+                         "store " + s.dir.string() + " has schema version " + found.substr(0, 16) +
+                             "; this m365gate understands version " + current +
+                             " (move it aside and let m365gate-sync rebuild it)");
+    return found;
+}
+
+// The probe index: a reader uses it only in a store of the current version. A writer brings
+// a new store, or one of version 1, to the current version.
+void open_probe(MDB_txn* txn, Store::Impl& s, bool read_only, const std::string& found) {
+    const std::string current = std::to_string(schema_version);
+    const int rc = mdb_dbi_open(txn, "probe", read_only ? 0 : MDB_CREATE, &s.probe);
+    if (rc != MDB_NOTFOUND) check(rc, "mdb_dbi_open", s.dir);
+    s.probe_enabled = rc == MDB_SUCCESS && (!read_only || found == current);
+    if (!read_only && found != current) {
+        // New, or version 1: whatever probe records a version-1 writer left are stale.
+        check(mdb_drop(txn, s.probe, 0), "mdb_drop(probe)", s.dir);
+        MDB_val key = to_val("schema"), val = to_val(current);
+        check(mdb_put(txn, s.meta, &key, &val, 0), "mdb_put(schema)", s.dir);
+    }
+}
+
+// Opens every database in one transaction, after checking the pages it will read.
+void open_databases(Store::Impl& s, bool read_only) {
+    const std::filesystem::path& dir = s.dir;
+    Txn opening = read_only ? Txn(ReadTxn(s.env, dir)) : Txn(WriteTxn(s.env, dir));
     MDB_txn* const txn = opening.get();
     // Nothing past the meta pages has been read through the mapping yet: check the pages
     // this transaction will read (verify.h) before mdb_dbi_open() walks the first tree.
     // The read transaction pins its snapshot, so a writer's commits cannot reuse its pages
     // during the walk; a write transaction holds the writer lock.
-    verify_open_store(impl_->env, txn, read_only_, dir);
-    const unsigned create = read_only_ ? 0 : MDB_CREATE;
-    const auto open = [&](const char* name, MDB_dbi& dbi) {
-        const int orc = mdb_dbi_open(txn, name, create, &dbi);
-        if (orc == MDB_NOTFOUND)
-            throw StoreError(StoreError::Kind::io, "store " + dir.string() +
-                                                       " has never been written by "
-                                                       "m365gate-sync (no \"" +
-                                                       name + "\" database)");
-        check(orc, "mdb_dbi_open", dir);
-    };
-    open("meta", impl_->meta);
-    const std::string current = std::to_string(schema_version);
-    MDB_val key = to_val("schema"), val{};
-    const int grc = mdb_get(txn, impl_->meta, &key, &val);
-    std::string found;
-    if (grc == MDB_NOTFOUND) {
-        if (read_only_)
-            throw StoreError(StoreError::Kind::schema,
-                             "store " + dir.string() + " carries no schema version");
-    } else {
-        check(grc, "mdb_get(schema)", dir);
-        found = std::string(to_view(val));
-        if (found != "1" && found != current)
-            throw StoreError(StoreError::Kind::schema,
-                             "store " + dir.string() + " has schema version " +
-                                 found.substr(0, 16) + "; this m365gate understands version " +
-                                 current + " (move it aside and let m365gate-sync rebuild it)");
-    }
-    // The probe index: a reader uses it only in a store of the current version.
-    const int prc = mdb_dbi_open(txn, "probe", create, &impl_->probe);
-    if (prc != MDB_NOTFOUND) check(prc, "mdb_dbi_open", dir);
-    impl_->probe_enabled = prc == MDB_SUCCESS && (!read_only_ || found == current);
-    if (!read_only_ && found != current) {
-        // New, or version 1: whatever probe records a version-1 writer left are stale.
-        check(mdb_drop(txn, impl_->probe, 0), "mdb_drop(probe)", dir);
-        MDB_val vv = to_val(current);
-        check(mdb_put(txn, impl_->meta, &key, &vv, 0), "mdb_put(schema)", dir);
-    }
-    open("tenants", impl_->tenants);
-    open("domains", impl_->domains);
-    open("state", impl_->state);
-    open("addresses", impl_->addresses);
-    open("objects", impl_->objects);
+    verify_open_store(s.env, txn, read_only, dir);
+    const unsigned create = read_only ? 0 : MDB_CREATE;
+    open_database(txn, "meta", create, s.meta, dir);
+    const std::string found = read_schema(txn, s, read_only);
+    open_probe(txn, s, read_only, found);
+    open_database(txn, "tenants", create, s.tenants, dir);
+    open_database(txn, "domains", create, s.domains, dir);
+    open_database(txn, "state", create, s.state, dir);
+    open_database(txn, "addresses", create, s.addresses, dir);
+    open_database(txn, "objects", create, s.objects, dir);
     // Commit (also for a reader): makes the DBI handles usable by every later transaction.
     opening.commit(dir);
+}
+
+}  // namespace
+
+Store::Store(const std::filesystem::path& dir, const StoreOptions& options)
+    : dir_(dir), read_only_(options.read_only), impl_(std::make_unique<Impl>()) {
+    impl_->dir = dir;
+    prepare_directory(dir, options);
+    open_environment(*impl_, options);
+    check_file_length(impl_->env, dir);
+    open_databases(*impl_, read_only_);
 }
 
 Store::~Store() = default;
