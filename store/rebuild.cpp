@@ -8,7 +8,6 @@
 // bytes of dirty pages, and memory stays bounded whatever the tenant's size. The generation is
 // marked staged ('S') from its first transaction on, so a crash leaves only keys that
 // reclaim() deletes; readers never see it until Writer::adopt() switches the tenant to it.
-#include <endian.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -195,11 +194,9 @@ bool Rebuild::State::try_in_place() {
     auto& s = store.impl();
     const ReadTxn read(s.env, s.dir);
     MDB_txn* const txn = read.get();
-    const auto rec = get(txn, s.tenants, tenant, s.dir);
-    if (!rec || rec->size() != 20) return false;
-    std::uint32_t current = 0;
-    std::memcpy(&current, rec->data(), 4);  // little endian on disk, as store.cpp writes it
-    current = le32toh(current);
+    const auto rec = read_rec(txn, s, tenant);
+    if (!rec) return false;
+    const std::uint32_t current = rec->id;
     std::size_t budget = in_place_limit;
     std::uint64_t n_addresses = 0, n_objects = 0;
     address_changes.clear();
