@@ -1,5 +1,7 @@
-// store/store_internal.h - what store.cpp, rebuild.cpp and probe.cpp share. Not part of the
-// store's interface: nothing outside store/ includes it, but the store's unit tests.
+// store/store_internal.h - what the files of store/ share: env.cpp (the environment, LMDB
+// calls), codec.cpp (byte formats), snapshot.cpp, writer.cpp, reclaim.cpp (generations),
+// rebuild.cpp and probe.cpp. Not part of the store's interface: nothing outside store/
+// includes it, but the store's unit tests.
 //
 // Generations: every tenant's keys in "addresses" and "objects" start with a 4-byte big-endian
 // generation number, allocated from meta "next_tenant_id" and only ever growing, so the newest
@@ -27,7 +29,7 @@ namespace m365gate::store {
 struct Store::Impl {
     MDB_env* env = nullptr;
     // Unique per Impl in this process (never reused, unlike an address): keys the per-thread
-    // cache of hot reads in store.cpp together with the snapshot's txnid.
+    // cache of hot reads in snapshot.cpp together with the snapshot's txnid.
     const std::uint64_t serial = next_serial();
     MDB_dbi meta = 0, tenants = 0, domains = 0, state = 0, addresses = 0, objects = 0;
     // The probe index (probe.cpp): used only in a store of schema 2 that has the database.
@@ -130,16 +132,13 @@ std::vector<std::string> split_lines(std::string_view s);
 // nullopt when the value is not a state record.
 std::optional<std::int64_t> decode_last_success(std::string_view state);
 
+// One key of one database (env.cpp). get(): nullopt when missing, else a view into the map
+// (valid until the transaction ends or writes). del(): false when missing.
 std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
                                     const std::filesystem::path& dir);
 void put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
          const std::filesystem::path& dir);
 bool del(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const std::filesystem::path& dir);
-
-// Deletes at most `limit` keys of `dbi` starting with `prefix`; returns how many. Sets `done`
-// when no such key is left.
-std::uint64_t delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, std::uint64_t limit,
-                            bool& done, const std::filesystem::path& dir);
 
 // The probe index of a generation (probe.cpp explains it).
 struct ProbeHeader {
@@ -163,17 +162,21 @@ bool probe_wants_rebuild(const ProbeHeader& h, std::uint64_t addresses);
 // (Re)builds the index of `generation` from its address keys.
 void build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation);
 
-// Reads shared by Snapshot and Writer.
+// Reads shared by Snapshot and Writer (snapshot.cpp).
 std::optional<TenantRec> read_rec(MDB_txn* txn, const Store::Impl& s, std::string_view tenant);
 std::optional<TenantState> read_state(MDB_txn* txn, const Store::Impl& s, std::string_view tenant);
 std::vector<std::string> read_tenants(MDB_txn* txn, const Store::Impl& s);  // in key order
 std::vector<std::string> read_domains(MDB_txn* txn, const Store::Impl& s, std::string_view tenant);
 
-// A new generation number (meta "next_tenant_id").
+// Generations (reclaim.cpp). A new generation number (meta "next_tenant_id").
 std::uint32_t allocate_generation(MDB_txn* txn, const Store::Impl& s);
 // meta "gen:<generation>" = mark, or no mark.
 void mark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation, char mark);
 void unmark_generation(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation);
+// Deletes at most `limit` keys of `dbi` starting with `prefix`; returns how many. Sets `done`
+// when no such key is left.
+std::uint64_t delete_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, std::uint64_t limit,
+                            bool& done, const std::filesystem::path& dir);
 
 // Cursor that closes itself. It must go before its transaction: LMDB frees a write
 // transaction's cursors when the transaction ends, so closing one afterwards is a double free.
