@@ -9,7 +9,7 @@
 // fingerprint = SipHash-2-4(k0, k1, canonical address); bucket = its high 32 bits scaled to
 // `buckets`. The key is random per generation, so nobody outside can aim at a collision; a
 // collision (p ~ 2^-58 per unknown address at 24 per bucket) accepts one unknown address,
-// never refuses a known one. Every write of an address key goes with one here (store.cpp,
+// never refuses a known one. Every write of an address key goes with one here (writer.cpp,
 // rebuild.cpp); a generation without a header (written by a Writer from nothing, or before
 // schema 2) is answered from the B-tree, as is any malformed record: the index may make a
 // lookup faster, never different.

@@ -2,13 +2,12 @@
 //
 // put_object() appends records to an in-memory run; a run that outgrows run_bytes is sorted
 // and written to an unlinked temporary file in the store directory. stage() merges the runs
-// (first arrival wins on equal keys) and appends the result under a fresh generation, which
-// sorts after every existing key, so MDB_APPEND fills pages completely. Every `chunk` keys
-// the write transaction commits: a transaction never holds more than about chunk * 150 bytes
-// of dirty pages, and memory stays bounded whatever the tenant's size. The generation is
+// (runs.h: first arrival wins on equal keys) and appends the result under a fresh generation,
+// which sorts after every existing key, so MDB_APPEND fills pages completely. Every `chunk`
+// keys the write transaction commits: a transaction never holds more than about chunk * 150
+// bytes of dirty pages, and memory stays bounded whatever the tenant's size. The generation is
 // marked staged ('S') from its first transaction on, so a crash leaves only keys that
 // reclaim() deletes; readers never see it until Writer::adopt() switches the tenant to it.
-#include <endian.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include <cstring>
 #include <utility>
 
+#include "store/runs.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 
@@ -27,255 +27,7 @@ using namespace detail;
 
 namespace {
 
-constexpr std::size_t run_bytes = 8u << 20;            // in-memory run before it is spilled
-constexpr std::size_t read_buffer_bytes = 256u << 10;  // per spilled run while merging
-
-// One sorted sequence of records "u32 key length, key, u32 value length, value".
-struct Extent {
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-};
-
-void append_u32(std::string& out, std::uint32_t v) {
-    char b[4];
-    std::memcpy(b, &v, 4);
-    out.append(b, 4);
-}
-
-std::uint32_t read_u32(const char* p) {
-    std::uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-
-// Records appended in arrival order, sorted on demand.
-class Run {
-public:
-    void add(std::string_view key, std::string_view value) {
-        offsets_.push_back(arena_.size());
-        append_u32(arena_, static_cast<std::uint32_t>(key.size()));
-        arena_.append(key);
-        append_u32(arena_, static_cast<std::uint32_t>(value.size()));
-        arena_.append(value);
-    }
-    std::size_t bytes() const noexcept { return arena_.size(); }
-    bool empty() const noexcept { return offsets_.empty(); }
-    std::string_view key(std::size_t i) const {
-        const char* p = arena_.data() + offsets_[i];
-        return {p + 4, read_u32(p)};
-    }
-    std::string_view value(std::size_t i) const {
-        const char* p = arena_.data() + offsets_[i];
-        const std::uint32_t klen = read_u32(p);
-        return {p + 8 + klen, read_u32(p + 4 + klen)};
-    }
-    std::size_t size() const noexcept { return offsets_.size(); }
-    // Sorts by key; among equal keys the first added stays first (offsets grow with arrival).
-    void sort() {
-        std::sort(offsets_.begin(), offsets_.end(), [&](std::size_t a, std::size_t b) {
-            const auto ka = key_at(a), kb = key_at(b);
-            return ka != kb ? ka < kb : a < b;
-        });
-    }
-    // The sorted records serialised, each key once (see merge() for equal keys).
-    std::string serialise_unique(bool combine) const;
-    void clear() {
-        arena_.clear();
-        arena_.shrink_to_fit();
-        offsets_.clear();
-        offsets_.shrink_to_fit();
-    }
-
-private:
-    std::string_view key_at(std::size_t offset) const {
-        const char* p = arena_.data() + offset;
-        return {p + 4, read_u32(p)};
-    }
-    std::string arena_;
-    std::vector<std::size_t> offsets_;
-};
-
-std::string combine_objects(std::string_view a, std::string_view b);
-
-std::string Run::serialise_unique(bool combine) const {
-    std::string out;
-    out.reserve(arena_.size());
-    const auto emit = [&](std::string_view k, std::string_view v) {
-        append_u32(out, static_cast<std::uint32_t>(k.size()));
-        out.append(k);
-        append_u32(out, static_cast<std::uint32_t>(v.size()));
-        out.append(v);
-    };
-    std::size_t i = 0;
-    while (i < offsets_.size()) {
-        const auto k = key(i);
-        std::size_t j = i + 1;
-        if (!combine) {
-            while (j < offsets_.size() && key(j) == k) ++j;
-            emit(k, value(i));
-        } else {
-            std::string v(value(i));
-            for (; j < offsets_.size() && key(j) == k; ++j) v = combine_objects(v, value(j));
-            emit(k, v);
-        }
-        i = j;
-    }
-    return out;
-}
-
-// A source of sorted records for the merge: a spilled extent, or the last in-memory run.
-class Source {
-public:
-    Source(int fd, Extent e, const std::filesystem::path& dir) : fd_(fd), extent_(e), dir_(dir) {}
-    explicit Source(const Run* run) : run_(run) {}
-
-    // Moves to the next record; false at the end.
-    bool next() {
-        if (run_ != nullptr) {
-            if (index_ >= run_->size()) return false;
-            key_ = run_->key(index_);
-            value_ = run_->value(index_);
-            ++index_;
-            return true;
-        }
-        pos_ += consumed_;
-        consumed_ = 0;
-        if (!ensure(8)) return false;
-        const std::uint32_t klen = read_u32(buffer_.data() + pos_);
-        if (!ensure(8 + std::size_t(klen))) corrupt();
-        const std::uint32_t vlen = read_u32(buffer_.data() + pos_ + 4 + klen);
-        if (!ensure(8 + std::size_t(klen) + vlen)) corrupt();
-        key_ = std::string_view(buffer_.data() + pos_ + 4, klen);
-        value_ = std::string_view(buffer_.data() + pos_ + 8 + klen, vlen);
-        consumed_ = 8 + std::size_t(klen) + vlen;
-        return true;
-    }
-    std::string_view key() const noexcept { return key_; }
-    std::string_view value() const noexcept { return value_; }
-
-private:
-    // At least n unread bytes in buffer_ from pos_ (false at the end of the extent). Moves
-    // the unread bytes to the front before reading more, so views are stable between refills.
-    bool ensure(std::size_t n) {
-        while (buffer_.size() - pos_ < n) {
-            if (read_ >= extent_.length) return false;
-            if (pos_ != 0) {
-                buffer_.erase(0, pos_);
-                pos_ = 0;
-            }
-            const std::size_t want = static_cast<std::size_t>(
-                std::min<std::uint64_t>(std::max(read_buffer_bytes, n), extent_.length - read_));
-            const std::size_t had = buffer_.size();
-            buffer_.resize(had + want);
-            const ssize_t got = ::pread(fd_, buffer_.data() + had, want,
-                                        static_cast<off_t>(extent_.offset + read_));
-            if (got < 0 && errno == EINTR) {
-                buffer_.resize(had);
-                continue;
-            }
-            if (got <= 0) {
-                throw StoreError(StoreError::Kind::io,
-                                 "cannot read the rebuild spill file in " + dir_.string() + ": " +
-                                     (got < 0 ? std::strerror(errno) : "unexpected end"));
-            }
-            buffer_.resize(had + static_cast<std::size_t>(got));
-            read_ += static_cast<std::uint64_t>(got);
-        }
-        return true;
-    }
-    [[noreturn]] void corrupt() const {
-        throw StoreError(StoreError::Kind::io,
-                         "the rebuild spill file in " + dir_.string() + " is inconsistent");
-    }
-
-    const Run* run_ = nullptr;
-    std::size_t index_ = 0;
-    int fd_ = -1;
-    Extent extent_;
-    std::filesystem::path dir_;
-    std::string buffer_;
-    std::size_t pos_ = 0;       // first unread byte of buffer_
-    std::size_t consumed_ = 0;  // bytes of the current record
-    std::uint64_t read_ = 0;
-    std::string_view key_, value_;
-};
-
-// Equal keys in the objects database: one object id listed twice in a full enumeration
-// (Graph paging should not do that, but may while the directory changes). The object keeps
-// the first kind and the union of the addresses, so it lists every address attributed to it.
-std::string combine_objects(std::string_view a, std::string_view b) {
-    std::vector<std::string_view> all;
-    for (std::string_view list : {a.substr(1), b.substr(1)}) {
-        while (!list.empty()) {
-            const auto nl = list.find('\n');
-            all.push_back(list.substr(0, nl));
-            if (nl == std::string_view::npos) break;
-            list.remove_prefix(nl + 1);
-        }
-    }
-    std::sort(all.begin(), all.end());
-    all.erase(std::unique(all.begin(), all.end()), all.end());
-    std::string out(1, a.empty() ? char(ObjectKind::user) : a.front());
-    for (std::size_t i = 0; i < all.size(); ++i) {
-        if (i != 0) out.push_back('\n');
-        out.append(all[i]);
-    }
-    return out;
-}
-
-// The records of `sources` in key order, one per key. Equal keys: the record of the earliest
-// source (earliest arrival) wins, or, with `combine`, the values are combined.
-class Merger {
-public:
-    Merger(std::vector<Source> sources, bool combine)
-        : sources_(std::move(sources)), combine_(combine) {
-        for (std::size_t i = 0; i < sources_.size(); ++i) {
-            if (sources_[i].next()) push(i);
-        }
-    }
-    Merger(const Merger&) = delete;
-    Merger& operator=(const Merger&) = delete;
-
-    bool next() {
-        if (heap_.empty()) return false;
-        std::size_t i = pop();
-        key_.assign(sources_[i].key());
-        value_.assign(sources_[i].value());
-        if (sources_[i].next()) push(i);
-        while (!heap_.empty() && sources_[heap_.front()].key() == key_) {
-            i = pop();
-            if (combine_) value_ = combine_objects(value_, sources_[i].value());
-            if (sources_[i].next()) push(i);
-        }
-        return true;
-    }
-    std::string_view key() const noexcept { return key_; }
-    std::string_view value() const noexcept { return value_; }
-
-private:
-    // A min-heap on (key, source index): the earliest source first among equal keys.
-    bool later(std::size_t a, std::size_t b) const {
-        const auto ka = sources_[a].key(), kb = sources_[b].key();
-        return ka != kb ? ka > kb : a > b;
-    }
-    void push(std::size_t i) {
-        heap_.push_back(i);
-        std::push_heap(heap_.begin(), heap_.end(),
-                       [this](std::size_t a, std::size_t b) { return later(a, b); });
-    }
-    std::size_t pop() {
-        std::pop_heap(heap_.begin(), heap_.end(),
-                      [this](std::size_t a, std::size_t b) { return later(a, b); });
-        const std::size_t i = heap_.back();
-        heap_.pop_back();
-        return i;
-    }
-
-    std::vector<Source> sources_;
-    const bool combine_;
-    std::vector<std::size_t> heap_;
-    std::string key_, value_;
-};
+constexpr std::size_t run_bytes = 8u << 20;  // in-memory run before it is spilled
 
 // One change to a tenant's current generation, for a rebuild applied in place.
 struct Change {
@@ -283,10 +35,6 @@ struct Change {
     std::string value;  // empty: delete
     bool erase = false;
 };
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
 
 }  // namespace
 
@@ -446,11 +194,9 @@ bool Rebuild::State::try_in_place() {
     auto& s = store.impl();
     const ReadTxn read(s.env, s.dir);
     MDB_txn* const txn = read.get();
-    const auto rec = get(txn, s.tenants, tenant, s.dir);
-    if (!rec || rec->size() != 20) return false;
-    std::uint32_t current = 0;
-    std::memcpy(&current, rec->data(), 4);  // little endian on disk, as store.cpp writes it
-    current = le32toh(current);
+    const auto rec = read_rec(txn, s, tenant);
+    if (!rec) return false;
+    const std::uint32_t current = rec->id;
     std::size_t budget = in_place_limit;
     std::uint64_t n_addresses = 0, n_objects = 0;
     address_changes.clear();

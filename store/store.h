@@ -1,7 +1,7 @@
 // store/store.h - the LMDB recipient store shared by the sync worker (sole writer), the milter
 // and m365gatectl (readers).
 //
-// Layout (one environment, named databases; store.cpp has the byte formats):
+// Layout (one environment, named databases; codec.cpp has the byte formats):
 //   meta       schema version, generation counter, generations awaiting reclaim
 //   tenants    tenant name -> current generation, address and object counts
 //   domains    canonical domain -> tenant name
@@ -124,7 +124,7 @@ public:
     // another process opens it. Reads the whole file.
     std::string check_pages() const;
 
-    struct Impl;  // store.cpp / store_internal.h only
+    struct Impl;  // store_internal.h only
     Impl& impl() const noexcept { return *impl_; }
 
 private:
@@ -214,7 +214,7 @@ public:
 
     void commit();  // throws StoreError (full: store.max_size reached; nothing changed)
 
-    struct Txn;  // store.cpp only
+    struct Txn;  // writer.cpp only
 
 private:
     Store& store_;
@@ -264,7 +264,7 @@ public:
     std::uint64_t object_count() const noexcept;
     bool in_place() const noexcept;
 
-    struct State;  // store.cpp / rebuild.cpp only
+    struct State;  // rebuild.cpp only
 
 private:
     friend class Writer;

@@ -227,6 +227,12 @@ private:
         return true;
     }
 
+    // A branch's node: its key and the page it points to (a leaf's nodes only use the key).
+    struct Node {
+        std::string_view key;
+        std::uint64_t child = 0;
+    };
+
     bool page(std::uint64_t pgno, unsigned level, std::optional<std::string> lower,
               std::optional<std::string> upper, Counts& counts) {
         if (level > max_depth) return fail("is deeper than LMDB can read");
@@ -252,15 +258,20 @@ private:
             if (counts.leaf_depth == 0) counts.leaf_depth = level;
             if (counts.leaf_depth != level) return fail(at + ": leaves at different depths");
         }
-
-        struct Node {
-            std::string_view key;
-            std::uint64_t child = 0;
-        };
         std::vector<Node> nodes(keys);
-        std::string previous_storage;
+        if (!page_nodes(buf, upper_off, branch, at, lower, upper, nodes, counts)) return false;
+        return !branch || children(nodes, level, lower, upper, counts);
+    }
+
+    // The nodes of one page (buf): each inside the page, keys in order and within [lower,
+    // upper); a leaf's data checked, and read where the tree holds records (database records,
+    // free-list page lists).
+    bool page_nodes(const std::vector<unsigned char>& buf, std::uint16_t upper_off, bool branch,
+                    const std::string& at, const std::optional<std::string>& lower,
+                    const std::optional<std::string>& upper, std::vector<Node>& nodes,
+                    Counts& counts) {
         std::optional<std::string_view> previous;
-        for (std::size_t i = 0; i < keys; ++i) {
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
             const std::uint16_t off = load<std::uint16_t>(buf.data() + page_header + 2 * i);
             if (off < upper_off || off % 2 != 0 || off + node_header > psize_)
                 return fail(at + " has a node outside its page");
@@ -299,7 +310,14 @@ private:
             if (upper && compare(key, *upper) >= 0) return fail(at + " has a key above its range");
             previous = key;
         }
-        if (!branch) return true;
+        return true;
+    }
+
+    // A branch's children, each within the keys on either side of its node.
+    bool children(const std::vector<Node>& nodes, unsigned level,
+                  const std::optional<std::string>& lower, const std::optional<std::string>& upper,
+                  Counts& counts) {
+        const std::size_t keys = nodes.size();
         for (std::size_t i = 0; i < keys; ++i) {
             std::optional<std::string> child_lower =
                 i == 0 ? lower : std::optional<std::string>(std::string(nodes[i].key));

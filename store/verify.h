@@ -12,7 +12,7 @@
 // page used once (no cycles), equal leaf depth, the counts in each database record, and the free
 // list (page numbers in range, none also in a tree). It cannot see a changed value that is still
 // well-formed (LMDB has no checksums): the store's own decoders check those.
-// Store's constructor runs it (store.cpp) for every process, reader or writer. Pure: no LMDB,
+// Store's constructor runs it (env.cpp) for every process, reader or writer. Pure: no LMDB,
 // no logging, no exceptions for bad input; memory bounded by the file's page count / 8.
 #pragma once
 
