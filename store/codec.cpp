@@ -10,7 +10,7 @@
 //   addresses  u32 generation (big endian) + canonical address -> u8 kind + object id (encoded)
 //   objects    u32 generation (big endian) + object id (encoded) -> u8 kind + addresses
 //              '\n'-joined
-//   probe      u32 generation (big endian) [+ u32 bucket] -> the probe index (probe.cpp)
+//   probe      (versions with the probe index only; a writer empties it: env.cpp)
 // Object ids that are GUIDs are stored as 0x01 + 16 bytes, anything else as 0x02 + the text:
 // that halves the bytes per address of a typical tenant. store_internal.h explains
 // generations; rebuild.cpp builds new ones.

@@ -108,11 +108,6 @@ const char* to_string(StoreError::Kind k) {
     return "other";
 }
 
-std::uint64_t Store::Impl::next_serial() noexcept {
-    static std::atomic<std::uint64_t> counter{0};
-    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
-}
-
 Store::Impl::~Impl() {
     readers.clear();
     if (env != nullptr) mdb_env_close(env);
@@ -277,16 +272,22 @@ std::string read_schema(MDB_txn* txn, const Store::Impl& s, bool read_only) {
     return found;
 }
 
-// The probe index: a reader uses it only in a store of the current version. A writer brings
-// a new store, or one of version 1, to the current version.
-void open_probe(MDB_txn* txn, Store::Impl& s, bool read_only, const std::string& found) {
+// A writer brings a new store, or one of version 1, to the current version, and empties the
+// database "probe" that m365gate versions with a probe index kept: this writer does not keep
+// it up, so such a version running beside it (an upgrade in progress) must find no index and
+// ask the B-tree. Emptied, not deleted: a reader of such a version may hold a handle to it.
+void settle_schema(MDB_txn* txn, Store::Impl& s, bool read_only, const std::string& found) {
+    if (read_only) return;
+    MDB_dbi probe = 0;
+    const int rc = mdb_dbi_open(txn, "probe", 0, &probe);
+    if (rc != MDB_NOTFOUND) {
+        check(rc, "mdb_dbi_open(probe)", s.dir);
+        MDB_stat st{};
+        check(mdb_stat(txn, probe, &st), "mdb_stat(probe)", s.dir);
+        if (st.ms_entries != 0) check(mdb_drop(txn, probe, 0), "mdb_drop(probe)", s.dir);
+    }
     const std::string current = std::to_string(schema_version);
-    const int rc = mdb_dbi_open(txn, "probe", read_only ? 0 : MDB_CREATE, &s.probe);
-    if (rc != MDB_NOTFOUND) check(rc, "mdb_dbi_open", s.dir);
-    s.probe_enabled = rc == MDB_SUCCESS && (!read_only || found == current);
-    if (!read_only && found != current) {
-        // New, or version 1: whatever probe records a version-1 writer left are stale.
-        check(mdb_drop(txn, s.probe, 0), "mdb_drop(probe)", s.dir);
+    if (found != current) {
         MDB_val key = to_val("schema"), val = to_val(current);
         check(mdb_put(txn, s.meta, &key, &val, 0), "mdb_put(schema)", s.dir);
     }
@@ -305,7 +306,7 @@ void open_databases(Store::Impl& s, bool read_only) {
     const unsigned create = read_only ? 0 : MDB_CREATE;
     open_database(txn, "meta", create, s.meta, dir);
     const std::string found = read_schema(txn, s, read_only);
-    open_probe(txn, s, read_only, found);
+    settle_schema(txn, s, read_only, found);
     open_database(txn, "tenants", create, s.tenants, dir);
     open_database(txn, "domains", create, s.domains, dir);
     open_database(txn, "state", create, s.state, dir);

@@ -328,7 +328,6 @@ void Rebuild::stage() {
         st.append_all(txn, s.addresses, false, st.address_run, st.address_extents, written,
                       st.addresses);
         st.append_all(txn, s.objects, true, st.object_run, st.object_extents, written, st.objects);
-        build_probe(txn.get(), s, st.generation);
         txn.commit(s.dir);
     }
     st.release_inputs();
@@ -350,25 +349,18 @@ bool Rebuild::apply_in_place(MDB_txn* txn) {
     }
     const std::string prefix = generation_prefix(st.generation);
     std::string key;
-    const auto apply = [&](MDB_dbi dbi, const std::vector<Change>& changes,
-                           const std::optional<ProbeHeader>& probe) {
+    const auto apply = [&](MDB_dbi dbi, const std::vector<Change>& changes) {
         for (const auto& c : changes) {
             key.assign(prefix).append(c.key);
             if (c.erase) {
-                if (del(txn, dbi, key, s.dir) && probe)
-                    probe_remove(txn, s, st.generation, *probe, c.key);
+                del(txn, dbi, key, s.dir);
             } else {
-                if (probe && !get(txn, dbi, key, s.dir))
-                    probe_add(txn, s, st.generation, *probe, c.key);
                 put(txn, dbi, key, c.value, s.dir);
             }
         }
     };
-    const auto probe = read_probe_header(txn, s, st.generation);
-    apply(s.addresses, st.address_changes, probe);
-    apply(s.objects, st.object_changes, std::nullopt);
-    // A list written before the index existed, or grown far by deltas: (re)build it now.
-    if (!probe || probe_wants_rebuild(*probe, st.addresses)) build_probe(txn, s, st.generation);
+    apply(s.addresses, st.address_changes);
+    apply(s.objects, st.object_changes);
     st.address_changes.clear();
     st.object_changes.clear();
     return true;

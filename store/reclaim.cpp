@@ -104,11 +104,7 @@ std::uint64_t reclaim(Store& store, std::size_t chunk) {
         std::uint64_t n = delete_prefix(txn, s.addresses, prefix, limit, addresses_done, s.dir);
         if (addresses_done && n < limit)
             n += delete_prefix(txn, s.objects, prefix, limit - n, objects_done, s.dir);
-        // Then the generation's probe index: in the chunk, not in what reclaim() returns.
-        bool probe_done = !s.probe_enabled;
-        if (objects_done && !probe_done && n < limit)
-            delete_prefix(txn, s.probe, prefix, limit - n, probe_done, s.dir);
-        if (addresses_done && objects_done && probe_done) unmark_generation(txn, s, g);
+        if (addresses_done && objects_done) unmark_generation(txn, s, g);
         round.commit(s.dir);
         deleted += n;
         s.drop_mapped_pages();

@@ -1,8 +1,7 @@
 // store/snapshot.cpp - Snapshot: one read transaction and the reads of the decision and of
-// m365gatectl (see store.h), with the per-thread cache of the decision's small reads.
+// m365gatectl (see store.h).
 #include <lmdb.h>
 
-#include <array>
 #include <cstring>
 
 #include "store/store.h"
@@ -66,73 +65,11 @@ void scan_prefix(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,
     }
 }
 
-// The decision's small reads (domain -> tenant, tenant -> last success, tenant -> generation)
-// repeat on every RCPT, and each costs a B-tree search plus LMDB's refresh of the named
-// database's record, which every new read transaction starts without. What a read
-// transaction sees is fixed by its txnid, so the answers are kept per thread for the newest
-// (store, txnid) this thread read and dropped when either changes: a cached answer is exactly
-// what the B-tree holds in that snapshot. Bounded, so a run of unmanaged domains cannot grow it.
-template <typename V>
-class HotMap {
-public:
-    const std::optional<V>* find(std::string_view key) const noexcept {
-        for (std::size_t i = 0; i < size_; ++i)
-            if (keys_[i] == key) return &values_[i];
-        return nullptr;
-    }
-    void add(std::string_view key, const std::optional<V>& value) {
-        if (size_ == capacity || key.size() > max_key) return;  // not cached, still correct
-        keys_[size_].assign(key.data(), key.size());
-        values_[size_] = value;
-        ++size_;
-    }
-    void clear() noexcept { size_ = 0; }
-
-private:
-    static constexpr std::size_t capacity = 16;
-    static constexpr std::size_t max_key = 255;
-    std::array<std::string, capacity> keys_;
-    std::array<std::optional<V>, capacity> values_;
-    std::size_t size_ = 0;
-};
-
-// A tenant's current generation and its probe index header, if it has one.
-struct Generation {
-    std::uint32_t id = 0;
-    std::optional<ProbeHeader> probe;
-};
-
-struct HotCache {
-    std::uint64_t store_serial = 0;  // 0: nothing cached (serials start at 1)
-    std::size_t txnid = 0;
-    HotMap<std::string> tenant_of_domain;
-    HotMap<std::int64_t> last_success;
-    HotMap<Generation> generation;
-};
-
-HotCache& hot_cache(const Store::Impl& s, MDB_txn* txn) {
-    thread_local HotCache cache;
-    const std::size_t txnid = mdb_txn_id(txn);
-    if (cache.store_serial != s.serial || cache.txnid != txnid) {
-        cache.store_serial = s.serial;
-        cache.txnid = txnid;
-        cache.tenant_of_domain.clear();
-        cache.last_success.clear();
-        cache.generation.clear();
-    }
-    return cache;
-}
-
-// The tenant's current generation, through the cache.
-std::optional<Generation> read_generation(MDB_txn* txn, const Store::Impl& s,
-                                          std::string_view tenant) {
-    auto& cache = hot_cache(s, txn);
-    if (const auto* hit = cache.generation.find(tenant)) return *hit;
-    std::optional<Generation> generation;
-    if (const auto rec = read_rec(txn, s, tenant))
-        generation = Generation{rec->id, read_probe_header(txn, s, rec->id)};
-    cache.generation.add(tenant, generation);
-    return generation;
+// The tenant's current generation.
+std::optional<std::uint32_t> read_generation(MDB_txn* txn, const Store::Impl& s,
+                                             std::string_view tenant) {
+    if (const auto rec = read_rec(txn, s, tenant)) return rec->id;
+    return std::nullopt;
 }
 
 }  // namespace
@@ -143,23 +80,16 @@ Snapshot::Snapshot(const Store& store)
 Snapshot::~Snapshot() = default;  // the transaction goes back to the pool
 
 std::optional<std::string> Snapshot::tenant_of_domain(std::string_view canonical_domain) const {
-    auto& cache = hot_cache(store_.impl(), txn_.get());
-    if (const auto* hit = cache.tenant_of_domain.find(canonical_domain)) return *hit;
     std::optional<std::string> tenant;
     if (const auto v = get(txn_.get(), store_.impl().domains, canonical_domain, store_.dir()))
         tenant.emplace(*v);
-    cache.tenant_of_domain.add(canonical_domain, tenant);
     return tenant;
 }
 
 std::optional<std::int64_t> Snapshot::last_success(std::string_view tenant) const {
-    auto& cache = hot_cache(store_.impl(), txn_.get());
-    if (const auto* hit = cache.last_success.find(tenant)) return *hit;
-    std::optional<std::int64_t> last;
     const auto v = get(txn_.get(), store_.impl().state, tenant, store_.dir());
-    if (v) last = decode_last_success(*v);
-    cache.last_success.add(tenant, last);
-    return last;
+    if (!v) return std::nullopt;
+    return decode_last_success(*v);
 }
 
 std::optional<TenantState> Snapshot::tenant_state(std::string_view tenant) const {
@@ -170,7 +100,7 @@ std::optional<Recipient> Snapshot::find(std::string_view tenant,
                                         std::string_view canonical_address) const {
     const auto generation = read_generation(txn_.get(), store_.impl(), tenant);
     if (!generation) return std::nullopt;
-    std::string key = generation_prefix(generation->id);
+    std::string key = generation_prefix(*generation);
     key.append(canonical_address);
     const auto v = get(txn_.get(), store_.impl().addresses, key, store_.dir());
     if (!v) return std::nullopt;
@@ -180,15 +110,10 @@ std::optional<Recipient> Snapshot::find(std::string_view tenant,
 bool Snapshot::contains(std::string_view tenant, std::string_view canonical_address) const {
     const auto generation = read_generation(txn_.get(), store_.impl(), tenant);
     if (!generation) return false;
-    if (generation->probe) {
-        const auto found = probe_contains(txn_.get(), store_.impl(), generation->id,
-                                          *generation->probe, canonical_address);
-        if (found) return *found;
-    }
     // The milter's hot path: the key on the stack, no allocation.
     char key[4 + 1024];
-    if (canonical_address.size() > sizeof key - 4) return false;   // longer than any we store
-    const std::string prefix = generation_prefix(generation->id);  // short: no allocation
+    if (canonical_address.size() > sizeof key - 4) return false;  // longer than any we store
+    const std::string prefix = generation_prefix(*generation);    // short: no allocation
     std::memcpy(key, prefix.data(), 4);
     std::memcpy(key + 4, canonical_address.data(), canonical_address.size());
     MDB_val k{4 + canonical_address.size(), key}, v{};
@@ -196,11 +121,6 @@ bool Snapshot::contains(std::string_view tenant, std::string_view canonical_addr
     if (rc == MDB_NOTFOUND) return false;
     check(rc, "mdb_get", store_.dir());
     return true;
-}
-
-bool Snapshot::indexed(std::string_view tenant) const {
-    const auto generation = read_generation(txn_.get(), store_.impl(), tenant);
-    return generation && generation->probe;
 }
 
 Snapshot::Totals Snapshot::totals() const {
@@ -216,20 +136,6 @@ Snapshot::Totals Snapshot::totals() const {
                     ++t.unused_generations;
                     return true;
                 });
-    if (!s.probe_enabled) return t;
-    // One seek per generation: its header (4-byte key) sorts before its buckets.
-    Cursor c(txn_.get(), s.probe, s.dir);
-    MDB_val k{}, v{};
-    int rc = mdb_cursor_get(c.get(), &k, &v, MDB_FIRST);
-    while (rc == MDB_SUCCESS && k.mv_size >= 4) {
-        const std::uint32_t g = generation_of(to_view(k));
-        if (k.mv_size == 4) ++t.probe_generations;
-        if (g == 0xffffffffu) break;
-        const std::string next = generation_prefix(g + 1);
-        k = to_val(next);
-        rc = mdb_cursor_get(c.get(), &k, &v, MDB_SET_RANGE);
-    }
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get", s.dir);
     return t;
 }
 

@@ -41,8 +41,8 @@ struct MDB_txn;  // lmdb.h
 
 namespace m365gate::store {
 
-// 2 added the probe index (probe.cpp). A writer upgrades a store of version 1 in place (it
-// drops any probe records, which a version-1 writer would not have kept up); readers read both.
+// Version 1 and 2 have the same layout (2 had a probe index, since removed: docs/decisions.md);
+// a writer marks a store of version 1 as 2 and empties that index; readers read both.
 inline constexpr int schema_version = 2;
 
 class StoreError : public std::runtime_error {
@@ -148,18 +148,14 @@ public:
     std::optional<TenantState> tenant_state(std::string_view tenant) const;
     std::optional<Recipient> find(std::string_view tenant,
                                   std::string_view canonical_address) const;
-    // find() without building the Recipient: the milter's hot path. From the probe index
-    // when the tenant's list has one, else from the addresses B-tree; the same answer.
+    // find() without building the Recipient: the milter's hot path (no allocation).
     bool contains(std::string_view tenant, std::string_view canonical_address) const;
-    // Whether contains() answers `tenant` from the probe index (diagnostics, tests).
-    bool indexed(std::string_view tenant) const;
     // Keys in the store as a whole, every tenant and generation together (diagnostics):
     // more address entries than the tenants' counts add up to means reclaim() has work left.
     struct Totals {
         std::uint64_t address_entries = 0;
         std::uint64_t object_entries = 0;
         std::uint64_t unused_generations = 0;  // staged or retired, awaiting reclaim()
-        std::uint64_t probe_generations = 0;   // generations with a probe index
     };
     Totals totals() const;
     std::vector<std::string> tenants() const;                         // tenants with state
@@ -278,7 +274,7 @@ private:
 // Clears the reader slots of dead processes, then deletes the keys of generations that no
 // tenant uses any more (replaced, removed, or staged by a Rebuild that never got adopted), at
 // most `chunk` keys per write transaction. Returns how many address and object keys it deleted
-// (their probe index goes too, not counted). Needs the WriterLock;
+// Needs the WriterLock;
 // skips a Rebuild in progress in this process.
 std::uint64_t reclaim(Store& store, std::size_t chunk = 50000);
 

@@ -1,6 +1,6 @@
 // store/store_internal.h - what the files of store/ share: env.cpp (the environment, LMDB
 // calls), codec.cpp (byte formats), snapshot.cpp, writer.cpp, reclaim.cpp (generations),
-// rebuild.cpp and probe.cpp. Not part of the store's interface: nothing outside store/
+// rebuild.cpp. Not part of the store's interface: nothing outside store/
 // includes it, but the store's unit tests.
 //
 // Generations: every tenant's keys in "addresses" and "objects" start with a 4-byte big-endian
@@ -28,13 +28,7 @@ namespace m365gate::store {
 
 struct Store::Impl {
     MDB_env* env = nullptr;
-    // Unique per Impl in this process (never reused, unlike an address): keys the per-thread
-    // cache of hot reads in snapshot.cpp together with the snapshot's txnid.
-    const std::uint64_t serial = next_serial();
     MDB_dbi meta = 0, tenants = 0, domains = 0, state = 0, addresses = 0, objects = 0;
-    // The probe index (probe.cpp): used only in a store of schema 2 that has the database.
-    MDB_dbi probe = 0;
-    bool probe_enabled = false;
     std::filesystem::path dir;
 
     ReaderPool readers;  // emptied before the environment is closed
@@ -48,7 +42,6 @@ struct Store::Impl {
     std::mutex rebuilds_mu;
     std::set<std::uint32_t> active_rebuilds;
 
-    static std::uint64_t next_serial() noexcept;
     // The writer walks whole lists (a rebuild's diff, reclaim()): LMDB's map is read-only
     // (no MDB_WRITEMAP), so dropping this process's mapping of the file's pages is safe and
     // keeps its resident size bounded; the pages stay in the page cache. Writer only.
@@ -139,28 +132,6 @@ std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view 
 void put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
          const std::filesystem::path& dir);
 bool del(MDB_txn* txn, MDB_dbi dbi, std::string_view key, const std::filesystem::path& dir);
-
-// The probe index of a generation (probe.cpp explains it).
-struct ProbeHeader {
-    std::uint32_t buckets = 0;
-    std::uint64_t k0 = 0, k1 = 0;  // SipHash key
-};
-std::uint64_t siphash24(std::uint64_t k0, std::uint64_t k1, std::string_view data);
-// nullopt: the generation has no (usable) index; ask the B-tree.
-std::optional<ProbeHeader> read_probe_header(MDB_txn* txn, const Store::Impl& s,
-                                             std::uint32_t generation);
-// true/false: the answer; nullopt: a record it cannot read, ask the B-tree.
-std::optional<bool> probe_contains(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation,
-                                   const ProbeHeader& h, std::string_view canonical_address);
-// Mirror one new address key / one deleted address key of an indexed generation.
-void probe_add(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation, const ProbeHeader& h,
-               std::string_view canonical_address);
-void probe_remove(MDB_txn* txn, const Store::Impl& s, std::uint32_t generation,
-                  const ProbeHeader& h, std::string_view canonical_address);
-// Deltas grew the list far past the buckets it was built for (still right, only slower).
-bool probe_wants_rebuild(const ProbeHeader& h, std::uint64_t addresses);
-// (Re)builds the index of `generation` from its address keys.
-void build_probe(MDB_txn* txn, Store::Impl& s, std::uint32_t generation);
 
 // Reads shared by Snapshot and Writer (snapshot.cpp).
 std::optional<TenantRec> read_rec(MDB_txn* txn, const Store::Impl& s, std::string_view tenant);

@@ -142,7 +142,6 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
                              }),
               now.end());
 
-    const auto probe = read_probe_header(txn_->txn.get(), s, rec.id);
     const auto old_value = get(txn_->txn.get(), s.objects, okey, s.dir);
     std::vector<std::string> before;
     if (old_value && !old_value->empty()) before = split_lines(old_value->substr(1));
@@ -157,7 +156,6 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
         // proxyAddresses unique across objects, so two owners should not happen.
         if (owner && owner->size() > 1 && owner->substr(1) == enc_id) {
             del(txn_->txn.get(), s.addresses, akey, s.dir);
-            if (probe) probe_remove(txn_->txn.get(), s, rec.id, *probe, a);
             --rec.addresses;
         }
     }
@@ -169,10 +167,7 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
         akey += a;
         const auto existing = get(txn_->txn.get(), s.addresses, akey, s.dir);
         if (existing && *existing == value) continue;
-        if (!existing) {
-            ++rec.addresses;
-            if (probe) probe_add(txn_->txn.get(), s, rec.id, *probe, a);
-        }
+        if (!existing) ++rec.addresses;
         put(txn_->txn.get(), s.addresses, akey, value, s.dir);
     }
 

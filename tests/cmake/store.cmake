@@ -1,5 +1,5 @@
 # store: address canonicalisation and the LMDB store, on a real disk.
-add_executable(store_test unit/store_test.cpp unit/address_test.cpp unit/probe_test.cpp)
+add_executable(store_test unit/store_test.cpp unit/address_test.cpp)
 target_link_libraries(store_test PRIVATE m365_store m365_catch_main PkgConfig::LMDB Threads::Threads)
 catch_discover_tests(store_test
     EXTRA_ARGS -w NoTests

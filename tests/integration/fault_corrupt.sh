@@ -183,7 +183,7 @@ else
     schema_ok=no
 fi
 "$TAMPER" --store "$T/store" --schema 1
-run_sync "$cfg" "$synclog" --once && ok "schema 1 (before the probe index): upgraded in place, syncs again" || bad "sync after setting schema 1"
+run_sync "$cfg" "$synclog" --once && ok "schema 1: marked as 2, syncs again" || bad "sync after setting schema 1"
 kill -0 "$milter_pid" && ok "the milter never crashed" || bad "the milter died"
 crashes=$(grep -c 'event=internal_error' "$mlog" || true)
 

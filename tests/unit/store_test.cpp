@@ -807,6 +807,83 @@ TEST_CASE("a store of an unknown schema version is refused with a clear error", 
     }
 }
 
+TEST_CASE("a writer empties the probe index an older m365gate left, and marks version 1 as 2",
+          "[store][schema]") {
+    TempDir dir;
+    {
+        Store store(dir.path(), writer_options());
+        publish(store, make_list("contoso", 'c', 50));
+    }
+    // What an m365gate with the probe index (or of schema 1) leaves behind: a database "probe"
+    // with records that this version's writes will not keep up, so an older reader must not
+    // find them after this writer changed the list.
+    const auto raw_put = [&](const char* db, std::string_view key, std::string_view value) {
+        MDB_env* env = nullptr;
+        REQUIRE(mdb_env_create(&env) == 0);
+        mdb_env_set_maxdbs(env, 8);
+        REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0640) == 0);
+        MDB_txn* txn = nullptr;
+        REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+        MDB_dbi dbi;
+        REQUIRE(mdb_dbi_open(txn, db, MDB_CREATE, &dbi) == 0);
+        MDB_val k{key.size(), const_cast<char*>(key.data())};
+        MDB_val v{value.size(), const_cast<char*>(value.data())};
+        REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+        REQUIRE(mdb_txn_commit(txn) == 0);
+        mdb_env_close(env);
+    };
+    const auto raw_count = [&](const char* db) -> std::size_t {
+        MDB_env* env = nullptr;
+        REQUIRE(mdb_env_create(&env) == 0);
+        mdb_env_set_maxdbs(env, 8);
+        REQUIRE(mdb_env_open(env, dir.path().c_str(), MDB_RDONLY, 0640) == 0);
+        MDB_txn* txn = nullptr;
+        REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+        MDB_dbi dbi;
+        std::size_t n = 0;
+        if (mdb_dbi_open(txn, db, 0, &dbi) == 0) {
+            MDB_stat st{};
+            REQUIRE(mdb_stat(txn, dbi, &st) == 0);
+            n = st.ms_entries;
+        }
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+        return n;
+    };
+    const auto raw_schema = [&]() -> std::string {
+        MDB_env* env = nullptr;
+        REQUIRE(mdb_env_create(&env) == 0);
+        mdb_env_set_maxdbs(env, 8);
+        REQUIRE(mdb_env_open(env, dir.path().c_str(), MDB_RDONLY, 0640) == 0);
+        MDB_txn* txn = nullptr;
+        REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+        MDB_dbi meta;
+        REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+        MDB_val k{6, const_cast<char*>("schema")}, v{};
+        REQUIRE(mdb_get(txn, meta, &k, &v) == 0);
+        std::string out(static_cast<const char*>(v.mv_data), v.mv_size);
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+        return out;
+    };
+    raw_put("probe", std::string("\0\0\0\1", 4), "a header an older version wrote");
+    raw_put("meta", "schema", "1");
+    {  // A reader ignores both and answers from the list.
+        Store reader(dir.path(), reader_options());
+        CHECK(Snapshot(reader).contains("contoso", address('c', 0)));
+        CHECK_FALSE(Snapshot(reader).contains("contoso", "nobody@contoso.example"));
+    }
+    CHECK(raw_count("probe") == 1);
+    CHECK(raw_schema() == "1");
+    { Store writer(dir.path(), writer_options()); }
+    CHECK(raw_count("probe") == 0);
+    CHECK(raw_schema() == "2");
+    {
+        Store reader(dir.path(), reader_options());
+        CHECK(Snapshot(reader).contains("contoso", address('c', 0)));
+    }
+}
+
 TEST_CASE("a missing, empty or truncated store is a clear error for a reader", "[store]") {
     TempDir dir;
     try {
