@@ -1,6 +1,6 @@
 // milter/glue.cpp - libmilter callbacks around the pure decision (decision/decision.h).
 //
-// Callback order (graph-and-milter.md D.3): negotiate -> connect -> { envfrom -> envrcpt* }*
+// Callback order (libmilter's API documentation): negotiate -> connect -> { envfrom -> envrcpt* }*
 // -> close, with abort between any two message callbacks. close may come without connect and
 // with a NULL private pointer. Every callback goes through guarded(): no C++ exception may
 // unwind into libmilter's C code.
@@ -194,7 +194,7 @@ sfsistat on_abort(SMFICTX* ctx) {
 
 sfsistat on_close(SMFICTX* ctx) {
     return guarded("close", SMFIS_CONTINUE, [&] {
-        std::unique_ptr<Connection> conn{connection_of(ctx)};  // may be null (D.3)
+        std::unique_ptr<Connection> conn{connection_of(ctx)};  // may be null (close without connect)
         smfi_setpriv(ctx, nullptr);
         return SMFIS_CONTINUE;
     });

@@ -3,7 +3,7 @@
 //
 // The reply class always matches the verdict (5xx with reject, 4xx with tempfail): libmilter
 // silently drops a mismatched reply and Postfix treats a mismatched enhanced status as a
-// milter configuration error (graph-and-milter.md D.8). Pure: no libmilter, no I/O.
+// milter configuration error (its milter8.c). Pure: no libmilter, no I/O.
 #pragma once
 
 #include <cstddef>

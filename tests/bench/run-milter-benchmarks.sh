@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/bench/run-milter-benchmarks.sh BUILD_DIR [--quick]
 #
-# Runs every milter benchmark of issue 4 against an existing build (builds nothing) and ends
+# Runs every milter benchmark against an existing build (builds nothing) and ends
 # with a compact figures block:
 #   1. decision_bench: decision::decide() in process, one thread, 1M-address store;
 #   2. m365gate-milter-loadgen through the real m365gate-milter over a unix socket, same 1M

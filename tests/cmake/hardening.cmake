@@ -1,5 +1,5 @@
-# hardening: fault injection, load and secrets/privilege tests of issue 7 (the sanitizer and
-# fuzzing parts live elsewhere), and the file-system tests of issue 13 (fs_*: files handled
+# hardening: fault injection, load and secrets/privilege tests (the sanitizer and
+# fuzzing parts live elsewhere), and the file-system tests (fs_*: files handled
 # with privilege in directories a less privileged user controls; docs/security.md). Each test is a script under tests/integration/ that starts the
 # real binaries (m365gate-sync, m365gate-milter, the Graph simulator over TLS, Postfix) and
 # prints one "SUMMARY name: ..." line, also written to

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/integration/fault_store_pages.sh SYNC MILTER CTL GRAPHSIM FAULTS INSPECT TAMPER
 #
-# A damaged store never crashes anything that reads it (issue 13, item 5). A closed, good store
+# A damaged store never crashes anything that reads it. A closed, good store
 # gets one page overwritten with random bytes, PAGES_CASES times (default 100; the pages and
 # the bytes come from PAGES_SEED, default 13, so a failure is reproducible), and is cut to half
 # its length once (the SIGBUS case). For each damaged data.mdb:

@@ -2,7 +2,7 @@
 # tests/integration/fs_secret_set.sh SYNC MILTER CTL GRAPHSIM FAULTS INSPECT TAMPER [FS_RACE]
 #
 # Confirms that `m365gatectl secret set`, run as root, writes a credential only where nobody but
-# root and sync.user ("daemon" here) can interfere (issue 13, item 4):
+# root and sync.user ("daemon" here) can interfere:
 #   - into a world-writable directory (sticky, as /tmp): refused, exit 77, nothing written;
 #   - over a file that belongs to another user ("nobody", who could have pre-created it to
 #     read the secret): refused, exit 77, the file untouched;

@@ -2,7 +2,7 @@
 # tests/integration/fs_socket_race.sh SYNC MILTER CTL GRAPHSIM FAULTS INSPECT TAMPER FS_RACE
 #
 # Confirms that the milter's user cannot turn the socket set-up of a milter started as root
-# into a chmod/chown of another file (issue 13, item 1). A helper running as milter.user
+# into a chmod/chown of another file (a race once won against a path-following chown). A helper running as milter.user
 # ("nobody", who owns the socket directory, as m365gate-milter owns
 # /var/spool/postfix/m365gate) renames a symlink to a root-only 0600 file over the socket each
 # time one appears, while the milter is started ATTEMPTS times (default 30). The target's

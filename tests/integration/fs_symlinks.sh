@@ -2,8 +2,8 @@
 # tests/integration/fs_symlinks.sh SYNC MILTER CTL GRAPHSIM FAULTS INSPECT TAMPER [FS_RACE]
 #
 # Confirms that neither daemon, started as root, writes through a symlink (or a second hard
-# link) planted at its pid file or its log file by a less privileged user (issue 13, items 2
-# and 3). Users as in production, only renamed: the sync worker "daemon", the milter "nobody".
+# link) planted at its pid file or its log file by a less privileged user.
+# Users as in production, only renamed: the sync worker "daemon", the milter "nobody".
 #   sync  pid file in its own run directory, a symlink there to a root file: replaced by a new
 #         file (the target unchanged);
 #   sync  pid file in a directory both users' group can write (the old shared /run/m365gate),

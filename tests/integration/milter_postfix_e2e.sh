@@ -71,7 +71,7 @@ expect "% survives into the reply" "$(swaks_rcpt 50%off@customer.example)" \
 expect "never-synced tenant -> 451 4.3.0" "$(swaks_rcpt dave@tailspin.example)" \
     '<** 451 4.3.0 <dave@tailspin.example>: Recipient address lookup failed: try again later'
 
-# --- issue 14: quoted local parts, a U-label domain over SMTPUTF8, role addresses, delimiters ---
+# --- the revised decision: quoted local parts, a U-label domain over SMTPUTF8, role addresses, delimiters ---
 # rcpt_lines [--smtputf8] TO...: one session, one "RCPT <to> -> CODE TEXT" line per recipient.
 rcpt_lines() {
     local utf8=()

@@ -214,7 +214,7 @@ wait_for 10 milterlog_has 'action=tempfail queue_id=' &&
     milterlog_has 'to=<dave@tailspin.example> tenant=tailspin reason=cache_unavailable code=451 status=4.3.0' &&
     ok "m365gate logs the tempfail" || bad "no m365gate tempfail line"
 
-# --- issue 14: quoted local parts (Sendmail hands them on quoted), role addresses, delimiters --
+# --- the revised decision: quoted local parts (Sendmail hands them on quoted), role addresses, delimiters --
 # rcpt_lines [--smtputf8] TO...: one session, one "RCPT <to> -> CODE TEXT" line per recipient.
 rcpt_lines() {
     local utf8=()

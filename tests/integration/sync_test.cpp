@@ -901,7 +901,7 @@ TEST_CASE("the daemon reloads on SIGHUP and stops cleanly on SIGTERM mid-sync",
     CHECK(run.state().last_success == before.last_success);
 }
 
-// ---- issue 13: a hostile or broken Graph cannot stall or exhaust the sync ----------------------
+// ---- hardening: a hostile or broken Graph cannot stall or exhaust the sync ----------------------
 
 namespace {
 
