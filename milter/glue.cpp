@@ -194,7 +194,8 @@ sfsistat on_abort(SMFICTX* ctx) {
 
 sfsistat on_close(SMFICTX* ctx) {
     return guarded("close", SMFIS_CONTINUE, [&] {
-        std::unique_ptr<Connection> conn{connection_of(ctx)};  // may be null (close without connect)
+        std::unique_ptr<Connection> conn{
+            connection_of(ctx)};  // may be null (close without connect)
         smfi_setpriv(ctx, nullptr);
         return SMFIS_CONTINUE;
     });
