@@ -23,19 +23,19 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/text.h"  // ascii_lower, is_ascii
 #include "common/time.h"
 #include "common/unique_fd.h"
 
 namespace m365gate::config_detail {
 
-// ---- ASCII helpers (no locale; config_values.cpp) ----
+// ---- ASCII helpers (no locale; ascii_lower and is_ascii are common/text.h's) ----
 
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 inline bool is_hex(char c) {
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 inline bool is_lower_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z'); }
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 inline bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 inline bool is_punctuation(char c) {
     return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) ||
@@ -45,8 +45,6 @@ inline bool starts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
-std::string ascii_lowered(std::string_view in);
-bool is_ascii(std::string_view s);
 bool has_control(std::string_view s);
 
 // ---- messages (config_values.cpp; errno_text and fail_too_large in config.cpp) ----

@@ -145,7 +145,7 @@ void read_decision(const Section& s, DecisionSettings& decision) {
         })) {
         decision.always_accept.clear();
         for (const auto& local : *locals) {
-            decision.always_accept.push_back(ascii_lowered(local));
+            decision.always_accept.push_back(ascii_lower(local));
         }
     }
     if (auto delimiters = s.string("subaddress_delimiters")) {

@@ -110,7 +110,7 @@ std::optional<std::string> extra_key(const std::string& address) {
     if (!domain) {
         return std::nullopt;
     }
-    return ascii_lowered(std::string_view(address).substr(0, at)) + "@" + *domain;
+    return ascii_lower(std::string_view(address).substr(0, at)) + "@" + *domain;
 }
 
 void read_recipients(const Section& s, TenantConfig& t) {

@@ -69,19 +69,6 @@ std::optional<SysTime> toml_time(const toml::node& node, std::string& error) {
 
 // ---- ASCII helpers ----
 
-std::string ascii_lowered(std::string_view in) {
-    std::string out;
-    out.reserve(in.size());
-    for (char c : in) {
-        out.push_back(ascii_lower(c));
-    }
-    return out;
-}
-
-bool is_ascii(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return (unsigned char)c < 0x80; });
-}
-
 bool has_control(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](char c) { return is_control((unsigned char)c); });
 }
