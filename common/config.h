@@ -1,4 +1,5 @@
-// common/config.h - the whole of m365gate.toml as one typed struct, and the credential files.
+// common/config.h - the whole of m365gate.toml as one typed struct. The credential files it
+// names are common/credentials.h's.
 //
 // Nothing else in m365gate reads TOML. load_config() either returns a complete, validated
 // Config or throws ConfigError whose message names the file, the line and the key
@@ -18,7 +19,6 @@
 #include <string_view>
 #include <vector>
 
-#include "common/secret.h"
 #include "common/time.h"
 
 namespace m365gate {
@@ -151,17 +151,6 @@ Config parse_config(std::string_view text, const std::string& name);
 
 // "512M", "4G", "65536" (bytes), "1T" -> bytes; nullopt on junk or overflow.
 std::optional<std::uint64_t> parse_size(std::string_view text);
-
-// A credential file: either the secret alone on one line, or TOML with
-// `secret = "..."` and optional `expires = 2027-01-31T00:00:00Z` (TOML date-time or date).
-struct Credential {
-    Secret secret;
-    std::optional<SysTime> expires;
-};
-// Throws ConfigError naming the file: missing, unreadable, empty, readable by group or others
-// ("... is readable by group or others (mode 0644): chmod 600 FILE"), bad TOML, unknown key.
-Credential load_credential(const std::filesystem::path& file);
-Credential parse_credential(std::string_view text, const std::string& name);
 
 // Holds the config in force; readers take current() once per unit of work (P12).
 class ConfigHolder {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ostream>
 
+#include "common/credentials.h"
 #include "common/days.h"
 #include "ctl/ctl.h"
 

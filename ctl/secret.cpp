@@ -22,6 +22,7 @@
 #include <istream>
 #include <ostream>
 
+#include "common/credentials.h"
 #include "common/days.h"
 #include "common/safe_file.h"
 #include "ctl/ctl.h"

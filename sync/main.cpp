@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "common/config.h"
+#include "common/credentials.h"
 #include "common/log.h"
 #include "common/safe_file.h"
 #include "common/unique_fd.h"

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "common/config.h"
+#include "common/credentials.h"
 #include "store/store.h"
 
 namespace m365gate::sync {

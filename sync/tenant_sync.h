@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/credentials.h"
 #include "store/store.h"
 #include "sync/alerts.h"
 #include "sync/http.h"

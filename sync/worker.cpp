@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 
+#include "common/credentials.h"
 #include "common/log.h"
 #include "sync/graph.h"
 #include "sync/sync_error.h"

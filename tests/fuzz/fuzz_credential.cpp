@@ -1,4 +1,4 @@
-// tests/fuzz/fuzz_credential.cpp - the credential file parser (common/config.h
+// tests/fuzz/fuzz_credential.cpp - the credential file parser (common/credentials.h
 // parse_credential): the secret alone on one line, or TOML with secret and expires.
 //
 // Each input is parsed four ways: as it is; after a known secret line in TOML form; before
@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/config.h"
+#include "common/credentials.h"
 #include "fuzz_check.h"
 
 namespace {

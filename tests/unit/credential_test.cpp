@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/credentials.h"
 #include "tests/unit/temp_dir.h"
 
 using namespace m365gate;

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <sstream>
 
+#include "common/credentials.h"
 #include "ctl/ctl.h"
 #include "tests/unit/ctl_fixture.h"
 

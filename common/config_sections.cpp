@@ -1,0 +1,323 @@
+// common/config_sections.cpp - the readers of [store], [log], [milter], [sync] and [alerts]:
+// each section's list of known keys, and how each key is read and judged. The defaults are
+// the member initialisers in common/config.h; [[tenant]] is config_tenant.cpp's.
+
+#include <algorithm>
+#include <functional>
+
+#include "common/config.h"
+#include "common/config_internal.h"
+#include "common/zone.h"
+
+namespace m365gate {
+namespace config_detail {
+namespace {
+
+constexpr std::uint64_t max_sync_objects = 1'000'000'000;  // max_objects, max_pages
+constexpr std::uint64_t min_store_size = 1u << 20;         // 1M
+constexpr std::size_t max_reply_text = 400;
+
+bool read_char(std::string_view text, std::size_t& pos, char c) {
+    if (pos < text.size() && text[pos] == c) {
+        ++pos;
+        return true;
+    }
+    return false;
+}
+
+// d.d{1,3}.d{1,3} (RFC 3463)
+bool is_enhanced_status(std::string_view status) {
+    std::size_t pos = 0;
+    std::size_t groups = 0;
+    bool ok = true;
+    while (ok && groups < 3) {
+        const std::size_t start = pos;
+        while (pos < status.size() && is_digit(status[pos])) {
+            ++pos;
+        }
+        const std::size_t n = pos - start;
+        ok = groups == 0 ? n == 1 : (n >= 1 && n <= 3);
+        ++groups;
+        if (ok && groups < 3) {
+            ok = read_char(status, pos, '.');
+        }
+    }
+    return ok && pos == status.size();
+}
+
+// `user`, which a daemon drops to; never root (`why` says why not).
+void read_user(const Section& s, std::string& out, const char* why) {
+    s.read_nonempty("user", out);
+    if (out == "root") {
+        s.fail("user", std::string("must not be root: ") + why);
+    }
+}
+
+void read_reply(const Section& s, const std::string& prefix, char klass, Reply& out) {
+    const std::string kind = prefix == "reject" ? "a reject" : "a tempfail";
+    const std::string code_key = prefix + "_code";
+    if (const toml::node* n = s.node(code_key)) {
+        std::string code;
+        if (n->is_integer()) {
+            code = std::to_string(n->as_integer()->get());
+        } else if (n->is_string()) {
+            code = n->as_string()->get();
+        } else {
+            s.fail_type(*n, code_key, "a string such as \"550\"");
+        }
+        if (code.size() != 3 || !std::all_of(code.begin(), code.end(), is_digit) ||
+            code[0] != klass) {
+            s.fail(code_key, std::string("must be three digits starting with ") + klass + " for " +
+                                 kind + ", got " + quote_value(code));
+        }
+        out.code = code;
+    }
+    const std::string status_key = prefix + "_status";
+    if (auto status = s.string(status_key)) {
+        if (!is_enhanced_status(*status)) {
+            s.fail(status_key, "must be an enhanced status code such as \"" +
+                                   std::string(1, klass) + ".1.1\", got " + quote_value(*status));
+        }
+        if ((*status)[0] != klass) {
+            s.fail(status_key, std::string("must start with \"") + klass + ".\" for " + kind +
+                                   ", got " + quote_value(*status));
+        }
+        out.status = *status;
+    }
+    const std::string text_key = prefix + "_text";
+    if (auto text = s.string(text_key)) {
+        if (text->empty()) {
+            s.fail(text_key, "must not be empty");
+        }
+        for (unsigned char c : *text) {
+            if (c < 0x20 || c > 0x7e) {
+                s.fail(text_key, "must be printable ASCII on one line (no CR, LF or controls)");
+            }
+        }
+        if (text->size() > max_reply_text) {
+            s.fail(text_key, "longer than 400 bytes");
+        }
+        out.text = *text;
+    }
+}
+
+// [milter] socket and socket_mode.
+void read_milter_socket(const Section& s, MilterConfig& out) {
+    if (auto socket = s.text("socket")) {
+        bool ok = false;
+        for (std::string_view scheme : {"unix:", "local:", "inet:", "inet6:"}) {
+            ok = ok || (starts_with(*socket, scheme) && socket->size() > scheme.size());
+        }
+        if (!ok) {
+            s.fail("socket",
+                   "must start with unix:, local:, inet: or inet6:, got " + quote_value(*socket));
+        }
+        out.socket = *socket;
+    }
+    if (const toml::node* n = s.node("socket_mode")) {
+        if (!n->is_string()) {
+            s.fail_type(*n, "socket_mode", "a string of octal digits such as \"0660\"");
+        }
+        const std::string& mode = n->as_string()->get();
+        std::uint32_t value = 0;
+        bool ok = !mode.empty() && mode.size() <= 4;
+        for (char c : mode) {
+            ok = ok && c >= '0' && c <= '7';
+            value = value * 8 + std::uint32_t(c - '0');
+        }
+        if (!ok || value > 0777) {
+            s.fail("socket_mode",
+                   "must be octal permission bits such as \"0660\", got " + quote_value(mode));
+        }
+        out.socket_mode = value;
+    }
+}
+
+// The [milter] keys of the decision function.
+void read_decision(const Section& s, DecisionSettings& decision) {
+    s.read_choice<MilterMode>(
+        "mode", {{"enforce", MilterMode::enforce}, {"report", MilterMode::report}}, decision.mode);
+    if (auto locals = s.strings("always_accept", [](const std::string& v) -> std::string {
+            if (v.empty() || has_control(v) || v.find('@') != std::string::npos) {
+                return "must be a local part such as \"postmaster\", got " + quote_value(v);
+            }
+            return "";
+        })) {
+        decision.always_accept.clear();
+        for (const auto& local : *locals) {
+            decision.always_accept.push_back(ascii_lower(local));
+        }
+    }
+    if (auto delimiters = s.string("subaddress_delimiters")) {
+        for (char c : *delimiters) {
+            if (!is_punctuation(c) || c == '@') {
+                s.fail("subaddress_delimiters",
+                       "must be ASCII punctuation other than '@' (e.g. \"+\" or \"+-\"), got " +
+                           quote_value(*delimiters));
+            }
+        }
+        decision.subaddress_delimiters = *delimiters;
+    }
+    const std::initializer_list<std::pair<const char*, Verdict>> verdicts = {
+        {"accept", Verdict::accept}, {"reject", Verdict::reject}, {"tempfail", Verdict::tempfail}};
+    s.read_choice("on_cache_unavailable", verdicts, decision.on_cache_unavailable);
+    s.read_choice("on_stale", verdicts, decision.on_stale);
+    read_reply(s, "reject", '5', decision.reject);
+    read_reply(s, "tempfail", '4', decision.tempfail);
+}
+
+void read_secret_days(const Section& s, AlertConfig& out) {
+    std::vector<int> days;
+    const bool present = s.for_each_item(
+        "secret_days", "an array of integers",
+        [&](const toml::node& element, const std::string& item) {
+            if (!element.is_integer()) {
+                s.fail_at(element, "secret_days",
+                          item + "expected an integer, got " + type_name(element.type()));
+            }
+            const std::int64_t v = element.as_integer()->get();
+            if (v < 1 || v > 365) {
+                s.fail_at(element, "secret_days",
+                          item + "must be from 1 to 365, got " + std::to_string(v));
+            }
+            days.push_back(int(v));
+        });
+    if (present) {
+        std::sort(days.begin(), days.end(), std::greater<int>());
+        days.erase(std::unique(days.begin(), days.end()), days.end());
+        out.secret_days = std::move(days);
+    }
+}
+
+}  // namespace
+
+void read_store(const std::string& file, const toml::table& table, StoreConfig& out) {
+    const Section s(file, table, "[store]", {"path", "max_size"});
+    s.read_nonempty("path", out.path);
+    read_size(s, "max_size", min_store_size, out.max_size);
+}
+
+void read_log(const std::string& file, const toml::table& table, LogConfig& out) {
+    const Section s(file, table, "[log]", {"target", "file", "level", "rejections"});
+    s.read_choice<LogTarget>(
+        "target",
+        {{"syslog", LogTarget::syslog}, {"stderr", LogTarget::stderr_}, {"file", LogTarget::file}},
+        out.target);
+    s.read("file", out.file);
+    s.read_choice<std::string>("level",
+                               {{"trace", "trace"},
+                                {"debug", "debug"},
+                                {"info", "info"},
+                                {"warn", "warn"},
+                                {"error", "error"}},
+                               out.level);
+    s.read("rejections", out.rejections);
+    if (out.target == LogTarget::file && out.file.empty()) {
+        s.fail("target", "target = \"file\" needs [log] file");
+    }
+}
+
+void read_milter(const std::string& file, const toml::table& table, MilterConfig& out,
+                 DecisionSettings& decision) {
+    const Section s(file, table, "[milter]",
+                    {"socket", "socket_mode", "socket_group", "user", "group", "pid_file",
+                     "timeout", "stop_timeout", "mode", "always_accept", "subaddress_delimiters",
+                     "on_cache_unavailable", "on_stale", "reject_code", "reject_status",
+                     "reject_text", "tempfail_code", "tempfail_status", "tempfail_text"});
+    read_milter_socket(s, out);
+    s.read("socket_group", out.socket_group);
+    read_user(s, out.user, "the milter faces the Internet");
+    s.read("group", out.group);
+    s.read("pid_file", out.pid_file);
+    s.read("timeout", out.timeout);
+    s.read("stop_timeout", out.stop_timeout);
+    read_decision(s, decision);
+}
+
+void read_sync(const std::string& file, const toml::table& table, SyncConfig& out) {
+    const Section s(
+        file, table, "[sync]",
+        {"interval", "full_every", "stale_after", "max_shrink", "ca_file", "request_timeout",
+         "connect_timeout", "max_retries", "max_backoff", "max_objects", "max_pages",
+         "round_budget", "max_spill_size", "user", "pid_file"});
+    s.read("interval", out.interval);
+    s.read("full_every", out.full_every);
+    s.read("stale_after", out.stale_after);
+    if (const toml::node* n = s.node("max_shrink")) {
+        double v = 0;
+        if (n->is_floating_point()) {
+            v = n->as_floating_point()->get();
+        } else if (n->is_integer()) {
+            v = double(n->as_integer()->get());
+        } else {
+            s.fail_type(*n, "max_shrink", "a number from 0 to 1");
+        }
+        if (!(v >= 0.0 && v <= 1.0)) {
+            s.fail("max_shrink", "must be a fraction from 0 to 1 (0.25 = a quarter)");
+        }
+        out.max_shrink = v;
+    }
+    s.read("ca_file", out.ca_file);
+    s.read("request_timeout", out.request_timeout);
+    s.read("connect_timeout", out.connect_timeout);
+    s.read("max_retries", out.max_retries, 0, 20);
+    s.read("max_backoff", out.max_backoff);
+    s.read("max_objects", out.max_objects, 1, max_sync_objects);
+    s.read("max_pages", out.max_pages, 0, max_sync_objects);
+    s.read("round_budget", out.round_budget);
+    read_size(s, "max_spill_size", 0, out.max_spill_size);
+    if (out.max_spill_size != 0 && out.max_spill_size < min_store_size) {
+        s.fail("max_spill_size", "must be 0 (the store's max_size) or at least 1M");
+    }
+    read_user(s, out.user, "the sync worker never runs as root");
+    s.read("pid_file", out.pid_file);
+}
+
+void read_alerts(const std::string& file, const toml::table& table, AlertConfig& out) {
+    const Section s(file, table, "[alerts]",
+                    {"mail_to", "mail_from", "sendmail", "webhook", "language", "timezone",
+                     "secret_days", "sync_failure_after"});
+    if (auto to = s.strings("mail_to", check_address)) {
+        out.mail_to = std::move(*to);
+    }
+    if (auto from = s.text("mail_from")) {
+        const std::string error = check_address(*from);
+        if (!error.empty()) {
+            s.fail("mail_from", error);
+        }
+        out.mail_from = *from;
+    }
+    s.read_nonempty("sendmail", out.sendmail);
+    if (auto webhook = s.text("webhook")) {
+        if (!webhook->empty()) {
+            const std::string error = check_url(*webhook, true);
+            if (!error.empty()) {
+                s.fail("webhook", error + " (or \"\" for none)");
+            }
+        }
+        out.webhook = *webhook;
+    }
+    s.read_choice<std::string>("language", {{"en", "en"}, {"ja", "ja"}}, out.language);
+    if (auto zone = s.text("timezone")) {
+        if (!zone_exists(*zone)) {
+            s.fail("timezone", "unknown time zone " + quote_value(*zone) +
+                                   " (an IANA name from /usr/share/zoneinfo, e.g. "
+                                   "\"Asia/Tokyo\", or \"UTC\")");
+        }
+        out.timezone = *zone;
+    }
+    read_secret_days(s, out);
+    s.read("sync_failure_after", out.sync_failure_after);
+}
+
+}  // namespace config_detail
+
+std::uint64_t effective_max_pages(const SyncConfig& sync) {
+    return sync.max_pages != 0 ? sync.max_pages : sync.max_objects / 100 + 1000;
+}
+
+std::uint64_t effective_max_spill_size(const SyncConfig& sync, const StoreConfig& store) {
+    return sync.max_spill_size != 0 ? sync.max_spill_size : store.max_size;
+}
+
+}  // namespace m365gate
