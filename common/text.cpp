@@ -23,8 +23,13 @@ std::string log_value(std::string_view in, std::size_t max_len) {
     if (value.find_first_of(" \"=") == std::string::npos) {
         return value;
     }
+    return quote_escaped(value);
+}
+
+std::string quote_escaped(std::string_view in) {
     std::string out = "\"";
-    for (char c : value) {
+    out.reserve(in.size() + 2);
+    for (char c : in) {
         if (c == '"' || c == '\\') {
             out.push_back('\\');
         }

@@ -18,6 +18,10 @@ std::string log_value(std::string_view in, std::size_t max_len = 320);
 inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 std::string ascii_lower(std::string_view in);
 
+// `in` between double quotes, with '"' and '\\' escaped by a backslash (a TOML basic string
+// or a quoted log value; the caller makes sure nothing else needs escaping).
+std::string quote_escaped(std::string_view in);
+
 // Every byte below 0x80.
 bool is_ascii(std::string_view s) noexcept;
 

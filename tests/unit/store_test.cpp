@@ -778,23 +778,35 @@ TEST_CASE(
     CHECK(all_addresses(store, "contoso").size() == 100);
 }
 
+// Runs fn(txn) in a raw LMDB transaction on the store's files, outside Store: what another
+// m365gate version would do. Commits a write transaction when fn returns.
+template <typename Fn>
+void with_raw_txn(const std::filesystem::path& dir, bool write, Fn fn) {
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 8);
+    REQUIRE(mdb_env_open(env, dir.c_str(), write ? 0 : MDB_RDONLY, 0640) == 0);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, write ? 0 : MDB_RDONLY, &txn) == 0);
+    fn(txn);
+    if (write) {
+        REQUIRE(mdb_txn_commit(txn) == 0);
+    } else {
+        mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+}
+
 TEST_CASE("a store of an unknown schema version is refused with a clear error", "[store][schema]") {
     TempDir dir;
     { Store store(dir.path(), writer_options()); }
-    {  // What a future m365gate would leave behind.
-        MDB_env* env = nullptr;
-        REQUIRE(mdb_env_create(&env) == 0);
-        mdb_env_set_maxdbs(env, 8);
-        REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0640) == 0);
-        MDB_txn* txn = nullptr;
-        REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    // What a future m365gate would leave behind.
+    with_raw_txn(dir.path(), true, [](MDB_txn* txn) {
         MDB_dbi meta;
         REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
         MDB_val k{6, const_cast<char*>("schema")}, v{2, const_cast<char*>("99")};
         REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
-        REQUIRE(mdb_txn_commit(txn) == 0);
-        mdb_env_close(env);
-    }
+    });
     for (const auto& options : {writer_options(), reader_options()}) {
         try {
             Store store(dir.path(), options);
@@ -818,52 +830,34 @@ TEST_CASE("a writer empties the probe index an older m365gate left, and marks ve
     // with records that this version's writes will not keep up, so an older reader must not
     // find them after this writer changed the list.
     const auto raw_put = [&](const char* db, std::string_view key, std::string_view value) {
-        MDB_env* env = nullptr;
-        REQUIRE(mdb_env_create(&env) == 0);
-        mdb_env_set_maxdbs(env, 8);
-        REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0640) == 0);
-        MDB_txn* txn = nullptr;
-        REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-        MDB_dbi dbi;
-        REQUIRE(mdb_dbi_open(txn, db, MDB_CREATE, &dbi) == 0);
-        MDB_val k{key.size(), const_cast<char*>(key.data())};
-        MDB_val v{value.size(), const_cast<char*>(value.data())};
-        REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
-        REQUIRE(mdb_txn_commit(txn) == 0);
-        mdb_env_close(env);
+        with_raw_txn(dir.path(), true, [&](MDB_txn* txn) {
+            MDB_dbi dbi;
+            REQUIRE(mdb_dbi_open(txn, db, MDB_CREATE, &dbi) == 0);
+            MDB_val k{key.size(), const_cast<char*>(key.data())};
+            MDB_val v{value.size(), const_cast<char*>(value.data())};
+            REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+        });
     };
-    const auto raw_count = [&](const char* db) -> std::size_t {
-        MDB_env* env = nullptr;
-        REQUIRE(mdb_env_create(&env) == 0);
-        mdb_env_set_maxdbs(env, 8);
-        REQUIRE(mdb_env_open(env, dir.path().c_str(), MDB_RDONLY, 0640) == 0);
-        MDB_txn* txn = nullptr;
-        REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
-        MDB_dbi dbi;
+    const auto raw_count = [&](const char* db) {
         std::size_t n = 0;
-        if (mdb_dbi_open(txn, db, 0, &dbi) == 0) {
+        with_raw_txn(dir.path(), false, [&](MDB_txn* txn) {
+            MDB_dbi dbi;
+            if (mdb_dbi_open(txn, db, 0, &dbi) != 0) return;
             MDB_stat st{};
             REQUIRE(mdb_stat(txn, dbi, &st) == 0);
             n = st.ms_entries;
-        }
-        mdb_txn_abort(txn);
-        mdb_env_close(env);
+        });
         return n;
     };
-    const auto raw_schema = [&]() -> std::string {
-        MDB_env* env = nullptr;
-        REQUIRE(mdb_env_create(&env) == 0);
-        mdb_env_set_maxdbs(env, 8);
-        REQUIRE(mdb_env_open(env, dir.path().c_str(), MDB_RDONLY, 0640) == 0);
-        MDB_txn* txn = nullptr;
-        REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
-        MDB_dbi meta;
-        REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-        MDB_val k{6, const_cast<char*>("schema")}, v{};
-        REQUIRE(mdb_get(txn, meta, &k, &v) == 0);
-        std::string out(static_cast<const char*>(v.mv_data), v.mv_size);
-        mdb_txn_abort(txn);
-        mdb_env_close(env);
+    const auto raw_schema = [&]() {
+        std::string out;
+        with_raw_txn(dir.path(), false, [&](MDB_txn* txn) {
+            MDB_dbi meta;
+            REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+            MDB_val k{6, const_cast<char*>("schema")}, v{};
+            REQUIRE(mdb_get(txn, meta, &k, &v) == 0);
+            out.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+        });
         return out;
     };
     raw_put("probe", std::string("\0\0\0\1", 4), "a header an older version wrote");
