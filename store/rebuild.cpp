@@ -280,13 +280,7 @@ void Rebuild::put_object(ObjectKind kind, std::string_view object_id,
     if (st.staged || st.broken)
         throw StoreError(StoreError::Kind::other, "Rebuild::put_object() after stage()");
     std::vector<std::string_view> list(canonical_addresses.begin(), canonical_addresses.end());
-    std::sort(list.begin(), list.end());
-    list.erase(std::unique(list.begin(), list.end()), list.end());
-    list.erase(std::remove_if(list.begin(), list.end(),
-                              [](std::string_view a) {
-                                  return a.empty() || a.find('\n') != std::string_view::npos;
-                              }),
-               list.end());
+    tidy_addresses(list);
     if (list.empty()) return;
 
     const std::string enc_id = encode_object_id(object_id);

@@ -12,6 +12,7 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -124,6 +125,18 @@ std::vector<std::string> split_lines(std::string_view s);
 // last_success from a value of "state" without parsing its JSON (the decision's hot path);
 // nullopt when the value is not a state record.
 std::optional<std::int64_t> decode_last_success(std::string_view state);
+
+// An object's addresses as the store keeps them: sorted, each once, none empty and none with a
+// '\n' (the separator of the objects record). Writer and Rebuild both store lists this way.
+template <typename Text>
+void tidy_addresses(std::vector<Text>& list) {
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+    list.erase(
+        std::remove_if(list.begin(), list.end(),
+                       [](const Text& a) { return a.empty() || a.find('\n') != Text::npos; }),
+        list.end());
+}
 
 // One key of one database (env.cpp). get(): nullopt when missing, else a view into the map
 // (valid until the transaction ends or writes). del(): false when missing.

@@ -134,13 +134,7 @@ void Writer::put_object(std::string_view tenant, ObjectKind kind, std::string_vi
     const std::string okey = prefix + enc_id;
 
     std::vector<std::string> now = canonical_addresses;
-    std::sort(now.begin(), now.end());
-    now.erase(std::unique(now.begin(), now.end()), now.end());
-    now.erase(std::remove_if(now.begin(), now.end(),
-                             [](const std::string& a) {
-                                 return a.empty() || a.find('\n') != std::string::npos;
-                             }),
-              now.end());
+    tidy_addresses(now);
 
     const auto old_value = get(txn_->txn.get(), s.objects, okey, s.dir);
     std::vector<std::string> before;
