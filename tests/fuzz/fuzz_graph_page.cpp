@@ -61,7 +61,7 @@ void check_addresses(const std::vector<std::string>& out, const DomainSet& manag
     FUZZ_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), "not unique");
     for (const auto& a : out) {
         FUZZ_CHECK(in_managed_domain(a, managed), a);
-        FUZZ_CHECK(a.size() <= store::max_address_octets, a);
+        FUZZ_CHECK(a.size() <= max_address_octets, a);
         FUZZ_CHECK(a.find_first_of(std::string_view("\0\r\n", 3)) == std::string::npos, a);
     }
 }

@@ -403,7 +403,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (parsed) {
         const std::string key = canonical_key(*parsed);
         FUZZ_CHECK(!parsed->local.empty() && !parsed->domain.empty(), key);
-        FUZZ_CHECK(key.size() <= store::max_address_octets, key);
+        FUZZ_CHECK(key.size() <= max_address_octets, key);
         FUZZ_CHECK(key.find_first_of(std::string_view("\0\r\n", 3)) == std::string::npos, key);
         FUZZ_CHECK(canonical_address(rcpt) == key, key);
         // A domain that parses is ASCII: U-labels became A-labels.
@@ -429,10 +429,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
             escaped += "\"@" + parsed->domain;
             const std::string quoted = "\"" + parsed->local + "\"@" + parsed->domain;
-            if (quoted.size() <= store::max_address_octets) {
+            if (quoted.size() <= max_address_octets) {
                 FUZZ_CHECK(canonical_address(quoted) == key, key);
             }
-            if (escaped.size() <= store::max_address_octets) {
+            if (escaped.size() <= max_address_octets) {
                 FUZZ_CHECK(canonical_address(escaped) == key, key);
             }
         }
