@@ -59,5 +59,10 @@ foreach(i RANGE 0 ${hardening_last} 2)
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${script}.sh ${hardening_tools})
     set_tests_properties(${script} PROPERTIES
         ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS "integration;hardening"
-        TIMEOUT ${timeout} SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+        TIMEOUT ${timeout} SKIP_RETURN_CODE 77)
 endforeach()
+# Only the load test runs alone: its point is sustained load on both cores. The others assert
+# what a user sees (answers, files, exit statuses), wait with wait_for rather than sleeps, and
+# take their ports and directories at runtime, so they share the machine with other tests
+# (ctest -j2); run alone they left one core idle for five minutes of every CI run.
+set_tests_properties(load_postfix_sync PROPERTIES RUN_SERIAL TRUE)
