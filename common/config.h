@@ -30,6 +30,8 @@ public:
 
 enum class Verdict { accept, reject, tempfail };
 enum class MilterMode { enforce, report };
+// "enforce" | "report": the words m365gate.toml, logs and status use.
+const char* mode_name(MilterMode mode);
 enum class LogTarget { syslog, stderr_, file };
 
 // A reply: "550", "5.1.1", "<{address}>: Recipient address rejected: user unknown".
@@ -126,6 +128,11 @@ struct TenantConfig {
     std::vector<std::string> alert_mail_to;
     std::vector<std::string> extra_recipients;  // lowercased, domain as an A-label
     std::filesystem::path extra_recipients_file;
+    // Per-tenant rollout: a tenant's own mode ([milter] mode when absent), and enabled = false
+    // to keep a tenant configured but neither synced nor enforced (its domains are answered
+    // as unmanaged, its stored list is kept for when it is enabled again).
+    std::optional<MilterMode> mode;
+    bool enabled = true;
     int line = 0;  // line of the [[tenant]] table, for messages
 };
 

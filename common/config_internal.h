@@ -224,6 +224,8 @@ private:
 
 // A size: a string such as "4G" or an integer number of bytes, at least `min` ("1M").
 void read_size(const Section& s, std::string_view key, std::uint64_t min, std::uint64_t& out);
+// `mode` = "enforce" | "report", in [milter] and in a [[tenant]].
+void read_mode(const Section& s, MilterMode& out);
 
 // ---- sections (config_sections.cpp, config_tenant.cpp) ----
 

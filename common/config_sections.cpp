@@ -135,8 +135,7 @@ void read_milter_socket(const Section& s, MilterConfig& out) {
 
 // The [milter] keys of the decision function.
 void read_decision(const Section& s, DecisionSettings& decision) {
-    s.read_choice<MilterMode>(
-        "mode", {{"enforce", MilterMode::enforce}, {"report", MilterMode::report}}, decision.mode);
+    read_mode(s, decision.mode);
     if (auto locals = s.strings("always_accept", [](const std::string& v) -> std::string {
             if (v.empty() || has_control(v) || v.find('@') != std::string::npos) {
                 return "must be a local part such as \"postmaster\", got " + quote_value(v);
@@ -190,6 +189,11 @@ void read_secret_days(const Section& s, AlertConfig& out) {
 }
 
 }  // namespace
+
+void read_mode(const Section& s, MilterMode& out) {
+    s.read_choice<MilterMode>(
+        "mode", {{"enforce", MilterMode::enforce}, {"report", MilterMode::report}}, out);
+}
 
 void read_store(const std::string& file, const toml::table& table, StoreConfig& out) {
     const Section s(file, table, "[store]", {"path", "max_size"});
@@ -311,6 +315,8 @@ void read_alerts(const std::string& file, const toml::table& table, AlertConfig&
 }
 
 }  // namespace config_detail
+
+const char* mode_name(MilterMode mode) { return mode == MilterMode::report ? "report" : "enforce"; }
 
 std::uint64_t effective_max_pages(const SyncConfig& sync) {
     return sync.max_pages != 0 ? sync.max_pages : sync.max_objects / 100 + 1000;

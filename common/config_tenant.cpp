@@ -1,5 +1,5 @@
 // common/config_tenant.cpp - the [[tenant]] tables: names, IDs, the secret's expiry, domains
-// (unique across tenants), endpoints and extra recipients.
+// (unique across tenants), endpoints, extra recipients, and the tenant's mode and enabled.
 
 #include <map>
 #include <utility>
@@ -140,6 +140,11 @@ TenantConfig read_tenant(const Section& s, SeenDomains& seen_domains) {
     s.read("include_upn", t.include_upn);
     read_endpoints(s, t);
     read_recipients(s, t);
+    if (s.node("mode") != nullptr) {
+        t.mode.emplace();
+        read_mode(s, *t.mode);
+    }
+    s.read("enabled", t.enabled);
     return t;
 }
 
@@ -159,7 +164,7 @@ void read_tenants(const std::string& file, const toml::node& node, Config& cfg) 
             file, *element.as_table(), "[[tenant]] #" + std::to_string(index),
             {"name", "tenant_id", "client_id", "client_secret_file", "client_secret_expires",
              "domains", "include_upn", "login_endpoint", "graph_endpoint", "alert_mail_to",
-             "extra_recipients", "extra_recipients_file"});
+             "extra_recipients", "extra_recipients_file", "mode", "enabled"});
         // The name first, so that a duplicate is told before its domains clash.
         if (const toml::node* name_node = s.node("name"); name_node && name_node->is_string()) {
             if (const TenantConfig* first = cfg.find_tenant(name_node->as_string()->get())) {

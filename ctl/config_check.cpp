@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ostream>
@@ -184,6 +185,13 @@ void check_log(const LogConfig& log, std::ostream& out, Findings& findings) {
     }
 }
 
+// A tenant disabled, or with a mode of its own other than [milter]'s.
+bool some_tenant_differs(const Config& cfg) {
+    return std::any_of(cfg.tenants.begin(), cfg.tenants.end(), [&](const TenantConfig& t) {
+        return !t.enabled || (t.mode && *t.mode != cfg.decision.mode);
+    });
+}
+
 void check_milter(const Config& cfg, std::ostream& out, Findings& findings) {
     const auto& d = cfg.decision;
     out << "[milter]  socket " << cfg.milter.socket << " (mode "
@@ -192,6 +200,7 @@ void check_milter(const Config& cfg, std::ostream& out, Findings& findings) {
         << cfg.milter.pid_file.string() << "\n";
     out << "          mode "
         << (d.mode == MilterMode::report ? "report (would-reject only)" : "enforce")
+        << (some_tenant_differs(cfg) ? " (some tenants differ, below)" : "")
         << "; unknown recipient: " << d.reject.code << " " << d.reject.status
         << "; no data: " << verdict_name(d.on_cache_unavailable)
         << "; stale: " << verdict_name(d.on_stale) << "\n";
@@ -262,6 +271,14 @@ void check_tenant(const Config& cfg, const TenantConfig& tenant, std::int64_t no
                   std::ostream& out, Findings& findings) {
     out << "\ntenant " << tenant.name << ": tenant_id " << tenant.tenant_id << ", client_id "
         << tenant.client_id << "\n";
+    if (!tenant.enabled) {
+        out << "  mode:            disabled (enabled = false): not synced, not enforced; "
+               "credentials not checked\n";
+        return;
+    }
+    if (tenant.mode && *tenant.mode != cfg.decision.mode) {
+        out << "  mode:            " << mode_name(*tenant.mode) << " (the tenant's own)\n";
+    }
     out << "  endpoints:       " << tenant.login_endpoint << ", " << tenant.graph_endpoint << "\n";
     out << "  domains:         "
         << (tenant.domains.empty() ? std::string("verified domains with Email, from Graph")

@@ -121,13 +121,30 @@ std::string last_error_text(const store::TenantState& st) {
                       (st.last_error_code.empty() ? "" : " " + st.last_error_code) + "]");
 }
 
+bool is_disabled(const TenantRow& row) { return row.config != nullptr && !row.config->enabled; }
+
+// A disabled tenant is neither synced nor enforced: nothing about it to watch.
+TenantHealth row_health(const Config& cfg, const TenantRow& row, std::int64_t now) {
+    return is_disabled(row) ? TenantHealth{}
+                            : evaluate_tenant(cfg, row.state, config_expiry(row.config), now);
+}
+
+// The mode the milter applies to the tenant's domains; a tenant only in the store has
+// [milter]'s.
+const char* row_mode(const Config& cfg, const TenantRow& row) {
+    return mode_name(row.config != nullptr && row.config->mode ? *row.config->mode
+                                                               : cfg.decision.mode);
+}
+
 // One tenant of `status --json` (docs/m365gatectl.md has the fields).
 nlohmann::json tenant_json(const Config& cfg, const TenantRow& row, std::int64_t now) {
-    const auto health = evaluate_tenant(cfg, row.state, config_expiry(row.config), now);
+    const auto health = row_health(cfg, row, now);
     const auto [expires, source] = secret_expiry(row.state, config_expiry(row.config));
     nlohmann::json t;
     t["name"] = row.name;
     t["in_config"] = row.config != nullptr;
+    t["enabled"] = !is_disabled(row);
+    t["mode"] = row_mode(cfg, row);
     const store::TenantState st = row.state.value_or(store::TenantState{});
     t["synced"] = row.state.has_value();
     t["last_attempt"] = time_json(st.last_attempt);
@@ -162,13 +179,17 @@ nlohmann::json tenant_json(const Config& cfg, const TenantRow& row, std::int64_t
 
 // One tenant of `status` for people.
 void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std::ostream& out) {
-    const auto health = evaluate_tenant(cfg, row.state, config_expiry(row.config), now);
+    const auto health = row_health(cfg, row, now);
     const auto [expires, source] = secret_expiry(row.state, config_expiry(row.config));
     const store::TenantState st = row.state.value_or(store::TenantState{});
     out << "\ntenant " << row.name << (row.config ? "" : "  (in the store, not in the config)")
         << "\n";
     out << "  health:         " << to_string(health.level)
         << (health.problems.empty() ? "" : " - " + join(health.problems, "; ")) << "\n";
+    out << "  mode:           "
+        << (is_disabled(row) ? "disabled (enabled = false: not synced, not enforced)"
+                             : row_mode(cfg, row))
+        << "\n";
     out << "  last attempt:   " << format_time(st.last_attempt) << age_suffix(st.last_attempt, now)
         << "\n";
     out << "  last success:   " << format_time(st.last_success) << age_suffix(st.last_success, now)
@@ -274,7 +295,7 @@ int run_status(const Config& cfg, bool json, std::int64_t now, std::ostream& out
         nlohmann::json doc;
         doc["now"] = format_time(now);
         doc["store"] = {{"path", cfg.store.path.string()}, {"file_size", file_size}};
-        doc["mode"] = cfg.decision.mode == MilterMode::report ? "report" : "enforce";
+        doc["mode"] = mode_name(cfg.decision.mode);
         doc["tenants"] = nlohmann::json::array();
         for (const auto& row : rows) {
             doc["tenants"].push_back(tenant_json(cfg, row, now));
@@ -284,8 +305,7 @@ int run_status(const Config& cfg, bool json, std::int64_t now, std::ostream& out
     }
 
     out << "store:  " << cfg.store.path.string() << " (" << file_size / 1024 << " KiB)"
-        << "\nmode:   " << (cfg.decision.mode == MilterMode::report ? "report" : "enforce")
-        << "\nnow:    " << format_time(now) << "\n";
+        << "\nmode:   " << mode_name(cfg.decision.mode) << "\nnow:    " << format_time(now) << "\n";
     for (const auto& row : rows) {
         print_tenant(cfg, row, now, out);
     }
@@ -323,6 +343,10 @@ int run_check(const Config& cfg, std::int64_t now, std::ostream& out) {
     for (const auto& row : rows) {
         if (row.config == nullptr) {
             continue;  // left in the store after removal from the config: not monitored
+        }
+        if (is_disabled(row)) {
+            parts.push_back(row.name + ": disabled");  // configured, not synced: not monitored
+            continue;
         }
         const auto health = evaluate_tenant(cfg, row.state, config_expiry(row.config), now);
         worst = std::max(worst, health.level);

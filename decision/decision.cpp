@@ -146,9 +146,11 @@ bool find_subaddress(const Address& addr, const std::vector<std::size_t>& cuts,
 }
 
 // Steps 1-8 in order, into `d`: the first step that decides ends the walk.
+// `owner` receives the policy of the tenant that owns the domain, when the config has one.
 void decide_enforced(std::string_view rcpt, const DecisionSettings& settings,
                      const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
-                     std::int64_t now, bool describe_object, Decision& d) {
+                     std::int64_t now, bool describe_object, Decision& d,
+                     const TenantPolicy*& owner) {
     // 1. Strip <>, drop a source route, split at the last '@', unquote a quoted dot-atom local
     //    part (parse_rcpt does all of it, length bound first).
     if (is_null_path(rcpt)) {
@@ -166,8 +168,15 @@ void decide_enforced(std::string_view rcpt, const DecisionSettings& settings,
     //    dot removed, U-labels as A-labels, ASCII lowercased. Exact match only: a subdomain of
     //    a managed domain is not managed.
     const TenantPolicy* policy = owning_tenant(addr->domain, tenants, snapshot, d.tenant);
+    owner = policy;
     if (d.tenant.empty()) {
         settle(d, Verdict::accept, "unmanaged_domain", 2);
+        return;
+    }
+    //    A tenant configured with enabled = false is not enforced: its domains are answered
+    //    as unmanaged (the reason tells them apart in a lookup).
+    if (policy != nullptr && !policy->enabled) {
+        settle(d, Verdict::accept, "tenant_disabled", 2);
         return;
     }
 
@@ -216,10 +225,12 @@ Decision decide(std::string_view rcpt, const DecisionSettings& settings,
                 const std::vector<TenantPolicy>& tenants, const Snapshot* snapshot,
                 std::int64_t now, bool describe_object) {
     Decision d;  // the one Decision of this RCPT: every step writes into it, none copies it
-    decide_enforced(rcpt, settings, tenants, snapshot, now, describe_object, d);
+    const TenantPolicy* owner = nullptr;
+    decide_enforced(rcpt, settings, tenants, snapshot, now, describe_object, d, owner);
     d.would_be = d.verdict;
-    // Report mode: nothing is refused; the caller logs would_be as a would-reject/tempfail.
-    if (settings.mode == MilterMode::report) {
+    // Report mode, the owning tenant's or else [milter]'s: nothing is refused; the caller logs
+    // would_be as a would-reject/tempfail.
+    if ((owner != nullptr && owner->mode ? *owner->mode : settings.mode) == MilterMode::report) {
         d.verdict = Verdict::accept;
     }
     return d;
@@ -231,6 +242,8 @@ std::vector<TenantPolicy> tenant_policies(const Config& cfg) {
     for (const auto& t : cfg.tenants) {
         TenantPolicy p;  // the config already holds A-labels; canonicalised again all the same
         p.name = t.name;
+        p.mode = t.mode;
+        p.enabled = t.enabled;
         for (const auto& domain : t.domains) {
             std::string canonical = canonical_domain(domain);
             if (!canonical.empty() && !contains(p.domains, canonical)) {

@@ -23,13 +23,15 @@ struct TenantPolicy {
     std::string name;
     std::vector<std::string> domains;           // canonical
     std::vector<std::string> extra_recipients;  // canonical
+    std::optional<MilterMode> mode;             // the tenant's own; none: [milter] mode
+    bool enabled = true;                        // false: its domains are not managed
 };
 
 struct Decision {
     Verdict verdict = Verdict::accept;   // what the MTA is told (after report mode)
     Verdict would_be = Verdict::accept;  // the verdict before report mode
     // Fixed tokens, grouped on by logs and reports: unparseable, null_sender_rcpt (for "<>"),
-    // unmanaged_domain, cache_unavailable, always_accept, known, extra_recipient,
+    // unmanaged_domain, tenant_disabled, cache_unavailable, always_accept, known, extra_recipient,
     // known_subaddress, stale, unknown_recipient. Always a string literal: no allocation per RCPT.
     std::string_view reason;
     std::string tenant;   // "" when the domain is not managed

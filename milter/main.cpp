@@ -301,8 +301,8 @@ void open_socket(const MilterConfig& mc, const std::optional<Identity>& identity
     }
 }
 
-// "contoso:3,fabrikam:1": tenants and their managed domain counts, from the store when it is
-// readable, else from the config.
+// "contoso:3,fabrikam:1(report)": tenants, their managed domain counts (from the store when it is
+// readable, else from the config), and a mode other than [milter]'s or "(disabled)".
 std::string tenant_summary(const Config& cfg, milter::App& app) {
     std::string out;
     const auto st = app.store().get();
@@ -326,11 +326,14 @@ std::string tenant_summary(const Config& cfg, milter::App& app) {
             out += ',';
         }
         out += t.name + ":" + std::to_string(count);
+        if (!t.enabled) {
+            out += "(disabled)";
+        } else if (t.mode && *t.mode != cfg.decision.mode) {
+            out += std::string("(") + mode_name(*t.mode) + ")";
+        }
     }
     return out.empty() ? "-" : out;
 }
-
-const char* mode_name(MilterMode mode) { return mode == MilterMode::report ? "report" : "enforce"; }
 
 void apply_log_level(const LogConfig& log) {
     spdlog::set_level(spdlog::level::from_str(log.level));

@@ -312,7 +312,8 @@ See m365gate-sync(8), m365gate.toml(5).)");
         ->needs(once_opt);
     app.add_flag("--full", cl.full, "full sync even when delta links exist (with --once)")
         ->needs(once_opt);
-    app.add_option("--tenant", cl.tenants, "only this tenant (repeatable)");
+    app.add_option("--tenant", cl.tenants,
+                   "only this tenant (repeatable; not one with enabled = false)");
     app.add_flag("--check-config", cl.check_config, "check the configuration and exit (0 or 78)");
     app.add_flag("--version", cl.version, "print the version and exit");
     try {
@@ -329,15 +330,26 @@ std::optional<int> load_startup_config(const CommandLine& cl, std::shared_ptr<co
     try {
         cfg = std::make_shared<const Config>(load_config(cl.config_file));
         for (const auto& name : cl.tenants) {
-            if (cfg->find_tenant(name) == nullptr) {
+            const TenantConfig* t = cfg->find_tenant(name);
+            if (t == nullptr) {
                 throw ConfigError(cl.config_file + ": --tenant " + name + ": no such tenant");
+            }
+            if (!t->enabled) {
+                throw ConfigError(cl.config_file + ": --tenant " + name +
+                                  ": disabled (enabled = false in its [[tenant]]): not synced");
             }
         }
         if (cl.check_config) {
+            std::size_t disabled = 0;
             for (const auto& t : cfg->tenants) {
+                if (!t.enabled) {
+                    ++disabled;  // its credential may not exist yet: a tenant being prepared
+                    continue;
+                }
                 load_credential(t.client_secret_file);
             }
-            std::cout << cl.config_file << ": OK (" << cfg->tenants.size() << " tenants)\n";
+            std::cout << cl.config_file << ": OK (" << cfg->tenants.size() << " tenants"
+                      << (disabled ? ", " + std::to_string(disabled) + " disabled" : "") << ")\n";
             return 0;
         }
         setup_logging(cfg->log, "m365gate-sync");

@@ -37,12 +37,15 @@ void Worker::set_config(std::shared_ptr<const Config> cfg, bool reload) {
     cfg_ = std::move(cfg);
     std::vector<std::string> changed;
     for (const auto& t : cfg_->tenants) {
-        if (adopt_tenant(t, reload)) {
+        if (t.enabled && adopt_tenant(t, reload)) {
             changed.push_back(t.name);
         }
     }
+    // A tenant removed or disabled loses its token and credential; enabled again, it starts
+    // afresh (its stored list and delta links are kept).
     for (auto it = runtime_.begin(); it != runtime_.end();) {
-        it = cfg_->find_tenant(it->first) == nullptr ? runtime_.erase(it) : std::next(it);
+        const TenantConfig* t = cfg_->find_tenant(it->first);
+        it = t == nullptr || !t->enabled ? runtime_.erase(it) : std::next(it);
     }
 
     // After a reload that changed a secret, ask for a token at once and say whether the new
@@ -164,6 +167,9 @@ std::vector<TenantOutcome> Worker::run_round(const RoundOptions& options) {
         if (!options.tenants.empty() && std::find(options.tenants.begin(), options.tenants.end(),
                                                   t.name) == options.tenants.end()) {
             continue;
+        }
+        if (!t.enabled) {
+            continue;  // enabled = false: configured, its list kept, not synced
         }
         if (stop_ != nullptr && stop_->load()) {
             break;

@@ -79,7 +79,8 @@ fill_store() {
     store_open_to_milter
 }
 
-# write_config FILE SOCKET [extra [milter] lines...]
+# write_config FILE SOCKET [extra [milter] lines...]; CONTOSO_LINES and TAILSPIN_LINES add
+# lines to those tenants' tables.
 write_config() {
     local file=$1 socket=$2
     shift 2
@@ -116,6 +117,7 @@ client_id = "3b9d6e1f-0a42-4c8e-b5d7-61f2a9c4e803"
 client_secret_file = "/nonexistent/contoso.secret"
 domains = ["customer.example", "bücher.example"]
 extra_recipients = ["dyn-group@customer.example"]
+${CONTOSO_LINES:-}
 
 [[tenant]]
 name = "tailspin"
@@ -123,6 +125,7 @@ tenant_id = "0c6a2b7e-93f4-4d18-a5e2-7b1c9d3f0e64"
 client_id = "5e8f1a2c-7d3b-4f96-8c0e-2a4b6d8f1c37"
 client_secret_file = "/nonexistent/tailspin.secret"
 domains = ["tailspin.example"]
+${TAILSPIN_LINES:-}
 EOF
     } >"$file"
 }

@@ -145,6 +145,44 @@ else
     ok "report mode: Postfix rejected nothing"
 fi
 
+# --- per-tenant rollout, by SIGUSR1 reload: one tenant reports while the other enforces --------
+# reload_with LABEL [milter lines...]: rewrite the config, SIGUSR1, wait for this reload's line.
+reloads=1
+reload_with() {
+    write_config "$cfg" "unix:$sock" "${@:2}"
+    kill -USR1 "$milter_pid"
+    reloads=$((reloads + 1))
+    wait_for 10 sh -c "[ \$(grep -c 'event=reload status=ok' '$T/log/milter.log') -ge $reloads ]" ||
+        bad "$1: no reload"
+}
+TAILSPIN_LINES='mode = "report"' reload_with "tailspin reports, [milter] enforces"
+out=$(rcpt_lines nobody3@customer.example dave@tailspin.example)
+expect "enforcing tenant: unknown -> 550" "$out" 'RCPT <nobody3@customer.example> -> 550 5.1.1'
+expect "reporting tenant: never synced -> 250" "$out" 'RCPT <dave@tailspin.example> -> 250 2.1.5 Ok'
+wait_for 10 milterlog_has 'action=would_tempfail queue_id=- client=localhost[127.0.0.1] from=<s@outside.example> to=<dave@tailspin.example> tenant=tailspin reason=cache_unavailable' &&
+    ok "reporting tenant: would_tempfail logged" || bad "no would_tempfail line for tailspin"
+milterlog_has 'mode=enforce tenants=contoso:1,tailspin:1(report)' &&
+    ok "the reload line names the tenant's own mode" || bad "no per-tenant mode in the reload line"
+
+CONTOSO_LINES='mode = "enforce"' reload_with "contoso enforces, [milter] reports" 'mode = "report"'
+out=$(rcpt_lines nobody4@customer.example dave@tailspin.example)
+expect "[milter] report, contoso enforce: unknown -> 550" "$out" 'RCPT <nobody4@customer.example> -> 550 5.1.1'
+expect "[milter] report: tailspin -> 250" "$out" 'RCPT <dave@tailspin.example> -> 250 2.1.5 Ok'
+
+TAILSPIN_LINES='enabled = false' reload_with "tailspin disabled"
+out=$(rcpt_lines nobody5@customer.example frank@tailspin.example)
+expect "disabled tenant: its domain -> 250" "$out" 'RCPT <frank@tailspin.example> -> 250 2.1.5 Ok'
+expect "the enabled tenant still enforces -> 550" "$out" 'RCPT <nobody5@customer.example> -> 550 5.1.1'
+wait_for 10 milterlog_has 'to=<nobody5@customer.example>' || bad "no line for nobody5@"
+if milterlog_has 'to=<frank@tailspin.example>'; then
+    bad "disabled tenant: m365gate logged a verdict for frank@: $(grep -F 'to=<frank@' "$T/log/milter.log")"
+else
+    ok "disabled tenant: no reject, tempfail or would-be line"
+fi
+
+reload_with "both enforce again"
+expect "enabled again: never synced -> 451" "$(swaks_rcpt dave@tailspin.example)" '<** 451 4.3.0'
+
 # --- milter down: Postfix applies milter_default_action = tempfail -----------------------------
 stop_milter "$milter_pid" || bad "milter did not stop"
 expect "milter stopped -> 451 (milter_default_action)" "$(swaks_rcpt alice@customer.example)" \

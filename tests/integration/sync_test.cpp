@@ -701,6 +701,41 @@ TEST_CASE("two tenants, one broken: the other still syncs", "[sync][integration]
     CHECK(run.state("broken").last_attempt == 0);
 }
 
+TEST_CASE(
+    "a disabled tenant is neither signed in nor synced, keeps its list, and syncs again "
+    "once enabled",
+    "[sync][integration]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}});
+    REQUIRE(run.sync() == 0);
+    const TenantState synced = run.state();
+    REQUIRE(synced.last_success != 0);
+
+    TenantSpec off;
+    off.extra = "enabled = false\n";
+    run.configure(sim, {off});
+    std::filesystem::remove(run.dir / "contoso.secret");  // a tenant being prepared has none yet
+    const std::size_t requests_before = sim.requests().size();
+    CHECK(run.sync() == 0);
+    INFO(run.last_output);
+    CHECK(sim.requests().size() == requests_before);  // no token, no Graph request
+    CHECK(run.state().last_attempt == synced.last_attempt);
+    CHECK(run.addresses() == expected_addresses("contoso"));  // the list stays in the store
+    CHECK_FALSE(contains(run.last_output, "event=credential status=error"));
+    // Asked for by name, it is refused loudly rather than skipped in silence.
+    CHECK(run.sync({"--once", "--tenant", "contoso"}) == 78);
+    CHECK(contains(run.last_output, "--tenant contoso: disabled (enabled = false"));
+    CHECK(run.sync({"--check-config"}) == 0);
+    CHECK(contains(run.last_output, "OK (1 tenants, 1 disabled)"));
+
+    run.configure(sim, {TenantSpec{}});  // enabled again, with its secret
+    CHECK(run.sync() == 0);
+    CHECK(run.state().last_success >= synced.last_success);
+    CHECK(sim.requests().size() > requests_before);
+    CHECK(run.addresses() == expected_addresses("contoso"));
+}
+
 TEST_CASE("a domain owned by another tenant does not force a full sync every round",
           "[sync][integration]") {
     SyncRun run;

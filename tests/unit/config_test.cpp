@@ -581,11 +581,34 @@ TEST_CASE("every config error names file, line and key", "[config]") {
              "\"all-staff\""},
         {"alert_mail_to of the wrong type", t + "alert_mail_to = [1]\n",
          f + "6: [[tenant]] #1 alert_mail_to: item 1: expected a string, got integer"},
+        {"a tenant's mode misspelt", t + "mode = \"reports\"\n",
+         f + "6: [[tenant]] #1 mode: must be one of \"enforce\", \"report\"; got \"reports\""},
+        {"enabled as a string", t + "enabled = \"no\"\n",
+         f + "6: [[tenant]] #1 enabled: expected a boolean (true or false), got string"},
     };
     for (const auto& c : cases) {
         INFO(c.label);
         CHECK(config_error(c.text) == c.want);
     }
+}
+
+TEST_CASE("a tenant's mode and enabled: absent means [milter]'s mode and enabled", "[config]") {
+    const Config cfg = parse_config(std::string("[milter]\nmode = \"report\"\n\n") + good_tenant +
+                                        "mode = \"enforce\"\n"
+                                        "\n[[tenant]]\nname = \"fabrikam\"\n"
+                                        "tenant_id = \"fabrikam.onmicrosoft.com\"\n"
+                                        "client_id = \"c4a1e7d2-9b3f-4e60-8d15-7f2b0a6c9e41\"\n"
+                                        "client_secret_file = \"/y\"\nenabled = false\n",
+                                    "m365gate.toml");
+    REQUIRE(cfg.tenants.size() == 2);
+    CHECK(cfg.decision.mode == MilterMode::report);
+    REQUIRE(cfg.tenants[0].mode);
+    CHECK(*cfg.tenants[0].mode == MilterMode::enforce);
+    CHECK(cfg.tenants[0].enabled);
+    CHECK_FALSE(cfg.tenants[1].mode);
+    CHECK_FALSE(cfg.tenants[1].enabled);
+    CHECK(std::string(mode_name(MilterMode::report)) == "report");
+    CHECK(std::string(mode_name(MilterMode::enforce)) == "enforce");
 }
 
 TEST_CASE("a TOML syntax error gives file, line, column and toml++'s description", "[config]") {
@@ -721,6 +744,8 @@ TEST_CASE("the defaults written in the example are the defaults of the code", "[
     CHECK(shown.tenants[0].login_endpoint == code.tenants[0].login_endpoint);
     CHECK(shown.tenants[0].graph_endpoint == code.tenants[0].graph_endpoint);
     CHECK(shown.tenants[0].extra_recipients_file == code.tenants[0].extra_recipients_file);
+    CHECK(shown.tenants[0].enabled == code.tenants[0].enabled);
+    CHECK(shown.tenants[0].mode == code.tenants[0].mode);  // prose only: [milter]'s
 }
 
 TEST_CASE("the commented second tenant of the example loads when uncommented", "[config]") {
@@ -738,6 +763,7 @@ TEST_CASE("the commented second tenant of the example loads when uncommented", "
     const Config cfg = parse_config(text.substr(0, at) + uncommented, "example.toml");
     REQUIRE(cfg.tenants.size() == 2);
     CHECK(cfg.tenants[1].name == "fabrikam");
+    CHECK(cfg.tenants[1].mode == MilterMode::report);
 }
 
 // ---- logging ----

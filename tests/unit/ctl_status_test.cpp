@@ -157,6 +157,13 @@ TEST_CASE("check prints one Nagios line and exits with the worst state", "[ctl][
         CHECK(run_check(fx.cfg, test_now + 2 * day, out) == 2);
         CHECK_THAT(out.str(), Catch::Contains("contoso: stale"));
     }
+    SECTION("a disabled tenant is not watched: OK, and said so") {
+        fx.cfg.tenants[1].enabled = false;
+        CHECK(run_check(fx.cfg, test_now, out) == 0);
+        CHECK_THAT(out.str(),
+                   Catch::StartsWith("M365GATE OK - contoso: OK; northwind: disabled |"));
+        CHECK_THAT(out.str(), !Catch::Contains("northwind_"));
+    }
     SECTION("UNKNOWN when the store cannot be read") {
         fx.cfg.store.path = fx.dir.path() / "nowhere";
         CHECK(run_check(fx.cfg, test_now, out) == 3);
@@ -223,6 +230,26 @@ TEST_CASE("status shows every tenant, for people and as JSON", "[ctl][status]") 
         CHECK(n["last_success"].is_null());
         CHECK(n["health"] == "CRITICAL");
     }
+    SECTION("each tenant's mode, and a disabled tenant, in text and JSON") {
+        fx.cfg.decision.mode = MilterMode::report;
+        fx.cfg.tenants[0].mode = MilterMode::enforce;
+        fx.cfg.tenants[1].enabled = false;
+        REQUIRE(run_status(fx.cfg, false, test_now, out, err) == 0);
+        CHECK_THAT(out.str(), Catch::Contains("\nmode:   report\n"));
+        CHECK_THAT(out.str(), Catch::Contains("tenant contoso\n  health:         OK\n"
+                                              "  mode:           enforce\n"));
+        CHECK_THAT(out.str(), Catch::Contains("tenant northwind\n  health:         OK\n"
+                                              "  mode:           disabled (enabled = false"));
+        std::ostringstream json;
+        REQUIRE(run_status(fx.cfg, true, test_now, json, err) == 0);
+        const auto doc = nlohmann::json::parse(json.str());
+        CHECK(doc["mode"] == "report");
+        CHECK(doc["tenants"][0]["mode"] == "enforce");
+        CHECK(doc["tenants"][0]["enabled"] == true);
+        CHECK(doc["tenants"][1]["mode"] == "report");
+        CHECK(doc["tenants"][1]["enabled"] == false);
+        CHECK(doc["tenants"][1]["health"] == "OK");
+    }
     SECTION("a missing store is an error on stderr") {
         fx.cfg.store.path = fx.dir.path() / "nowhere";
         CHECK(run_status(fx.cfg, false, test_now, out, err) == exit_failure);
@@ -282,6 +309,18 @@ TEST_CASE("lookup gives the milter's decision, the tenant and the object", "[ctl
         REQUIRE(run_lookup(fx.cfg, {"nobody@contoso.example"}, false, test_now, text, err) == 0);
         CHECK_THAT(text.str(), Catch::Contains("verdict: continue (report mode; enforce would "
                                                "reject)"));
+    }
+    SECTION("a tenant's own mode and a disabled tenant, as the milter answers them") {
+        fx.cfg.tenants[0].mode = MilterMode::report;
+        fx.cfg.tenants[1].enabled = false;
+        std::ostringstream text;
+        REQUIRE(run_lookup(fx.cfg, {"nobody@contoso.example", "x@northwind.example"}, false,
+                           test_now, text, err) == 0);
+        CHECK_THAT(text.str(), Catch::Contains("nobody@contoso.example\n  verdict: continue "
+                                               "(report mode; enforce would reject)"));
+        CHECK_THAT(text.str(), Catch::Contains("x@northwind.example\n  verdict: continue\n"
+                                               "  reason:  tenant_disabled (DESIGN step 2)\n"
+                                               "  tenant:  northwind\n"));
     }
     SECTION("without a store the config's domains decide, and it warns") {
         fx.cfg.store.path = fx.dir.path() / "nowhere";

@@ -80,10 +80,12 @@ struct Fixture {
         policies = {
             {"contoso",
              {"customer.example", "xn--bcher-kva.example"},
-             {"dyn-group@customer.example"}},
-            {"fabrikam", {"fabrikam.example"}, {}},
-            {"tailspin", {"tailspin.example"}, {}},
-            {"northwind", {"northwind.example"}, {}},
+             {"dyn-group@customer.example"},
+             std::nullopt,
+             true},
+            {"fabrikam", {"fabrikam.example"}, {}, std::nullopt, true},
+            {"tailspin", {"tailspin.example"}, {}, std::nullopt, true},
+            {"northwind", {"northwind.example"}, {}, std::nullopt, true},
         };
     }
 };
@@ -488,4 +490,74 @@ TEST_CASE("tenant_policies() canonicalises the config's domains and extra recipi
     CHECK(policies[0].extra_recipients == std::vector<std::string>{"dyn-group@customer.example",
                                                                    "info@xn--bcher-kva.example",
                                                                    "sales@customer.example"});
+}
+
+TEST_CASE("a tenant's own mode overrides [milter] mode for its domains only", "[decision]") {
+    Fixture fx;
+    const store::Snapshot snapshot(*fx.st);
+    DecisionSettings s;                        // [milter] mode = "enforce"
+    fx.policies[0].mode = MilterMode::report;  // contoso, a new customer being rolled out
+    auto d = decision::decide("<nobody@customer.example>", s, fx.policies, &snapshot, now);
+    CHECK(d.verdict == Verdict::accept);
+    CHECK(d.would_be == Verdict::reject);
+    CHECK(d.reason == "unknown_recipient");
+    d = decision::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now);
+    CHECK(d.verdict == Verdict::reject);  // fabrikam enforces
+    CHECK(decision::decide("<dave@tailspin.example>", s, fx.policies, &snapshot, now).verdict ==
+          Verdict::tempfail);
+
+    // The other way round: [milter] report, one tenant enforcing.
+    s.mode = MilterMode::report;
+    fx.policies[0].mode = MilterMode::enforce;
+    fx.policies[1].mode = MilterMode::report;
+    fx.policies[2].mode = MilterMode::report;
+    CHECK(decision::decide("<nobody@customer.example>", s, fx.policies, &snapshot, now).verdict ==
+          Verdict::reject);
+    d = decision::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now);
+    CHECK(d.verdict == Verdict::accept);
+    CHECK(d.would_be == Verdict::reject);
+}
+
+TEST_CASE("tenant_policies() gives a tenant its own mode, if it has one", "[decision]") {
+    Config cfg;
+    cfg.decision.mode = MilterMode::report;
+    TenantConfig a;
+    a.name = "a";
+    TenantConfig b;
+    b.name = "b";
+    b.mode = MilterMode::enforce;
+    b.enabled = false;
+    cfg.tenants = {a, b};
+    const auto policies = decision::tenant_policies(cfg);
+    REQUIRE(policies.size() == 2);
+    CHECK_FALSE(policies[0].mode);  // decide() applies [milter] mode
+    CHECK(policies[0].enabled);
+    CHECK(policies[1].mode == MilterMode::enforce);
+    CHECK_FALSE(policies[1].enabled);
+}
+
+TEST_CASE("a disabled tenant's domains are not enforced, by the store's domains or the config's",
+          "[decision]") {
+    Fixture fx;
+    const store::Snapshot snapshot(*fx.st);
+    const DecisionSettings s;
+    for (auto& p : fx.policies) {
+        p.enabled = p.name != "contoso";
+    }
+    for (const char* rcpt :
+         {"<nobody@customer.example>", "<alice@customer.example>", "<nobody@xn--bcher-kva.example>",
+          "<nobody@contoso.example>"}) {  // contoso.example: the store's only
+        INFO(rcpt);
+        const auto d = decision::decide(rcpt, s, fx.policies, &snapshot, now);
+        CHECK(d.verdict == Verdict::accept);
+        CHECK(d.would_be == Verdict::accept);
+        CHECK(d.reason == "tenant_disabled");
+        CHECK(d.tenant == "contoso");
+        CHECK(d.step == 2);
+    }
+    // Without a store, by the config's domains; the other tenants are enforced as before.
+    CHECK(decision::decide("<nobody@customer.example>", s, fx.policies, nullptr, now).reason ==
+          "tenant_disabled");
+    CHECK(decision::decide("<nobody@fabrikam.example>", s, fx.policies, &snapshot, now).verdict ==
+          Verdict::reject);
 }
