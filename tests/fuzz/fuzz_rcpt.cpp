@@ -210,6 +210,8 @@ Expected model_decide(std::string_view rcpt, const DecisionSettings& s,
         if (p.name == tenant) policy = &p;
     }
     if (tenant.empty()) return {Verdict::accept, "unmanaged_domain", "", 2};
+    if (policy != nullptr && !policy->enabled)
+        return {Verdict::accept, "tenant_disabled", tenant, 2};
     // The bases step 3 and step 6 try: cut before each delimiter after the first byte,
     // leftmost first, at most max_subaddress_cuts; a quoted local part is never cut.
     std::vector<std::string> bases;
@@ -310,7 +312,12 @@ void check_decision(std::string_view rcpt, const DecisionSettings& s,
                              " tenant=" + e.tenant + " step=" + std::to_string(e.step);
     FUZZ_CHECK(d.reason == e.reason && d.tenant == e.tenant && d.step == e.step, what);
     FUZZ_CHECK(d.would_be == e.verdict, what);
-    if (s.mode == MilterMode::report) {
+    // The owning tenant's own mode, else [milter]'s.
+    MilterMode mode = s.mode;
+    for (const auto& p : policies) {
+        if (p.name == e.tenant && p.mode) mode = *p.mode;
+    }
+    if (mode == MilterMode::report) {
         FUZZ_CHECK(d.verdict == Verdict::accept, what);
     } else {
         FUZZ_CHECK(d.verdict == d.would_be, what);
@@ -367,6 +374,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     milter::Connection conn;
     std::string rcpt_whole;
     bool with_store = true;
+    std::uint32_t tenant_bits = 0;  // per-tenant mode and enabled, two bits per tenant
     if (lf != std::string_view::npos) {
         FuzzedDataProvider knobs(data + lf + 1, size - lf - 1);
         const auto bits = knobs.ConsumeIntegral<std::uint32_t>();
@@ -384,6 +392,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (bits & (1u << 13)) s.reject.status = knobs.ConsumeRandomLengthString(8);
         if (bits & (1u << 14)) s.tempfail.code = knobs.ConsumeRandomLengthString(4);
         if (bits & (1u << 15)) s.tempfail.status = knobs.ConsumeRandomLengthString(8);
+        tenant_bits = bits >> 17;
         conn.client_name = knobs.ConsumeRandomLengthString(300);
         conn.client_addr = knobs.ConsumeRandomLengthString(64);
         conn.sender = knobs.ConsumeRandomLengthString(1100);
@@ -443,6 +452,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // decide() with the policies the milter computes from the config, with and without store.
     Config cfg = *world->base;
     cfg.decision = s;
+    for (std::size_t i = 0; i < cfg.tenants.size(); ++i) {  // none, enforce, report, disabled
+        switch ((tenant_bits >> (2 * i)) & 3u) {
+            case 1:
+                cfg.tenants[i].mode = MilterMode::enforce;
+                break;
+            case 2:
+                cfg.tenants[i].mode = MilterMode::report;
+                break;
+            case 3:
+                cfg.tenants[i].enabled = false;
+                break;
+            default:
+                break;
+        }
+    }
     const auto policies = decision::tenant_policies(cfg);
     check_decision(rcpt, s, policies, with_store);
     if (with_store) {
