@@ -66,6 +66,21 @@ struct DecisionSettings {
     Reply tempfail{"451", "4.3.0", "<{address}>: Recipient address lookup failed: try again later"};
 };
 
+// [milter.harvest]: the directory-harvest defence (milter/harvest.h). A client (an IPv4
+// address, an IPv6 /64) that sends `threshold` unknown recipients within `window` crosses it:
+// one `event=harvest` line, and with action "450" or "421" every RCPT of that client is
+// answered so for `block_for`. State is in the milter's memory, at most `max_clients` clients.
+enum class HarvestAction { report, tempfail, disconnect };  // "report" | "450" | "421"
+const char* harvest_action_name(HarvestAction action);
+
+struct HarvestConfig {
+    int threshold = 20;  // unknown recipients per client within `window`; 0 = off
+    Seconds window{std::chrono::minutes(10)};
+    HarvestAction action = HarvestAction::report;
+    Seconds block_for{std::chrono::minutes(30)};
+    std::uint64_t max_clients = 50'000;  // least recently seen clients are forgotten first
+};
+
 struct MilterConfig {
     std::string socket = "unix:/var/spool/postfix/m365gate/milter.sock";
     std::uint32_t socket_mode = 0660;  // TOML string "0660" (octal)
@@ -75,6 +90,7 @@ struct MilterConfig {
     std::filesystem::path pid_file = "/run/m365gate-milter/milter.pid";
     Seconds timeout{7210};     // libmilter smfi_settimeout
     Seconds stop_timeout{30};  // how long a stop waits for callbacks in flight
+    HarvestConfig harvest;
 };
 
 struct SyncConfig {

@@ -16,6 +16,12 @@ namespace {
 constexpr std::uint64_t max_sync_objects = 1'000'000'000;  // max_objects, max_pages
 constexpr std::uint64_t min_store_size = 1u << 20;         // 1M
 constexpr std::size_t max_reply_text = 400;
+constexpr int max_harvest_threshold = 1'000'000;
+constexpr Seconds max_harvest_window{std::chrono::hours(24)};
+constexpr Seconds max_harvest_block{std::chrono::hours(24 * 7)};
+// Each tracked client costs about 150 bytes: 50,000 about 7 MB, the upper bound about 150 MB.
+constexpr std::uint64_t min_harvest_clients = 1'000;
+constexpr std::uint64_t max_harvest_clients = 1'000'000;
 
 bool read_char(std::string_view text, std::size_t& pos, char c) {
     if (pos < text.size() && text[pos] == c) {
@@ -165,6 +171,34 @@ void read_decision(const Section& s, DecisionSettings& decision) {
     read_reply(s, "tempfail", '4', decision.tempfail);
 }
 
+// [milter.harvest], a table inside [milter].
+void read_harvest(const Section& milter, HarvestConfig& out) {
+    const toml::node* n = milter.node("harvest");
+    if (n == nullptr) {
+        return;
+    }
+    if (!n->is_table()) {
+        milter.fail_type(*n, "harvest", "a table ([milter.harvest])");
+    }
+    const Section s(milter.file(), *n->as_table(), "[milter.harvest]",
+                    {"threshold", "window", "action", "block_for", "max_clients"});
+    s.read("threshold", out.threshold, 0, max_harvest_threshold);
+    s.read("window", out.window);
+    if (out.window > max_harvest_window) {
+        s.fail("window", "must be at most 1d");
+    }
+    s.read_choice<HarvestAction>("action",
+                                 {{"report", HarvestAction::report},
+                                  {"450", HarvestAction::tempfail},
+                                  {"421", HarvestAction::disconnect}},
+                                 out.action);
+    s.read("block_for", out.block_for);
+    if (out.block_for > max_harvest_block) {
+        s.fail("block_for", "must be at most 7d");
+    }
+    s.read("max_clients", out.max_clients, min_harvest_clients, max_harvest_clients);
+}
+
 void read_secret_days(const Section& s, AlertConfig& out) {
     std::vector<int> days;
     const bool present = s.for_each_item(
@@ -224,10 +258,26 @@ void read_log(const std::string& file, const toml::table& table, LogConfig& out)
 void read_milter(const std::string& file, const toml::table& table, MilterConfig& out,
                  DecisionSettings& decision) {
     const Section s(file, table, "[milter]",
-                    {"socket", "socket_mode", "socket_group", "user", "group", "pid_file",
-                     "timeout", "stop_timeout", "mode", "always_accept", "subaddress_delimiters",
-                     "on_cache_unavailable", "on_stale", "reject_code", "reject_status",
-                     "reject_text", "tempfail_code", "tempfail_status", "tempfail_text"});
+                    {"socket",
+                     "socket_mode",
+                     "socket_group",
+                     "user",
+                     "group",
+                     "pid_file",
+                     "timeout",
+                     "stop_timeout",
+                     "mode",
+                     "always_accept",
+                     "subaddress_delimiters",
+                     "on_cache_unavailable",
+                     "on_stale",
+                     "reject_code",
+                     "reject_status",
+                     "reject_text",
+                     "tempfail_code",
+                     "tempfail_status",
+                     "tempfail_text",
+                     "harvest"});
     read_milter_socket(s, out);
     s.read("socket_group", out.socket_group);
     read_user(s, out.user, "the milter faces the Internet");
@@ -236,6 +286,7 @@ void read_milter(const std::string& file, const toml::table& table, MilterConfig
     s.read("timeout", out.timeout);
     s.read("stop_timeout", out.stop_timeout);
     read_decision(s, decision);
+    read_harvest(s, out.harvest);
 }
 
 void read_sync(const std::string& file, const toml::table& table, SyncConfig& out) {
@@ -317,6 +368,18 @@ void read_alerts(const std::string& file, const toml::table& table, AlertConfig&
 }  // namespace config_detail
 
 const char* mode_name(MilterMode mode) { return mode == MilterMode::report ? "report" : "enforce"; }
+
+const char* harvest_action_name(HarvestAction action) {
+    switch (action) {
+        case HarvestAction::tempfail:
+            return "450";
+        case HarvestAction::disconnect:
+            return "421";
+        case HarvestAction::report:
+            break;
+    }
+    return "report";
+}
 
 std::uint64_t effective_max_pages(const SyncConfig& sync) {
     return sync.max_pages != 0 ? sync.max_pages : sync.max_objects / 100 + 1000;

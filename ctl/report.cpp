@@ -4,6 +4,9 @@
 //   {"ts":"2026-11-23T09:00:00Z","action":"reject","queue_id":"","client_addr":"192.0.2.7",
 //    "client_name":"mx.example","from":"a@b.example","to":"nobody@customer.example",
 //    "tenant":"contoso","reason":"unknown_recipient","code":"550","status":"5.1.1"}
+// and, for clients that crossed the milter's harvest threshold ([milter.harvest]):
+//   {"ts":"...","action":"harvest","client_addr":"192.0.2.7","client_name":"mx.example",
+//    "client_key":"192.0.2.7","unknown":20,"window":600,"response":"450","block_until":"..."}
 // A line that is not such an object (truncated by a crash, rotated mid-write, edited by hand)
 // is counted and skipped, never fatal. Text from the log came from SMTP clients: it goes through
 // printable() before it reaches a terminal.
@@ -40,6 +43,16 @@ struct ClientCount {
     std::set<std::string> recipients;
 };
 
+// A client (client_key: an IPv4 address or an IPv6 /64) that crossed the harvest threshold.
+struct HarvestClient {
+    std::uint64_t crossings = 0;
+    std::int64_t first = 0;
+    std::int64_t last = 0;
+    std::string addr;      // the address of the last crossing
+    std::string name;      // its client name, when known
+    std::string response;  // of the last crossing: "report", "450", "421"
+};
+
 struct Tally {
     std::uint64_t lines = 0;
     std::uint64_t malformed = 0;
@@ -54,6 +67,7 @@ struct Tally {
     std::map<std::string, RecipientCount> recipients;
     std::map<std::string, ClientCount> unknown_clients;  // client_addr -> counts
     std::map<std::int64_t, std::uint64_t> per_hour;      // hour start (Unix) -> count
+    std::map<std::string, HarvestClient> harvest;        // client_key -> crossings
 };
 
 bool is_action(const std::string& action) {
@@ -67,6 +81,29 @@ std::string string_field(const nlohmann::json& obj, const char* key) {
         return "";
     }
     return it->get<std::string>();
+}
+
+// A harvest line into the tally; false when it is malformed.
+bool add_harvest(const nlohmann::json& obj, std::optional<std::int64_t> ts,
+                 std::optional<std::int64_t> since, Tally& tally) {
+    const std::string key = string_field(obj, "client_key");
+    if (!ts || key.empty()) {
+        return false;
+    }
+    if (since && *ts < *since) {
+        ++tally.outside;
+        return true;
+    }
+    HarvestClient& c = tally.harvest[key];
+    ++c.crossings;
+    c.first = c.first == 0 ? *ts : std::min(c.first, *ts);
+    if (*ts >= c.last) {
+        c.last = *ts;
+        c.addr = string_field(obj, "client_addr");
+        c.name = string_field(obj, "client_name");
+        c.response = string_field(obj, "response");
+    }
+    return true;
 }
 
 // One line into the tally; false when it is malformed.
@@ -84,6 +121,9 @@ bool add_line(const std::string& line, std::optional<std::int64_t> since, Tally&
     }
     const auto ts = parse_timestamp(ts_it->get<std::string>());
     const std::string action = string_field(obj, "action");
+    if (action == "harvest") {
+        return add_harvest(obj, ts, since, tally);
+    }
     const std::string to = string_field(obj, "to");
     if (!ts || !is_action(action) || to.empty()) {
         return false;
@@ -126,6 +166,14 @@ bool add_line(const std::string& line, std::optional<std::int64_t> since, Tally&
     return true;
 }
 
+std::map<std::string, std::uint64_t> harvest_counts(const Tally& tally) {
+    std::map<std::string, std::uint64_t> out;
+    for (const auto& [key, c] : tally.harvest) {
+        out[key] = c.crossings;
+    }
+    return out;
+}
+
 template <typename Map>
 std::vector<std::pair<std::string, std::uint64_t>> ranked(const Map& counts) {
     std::vector<std::pair<std::string, std::uint64_t>> out(counts.begin(), counts.end());
@@ -164,6 +212,20 @@ void print_counts(std::ostream& out, const char* title,
             break;
         }
         out << pad_left(std::to_string(count), 8) << "  " << printable(key) << "\n";
+    }
+}
+
+void print_harvest(const Tally& tally, std::ostream& out) {
+    out << "\nClients that crossed the harvest threshold ([milter.harvest])\n";
+    if (tally.harvest.empty()) {
+        out << "  (none)\n";
+    }
+    for (const auto& [key, count] : ranked(harvest_counts(tally))) {
+        const HarvestClient& c = tally.harvest.at(key);
+        out << pad_left(std::to_string(count), 8) << "  " << pad_right(printable(key), 24) << "  "
+            << pad_right(c.name.empty() ? "-" : printable(c.name), 30) << "  last "
+            << format_time(c.last) << " " << (c.response == "report" ? "reported" : "answered ")
+            << (c.response == "report" ? "" : printable(c.response)) << "\n";
     }
 }
 
@@ -233,6 +295,8 @@ void print_text(const Tally& tally, const ReportOptions& options, std::int64_t n
             << "\n";
     }
 
+    print_harvest(tally, out);
+
     out << "\nPer hour (UTC)\n";
     if (tally.per_hour.empty()) {
         out << "  (none)\n";
@@ -301,6 +365,18 @@ void print_json(const Tally& tally, const ReportOptions& options, std::int64_t n
                            {"distinct_recipients", c.recipients.size()}});
     }
     doc["top_unknown_clients"] = clients;
+    nlohmann::json harvest = nlohmann::json::array();
+    for (const auto& [key, count] : ranked(harvest_counts(tally))) {
+        const HarvestClient& c = tally.harvest.at(key);
+        harvest.push_back({{"client_key", key},
+                           {"client_addr", c.addr},
+                           {"client_name", c.name},
+                           {"crossings", count},
+                           {"first", format_time(c.first)},
+                           {"last", format_time(c.last)},
+                           {"response", c.response}});
+    }
+    doc["harvest_clients"] = harvest;
     nlohmann::json hours = nlohmann::json::array();
     for (const auto& [hour, count] : tally.per_hour) {
         hours.push_back({{"hour", format_time(hour)}, {"count", count}});

@@ -230,7 +230,8 @@ Decision decide(std::string_view rcpt, const DecisionSettings& settings,
     d.would_be = d.verdict;
     // Report mode, the owning tenant's or else [milter]'s: nothing is refused; the caller logs
     // would_be as a would-reject/tempfail.
-    if ((owner != nullptr && owner->mode ? *owner->mode : settings.mode) == MilterMode::report) {
+    d.mode = owner != nullptr && owner->mode ? *owner->mode : settings.mode;
+    if (d.mode == MilterMode::report) {
         d.verdict = Verdict::accept;
     }
     return d;

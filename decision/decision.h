@@ -28,11 +28,13 @@ struct TenantPolicy {
 };
 
 struct Decision {
-    Verdict verdict = Verdict::accept;   // what the MTA is told (after report mode)
-    Verdict would_be = Verdict::accept;  // the verdict before report mode
+    Verdict verdict = Verdict::accept;      // what the MTA is told (after report mode)
+    Verdict would_be = Verdict::accept;     // the verdict before report mode
+    MilterMode mode = MilterMode::enforce;  // the mode applied: the owning tenant's or [milter]'s
     // Fixed tokens, grouped on by logs and reports: unparseable, null_sender_rcpt (for "<>"),
     // unmanaged_domain, tenant_disabled, cache_unavailable, always_accept, known, extra_recipient,
-    // known_subaddress, stale, unknown_recipient. Always a string literal: no allocation per RCPT.
+    // known_subaddress, stale, unknown_recipient; the milter adds harvest_blocked (its harvest
+    // defence, not a step of the decision). Always a string literal: no allocation per RCPT.
     std::string_view reason;
     std::string tenant;   // "" when the domain is not managed
     std::string address;  // canonical form that was decided on ("" when unparseable)

@@ -385,6 +385,41 @@ std::string_view strip_brackets(std::string_view address) {
     return address;
 }
 
+namespace {
+
+// What a blocked client hears (the class matches: SMFIS_TEMPFAIL with a 4xx reply; Postfix and
+// Sendmail close the connection after a 421).
+SmtpReply harvest_reply(HarvestAction action) {
+    if (action == HarvestAction::disconnect) {
+        return SmtpReply{"421", "4.7.1",
+                         "Too many unknown recipients from your address; closing connection"};
+    }
+    return SmtpReply{"450", "4.7.1", "Too many unknown recipients from your address; try later"};
+}
+
+// Counts an unknown recipient of `client`; logs the crossing, once.
+void note_unknown(App& app, const RcptContext& ctx, const ClientKey& client,
+                  const HarvestConfig& harvest, const decision::Decision& d, std::int64_t now) {
+    const bool block = harvest.action != HarvestAction::report && d.mode == MilterMode::enforce;
+    const auto crossing = app.harvest().note_unknown(client, harvest, block, now);
+    if (!crossing) {
+        return;
+    }
+    const std::string key = to_string(client);
+    HarvestEvent event;
+    event.client_key = key;
+    event.code = crossing->blocked_until != 0 ? harvest_action_name(harvest.action) : "";
+    event.unknown = crossing->unknown;
+    event.window = harvest.window.count();
+    event.block_for = crossing->blocked_until != 0 ? harvest.block_for.count() : 0;
+    spdlog::warn("{}", harvest_line(ctx, event));
+    if (app.rejections().enabled()) {
+        app.rejections().write(harvest_json(ctx, event, now));
+    }
+}
+
+}  // namespace
+
 RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt, std::int64_t now) {
     const std::shared_ptr<const Rules> rules = app.rules();  // once per RCPT (P12)
     const DecisionSettings& settings = rules->config->decision;
@@ -414,7 +449,24 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
     }
 
     const std::string_view to = strip_brackets(rcpt);
-    out.reply = reply_for(out.decision.verdict, to, settings);
+    const RcptContext ctx{conn.queue_id, conn.client_name, conn.client_addr, conn.sender, to};
+    const HarvestConfig& harvest = rules->config->milter.harvest;
+    const std::optional<ClientKey> client =
+        harvest.threshold > 0 ? client_key(conn.client_addr) : std::nullopt;
+    if (client && harvest.action != HarvestAction::report &&
+        out.decision.mode == MilterMode::enforce && out.decision.reason != "always_accept" &&
+        app.harvest().blocked(*client, now)) {
+        out.decision.verdict = Verdict::tempfail;
+        out.decision.would_be = Verdict::tempfail;
+        out.decision.reason = "harvest_blocked";
+        out.decision.step = 0;
+        out.reply = harvest_reply(harvest.action);
+    } else {
+        out.reply = reply_for(out.decision.verdict, to, settings);
+    }
+    if (client && out.decision.reason == "unknown_recipient") {
+        note_unknown(app, ctx, *client, harvest, out.decision, now);
+    }
 
     const auto action = rejection_action(out.decision);
     if (!action) {
@@ -427,7 +479,6 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
     // In report mode nothing is sent: log the reply that enforce mode would send.
     const std::optional<SmtpReply> logged =
         out.reply ? out.reply : reply_for(out.decision.would_be, to, settings);
-    const RcptContext ctx{conn.queue_id, conn.client_name, conn.client_addr, conn.sender, to};
     const std::string line = rejection_line(*action, ctx, out.decision, *logged);
     if (out.decision.would_be == Verdict::tempfail) {
         spdlog::warn("{}", line);

@@ -23,6 +23,7 @@
 
 #include "common/config.h"
 #include "decision/decision.h"
+#include "milter/harvest.h"
 #include "milter/rejection.h"
 #include "milter/reply.h"
 #include "store/store.h"
@@ -102,6 +103,7 @@ public:
 
     StoreHandle& store() noexcept { return store_; }
     RejectionLog& rejections() noexcept { return rejections_; }
+    HarvestGuard& harvest() noexcept { return harvest_; }
     const ConfigHolder& config() const noexcept { return config_; }
 
 private:
@@ -110,6 +112,7 @@ private:
     mutable std::shared_ptr<const Rules> rules_;
     StoreHandle store_;
     RejectionLog rejections_;
+    HarvestGuard harvest_;
 };
 
 // What is known about one MTA connection; lives from connect to close (smfi_setpriv).
@@ -129,8 +132,10 @@ struct RcptOutcome {
     std::optional<SmtpReply> reply;  // set when the verdict is reject or tempfail
 };
 
-// The RCPT logic: one Snapshot, decide(), the reply, the log lines. `rcpt` is what the MTA
-// gave ({rcpt_addr} or the raw argument). `now` is Unix seconds.
+// The RCPT logic: one Snapshot, decide(), the harvest defence ([milter.harvest]: a blocked
+// client's RCPT is answered 450/421 with reason harvest_blocked, except always_accept addresses
+// and RCPTs decided in report mode), the reply, the log lines. `rcpt` is what the MTA gave
+// ({rcpt_addr} or the raw argument). `now` is Unix seconds.
 RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt, std::int64_t now);
 
 // "<a@b>" -> "a@b"; surrounding blanks dropped.

@@ -301,6 +301,20 @@ void open_socket(const MilterConfig& mc, const std::optional<Identity>& identity
     }
 }
 
+// "off", "20/600s,report", "20/600s,450,1800s": [milter.harvest] threshold/window, action,
+// block_for.
+std::string harvest_summary(const HarvestConfig& h) {
+    if (h.threshold <= 0) {
+        return "off";
+    }
+    std::string out = std::to_string(h.threshold) + "/" + std::to_string(h.window.count()) + "s," +
+                      harvest_action_name(h.action);
+    if (h.action != HarvestAction::report) {
+        out += "," + std::to_string(h.block_for.count()) + "s";
+    }
+    return out;
+}
+
 // "contoso:3,fabrikam:1(report)": tenants, their managed domain counts (from the store when it is
 // readable, else from the config), and a mode other than [milter]'s or "(disabled)".
 std::string tenant_summary(const Config& cfg, milter::App& app) {
@@ -350,9 +364,9 @@ void reload(milter::App& app, const std::filesystem::path& file) {
         for (const auto& name : restart) {
             needs += needs.empty() ? name : "," + name;
         }
-        spdlog::info("event=reload status=ok file={} mode={} tenants={}{}",
+        spdlog::info("event=reload status=ok file={} mode={} tenants={} harvest={}{}",
                      log_value(file.string()), mode_name(next->decision.mode),
-                     tenant_summary(*next, app),
+                     tenant_summary(*next, app), harvest_summary(next->milter.harvest),
                      needs.empty() ? std::string() : " restart_needed=" + needs);
     } catch (const std::exception& e) {
         app.rejections().reopen();
@@ -433,10 +447,11 @@ int run(const std::filesystem::path& config_file) {
     }
 
     spdlog::info(
-        "event=start version={} socket={} store={} store_status={} mode={} tenants={} uid={}",
+        "event=start version={} socket={} store={} store_status={} mode={} tenants={} "
+        "harvest={} uid={}",
         M365GATE_VERSION, log_value(cfg->milter.socket), log_value(cfg->store.path.string()),
         app.store().get() ? "ok" : "unavailable", mode_name(cfg->decision.mode),
-        tenant_summary(*cfg, app), geteuid());
+        tenant_summary(*cfg, app), harvest_summary(cfg->milter.harvest), geteuid());
 
     std::atomic<bool> stopping{false};
     std::thread reloader = start_reloader(app, config_file, stopping);

@@ -89,6 +89,44 @@ std::string rejection_json(std::string_view action, const RcptContext& ctx,
     return out;
 }
 
+std::string harvest_line(const RcptContext& ctx, const HarvestEvent& event) {
+    std::string line = "event=harvest client_addr=";
+    line += or_dash(ctx.client_addr);
+    line += " client_key=";
+    line += or_dash(event.client_key);
+    line += " client=";
+    line += log_value(std::string(ctx.client_name.empty() ? "unknown" : ctx.client_name) + "[" +
+                      std::string(ctx.client_addr.empty() ? "unknown" : ctx.client_addr) + "]");
+    if (event.code.empty()) {
+        line += " action=report";
+    } else {
+        line += " action=block code=";
+        line += log_value(event.code);
+    }
+    line += " unknown=" + std::to_string(event.unknown);
+    line += " window=" + std::to_string(event.window);
+    if (!event.code.empty()) {
+        line += " block_for=" + std::to_string(event.block_for);
+    }
+    return line;
+}
+
+std::string harvest_json(const RcptContext& ctx, const HarvestEvent& event, std::int64_t now) {
+    nlohmann::ordered_json j;
+    j["ts"] = format_utc(now);
+    j["action"] = "harvest";
+    j["client_addr"] = bounded(ctx.client_addr);
+    j["client_name"] = bounded(ctx.client_name);
+    j["client_key"] = bounded(event.client_key);
+    j["unknown"] = event.unknown;
+    j["window"] = event.window;
+    j["response"] = event.code.empty() ? std::string("report") : std::string(event.code);
+    j["block_until"] = event.code.empty() ? std::string() : format_utc(now + event.block_for);
+    std::string out = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    out.push_back('\n');
+    return out;
+}
+
 bool RejectionLog::open(const std::filesystem::path& path) {
     UniqueFd fd;
     if (!path.empty()) {

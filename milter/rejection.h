@@ -43,6 +43,22 @@ std::string rejection_line(std::string_view action, const RcptContext& ctx,
 std::string rejection_json(std::string_view action, const RcptContext& ctx,
                            const decision::Decision& d, const SmtpReply& reply, std::int64_t now);
 
+// A client crossing the harvest threshold (milter/harvest.h), for the main log:
+//   event=harvest client_addr=192.0.2.7 client_key=192.0.2.7 client=mx.example[192.0.2.7]
+//   action=block code=450 unknown=20 window=600 block_for=1800
+// (action=report, and no code or block_for, when nothing is refused). client_addr comes
+// right after event=harvest, so a fail2ban filter can anchor on it (contrib/fail2ban).
+struct HarvestEvent {
+    std::string_view client_key;  // "192.0.2.7", "2001:db8::/64"
+    std::string_view code;        // "450" | "421"; "" when only reported
+    std::uint32_t unknown = 0;    // unknown recipients within the window
+    std::int64_t window = 0;      // seconds
+    std::int64_t block_for = 0;   // seconds; 0 when only reported
+};
+std::string harvest_line(const RcptContext& ctx, const HarvestEvent& event);
+// The same for log.rejections, action "harvest" (m365gatectl report lists these clients).
+std::string harvest_json(const RcptContext& ctx, const HarvestEvent& event, std::int64_t now);
+
 // log.rejections: opened O_APPEND, one write() per line, so lines from several threads (and
 // processes) never interleave; reopen() after logrotate moved the file (SIGUSR1).
 // Thread safe. Errors are logged (rate-limited) and never reach the caller.

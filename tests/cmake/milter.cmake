@@ -14,6 +14,12 @@ catch_discover_tests(reply_test
     EXTRA_ARGS -w NoTests
     PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
 
+add_executable(harvest_test unit/harvest_test.cpp)
+target_link_libraries(harvest_test PRIVATE m365_milter_core m365_catch_main)
+catch_discover_tests(harvest_test
+    EXTRA_ARGS -w NoTests
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
+
 # Tools for tests and benchmarks: fill a store (the sync worker's stand-in) and speak the
 # milter protocol (libmilter is server-only).
 add_executable(m365gate-store-fill tools/store_fill.cpp)
@@ -49,7 +55,8 @@ foreach(script IN LISTS milter_lua_scripts)
         ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 120 SKIP_RETURN_CODE 77)
 endforeach()
 
-foreach(script milter_replies milter_daemon milter_store_growth milter_postfix_e2e)
+foreach(script milter_replies milter_daemon milter_store_growth milter_postfix_e2e
+               milter_fail2ban)
     add_test(NAME ${script}
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${script}.sh ${milter_tools})
     # Exit 77: a tool is missing or not root; reported as skipped, not passed.

@@ -20,6 +20,7 @@ MILTER=$1 STORE_FILL=$2 LOADGEN=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/milter_lib.sh"
 . "$HERE/milter_fixture.sh"
+. "$HERE/deb_cache.sh"
 for tool in swaks unshare apt-get dpkg-deb flock python3; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
 done
@@ -42,44 +43,15 @@ extra_cleanup() {
 
 # --- Sendmail from its .debs ----------------------------------------------------------------
 debs="sendmail-bin sendmail-cf sendmail-base m4 libwrap0"
-cache=${SENDMAIL_DEB_CACHE:-/var/cache/m365gate-test/sendmail-debs}
-mkdir -p "$cache"
-have_debs() {
-    local p
-    for p in $debs; do
-        compgen -G "$cache/${p}_*.deb" >/dev/null || return 1
-    done
-}
-fetch_debs() {  # into a private directory first: a failed download leaves no partial .deb
-    local tmp=$cache/.download.$$
-    mkdir -p "$tmp"
-    # apt-get download runs as _apt when it can write there: no "unsandboxed" warning.
-    chown _apt "$tmp" 2>/dev/null || true
-    if (cd "$tmp" && apt-get download -q $debs) >"$T/log/apt-download.log" 2>&1 ||
-        { apt-get update -q >>"$T/log/apt-download.log" 2>&1 &&
-            (cd "$tmp" && apt-get download -q $debs) >>"$T/log/apt-download.log" 2>&1; }; then
-        mv "$tmp"/*.deb "$cache/"
-        rm -rf "${tmp:?}"
-        return 0
-    fi
-    rm -rf "${tmp:?}"
-    return 1
-}
-exec 9>"$cache/.lock"
-flock 9  # another run may be downloading
-if ! have_debs && ! fetch_debs; then
+mkdir -p "$SM/root" "$SM/mqueue"
+chmod 0700 "$SM/mqueue"
+# shellcheck disable=SC2086
+if ! deb_extract "${SENDMAIL_DEB_CACHE:-/var/cache/m365gate-test/sendmail-debs}" "$SM/root" \
+    "$T/log/apt-download.log" $debs; then
     echo "SKIP: cannot download the Sendmail .debs ($debs) with apt-get download:"
     tail -n 5 "$T/log/apt-download.log"
     exit 77
 fi
-exec 9>&-  # unlocks; the daemons started below must not inherit it
-mkdir -p "$SM/root" "$SM/mqueue"
-chmod 0700 "$SM/mqueue"
-for p in $debs; do
-    # the newest version in the cache, should several have accumulated
-    deb=$(ls -1 "$cache/${p}"_*.deb | sort -V | tail -n 1)
-    dpkg-deb -x "$deb" "$SM/root"
-done
 R=$SM/root
 cp "$R/usr/libexec/sendmail/sendmail" "$SM/sendmail.bin"  # a plain copy: not setgid
 libs=$R/lib/x86_64-linux-gnu:$R/usr/lib/x86_64-linux-gnu

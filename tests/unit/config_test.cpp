@@ -585,6 +585,24 @@ TEST_CASE("every config error names file, line and key", "[config]") {
          f + "6: [[tenant]] #1 mode: must be one of \"enforce\", \"report\"; got \"reports\""},
         {"enabled as a string", t + "enabled = \"no\"\n",
          f + "6: [[tenant]] #1 enabled: expected a boolean (true or false), got string"},
+        // [milter.harvest]
+        {"harvest as a value", "[milter]\nharvest = 20\n",
+         f + "2: [milter] harvest: expected a table ([milter.harvest]), got integer"},
+        {"harvest key misspelt", "[milter.harvest]\nthreshhold = 20\n",
+         f + "2: [milter.harvest] threshhold: unknown key (did you mean threshold?)"},
+        {"harvest threshold negative", "[milter.harvest]\nthreshold = -1\n",
+         f + "2: [milter.harvest] threshold: must be from 0 to 1000000, got -1"},
+        {"harvest action as a number", "[milter.harvest]\naction = 450\n",
+         f + "2: [milter.harvest] action: expected a string, got integer"},
+        {"harvest action unknown", "[milter.harvest]\naction = \"550\"\n",
+         f + "2: [milter.harvest] action: must be one of \"report\", \"450\", \"421\"; got "
+             "\"550\""},
+        {"harvest window too long", "[milter.harvest]\nwindow = \"2d\"\n",
+         f + "2: [milter.harvest] window: must be at most 1d"},
+        {"harvest block too long", "[milter.harvest]\nblock_for = \"8d\"\n",
+         f + "2: [milter.harvest] block_for: must be at most 7d"},
+        {"harvest max_clients too small", "[milter.harvest]\nmax_clients = 10\n",
+         f + "2: [milter.harvest] max_clients: must be from 1000 to 1000000, got 10"},
     };
     for (const auto& c : cases) {
         INFO(c.label);
@@ -609,6 +627,34 @@ TEST_CASE("a tenant's mode and enabled: absent means [milter]'s mode and enabled
     CHECK_FALSE(cfg.tenants[1].enabled);
     CHECK(std::string(mode_name(MilterMode::report)) == "report");
     CHECK(std::string(mode_name(MilterMode::enforce)) == "enforce");
+}
+
+TEST_CASE("[milter.harvest]: a table of its own or dotted keys in [milter]", "[config]") {
+    const Config defaults = parse_config("", "m365gate.toml");
+    CHECK(defaults.milter.harvest.threshold == 20);
+    CHECK(defaults.milter.harvest.window == std::chrono::minutes(10));
+    CHECK(defaults.milter.harvest.action == HarvestAction::report);
+    CHECK(defaults.milter.harvest.block_for == std::chrono::minutes(30));
+    CHECK(defaults.milter.harvest.max_clients == 50'000);
+
+    const Config table = parse_config(
+        "[milter.harvest]\nthreshold = 50\nwindow = \"1h\"\naction = \"421\"\n"
+        "block_for = \"2h\"\nmax_clients = 1000\n",
+        "m365gate.toml");
+    CHECK(table.milter.harvest.threshold == 50);
+    CHECK(table.milter.harvest.window == std::chrono::hours(1));
+    CHECK(table.milter.harvest.action == HarvestAction::disconnect);
+    CHECK(table.milter.harvest.block_for == std::chrono::hours(2));
+    CHECK(table.milter.harvest.max_clients == 1000);
+
+    const Config dotted = parse_config(
+        "[milter]\nmode = \"report\"\nharvest.threshold = 0\nharvest.action = \"450\"\n",
+        "m365gate.toml");
+    CHECK(dotted.milter.harvest.threshold == 0);
+    CHECK(dotted.milter.harvest.action == HarvestAction::tempfail);
+    CHECK(std::string(harvest_action_name(HarvestAction::report)) == "report");
+    CHECK(std::string(harvest_action_name(HarvestAction::tempfail)) == "450");
+    CHECK(std::string(harvest_action_name(HarvestAction::disconnect)) == "421");
 }
 
 TEST_CASE("a TOML syntax error gives file, line, column and toml++'s description", "[config]") {
@@ -672,7 +718,7 @@ TEST_CASE("the annotated example conf/m365gate.toml loads", "[config]") {
 TEST_CASE("the defaults written in the example are the defaults of the code", "[config]") {
     const std::string text = read_file(example_config());
     std::istringstream lines(text);
-    const std::regex header(R"(^\[\[?[a-z]+\]\]?$)");
+    const std::regex header(R"(^\[\[?[a-z.]+\]\]?$)");
     const std::regex commented_key(R"(^# ([a-z_]+ = .*)$)");
     std::string uncommented;
     std::string line;
@@ -708,6 +754,11 @@ TEST_CASE("the defaults written in the example are the defaults of the code", "[
     CHECK(shown.milter.pid_file == code.milter.pid_file);
     CHECK(shown.milter.timeout == code.milter.timeout);
     CHECK(shown.decision.mode == code.decision.mode);
+    CHECK(shown.milter.harvest.threshold == code.milter.harvest.threshold);
+    CHECK(shown.milter.harvest.window == code.milter.harvest.window);
+    CHECK(shown.milter.harvest.action == code.milter.harvest.action);
+    CHECK(shown.milter.harvest.block_for == code.milter.harvest.block_for);
+    CHECK(shown.milter.harvest.max_clients == code.milter.harvest.max_clients);
     CHECK(shown.decision.always_accept == code.decision.always_accept);
     CHECK(shown.decision.subaddress_delimiters == code.decision.subaddress_delimiters);
     CHECK(shown.decision.on_cache_unavailable == code.decision.on_cache_unavailable);

@@ -154,3 +154,60 @@ TEST_CASE("report survives hostile lines", "[ctl][report]") {
     CHECK(doc["events"] == 1);
     CHECK(doc["by_domain"][0]["domain"] == "(no domain)");
 }
+
+TEST_CASE("report lists the clients that crossed the harvest threshold", "[ctl][report]") {
+    const auto harvest = [](const std::string& ts, const std::string& addr, const std::string& key,
+                            const std::string& response) {
+        nlohmann::json j = {{"ts", ts},
+                            {"action", "harvest"},
+                            {"client_addr", addr},
+                            {"client_name", "mx." + addr},
+                            {"client_key", key},
+                            {"unknown", 20},
+                            {"window", 600},
+                            {"response", response},
+                            {"block_until", ""}};
+        return j.dump() + "\n";
+    };
+    std::string log = known_log();
+    log += harvest("2026-11-23T08:11:00Z", "192.0.2.7", "192.0.2.7", "report");
+    log += harvest("2026-11-23T08:31:00Z", "192.0.2.7", "192.0.2.7", "450");
+    log += harvest("2026-11-23T08:40:00Z", "2001:db8:5:6::9", "2001:db8:5:6::/64", "421");
+    log += harvest("2026-11-20T08:00:00Z", "198.51.100.9", "198.51.100.9", "report");  // old
+    log += "{\"ts\":\"2026-11-23T08:50:00Z\",\"action\":\"harvest\",\"client_addr\":\"x\"}\n";
+
+    ReportOptions options;
+    options.files = {"-"};
+    options.since_seconds = 24 * 3600;
+    std::istringstream in(log);
+    std::ostringstream out, err;
+
+    SECTION("JSON") {
+        options.json = true;
+        REQUIRE(run_report(options, in, test_now, out, err) == 0);
+        const auto doc = nlohmann::json::parse(out.str());
+        CHECK(doc["events"] == 6);  // harvest records are not rejections
+        CHECK(doc["malformed"] == 5);
+        CHECK(doc["outside_period"] == 2);
+        REQUIRE(doc["harvest_clients"].size() == 2);
+        CHECK(doc["harvest_clients"][0] == nlohmann::json({{"client_key", "192.0.2.7"},
+                                                           {"client_addr", "192.0.2.7"},
+                                                           {"client_name", "mx.192.0.2.7"},
+                                                           {"crossings", 2},
+                                                           {"first", "2026-11-23T08:11:00Z"},
+                                                           {"last", "2026-11-23T08:31:00Z"},
+                                                           {"response", "450"}}));
+        CHECK(doc["harvest_clients"][1]["client_key"] == "2001:db8:5:6::/64");
+        CHECK(doc["harvest_clients"][1]["client_addr"] == "2001:db8:5:6::9");
+        CHECK(doc["harvest_clients"][1]["crossings"] == 1);
+        CHECK(doc["harvest_clients"][1]["response"] == "421");
+    }
+    SECTION("text") {
+        REQUIRE(run_report(options, in, test_now, out, err) == 0);
+        const std::string text = out.str();
+        CHECK_THAT(text, Catch::Contains("Clients that crossed the harvest threshold"));
+        CHECK_THAT(text, Catch::Contains("       2  192.0.2.7"));
+        CHECK_THAT(text, Catch::Contains("last 2026-11-23T08:31:00Z answered 450"));
+        CHECK_THAT(text, Catch::Contains("       1  2001:db8:5:6::/64"));
+    }
+}
