@@ -58,7 +58,7 @@ TEST_CASE("client keys: IPv4 as is, IPv6 by /64, mapped IPv4 as IPv4, junk not c
     CHECK_FALSE(client_key(std::string(100, '1')));
 }
 
-TEST_CASE("50 unknown recipients cross the threshold once; another client is not affected",
+TEST_CASE("50 unknown recipients cross the threshold once, and another client is not affected",
           "[harvest]") {
     HarvestGuard guard;
     const auto cfg = config(20, 600);
@@ -126,7 +126,7 @@ TEST_CASE("threshold 0 is off", "[harvest]") {
     CHECK(guard.size() == 0);
 }
 
-TEST_CASE("memory stays bounded with 100k distinct clients; the recently seen are kept",
+TEST_CASE("memory stays bounded with 100k distinct clients, and the recently seen are kept",
           "[harvest]") {
     HarvestGuard guard;
     const auto cfg = config(3, 600, 1800, 16'000);
