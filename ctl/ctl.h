@@ -13,6 +13,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.h"
@@ -70,12 +71,24 @@ int run_dump(const Config& cfg, const std::string& tenant, bool long_format, std
              std::ostream& err);
 
 // ---- report ---------------------------------------------------------------------------
+enum class ReportFormat { text, json, csv, html };
+
 struct ReportOptions {
-    std::vector<std::string> files;             // "-" = standard input
-    std::optional<std::int64_t> since_seconds;  // nullopt: everything in the files
-    std::size_t top = 10;
-    bool json = false;
+    std::vector<std::string> files;     // "-" = standard input
+    std::optional<std::int64_t> since;  // Unix seconds, inclusive; nullopt: from the start
+    std::optional<std::int64_t> until;  // Unix seconds, exclusive; nullopt: to the end
+    std::vector<std::string> tenants;   // only these tenants' rejections; empty: every tenant
+    std::size_t top = 10;               // rows in each top list
+    ReportFormat format = ReportFormat::text;
 };
+
+// --since and --until: "all" (no bound: nullopt), a duration back from now ("30m", "7d"), or an
+// ISO-8601 date or date-time with offset (common/time.h). False when the text is none of these.
+bool parse_report_bound(std::string_view text, std::int64_t now,
+                        std::optional<std::int64_t>& bound);
+// "text", "json", "csv", "html"; nullopt for anything else.
+std::optional<ReportFormat> parse_report_format(std::string_view text);
+
 int run_report(const ReportOptions& options, std::istream& in, std::int64_t now, std::ostream& out,
                std::ostream& err);
 

@@ -6,7 +6,9 @@
 // codes 0-3 for everything, a usage error included (UNKNOWN).
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <tuple>
 
+#include "common/text.h"
 #include "ctl/ctl.h"
 
 namespace {
@@ -19,6 +21,7 @@ Examples:
   m365gatectl check                      # Nagios/Icinga probe, exit 0/1/2/3
   m365gatectl lookup alice@contoso.example bob+news@contoso.example
   m365gatectl report --since 7d /var/log/m365gate/rejections.jsonl
+  m365gatectl report --since 7d --format html > report.html
   m365gatectl --config /etc/m365gate/test.toml check-config
   az ad app credential reset --id APP --append --years 2 --query password -o tsv |
       m365gatectl secret set --tenant contoso --expires 2028-11-01
@@ -42,6 +45,9 @@ struct CommandLine {
     bool dump_long = false;
     ctl::ReportOptions report_options;
     std::string since = "24h";
+    std::string until = "all";
+    std::string report_format = "text";
+    bool report_json = false;
     std::string check_config_file;
     ctl::SecretSetOptions secret_options;
     bool no_reload = false;
@@ -113,21 +119,34 @@ Examples:
 CLI::App* add_report(CLI::App& app, CommandLine& cl) {
     auto* report = app.add_subcommand(
         "report",
-        "For postmasters: rejections by reason, domain, recipient, client and hour, from "
-        "the JSON-lines rejection log (log.rejections).");
+        "For postmasters: rejections by reason, tenant, sender, sender domain, client, "
+        "recipient and hour, from the JSON-lines rejection log (log.rejections); as text, "
+        "JSON, CSV or one self-contained HTML page.");
     report
         ->add_option("--since", cl.since,
-                     "period to cover, ending now: 30m, 24h, 7d; \"all\" for the whole log")
+                     "start of the period: a duration back from now (30m, 24h, 7d), a date or "
+                     "date-time (2026-11-22, 2026-11-22T08:00:00Z), or \"all\"")
         ->capture_default_str();
-    report->add_option("--top", cl.report_options.top, "rows in the top lists")
+    report->add_option("--until", cl.until,
+                       "end of the period, not included, in the same forms (default: no end)");
+    report->add_option("--tenant", cl.report_options.tenants,
+                       "only this tenant's rejections (repeat for more)");
+    report->add_option("--top", cl.report_options.top, "rows in each top list")
         ->capture_default_str();
-    report->add_flag("--json", cl.report_options.json, "machine-readable output");
+    auto* format = report->add_option("--format", cl.report_format, "text, json, csv or html")
+                       ->check(CLI::IsMember({"text", "json", "csv", "html"}))
+                       ->capture_default_str();
+    report->add_flag("--json", cl.report_json, "the same as --format json")->excludes(format);
     report->add_option("FILE", cl.report_options.files,
                        "rejection log(s); \"-\" is standard input (default: log.rejections)");
     report->footer(R"(
+CSV is one table: section,tenant,key,value,detail (tenant empty = all tenants together).
+HTML is one page with nothing to fetch: inline style, an SVG chart per hour, no script.
 Examples:
   m365gatectl report
-  m365gatectl report --since 7d --top 25
+  m365gatectl report --since 7d --top 25 --tenant contoso
+  m365gatectl report --since 2026-11-01 --until 2026-12-01 --format csv > november.csv
+  m365gatectl report --since 7d --format html > /var/www/postmaster/report.html
   zcat /var/log/m365gate/rejections.jsonl.2.gz | m365gatectl report --since all -
   m365gatectl report --json | jq '.by_reason')");
     return report;
@@ -204,18 +223,24 @@ void add_commands(CLI::App& app, CommandLine& cl) {
     cl.secret_set = add_secret_set(app, cl);
 }
 
-// `report`: --since, and the config's log.rejections when no FILE is named.
+// `report`: --since, --until, --format, and the config's log.rejections when no FILE is named.
 int run_report_command(CommandLine& cl, std::int64_t now) {
     ctl::ReportOptions& options = cl.report_options;
-    if (cl.since == "all") {
-        options.since_seconds.reset();
-    } else if (const auto seconds = parse_duration(cl.since); seconds) {
-        options.since_seconds = seconds->count();
-    } else {
-        std::cerr << "m365gatectl: --since \"" << cl.since
-                  << "\": expected a duration such as 30m, 24h, 7d, or \"all\"\n";
+    for (const auto& [name, text, bound] : {std::tuple{"--since", &cl.since, &options.since},
+                                            std::tuple{"--until", &cl.until, &options.until}}) {
+        if (!ctl::parse_report_bound(*text, now, *bound)) {
+            std::cerr << "m365gatectl: " << name << " \"" << printable(*text)
+                      << "\": expected a duration such as 30m, 24h, 7d, a date such as "
+                         "2026-11-22 or 2026-11-22T08:00:00Z, or \"all\"\n";
+            return ctl::exit_usage;
+        }
+    }
+    if (options.since && options.until && *options.until <= *options.since) {
+        std::cerr << "m365gatectl: --until must be later than --since\n";
         return ctl::exit_usage;
     }
+    options.format =
+        cl.report_json ? ctl::ReportFormat::json : *ctl::parse_report_format(cl.report_format);
     if (options.files.empty()) {
         const auto cfg = load(cl.config_file, std::cerr);
         if (!cfg) {

@@ -383,7 +383,7 @@ ts() { date -u -d "@$((now - $1))" +%Y-%m-%dT%H:%M:%SZ; }
 } >"$work/log/rejections.jsonl"
 expect_exit 0 "report (log.rejections from the config)" -- ctl report
 expect_out "report: events by action" "events: +5 \(reject 4, tempfail 1\)"
-expect_out "report: malformed lines counted" "skipped: +2 malformed lines, 1 before the period"
+expect_out "report: malformed lines counted" "skipped: +2 malformed lines, 1 outside the period"
 expect_out "report: by reason" "^ +4  unknown_recipient"
 expect_out "report: harvester" "^ +3  192\.0\.2\.7 +mx\.harvest\.example +3 distinct recipients"
 expect_exit 0 "report --json --since 7d FILE" -- ctl report --json --since 7d "$work/log/rejections.jsonl"
