@@ -20,3 +20,11 @@ set_tests_properties(ctl_integration PROPERTIES
 add_test(NAME demo COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/demo_test.sh)
 set_tests_properties(demo PROPERTIES
     ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS e2e TIMEOUT 600 RESOURCE_LOCK postfix)
+
+# report --format html rendered by a real browser (Debian's chromium, headless): the numbers on
+# the page, hostile log values as text, no request made by the page. chromium missing fails.
+add_test(NAME ctl_report_html
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/ctl_report_html.sh
+                 $<TARGET_FILE:m365gatectl>)
+set_tests_properties(ctl_report_html PROPERTIES
+    ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 120)
