@@ -129,8 +129,11 @@ CLI::App* add_report(CLI::App& app, CommandLine& cl) {
         ->capture_default_str();
     report->add_option("--until", cl.until,
                        "end of the period, not included, in the same forms (default: no end)");
-    report->add_option("--tenant", cl.report_options.tenants,
-                       "only this tenant's rejections (repeat for more)");
+    // One name per --tenant, so that "--tenant contoso FILE" does not take FILE for a tenant.
+    report
+        ->add_option("--tenant", cl.report_options.tenants,
+                     "only this tenant's rejections (repeat for more)")
+        ->allow_extra_args(false);
     report->add_option("--top", cl.report_options.top, "rows in each top list")
         ->capture_default_str();
     auto* format = report->add_option("--format", cl.report_format, "text, json, csv or html")

@@ -390,6 +390,20 @@ expect_exit 0 "report --json --since 7d FILE" -- ctl report --json --since 7d "$
 expect_json "report --json: events" "d['events'], d['malformed'], d['by_reason']['unknown_recipient']" "(6, 2, 5)"
 expect_json "report --json: top domain" "d['by_domain'][0]['domain'], d['by_domain'][0]['count']" "('contoso.example', 4)"
 expect_exit 2 "report: bad --since" -- ctl report --since yesterday
+expect_exit 0 "report --tenant NAME FILE" -- ctl report --since 7d --format json --tenant contoso "$work/log/rejections.jsonl"
+expect_json "report --tenant: the FILE stays a file" "d['files'] == ['$work/log/rejections.jsonl'], d['tenants']" "(True, ['contoso'])"
+expect_json "report --tenant: only contoso" "d['events'], d['other_tenants'], list(d['by_tenant'])" "(5, 1, ['contoso'])"
+expect_exit 0 "report --since 7d --until 1h" -- ctl report --since 7d --until 1h --json "$work/log/rejections.jsonl"
+expect_json "report --until: the last hour left out" "d['events'], d['outside_period']" "(3, 3)"
+expect_exit 0 "report --format csv" -- ctl report --since 7d --format csv "$work/log/rejections.jsonl"
+expect_out "report --format csv: one table" "^section,tenant,key,value,detail"
+expect_out "report --format csv: the null sender" "^sender,,<>,3,"
+expect_exit 0 "report --format html" -- ctl report --since 7d --format html "$work/log/rejections.jsonl"
+expect_out "report --format html: the count" '<td data-key="events">6</td>'
+expect_exit 2 "report: --json and --format together" -- ctl report --json --format csv "$work/log/rejections.jsonl"
+expect_exit 2 "report: unknown --format" -- ctl report --format xml "$work/log/rejections.jsonl"
+expect_exit 2 "report: --until before --since" -- ctl report --since 1h --until 2h "$work/log/rejections.jsonl"
+expect_exit 2 "report: bad --until" -- ctl report --until tomorrow "$work/log/rejections.jsonl"
 
 # --- help, usage errors, bad config ---------------------------------------------------------------
 for c in status check lookup dump report check-config reload "secret set"; do
