@@ -21,8 +21,10 @@ namespace {
 
 constexpr std::size_t max_csv_field = 320;
 
-nlohmann::json time_or_null(std::int64_t unix_seconds) {
-    return unix_seconds == 0 ? nlohmann::json(nullptr) : nlohmann::json(format_utc(unix_seconds));
+// The time of the first or last event; null when there was none.
+nlohmann::json event_time(const Tally& tally, std::int64_t unix_seconds) {
+    return tally.all.events == 0 ? nlohmann::json(nullptr)
+                                 : nlohmann::json(format_utc(unix_seconds));
 }
 
 nlohmann::json counts_json(const Ranked& rows, const char* key_name, std::size_t limit) {
@@ -142,8 +144,9 @@ void csv_summary(std::ostream& out, const Tally& tally, const ReportOptions& opt
     csv_row(out, "summary", "", "other_tenants", std::to_string(tally.other_tenants));
     csv_row(out, "summary", "", "since", options.since ? format_utc(*options.since) : "");
     csv_row(out, "summary", "", "until", format_utc(options.until ? *options.until : now));
-    csv_row(out, "summary", "", "first_event", tally.first ? format_utc(tally.first) : "");
-    csv_row(out, "summary", "", "last_event", tally.last ? format_utc(tally.last) : "");
+    const bool any = tally.all.events != 0;
+    csv_row(out, "summary", "", "first_event", any ? format_utc(tally.first) : "");
+    csv_row(out, "summary", "", "last_event", any ? format_utc(tally.last) : "");
 }
 
 void csv_lists(std::ostream& out, const Tally& tally, std::size_t top) {
@@ -207,8 +210,8 @@ void write_json(const Tally& tally, const ReportOptions& options, std::int64_t n
     doc["since"] = options.since ? nlohmann::json(format_utc(*options.since)) : nullptr;
     doc["until"] = format_utc(options.until ? *options.until : now);
     doc["tenants"] = options.tenants;
-    doc["first_event"] = time_or_null(tally.first);
-    doc["last_event"] = time_or_null(tally.last);
+    doc["first_event"] = event_time(tally, tally.first);
+    doc["last_event"] = event_time(tally, tally.last);
     doc["lines"] = tally.lines;
     doc["malformed"] = tally.malformed;
     doc["outside_period"] = tally.outside;

@@ -72,8 +72,9 @@ void write_summary(const Tally& tally, const ReportOptions& options, std::int64_
     if (!options.tenants.empty()) {
         summary_row(out, "tenants", "tenants", join(options.tenants));
     }
-    summary_row(out, "first_event", "first event", format_time(tally.first));
-    summary_row(out, "last_event", "last event", format_time(tally.last));
+    const bool any = tally.all.events != 0;
+    summary_row(out, "first_event", "first event", any ? format_utc(tally.first) : "-");
+    summary_row(out, "last_event", "last event", any ? format_utc(tally.last) : "-");
     summary_row(out, "events", "rejections", std::to_string(tally.all.events));
     for (const auto& [action, count] : tally.all.by_action) {
         summary_row(out, ("action-" + action).c_str(), action, std::to_string(count));

@@ -101,21 +101,23 @@ void add_rejection(const nlohmann::json& obj, std::int64_t ts, const std::string
     const std::string from = ascii_lower(string_field(obj, "from"));
     const std::string sender = from.empty() ? "<>" : from;  // the null sender: a bounce
     const std::string sender_domain = from.empty() ? "<>" : domain_of(from);
+    const std::string recipient_domain = domain_of(recipient);
     std::string client = string_field(obj, "client_addr");
     if (client.empty()) {
         client = "(unknown)";
     }
+    // Not 0 as "none yet": 1970-01-01T00:00:00Z and earlier are times like any other here.
+    tally.first = tally.all.events == 0 ? ts : std::min(tally.first, ts);
+    tally.last = tally.all.events == 0 ? ts : std::max(tally.last, ts);
     for (Breakdown* b : {&tally.all, &tally.per_tenant[tenant]}) {
         ++b->events;
         ++b->by_action[action];
         ++b->by_reason[reason];
-        ++b->by_domain[domain_of(recipient)];
+        ++b->by_domain[recipient_domain];
         ++b->senders[sender];
         ++b->sender_domains[sender_domain];
         ++b->clients[client];
     }
-    tally.first = tally.first == 0 ? ts : std::min(tally.first, ts);
-    tally.last = std::max(tally.last, ts);
     auto& r = tally.recipients[recipient];
     ++r.count;
     r.reasons.insert(reason);

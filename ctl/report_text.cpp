@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "common/text.h"
+#include "common/time.h"
 #include "ctl/report.h"
 
 namespace m365gate::ctl::report {
@@ -92,7 +93,7 @@ void print_header(const Tally& tally, const ReportOptions& options, std::int64_t
         out << "  tenants:   " << join(names) << "\n";
     }
     if (tally.all.events != 0) {
-        out << "  seen:      " << format_time(tally.first) << " .. " << format_time(tally.last)
+        out << "  seen:      " << format_utc(tally.first) << " .. " << format_utc(tally.last)
             << "\n";
     }
     const std::string actions = action_list(tally.all.by_action);

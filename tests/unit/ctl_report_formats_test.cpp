@@ -301,6 +301,43 @@ TEST_CASE("report HTML is one page with the numbers, a chart, and every value es
     CHECK(html.find("https:") == std::string::npos);
 }
 
+TEST_CASE("report's hour chart never has more than 744 bars", "[ctl][report]") {
+    const auto at = [](const char* ts) {
+        return line({ts, "reject", "contoso", "a@b.example", "192.0.2.7", "mx1.example",
+                     "x@contoso.example", "unknown_recipient"});
+    };
+    ReportOptions options;  // --since all: the chart spans the events seen
+    options.files = {"-"};
+    options.format = ReportFormat::html;
+    std::ostringstream out, err;
+    SECTION("a year: bars of 12 hours") {
+        // 2026-01-01T00 .. 2026-12-31T00 is 8737 hours: 12 per bar, 729 bars.
+        std::istringstream in(at("2026-01-01T00:10:00Z") + at("2026-12-31T00:20:00Z"));
+        REQUIRE(run_report(options, in, test_now, out, err) == 0);
+        CHECK(occurrences(out.str(), "<rect class=\"bar\"") == 729);
+        CHECK_THAT(out.str(), Catch::Contains("<h2>Rejections per 12 hours (UTC)</h2>"));
+        CHECK_THAT(out.str(), Catch::Contains("data-hour=\"2026-12-31T00:00Z\" data-count=\"1\""));
+        CHECK_THAT(out.str(), Catch::Contains("data-hour=\"2026-01-01T00:00Z\" data-count=\"1\""));
+    }
+    SECTION("the widest range a timestamp can give, and the epoch") {
+        std::istringstream in(at("1900-01-01T00:00:00Z") + at("1970-01-01T00:00:00Z") +
+                              at("2261-12-31T23:59:59Z"));
+        REQUIRE(run_report(options, in, test_now, out, err) == 0);
+        CHECK(occurrences(out.str(), "<rect class=\"bar\"") <= report::max_chart_bars);
+        CHECK_THAT(out.str(), Catch::Contains("<td data-key=\"events\">3</td>"));
+        CHECK_THAT(out.str(),
+                   Catch::Contains("<td data-key=\"first_event\">1900-01-01T00:00:00Z</td>"));
+    }
+    SECTION("an event at the epoch is an event like any other") {
+        options.format = ReportFormat::json;
+        std::istringstream in(at("1970-01-01T00:00:00Z") + at("2026-11-23T08:00:00Z"));
+        REQUIRE(run_report(options, in, test_now, out, err) == 0);
+        const auto doc = nlohmann::json::parse(out.str());
+        CHECK(doc["first_event"] == "1970-01-01T00:00:00Z");
+        CHECK(doc["last_event"] == "2026-11-23T08:00:00Z");
+    }
+}
+
 TEST_CASE("report escapers for CSV and HTML", "[ctl][report]") {
     using report::csv_field;
     using report::html_escape;
