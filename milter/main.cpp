@@ -453,6 +453,7 @@ int run(const std::filesystem::path& config_file) {
         app.store().get() ? "ok" : "unavailable", mode_name(cfg->decision.mode),
         tenant_summary(*cfg, app), harvest_summary(cfg->milter.harvest), geteuid());
 
+    app.start_metrics();  // as the milter user: m365gate_milter.prom is never root's
     std::atomic<bool> stopping{false};
     std::thread reloader = start_reloader(app, config_file, stopping);
 
