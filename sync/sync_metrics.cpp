@@ -10,8 +10,6 @@ namespace m365gate::sync {
 
 namespace {
 
-constexpr double seconds_per_day = 86400.0;
-
 // Graph's throttling answers: 429, and 503 ("service unavailable", sent with Retry-After).
 bool is_throttling(long status) { return status == 429 || status == 503; }
 
@@ -79,11 +77,13 @@ void SyncMetrics::render_tenants(metrics::Exposition& out, std::int64_t now) con
           [](const TenantGauges& g) {
               return g.secret_expires != 0 ? Value(double(g.secret_expires)) : std::nullopt;
           });
-    gauge("m365gate_sync_secret_days_left",
-          "Days until the tenant's client secret expires; negative once expired.",
+    // Days left is this / 86400 (the dashboard's "secret days left"): base units, as
+    // Prometheus names want them (promtool's lint refuses "days").
+    gauge("m365gate_sync_secret_remaining_seconds",
+          "Seconds until the tenant's client secret expires (days left: / 86400); negative once "
+          "expired.",
           [now](const TenantGauges& g) {
-              return g.secret_expires != 0 ? Value(double(g.secret_expires - now) / seconds_per_day)
-                                           : std::nullopt;
+              return g.secret_expires != 0 ? Value(double(g.secret_expires - now)) : std::nullopt;
           });
 }
 

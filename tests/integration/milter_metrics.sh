@@ -5,7 +5,7 @@
 # exactly the counts of a known sequence of RCPTs sent by miltertest (metrics-rcpts.lua): known,
 # subaddress, postmaster, unmanaged, a report-mode tenant's would-tempfail, three unknowns that
 # cross a harvest threshold of 3, and the 450 that follows. The file is a regular 0644 file of
-# the milter's user; promtool checks it when installed; `m365gatectl metrics` prints it and
+# the milter's user; promtool (from PATH or Debian's .deb) checks it; `m365gatectl metrics` prints it and
 # says that the sync's file is missing. Waits poll the file (no fixed sleeps).
 set -euo pipefail
 MILTER=$1 STORE_FILL=$2 LOADGEN=$3 CTL=$4
@@ -13,6 +13,24 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/milter_lib.sh"
 . "$HERE/milter_fixture.sh"
 command -v miltertest >/dev/null || { echo "SKIP: miltertest not installed"; exit 77; }
+
+. "$HERE/deb_cache.sh"
+
+# promtool from PATH, else from Debian's prometheus .deb, extracted once into the test cache
+# and never installed: installing the package would start a Prometheus server on :9090.
+promtool_path() {
+    local cache=/var/cache/m365gate-test/prometheus-debs
+    if command -v promtool; then
+        return 0
+    fi
+    if [ ! -x "$cache/promtool" ]; then
+        deb_extract "$cache" "$T/prometheus" "$T/log/apt.log" prometheus || return 1
+        install -m 0755 "$T/prometheus/usr/bin/promtool" "$cache/promtool.$$" &&
+            mv "$cache/promtool.$$" "$cache/promtool" || return 1
+        rm -rf "${T:?}/prometheus"
+    fi
+    printf '%s\n' "$cache/promtool"
+}
 
 milter_setup
 fill_fixture
@@ -83,14 +101,14 @@ if ls -a "$T/metrics" | grep -q '^\.m365gate_milter\.prom\.'; then
     bad "a temporary file was left behind"
 fi
 
-if command -v promtool >/dev/null; then
-    if promtool check metrics <"$prom" >"$T/log/promtool.out" 2>&1; then
+if promtool=$(promtool_path); then
+    if "$promtool" check metrics <"$prom" >"$T/log/promtool.out" 2>&1; then
         ok "promtool check metrics: clean"
     else
         bad "promtool check metrics: $(cat "$T/log/promtool.out")"
     fi
 else
-    note "promtool not installed: the format is checked by metrics_test's parser"
+    note "no promtool (.deb not downloadable): the format is checked by metrics_test's parser"
 fi
 
 # A symlink planted at the file's name is replaced, never written through.

@@ -3,8 +3,10 @@
 // fails on a missing permission): runs by kind and status, token requests, Graph responses,
 // alerts sent and the secret's days left, on the test clock.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <optional>
 
 #include "sync_harness.h"
@@ -77,7 +79,8 @@ TEST_CASE("the sync's .prom counts a full, a delta and a failed round, with days
     // One token served all three rounds (cached until shortly before expires_in).
     CHECK(value("m365gate_sync_token_requests_total{tenant=\"contoso\",status=\"ok\"}") == "1");
     CHECK_FALSE(value("m365gate_sync_token_requests_total{tenant=\"contoso\",status=\"error\"}"));
-    CHECK(value("m365gate_sync_secret_days_left{tenant=\"contoso\"}") == "29.5");
+    CHECK(value("m365gate_sync_secret_remaining_seconds{tenant=\"contoso\"}") ==
+          "2548800");  // 29.5 days
     CHECK(value("m365gate_sync_secret_expiry_timestamp_seconds{tenant=\"contoso\"}") ==
           "1825027200");
     CHECK(value("m365gate_sync_failing{tenant=\"contoso\"}") == "1");
@@ -95,6 +98,15 @@ TEST_CASE("the sync's .prom counts a full, a delta and a failed round, with days
     // No secret, no token in the file.
     CHECK(text.find("s3cr3t") == std::string::npos);
     CHECK(text.find("eyJ") == std::string::npos);
+
+    // promtool, when milter_metrics has fetched it (or it is installed), lints the file too.
+    const char* cached = "/var/cache/m365gate-test/prometheus-debs/promtool";
+    const std::string promtool = ::access(cached, X_OK) == 0 ? cached : "promtool";
+    if (std::system(("command -v " + promtool + " >/dev/null").c_str()) == 0) {
+        CHECK(std::system((promtool + " check metrics < '" + prom.string() + "'").c_str()) == 0);
+    } else {
+        WARN("no promtool: the format is checked by metrics_test's parser");
+    }
 
     struct stat st {};
     REQUIRE(::lstat(prom.c_str(), &st) == 0);

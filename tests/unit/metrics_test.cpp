@@ -311,7 +311,8 @@ TEST_CASE("the sync's file: runs, requests, token requests, alerts, secret days 
           "1");
     CHECK(sample_value(t, R"(m365gate_sync_alerts_sent_total{tenant="contoso",alert="token"})") ==
           "1");
-    CHECK(sample_value(t, R"(m365gate_sync_secret_days_left{tenant="contoso"})") == "10.5");
+    CHECK(sample_value(t, R"(m365gate_sync_secret_remaining_seconds{tenant="contoso"})") ==
+          "907200");  // 10.5 days
     CHECK(sample_value(t, R"(m365gate_sync_failing{tenant="contoso"})") == "1");
     CHECK(sample_value(t, R"(m365gate_sync_addresses{tenant="contoso"})") == "42");
     CHECK(sample_value(t, R"(m365gate_sync_last_success_timestamp_seconds{tenant="contoso"})") ==
