@@ -52,6 +52,17 @@ void count_alerts(SyncMetrics* metrics, const std::string& tenant,
             metrics->alert_sent(tenant, key.substr(0, key.find(':')));
         }
     }
+    // A recovery notice is not kept: it erases the token, consent and sync_failing keys it
+    // resolves (sync/alerts.cpp), once it went out.
+    for (const auto& [key, when] : before) {
+        (void)when;
+        const std::string kind = key.substr(0, key.find(':'));
+        if ((kind == "token" || kind == "consent" || kind == "sync_failing") &&
+            after.count(key) == 0) {
+            metrics->alert_sent(tenant, "recovered");
+            return;
+        }
+    }
 }
 
 const char* sync_kind_text(SyncKind kind) {

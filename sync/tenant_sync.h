@@ -54,7 +54,8 @@ const char* sync_kind_text(SyncKind kind);
 HttpOptions http_options(const Config& cfg);
 RetryPolicy retry_policy(const Config& cfg);
 
-// Counts the alerts recorded as sent between `before` and `after` (alerts_sent), by kind.
+// Counts the alerts recorded as sent between `before` and `after` (alerts_sent), by kind, and a
+// recovery notice ("recovered") when it resolved keys.
 void count_alerts(SyncMetrics* metrics, const std::string& tenant,
                   const std::map<std::string, std::int64_t>& before,
                   const std::map<std::string, std::int64_t>& after);
