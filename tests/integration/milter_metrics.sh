@@ -107,9 +107,32 @@ if promtool=$(promtool_path); then
     else
         bad "promtool check metrics: $(cat "$T/log/promtool.out")"
     fi
+    # Every query of the Grafana dashboard parses (as recording rules, Grafana's variables
+    # replaced) and names a metric the milter or the sync writes.
+    python3 - "$M365GATE_SOURCE_DIR/contrib/grafana/m365gate.json" >"$T/dashboard-rules.yml" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("groups:\n- name: dashboard\n  rules:")
+for i, t in enumerate(t for p in d["panels"] for t in p["targets"]):
+    e = t["expr"].replace("$__rate_interval", "5m").replace("$tenant", ".*")
+    print(f"  - record: m365gate:dashboard_{i}\n    expr: {json.dumps(e)}")
+PY
+    if "$promtool" check rules "$T/dashboard-rules.yml" >"$T/log/promtool-rules.out" 2>&1; then
+        ok "promtool: every query of contrib/grafana/m365gate.json parses"
+    else
+        bad "dashboard queries: $(cat "$T/log/promtool-rules.out")"
+    fi
 else
     note "no promtool (.deb not downloadable): the format is checked by metrics_test's parser"
 fi
+unknown=""
+for m in $(grep -o 'm365gate_[a-z_]*' "$M365GATE_SOURCE_DIR/contrib/grafana/m365gate.json" | sort -u); do
+    base=${m%_bucket}
+    grep -q "^# TYPE $base " "$prom" || grep -qF "| \`$base\` |" "$M365GATE_SOURCE_DIR/docs/metrics.md" ||
+        unknown="$unknown $m"
+done
+[ -z "$unknown" ] && ok "the dashboard names only metrics the milter writes or docs/metrics.md lists" ||
+    bad "dashboard metrics unknown:$unknown"
 
 # A symlink planted at the file's name is replaced, never written through.
 printf 'precious\n' >"$T/victim"
