@@ -77,6 +77,9 @@ std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); 
 
 void log_internal_error(const char* where, const char* what) {
     spdlog::error("event=internal_error callback={} error={}", where, log_value(what));
+    if (g_app != nullptr) {
+        g_app->metrics().internal_error();
+    }
 }
 
 // Every libmilter callback goes through here. `fallback` is what the MTA gets after a fault.

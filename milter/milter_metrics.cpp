@@ -122,6 +122,11 @@ std::string MilterMetrics::render(const std::vector<decision::TenantPolicy>& ten
         out.sample("m365gate_milter_harvest_crossings_total", {{"action", harvest_action_name(a)}},
                    harvest_crossings_[static_cast<std::size_t>(a)].load(std::memory_order_relaxed));
     }
+    out.family("m365gate_milter_internal_errors_total", "counter",
+               "Callbacks that failed with an internal error (the MTA got the fallback answer, "
+               "a tempfail for RCPT).");
+    out.sample("m365gate_milter_internal_errors_total", {},
+               internal_errors_.load(std::memory_order_relaxed));
     out.family("m365gate_milter_harvest_clients", "gauge",
                "Clients the harvest defence keeps track of now.");
     out.sample("m365gate_milter_harvest_clients", {}, std::uint64_t{harvest_clients});

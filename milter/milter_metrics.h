@@ -76,6 +76,8 @@ public:
     metrics::LatencyHistogram& decision_latency() noexcept { return latency_; }
     // A client crossed the harvest threshold; `action` is harvest_action_name().
     void harvest_crossing(HarvestAction action) noexcept;
+    // A callback failed with an exception (glue.cpp's guarded(): the MTA got its fallback).
+    void internal_error() noexcept { internal_errors_.fetch_add(1, std::memory_order_relaxed); }
 
     // The whole file: every table of `tenants`, the histogram, the harvest and store figures.
     // `store_ok`: a store is open; `states` the tenants' state read from it now.
@@ -97,6 +99,7 @@ private:
     RcptCounters no_tenant_;
     metrics::LatencyHistogram latency_;
     std::array<std::atomic<std::uint64_t>, 3> harvest_crossings_{};  // report, 450, 421
+    std::atomic<std::uint64_t> internal_errors_{0};
     const std::int64_t started_;
 };
 

@@ -71,12 +71,13 @@ m365gate_milter_rcpt_total{verdict="reject",reason="unknown_recipient",tenant="c
 m365gate_milter_rcpt_total{verdict="tempfail",reason="harvest_blocked",tenant="contoso"} 1
 m365gate_milter_decision_duration_seconds_count 9
 m365gate_milter_harvest_crossings_total{action="450"} 1
+m365gate_milter_internal_errors_total 0
 m365gate_milter_store_available 1
 EOF2
 )
 # The counters and a few gauges as they are now in the file.
 current() {
-    grep -E '^m365gate_milter_(rcpt_total\{[^}]*\}|decision_duration_seconds_count|harvest_crossings_total\{action="450"\}|store_available) ' \
+    grep -E '^m365gate_milter_(rcpt_total\{[^}]*\}|decision_duration_seconds_count|harvest_crossings_total\{action="450"\}|internal_errors_total|store_available) ' \
         "$prom" | sort
 }
 counts_match() { [ "$expected" = "$(current)" ]; }

@@ -244,6 +244,7 @@ TEST_CASE("the milter's file: counts by verdict, reason and tenant, kept across 
                       milter::rcpt_reason_index("unmanaged_domain"));
     m.decision_latency().observe(std::chrono::microseconds(7));
     m.harvest_crossing(HarvestAction::tempfail);
+    m.internal_error();
 
     // A reload that drops tailspin and adds fabrikam: contoso's counts go on.
     const auto reloaded = m.tables_for({policy("fabrikam"), policy("contoso")});
@@ -268,6 +269,7 @@ TEST_CASE("the milter's file: counts by verdict, reason and tenant, kept across 
     CHECK(sample_value(t, R"(m365gate_milter_harvest_crossings_total{action="450"})") == "1");
     CHECK(sample_value(t, R"(m365gate_milter_harvest_crossings_total{action="report"})") == "0");
     CHECK(sample_value(t, "m365gate_milter_harvest_clients") == "2");
+    CHECK(sample_value(t, "m365gate_milter_internal_errors_total") == "1");
     CHECK(sample_value(t, "m365gate_milter_store_available") == "1");
     CHECK(sample_value(t, R"(m365gate_milter_store_age_seconds{tenant="contoso"})") == "60");
     CHECK(sample_value(t, R"(m365gate_milter_store_addresses{tenant="contoso"})") == "5");
