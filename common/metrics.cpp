@@ -104,6 +104,13 @@ void LatencyHistogram::render(Exposition& out, std::string_view name) const {
     out.sample(std::string(name) + "_count", {}, cumulative);
 }
 
+std::string summary(const MetricsConfig& cfg) {
+    if (cfg.textfile_dir.empty()) {
+        return "off";
+    }
+    return cfg.textfile_dir.string() + "," + std::to_string(cfg.interval.count()) + "s";
+}
+
 std::string write_textfile(const std::filesystem::path& dir, const std::string& name,
                            std::string_view text) {
     const UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

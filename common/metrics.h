@@ -70,6 +70,10 @@ private:
     std::atomic<std::uint64_t> sum_ns_{0};
 };
 
+// For the start and reload log lines: "off", or the directory and interval
+// ("/var/lib/prometheus/node-exporter,15s"); log_value() it.
+std::string summary(const MetricsConfig& cfg);
+
 // Writes `text` as `dir`/`name` (replace_file_at, mode 0644). "" when written, else why not.
 std::string write_textfile(const std::filesystem::path& dir, const std::string& name,
                            std::string_view text);

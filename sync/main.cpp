@@ -224,8 +224,8 @@ void reload_config(const std::filesystem::path& file, sync::Worker& worker,
     }
     current = next;
     worker.set_config(next, true);
-    spdlog::info("event=reload status=ok file={} tenants={}", log_value(file.string()),
-                 next->tenants.size());
+    spdlog::info("event=reload status=ok file={} tenants={} metrics={}", log_value(file.string()),
+                 next->tenants.size(), log_value(metrics::summary(next->metrics)));
 }
 
 // After each round: the whole store is checked again (store/verify.h), so damage done to
@@ -531,8 +531,9 @@ int run(int argc, char** argv) {
     p.worker->set_metrics(&p.metrics, &p.metrics_writer);
     p.worker->set_config(cfg, false);
     p.metrics_writer.start();  // as the sync user; --once writes its file at the end
-    spdlog::info("event=start mode={} tenants={} config={}", cl.once ? "once" : "daemon",
-                 cfg->tenants.size(), log_value(cl.config_file));
+    spdlog::info("event=start mode={} tenants={} config={} metrics={}", cl.once ? "once" : "daemon",
+                 cfg->tenants.size(), log_value(cl.config_file),
+                 log_value(metrics::summary(cfg->metrics)));
 
     const int exit_code = run_with_signals(cl, cfg, signals, p, control);
     p.metrics_writer.stop();

@@ -46,8 +46,9 @@ start_milter "$T/m365gate.toml" "$T/log/milter.log" "$sock" || {
     finish
 }
 
-if wait_for 10 test -f "$prom"; then
-    ok "m365gate_milter.prom written at start"
+if wait_for 10 test -f "$prom" &&
+    grep -q "event=start .* metrics=$T/metrics,1s uid=" "$T/log/milter.log"; then
+    ok "m365gate_milter.prom written at start (the start line says metrics=DIR,1s)"
 else
     bad "no $prom"
     finish
@@ -166,6 +167,8 @@ kill -USR1 "$MILTER_PID"
 if wait_for 10 test -f "$T/metrics2/m365gate_milter.prom" &&
     grep -q '^m365gate_milter_rcpt_total{verdict="reject",reason="unknown_recipient",tenant="contoso"} 3$' \
         "$T/metrics2/m365gate_milter.prom"; then
+    grep -q "event=reload status=ok .* metrics=$T/metrics2,1s" "$T/log/milter.log" ||
+        bad "the reload line does not name the new textfile_dir"
     ok "reload: written in the new textfile_dir, counts kept"
 else
     bad "reload to a new textfile_dir"
