@@ -530,7 +530,11 @@ int run(int argc, char** argv) {
     p.worker = std::make_unique<sync::Worker>(*p.store, *p.alerter, &control.stop);
     p.worker->set_metrics(&p.metrics, &p.metrics_writer);
     p.worker->set_config(cfg, false);
-    p.metrics_writer.start();  // as the sync user; --once writes its file at the end
+    if (!cl.once) {
+        // As the sync user. A --once run (by hand, next to the daemon) must not replace the
+        // daemon's file with its own counts: Prometheus would read a counter reset.
+        p.metrics_writer.start();
+    }
     spdlog::info("event=start mode={} tenants={} config={} metrics={}", cl.once ? "once" : "daemon",
                  cfg->tenants.size(), log_value(cl.config_file),
                  log_value(metrics::summary(cfg->metrics)));

@@ -114,3 +114,16 @@ TEST_CASE("the sync's .prom counts a full, a delta and a failed round, with days
     CHECK((st.st_mode & 07777) == 0644);
     CHECK(daemon.stop() == 0);
 }
+
+TEST_CASE("m365gate-sync --once writes no metrics file", "[sync][integration][metrics]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    const fs::path dir = run.dir / "metrics";
+    fs::create_directory(dir);
+    run.configure(sim, {TenantSpec{}},
+                  "[metrics]\ntextfile_dir = \"" + dir.string() + "\"\ninterval = \"1s\"\n");
+    REQUIRE(run.sync() == 0);  // by hand next to a daemon, it would replace the daemon's counts
+    INFO(run.last_output);
+    CHECK(fs::is_empty(dir));
+    CHECK(run.last_output.find("metrics=" + dir.string() + ",1s") != std::string::npos);
+}
