@@ -36,7 +36,7 @@ install(FILES docs/man/m365gate.toml.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 
 install(FILES conf/m365gate.toml DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(PROGRAMS contrib/rotate-secret DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
-install(DIRECTORY contrib/postfix contrib/sendmail contrib/fail2ban
+install(DIRECTORY contrib/postfix contrib/sendmail contrib/fail2ban contrib/grafana
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # The guides; notes left in docs/ for the next session (SESSION-*.md) are not documentation.

@@ -83,8 +83,8 @@ constexpr std::size_t max_config_bytes = 1u << 20;  // 1 MiB
 
 // Every top-level key is one of the sections.
 void check_top_level(const std::string& name, const toml::table& root) {
-    static const std::vector<std::string_view> sections = {"store", "log",    "milter",
-                                                           "sync",  "alerts", "tenant"};
+    static const std::vector<std::string_view> sections = {"store",  "log",     "milter", "sync",
+                                                           "alerts", "metrics", "tenant"};
     const toml::key* unknown = first_unknown_key(root, sections);
     if (unknown == nullptr) {
         return;
@@ -96,7 +96,7 @@ void check_top_level(const std::string& name, const toml::table& root) {
     }
     fail_line(name, line, key_text(unknown->str()),
               "unknown key outside any section (sections: [store], [log], [milter], "
-              "[sync], [alerts], [[tenant]])");
+              "[sync], [alerts], [metrics], [[tenant]])");
 }
 
 const toml::table* section_table(const std::string& file, const toml::table& root,
@@ -141,6 +141,9 @@ Config parse_config(std::string_view text, const std::string& name) {
     cfg.decision.stale_after = cfg.sync.stale_after;
     if (const toml::table* t = section_table(name, root, "alerts")) {
         read_alerts(name, *t, cfg.alerts);
+    }
+    if (const toml::table* t = section_table(name, root, "metrics")) {
+        read_metrics(name, *t, cfg.metrics);
     }
     if (const toml::node* n = root.get("tenant")) {
         read_tenants(name, *n, cfg);

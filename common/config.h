@@ -131,6 +131,14 @@ struct AlertConfig {
     Seconds sync_failure_after{std::chrono::hours(6)};
 };
 
+// [metrics]: Prometheus text for node_exporter's textfile collector (common/metrics.h). Each
+// daemon writes its own file (m365gate_milter.prom, m365gate_sync.prom) into textfile_dir
+// every `interval`, as a new file renamed over the old one. "" = no metrics are written.
+struct MetricsConfig {
+    std::filesystem::path textfile_dir;  // absolute; "" = off
+    Seconds interval{15};                // from 1s to 1h
+};
+
 struct TenantConfig {
     std::string name;  // [a-z0-9._-]{1,64}, unique: key in the store and in logs
     std::string tenant_id;
@@ -160,6 +168,7 @@ struct Config {
     MilterConfig milter;
     SyncConfig sync;
     AlertConfig alerts;
+    MetricsConfig metrics;
     std::vector<TenantConfig> tenants;
 
     const TenantConfig* find_tenant(std::string_view name) const;

@@ -22,6 +22,8 @@ constexpr Seconds max_harvest_block{std::chrono::hours(24 * 7)};
 // Each tracked client costs about 150 bytes: 50,000 about 7 MB, the upper bound about 150 MB.
 constexpr std::uint64_t min_harvest_clients = 1'000;
 constexpr std::uint64_t max_harvest_clients = 1'000'000;
+constexpr Seconds min_metrics_interval{1};
+constexpr Seconds max_metrics_interval{std::chrono::hours(1)};
 
 bool read_char(std::string_view text, std::size_t& pos, char c) {
     if (pos < text.size() && text[pos] == c) {
@@ -363,6 +365,19 @@ void read_alerts(const std::string& file, const toml::table& table, AlertConfig&
     }
     read_secret_days(s, out);
     s.read("sync_failure_after", out.sync_failure_after);
+}
+
+void read_metrics(const std::string& file, const toml::table& table, MetricsConfig& out) {
+    const Section s(file, table, "[metrics]", {"textfile_dir", "interval"});
+    s.read("textfile_dir", out.textfile_dir);
+    if (!out.textfile_dir.empty() && !out.textfile_dir.is_absolute()) {
+        s.fail("textfile_dir", "must be an absolute path (or \"\" for no metrics), got " +
+                                   quote_value(out.textfile_dir.string()));
+    }
+    s.read("interval", out.interval);
+    if (out.interval < min_metrics_interval || out.interval > max_metrics_interval) {
+        s.fail("interval", "must be from 1s to 1h");
+    }
 }
 
 }  // namespace config_detail

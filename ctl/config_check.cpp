@@ -267,6 +267,20 @@ void check_alerts(const Config& cfg, std::ostream& out, Findings& findings) {
     }
 }
 
+void check_metrics(const MetricsConfig& m, std::ostream& out, Findings& findings) {
+    if (m.textfile_dir.empty()) {
+        out << "[metrics] off\n";
+        return;
+    }
+    out << "[metrics] m365gate_milter.prom and m365gate_sync.prom into " << m.textfile_dir.string()
+        << " every " << seconds_text(m.interval) << "\n";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(m.textfile_dir, ec)) {
+        findings.warnings.push_back("metrics.textfile_dir " + m.textfile_dir.string() +
+                                    " does not exist: no metrics are written");
+    }
+}
+
 void check_tenant(const Config& cfg, const TenantConfig& tenant, std::int64_t now,
                   std::ostream& out, Findings& findings) {
     out << "\ntenant " << tenant.name << ": tenant_id " << tenant.tenant_id << ", client_id "
@@ -343,6 +357,7 @@ int run_check_config(const std::filesystem::path& file, std::int64_t now, std::o
     check_milter(cfg, out, findings);
     check_sync(cfg, out, findings);
     check_alerts(cfg, out, findings);
+    check_metrics(cfg.metrics, out, findings);
     for (const auto& tenant : cfg.tenants) {
         check_tenant(cfg, tenant, now, out, findings);
     }

@@ -70,6 +70,13 @@ int run_lookup(const Config& cfg, const std::vector<std::string>& addresses, boo
 int run_dump(const Config& cfg, const std::string& tenant, bool long_format, std::ostream& out,
              std::ostream& err);
 
+// ---- metrics --------------------------------------------------------------------------
+// Prints m365gate_milter.prom and m365gate_sync.prom from [metrics] textfile_dir, each after a
+// "# FILE: written 5s ago" line; a file missing or older than three intervals is said so on
+// stdout and stderr. `wall_now`: the real clock (file times), Unix seconds. 0 both fresh, 1 not
+// (or metrics are off).
+int run_metrics(const Config& cfg, std::int64_t wall_now, std::ostream& out, std::ostream& err);
+
 // ---- report ---------------------------------------------------------------------------
 enum class ReportFormat { text, json, csv, html };
 

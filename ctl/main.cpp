@@ -5,6 +5,7 @@
 // or file), 78 invalid config; `check` uses the Nagios
 // codes 0-3 for everything, a usage error included (UNKNOWN).
 #include <CLI/CLI.hpp>
+#include <ctime>
 #include <iostream>
 #include <tuple>
 
@@ -23,6 +24,7 @@ Examples:
   m365gatectl report --since 7d /var/log/m365gate/rejections.jsonl
   m365gatectl report --since 7d --format html > report.html
   m365gatectl --config /etc/m365gate/test.toml check-config
+  m365gatectl metrics
   az ad app credential reset --id APP --append --years 2 --query password -o tsv |
       m365gatectl secret set --tenant contoso --expires 2028-11-01
 Each command has --help. Documentation: /usr/share/doc/m365gate/m365gatectl.md)";
@@ -59,6 +61,7 @@ struct CommandLine {
     CLI::App* report = nullptr;
     CLI::App* check_config = nullptr;
     CLI::App* reload = nullptr;
+    CLI::App* metrics = nullptr;
     CLI::App* secret_set = nullptr;
 };
 
@@ -181,6 +184,20 @@ Examples:
     return reload;
 }
 
+CLI::App* add_metrics(CLI::App& app) {
+    auto* metrics = app.add_subcommand(
+        "metrics",
+        "Print the Prometheus metrics the daemons write into [metrics] textfile_dir "
+        "(m365gate_milter.prom, m365gate_sync.prom); say which is missing or stale.");
+    metrics->footer(R"(
+Exit status: 0 both files present and written within three intervals; 1 otherwise, or
+metrics off ([metrics] textfile_dir = "").
+Examples:
+  m365gatectl metrics
+  m365gatectl metrics | grep '^m365gate_milter_rcpt_total')");
+    return metrics;
+}
+
 // `secret` and its one subcommand, `secret set`, which it returns.
 CLI::App* add_secret_set(CLI::App& app, CommandLine& cl) {
     auto* secret = app.add_subcommand("secret", "Client secret management.");
@@ -223,6 +240,7 @@ void add_commands(CLI::App& app, CommandLine& cl) {
     cl.report = add_report(app, cl);
     cl.check_config = add_check_config(app, cl);
     cl.reload = add_reload(app);
+    cl.metrics = add_metrics(app);
     cl.secret_set = add_secret_set(app, cl);
 }
 
@@ -293,6 +311,10 @@ int run_command(CommandLine& cl, std::int64_t now) {
     }
     if (cl.reload->parsed()) {
         return ctl::run_reload(*cfg, std::cout, std::cerr);
+    }
+    if (cl.metrics->parsed()) {
+        return ctl::run_metrics(*cfg, static_cast<std::int64_t>(std::time(nullptr)), std::cout,
+                                std::cerr);
     }
     if (cl.secret_set->parsed()) {
         cl.secret_options.reload = !cl.no_reload;

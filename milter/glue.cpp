@@ -77,6 +77,9 @@ std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); 
 
 void log_internal_error(const char* where, const char* what) {
     spdlog::error("event=internal_error callback={} error={}", where, log_value(what));
+    if (g_app != nullptr) {
+        g_app->metrics().internal_error();
+    }
 }
 
 // Every libmilter callback goes through here. `fallback` is what the MTA gets after a fault.
@@ -334,7 +337,15 @@ std::string StoreHandle::last_error() const {
 }
 
 App::App(std::shared_ptr<const Config> cfg)
-    : config_(cfg), store_(cfg->store.path, cfg->store.max_size) {}
+    : config_(cfg),
+      store_(cfg->store.path, cfg->store.max_size),
+      metrics_writer_("m365gate_milter.prom", [this] { return render_milter_metrics(*this); }) {
+    metrics_writer_.configure(cfg->metrics);
+}
+
+App::~App() { metrics_writer_.stop(); }
+
+void App::start_metrics() { metrics_writer_.start(); }
 
 std::shared_ptr<const Rules> App::rules() const {
     std::shared_ptr<const Config> cfg = config_.current();
@@ -342,6 +353,7 @@ std::shared_ptr<const Rules> App::rules() const {
     if (!rules_ || rules_->config != cfg) {
         auto next = std::make_shared<Rules>();
         next->policies = decision::tenant_policies(*cfg);
+        next->counters = metrics_.tables_for(next->policies);
         next->config = std::move(cfg);
         rules_ = std::move(next);
     }
@@ -368,6 +380,7 @@ std::vector<std::string> App::replace_config(std::shared_ptr<const Config> next)
     differs(old->store.max_size != next->store.max_size, "store.max_size");
     differs(old->log.target != next->log.target, "log.target");
     differs(old->log.file != next->log.file, "log.file");
+    metrics_writer_.configure(next->metrics);
     config_.replace(std::move(next));
     return restart;
 }
@@ -412,10 +425,27 @@ void note_unknown(App& app, const RcptContext& ctx, const ClientKey& client,
     event.unknown = crossing->unknown;
     event.window = harvest.window.count();
     event.block_for = crossing->blocked_until != 0 ? harvest.block_for.count() : 0;
+    app.metrics().harvest_crossing(crossing->blocked_until != 0 ? harvest.action
+                                                                : HarvestAction::report);
     spdlog::warn("{}", harvest_line(ctx, event));
     if (app.rejections().enabled()) {
         app.rejections().write(harvest_json(ctx, event, now));
     }
+}
+
+// One RCPT into its tenant's counters (milter_metrics.h): no lock, no allocation.
+void count_rcpt(App& app, const Rules& rules, const decision::Decision& d) noexcept {
+    const std::size_t reason = rcpt_reason_index(d.reason);
+    const RcptVerdict verdict = rcpt_verdict_of(d);
+    if (!d.tenant.empty()) {
+        for (std::size_t i = 0; i < rules.policies.size(); ++i) {
+            if (rules.policies[i].name == d.tenant) {
+                rules.counters[i]->add(verdict, reason);
+                return;
+            }
+        }
+    }
+    app.metrics().no_tenant().add(verdict, reason);
 }
 
 }  // namespace
@@ -426,6 +456,7 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
 
     RcptOutcome out;
     bool decided = false;
+    const auto started = std::chrono::steady_clock::now();
     if (const auto st = app.store().get()) {
         try {
             const store::Snapshot snapshot(*st);  // one read txn, released before returning
@@ -447,6 +478,7 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
     if (!decided) {
         out.decision = decision::decide(rcpt, settings, rules->policies, nullptr, now);
     }
+    app.metrics().decision_latency().observe(std::chrono::steady_clock::now() - started);
 
     const std::string_view to = strip_brackets(rcpt);
     const RcptContext ctx{conn.queue_id, conn.client_name, conn.client_addr, conn.sender, to};
@@ -467,6 +499,7 @@ RcptOutcome handle_rcpt(App& app, const Connection& conn, std::string_view rcpt,
     if (client && out.decision.reason == "unknown_recipient") {
         note_unknown(app, ctx, *client, harvest, out.decision, now);
     }
+    count_rcpt(app, *rules, out.decision);
 
     const auto action = rejection_action(out.decision);
     if (!action) {

@@ -22,8 +22,10 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/metrics.h"
 #include "decision/decision.h"
 #include "milter/harvest.h"
+#include "milter/milter_metrics.h"
 #include "milter/rejection.h"
 #include "milter/reply.h"
 #include "store/store.h"
@@ -89,11 +91,15 @@ private:
 struct Rules {
     std::shared_ptr<const Config> config;
     std::vector<decision::TenantPolicy> policies;
+    std::vector<std::shared_ptr<RcptCounters>> counters;  // policies[i]'s is counters[i]
 };
 
 class App {
 public:
     explicit App(std::shared_ptr<const Config> cfg);
+    ~App();  // stops the metrics writer first: it reads the rest
+    App(const App&) = delete;
+    App& operator=(const App&) = delete;
 
     // Takes the config in force once; the result stays consistent for one RCPT.
     std::shared_ptr<const Rules> rules() const;
@@ -104,7 +110,10 @@ public:
     StoreHandle& store() noexcept { return store_; }
     RejectionLog& rejections() noexcept { return rejections_; }
     HarvestGuard& harvest() noexcept { return harvest_; }
+    MilterMetrics& metrics() noexcept { return metrics_; }
     const ConfigHolder& config() const noexcept { return config_; }
+    // Starts writing m365gate_milter.prom ([metrics]); after the privilege drop.
+    void start_metrics();
 
 private:
     ConfigHolder config_;
@@ -113,6 +122,8 @@ private:
     StoreHandle store_;
     RejectionLog rejections_;
     HarvestGuard harvest_;
+    mutable MilterMetrics metrics_;
+    metrics::TextfileWriter metrics_writer_;  // last: its thread reads the members above
 };
 
 // What is known about one MTA connection; lives from connect to close (smfi_setpriv).

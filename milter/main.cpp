@@ -34,6 +34,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/safe_file.h"
 #include "common/unique_fd.h"
 #include "decision/decision.h"
@@ -364,9 +365,10 @@ void reload(milter::App& app, const std::filesystem::path& file) {
         for (const auto& name : restart) {
             needs += needs.empty() ? name : "," + name;
         }
-        spdlog::info("event=reload status=ok file={} mode={} tenants={} harvest={}{}",
+        spdlog::info("event=reload status=ok file={} mode={} tenants={} harvest={} metrics={}{}",
                      log_value(file.string()), mode_name(next->decision.mode),
                      tenant_summary(*next, app), harvest_summary(next->milter.harvest),
+                     log_value(metrics::summary(next->metrics)),
                      needs.empty() ? std::string() : " restart_needed=" + needs);
     } catch (const std::exception& e) {
         app.rejections().reopen();
@@ -448,11 +450,13 @@ int run(const std::filesystem::path& config_file) {
 
     spdlog::info(
         "event=start version={} socket={} store={} store_status={} mode={} tenants={} "
-        "harvest={} uid={}",
+        "harvest={} metrics={} uid={}",
         M365GATE_VERSION, log_value(cfg->milter.socket), log_value(cfg->store.path.string()),
         app.store().get() ? "ok" : "unavailable", mode_name(cfg->decision.mode),
-        tenant_summary(*cfg, app), harvest_summary(cfg->milter.harvest), geteuid());
+        tenant_summary(*cfg, app), harvest_summary(cfg->milter.harvest),
+        log_value(metrics::summary(cfg->metrics)), geteuid());
 
+    app.start_metrics();  // as the milter user: m365gate_milter.prom is never root's
     std::atomic<bool> stopping{false};
     std::thread reloader = start_reloader(app, config_file, stopping);
 

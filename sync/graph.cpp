@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "sync/sync_error.h"
+#include "sync/sync_metrics.h"
 
 namespace m365gate::sync {
 namespace {
@@ -221,6 +222,9 @@ HttpResponse GraphClient::send_get(const std::string& url, const std::string& wh
     spdlog::debug("tenant={} event=graph_request path={} retry={} client_request_id={}",
                   tenant_.name, where, retry, client_request_id);
     HttpResponse r = http_.get(url, headers, fresh_connection);
+    if (SyncMetrics* m = http_.metrics(); m != nullptr && r.error != TransportError::stopped) {
+        m->graph_request(tenant_.name, r.status);
+    }
     for (char& c : headers.front()) {
         c = '\0';
     }

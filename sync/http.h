@@ -20,6 +20,8 @@
 
 namespace m365gate::sync {
 
+class SyncMetrics;
+
 inline constexpr std::size_t default_body_limit = 64u << 20;  // 64 MiB per response
 
 struct HttpOptions {
@@ -27,6 +29,7 @@ struct HttpOptions {
     std::chrono::seconds connect_timeout{10};
     std::chrono::seconds request_timeout{60};
     std::size_t body_limit = default_body_limit;
+    SyncMetrics* metrics = nullptr;  // Graph and token requests are counted here when set
 };
 
 // How a transfer failed below HTTP. none = a response (any status) arrived.
@@ -75,6 +78,8 @@ public:
     // POST application/json (charset=utf-8); `json` goes out byte for byte (alert webhook).
     HttpResponse post_json(const std::string& url, const std::string& json,
                            std::vector<std::string> headers = {});
+
+    SyncMetrics* metrics() const noexcept { return options_.metrics; }
 
     // curl_easy_escape() of `in` (form values, path segments).
     std::string escape(const std::string& in);

@@ -37,10 +37,13 @@
 #include "common/config.h"
 #include "common/credentials.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/safe_file.h"
+#include "common/time.h"
 #include "common/unique_fd.h"
 #include "store/store.h"
 #include "sync/alerts.h"
+#include "sync/sync_metrics.h"
 #include "sync/worker.h"
 
 namespace {
@@ -221,8 +224,8 @@ void reload_config(const std::filesystem::path& file, sync::Worker& worker,
     }
     current = next;
     worker.set_config(next, true);
-    spdlog::info("event=reload status=ok file={} tenants={}", log_value(file.string()),
-                 next->tenants.size());
+    spdlog::info("event=reload status=ok file={} tenants={} metrics={}", log_value(file.string()),
+                 next->tenants.size(), log_value(metrics::summary(next->metrics)));
 }
 
 // After each round: the whole store is checked again (store/verify.h), so damage done to
@@ -400,6 +403,9 @@ struct SyncProcess {
     std::unique_ptr<sync::Alerter> alerter;
     std::unique_ptr<store::Store> store;
     std::unique_ptr<sync::Worker> worker;
+    sync::SyncMetrics metrics;
+    metrics::TextfileWriter metrics_writer{"m365gate_sync.prom",
+                                           [this] { return metrics.render(now_seconds()); }};
 };
 
 // The worker thread: one round (--once) or the daemon's rounds. Returns the exit status.
@@ -424,6 +430,7 @@ int run_rounds(const CommandLine& cl, std::shared_ptr<const Config> cfg, SyncPro
         p.store.reset();
         p.store = open_store(*current, *p.alerter);
         p.worker = std::make_unique<sync::Worker>(*p.store, *p.alerter, &control.stop);
+        p.worker->set_metrics(&p.metrics, &p.metrics_writer);
         p.worker->set_config(current, false);
     }
     return 0;
@@ -521,11 +528,19 @@ int run(int argc, char** argv) {
         return e.kind() == store::StoreError::Kind::schema ? EX_CONFIG : EX_IOERR;
     }
     p.worker = std::make_unique<sync::Worker>(*p.store, *p.alerter, &control.stop);
+    p.worker->set_metrics(&p.metrics, &p.metrics_writer);
     p.worker->set_config(cfg, false);
-    spdlog::info("event=start mode={} tenants={} config={}", cl.once ? "once" : "daemon",
-                 cfg->tenants.size(), log_value(cl.config_file));
+    if (!cl.once) {
+        // As the sync user. A --once run (by hand, next to the daemon) must not replace the
+        // daemon's file with its own counts: Prometheus would read a counter reset.
+        p.metrics_writer.start();
+    }
+    spdlog::info("event=start mode={} tenants={} config={} metrics={}", cl.once ? "once" : "daemon",
+                 cfg->tenants.size(), log_value(cl.config_file),
+                 log_value(metrics::summary(cfg->metrics)));
 
     const int exit_code = run_with_signals(cl, cfg, signals, p, control);
+    p.metrics_writer.stop();
     curl_global_cleanup();
     spdlog::info("event=stop exit={}", exit_code);
     if (!cl.once) {

@@ -40,6 +40,31 @@ void log_failure(const TenantConfig& t, SyncKind kind, const SyncResult& r,
 
 }  // namespace
 
+void count_alerts(SyncMetrics* metrics, const std::string& tenant,
+                  const std::map<std::string, std::int64_t>& before,
+                  const std::map<std::string, std::int64_t>& after) {
+    if (metrics == nullptr) {
+        return;
+    }
+    for (const auto& [key, when] : after) {
+        const auto it = before.find(key);
+        if (it == before.end() || it->second != when) {
+            metrics->alert_sent(tenant, key.substr(0, key.find(':')));
+        }
+    }
+    // A recovery notice is not kept: it erases the token, consent and sync_failing keys it
+    // resolves (sync/alerts.cpp), once it went out.
+    for (const auto& [key, when] : before) {
+        (void)when;
+        const std::string kind = key.substr(0, key.find(':'));
+        if ((kind == "token" || kind == "consent" || kind == "sync_failing") &&
+            after.count(key) == 0) {
+            metrics->alert_sent(tenant, "recovered");
+            return;
+        }
+    }
+}
+
 const char* sync_kind_text(SyncKind kind) {
     switch (kind) {
         case SyncKind::delta:
@@ -96,10 +121,19 @@ std::int64_t TenantSync::elapsed_ms() const {
         .count();
 }
 
+void TenantSync::count_attempt(const std::string& status, const TenantState& state) const {
+    if (runtime_.metrics != nullptr) {
+        runtime_.metrics->attempt(tenant_.name,
+                                  kind_ == SyncKind::none ? "none" : sync_kind_text(kind_), status,
+                                  state, static_cast<double>(elapsed_ms()) / 1000.0);
+    }
+}
+
 TenantOutcome TenantSync::run() {
     load_previous_state();
     try {
         sync_with_graph();
+        count_attempt("ok", state_);
         TenantOutcome outcome{tenant_.name, result_, sync_kind_text(kind_)};
         return outcome;
     } catch (const SyncError& e) {
@@ -109,6 +143,7 @@ TenantOutcome TenantSync::run() {
                      tenant_.name, kind_ == SyncKind::none ? "none" : sync_kind_text(kind_));
         result_.error_kind = error_kind_text(ErrorKind::stopped);
         result_.message = "stopped";
+        count_attempt(result_.error_kind, state_);
         // Nothing was recorded: the outcome names no kind.
         return TenantOutcome{tenant_.name, result_, ""};
     } catch (const store::StoreError& e) {
@@ -150,7 +185,9 @@ void TenantSync::sync_with_graph() {
     const Credential& cred = *runtime_.credential;
     apply_secret_fields(state_, tenant_, cred);
 
-    HttpClient http(http_options(cfg_), stop_);
+    HttpOptions http_opts = http_options(cfg_);
+    http_opts.metrics = runtime_.metrics;
+    HttpClient http(http_opts, stop_);
     GraphClient graph(http, runtime_.tokens, tenant_, cred.secret, retry_policy(cfg_), stop_);
     graph.set_limits(round_limits(cfg_, started_));
     graph.ensure_token();
@@ -354,6 +391,7 @@ TenantOutcome TenantSync::record_failure() {
         w.put_state(tenant_.name, fs);
         w.commit();
     }
+    count_attempt(result_.error_kind, fs);
     send_alerts(fs);
     if (kind_ == SyncKind::full) {
         reclaim_quietly(store_);  // what the abandoned Rebuild staged
@@ -376,6 +414,7 @@ void TenantSync::send_alerts(TenantState state) {
     if (state.alerts_sent == sent_before) {
         return;
     }
+    count_alerts(runtime_.metrics, tenant_.name, sent_before, state.alerts_sent);
     store::Writer w(store_);
     TenantState current = w.tenant_state(tenant_.name).value_or(state);
     current.alerts_sent = state.alerts_sent;

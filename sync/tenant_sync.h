@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,7 @@
 #include "sync/http.h"
 #include "sync/importer.h"
 #include "sync/sync_error.h"
+#include "sync/sync_metrics.h"
 #include "sync/token.h"
 #include "sync/worker.h"
 
@@ -34,6 +36,7 @@ struct TenantRuntime {
     std::string credential_error;
     TokenClient tokens;
     bool force_full = false;
+    SyncMetrics* metrics = nullptr;  // the process's, when it writes metrics
     // Secret expiry from Graph (/applications): cached per secret for a while; a 403 there is
     // logged once per process and the lookup skipped afterwards.
     bool applications_forbidden = false;
@@ -50,6 +53,12 @@ const char* sync_kind_text(SyncKind kind);
 
 HttpOptions http_options(const Config& cfg);
 RetryPolicy retry_policy(const Config& cfg);
+
+// Counts the alerts recorded as sent between `before` and `after` (alerts_sent), by kind, and a
+// recovery notice ("recovered") when it resolved keys.
+void count_alerts(SyncMetrics* metrics, const std::string& tenant,
+                  const std::map<std::string, std::int64_t>& before,
+                  const std::map<std::string, std::int64_t>& after);
 
 // store::reclaim(), errors logged: unused generations are only disk space.
 void reclaim_quietly(store::Store& store);
@@ -84,6 +93,8 @@ private:
     TenantOutcome record_failure();
     void send_alerts(store::TenantState state);
     std::int64_t elapsed_ms() const;
+    // Counts the attempt (runtime_.metrics): `status` "ok" or the error kind.
+    void count_attempt(const std::string& status, const store::TenantState& state) const;
 
     store::Store& store_;
     Alerter& alerter_;

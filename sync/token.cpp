@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "sync/sync_error.h"
+#include "sync/sync_metrics.h"
 
 namespace m365gate::sync {
 namespace {
@@ -267,6 +268,9 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
             throw SyncStopped();
         }
         const HttpResponse r = http.post_form(url, form.reveal(), headers);
+        if (SyncMetrics* m = http.metrics(); m != nullptr && r.error != TransportError::stopped) {
+            m->token_request(tenant.name, r.error == TransportError::none && r.status == 200);
+        }
         std::chrono::milliseconds wait{0};
         if (r.error != TransportError::none) {
             wait = wait_after_transport_error(r, tenant, policy, retry);

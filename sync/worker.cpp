@@ -35,6 +35,9 @@ Worker::~Worker() = default;
 
 void Worker::set_config(std::shared_ptr<const Config> cfg, bool reload) {
     cfg_ = std::move(cfg);
+    if (metrics_writer_ != nullptr) {
+        metrics_writer_->configure(cfg_->metrics);
+    }
     std::vector<std::string> changed;
     for (const auto& t : cfg_->tenants) {
         if (t.enabled && adopt_tenant(t, reload)) {
@@ -57,6 +60,17 @@ void Worker::set_config(std::shared_ptr<const Config> cfg, bool reload) {
     }
 }
 
+void Worker::set_metrics(SyncMetrics* metrics, metrics::TextfileWriter* writer) {
+    metrics_ = metrics;
+    metrics_writer_ = writer;
+    if (metrics_writer_ != nullptr && cfg_) {
+        metrics_writer_->configure(cfg_->metrics);
+    }
+    for (auto& [name, rt] : runtime_) {
+        rt->metrics = metrics;
+    }
+}
+
 bool Worker::adopt_tenant(const TenantConfig& t, bool reload) {
     auto& slot = runtime_[t.name];
     const bool existed = slot != nullptr;
@@ -71,6 +85,7 @@ bool Worker::adopt_tenant(const TenantConfig& t, bool reload) {
                      t.name);
     }
     rt.config = t;
+    rt.metrics = metrics_;
     try {
         Credential cred = load_credential(t.client_secret_file);
         const bool secret_changed =
@@ -95,7 +110,9 @@ bool Worker::adopt_tenant(const TenantConfig& t, bool reload) {
 bool Worker::check_new_secret(const TenantConfig& t, TenantRuntime& rt) {
     SyncResult result;
     try {
-        HttpClient http(http_options(*cfg_), stop_);
+        HttpOptions http_opts = http_options(*cfg_);
+        http_opts.metrics = metrics_;
+        HttpClient http(http_opts, stop_);
         GraphClient graph(http, rt.tokens, t, rt.credential->secret, retry_policy(*cfg_), stop_);
         rt.tokens.invalidate();
         graph.ensure_token();

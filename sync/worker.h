@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/metrics.h"
 #include "store/store.h"
 #include "sync/alerts.h"
 #include "sync/secret_expiry.h"
@@ -26,6 +27,7 @@
 namespace m365gate::sync {
 
 struct TenantRuntime;
+class SyncMetrics;
 
 struct RoundOptions {
     bool force = false;                // --force: apply a sync the shrink guard refuses
@@ -51,6 +53,10 @@ public:
     // Alerter::secret_changed. A credential file that fails to load on reload keeps the old one.
     void set_config(std::shared_ptr<const Config> cfg, bool reload);
 
+    // Counts attempts, requests and alerts into `metrics` from now on (nullptr: none), and
+    // gives `writer` (may be null) each config's [metrics] settings.
+    void set_metrics(SyncMetrics* metrics, metrics::TextfileWriter* writer);
+
     // Syncs every (selected) tenant once. Returns one outcome per tenant synced; stops early
     // (outcomes so far) when the stop flag is set.
     std::vector<TenantOutcome> run_round(const RoundOptions& options);
@@ -68,6 +74,8 @@ private:
     Alerter& alerter_;
     const std::atomic<bool>* stop_;
     std::shared_ptr<const Config> cfg_;
+    SyncMetrics* metrics_ = nullptr;
+    metrics::TextfileWriter* metrics_writer_ = nullptr;
     std::map<std::string, std::unique_ptr<TenantRuntime>> runtime_;
 };
 

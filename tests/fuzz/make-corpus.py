@@ -152,6 +152,9 @@ def config_seeds():
         ("bad timezone", "[alerts]\ntimezone = \"../../etc/passwd\"\n" + GOOD_TENANT),
         ("secret days", "[alerts]\nsecret_days = [1, 30, 7]\n" + GOOD_TENANT),
         ("webhook", "[alerts]\nwebhook = \"https://hooks.example/x\"\n" + GOOD_TENANT),
+        ("metrics", "[metrics]\ntextfile_dir = \"/var/lib/prometheus/node-exporter\"\n"
+         "interval = \"30s\"\n" + GOOD_TENANT),
+        ("metrics relative dir", "[metrics]\ntextfile_dir = \"prom\"\ninterval = \"2h\"\n"),
         ("national cloud", GOOD_TENANT
          + 'login_endpoint = "https://login.chinacloudapi.cn/"\n'
            'graph_endpoint = "https://microsoftgraph.chinacloudapi.cn"\n'),

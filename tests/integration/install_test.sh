@@ -52,8 +52,8 @@ man8="m365gate-sync.8 m365gate-milter.8 m365gatectl.8"
 for m in $man8; do expect_file "usr/share/man/man8/$m"; done
 expect_file usr/share/man/man5/m365gate.toml.5
 doc=usr/share/doc/m365gate
-for d in README.md admin-guide.md alerts.md m365gatectl.md milter.md sync.md \
-         examples/m365gate.toml examples/postfix/main.cf.chroot examples/postfix/main.cf.inet \
+for d in README.md admin-guide.md alerts.md m365gatectl.md milter.md sync.md metrics.md \
+         examples/grafana/m365gate.json examples/m365gate.toml examples/postfix/main.cf.chroot examples/postfix/main.cf.inet \
          examples/sendmail/m365gate.mc examples/fail2ban/filter.d/m365gate-harvest.conf \
          examples/fail2ban/jail.d/m365gate-harvest.conf; do
     expect_file "$doc/$d"

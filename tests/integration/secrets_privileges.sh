@@ -4,8 +4,8 @@
 # Secrets and privileges, with both daemons logging at trace level:
 #   - a full sync, a failing token request (a wrong secret), and reloads of the sync daemon
 #     (SIGHUP with a changed secret that works, then one that does not) and of the milter;
-#     then every log file, every stderr capture, the store files and the simulator's request
-#     record are searched for each secret (as is, URL-encoded, and inside HTTP Basic
+#     then every log file, every stderr capture, the metrics files, the store files and the
+#     simulator's request record are searched for each secret (as is, URL-encoded, and inside HTTP Basic
 #     credentials) and for each access token the simulator saw (and for anything shaped like
 #     one, "eyJ..."). A secret may appear only in the body (or Basic header) of a token
 #     request to the configured login endpoint; a token only in the Authorization header of a
@@ -42,8 +42,12 @@ sim_call POST "/_sim/tenants/$GEN_TENANT_ID/apps/$GEN_CLIENT_ID" \
     grep -q '"ok":true' || { bad "control API: app secrets"; finish; }
 secret_file=$T/etc/gen.secret
 write_secret "$secret_file" "$GOOD"
-CFG_LOG_LEVEL=trace CFG_LOG=$T/log/sync.log gen_config "$T/etc/sync.toml"
-CFG_LOG_LEVEL=trace CFG_SOCKET_GROUP=mail gen_config "$T/etc/milter.toml"
+# Both daemons write their metrics under $T/log too, so the search below covers them. Sticky
+# and open to both users, as each writes only its own file.
+mkdir -m 1777 "$T/log/metrics"
+metrics_section=$(printf '\n[metrics]\ntextfile_dir = "%s"\ninterval = "1s"' "$T/log/metrics")
+CFG_SYNC=$metrics_section CFG_LOG_LEVEL=trace CFG_LOG=$T/log/sync.log gen_config "$T/etc/sync.toml"
+CFG_SYNC=$metrics_section CFG_LOG_LEVEL=trace CFG_SOCKET_GROUP=mail gen_config "$T/etc/milter.toml"
 # The sync worker writes its log file as "daemon".
 touch "$T/log/sync.log" && chown daemon "$T/log/sync.log"
 
@@ -194,6 +198,8 @@ write_secret "$secret_file" "$GOOD"
     bad "good files refused"
 
 # --- where the secrets and tokens went ------------------------------------------------------------------
+[ -s "$T/log/metrics/m365gate_sync.prom" ] && [ -s "$T/log/metrics/m365gate_milter.prom" ] &&
+    ok "both daemons wrote their metrics (searched below with the logs)" || bad "no .prom files"
 find "$T/log" "$T/store" -type f >"$T/out/files"
 python3 - "$T/log/sim.record" "$T/out/files" "$GEN_CLIENT_ID" "$SIM_URL" "$GOOD" "$NEW" "$WRONG" \
     >"$T/out/leaks" <<'LEAKS_PY' || true

@@ -364,7 +364,7 @@ TEST_CASE("every config error names file, line and key", "[config]") {
         {"unknown sub-table", "[milter.extra]\nx = 1\n", f + "1: [milter] extra: unknown key"},
         {"key outside any section", "path = \"/x\"\n",
          f + "1: path: unknown key outside any section (sections: [store], [log], [milter], "
-             "[sync], [alerts], [[tenant]])"},
+             "[sync], [alerts], [metrics], [[tenant]])"},
         {"section that is a value", "store = 5\n", f + "1: [store]: expected a table, got integer"},
         {"section as an array of tables", "[[sync]]\n",
          f + "1: [sync]: expected a table, got array"},
@@ -657,6 +657,36 @@ TEST_CASE("[milter.harvest]: a table of its own or dotted keys in [milter]", "[c
     CHECK(std::string(harvest_action_name(HarvestAction::disconnect)) == "421");
 }
 
+TEST_CASE("[metrics]: off by default, an absolute directory and an interval from 1s to 1h",
+          "[config]") {
+    const Config defaults = parse_config("", "m365gate.toml");
+    CHECK(defaults.metrics.textfile_dir.empty());
+    CHECK(defaults.metrics.interval == std::chrono::seconds(15));
+
+    const Config on = parse_config(
+        "[metrics]\ntextfile_dir = \"/var/lib/prometheus/node-exporter\"\ninterval = \"1m\"\n",
+        "m365gate.toml");
+    CHECK(on.metrics.textfile_dir == "/var/lib/prometheus/node-exporter");
+    CHECK(on.metrics.interval == std::chrono::minutes(1));
+    CHECK(parse_config("[metrics]\ninterval = \"1s\"\n", "m365gate.toml").metrics.interval ==
+          std::chrono::seconds(1));
+    CHECK(parse_config("[metrics]\ninterval = \"1h\"\n", "m365gate.toml").metrics.interval ==
+          std::chrono::hours(1));
+
+    CHECK(config_error("[metrics]\ntextfile_dir = \"prom\"\n") ==
+          "m365gate.toml:2: [metrics] textfile_dir: must be an absolute path (or \"\" for no "
+          "metrics), got \"prom\"");
+    CHECK(config_error("[metrics]\ninterval = \"2h\"\n") ==
+          "m365gate.toml:2: [metrics] interval: must be from 1s to 1h");
+    CHECK(config_error("[metrics]\ninterval = \"0s\"\n") ==
+          "m365gate.toml:2: [metrics] interval: must be greater than zero, got \"0s\"");
+    CHECK(config_error("[metrics]\ninterval = 15\n") ==
+          "m365gate.toml:2: [metrics] interval: expected a duration string such as \"15m\", got "
+          "integer");
+    CHECK(config_error("[metrics]\nport = 9100\n") ==
+          "m365gate.toml:2: [metrics] port: unknown key");
+}
+
 TEST_CASE("a TOML syntax error gives file, line, column and toml++'s description", "[config]") {
     const std::string unclosed = config_error("[sync]\ninterval = \"5m\n");
     CHECK_THAT(unclosed, Catch::StartsWith("m365gate.toml:2:"));
@@ -790,6 +820,8 @@ TEST_CASE("the defaults written in the example are the defaults of the code", "[
     CHECK(shown.alerts.timezone == code.alerts.timezone);
     CHECK(shown.alerts.secret_days == code.alerts.secret_days);
     CHECK(shown.alerts.sync_failure_after == code.alerts.sync_failure_after);
+    CHECK(shown.metrics.textfile_dir == code.metrics.textfile_dir);
+    CHECK(shown.metrics.interval == code.metrics.interval);
     REQUIRE(shown.tenants.size() == 1);
     CHECK(shown.tenants[0].include_upn == code.tenants[0].include_upn);
     CHECK(shown.tenants[0].login_endpoint == code.tenants[0].login_endpoint);

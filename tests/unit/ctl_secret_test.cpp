@@ -224,7 +224,21 @@ TEST_CASE("check-config validates config and credential files", "[ctl][check-con
         CHECK_THAT(out.str(), Catch::Contains("warning: tenant contoso: the client secret expires "
                                               "in 8 days"));
         CHECK_THAT(out.str(), Catch::Contains("result: OK with"));
+        CHECK_THAT(out.str(), Catch::Contains("\n[metrics] off\n"));
         CHECK(err.str().empty());
+    }
+    SECTION("[metrics] is shown, and a textfile_dir that does not exist is a warning") {
+        write_file(secret, "secret = \"s\"\nexpires = 2027-12-01T00:00:00Z\n");
+        write_file(config, text + "[metrics]\ntextfile_dir = \"" + (dir.path() / "prom").string() +
+                               "\"\ninterval = \"30s\"\n");
+        REQUIRE(run_check_config(config, test_now, out, err) == 0);
+        CHECK_THAT(out.str(),
+                   Catch::Contains("[metrics] m365gate_milter.prom and m365gate_sync.prom "
+                                   "into " +
+                                   (dir.path() / "prom").string() + " every 30s\n"));
+        CHECK_THAT(out.str(), Catch::Contains("warning: metrics.textfile_dir " +
+                                              (dir.path() / "prom").string() +
+                                              " does not exist: no metrics are written"));
     }
     SECTION("a credential file readable by others is an error") {
         write_file(secret, "s\n",
