@@ -132,6 +132,9 @@ struct Connection {
     std::string client_addr;
     std::string sender;    // current message's envelope sender, brackets stripped
     std::string queue_id;  // current message's queue id, when the MTA gave it
+    // The MTA sends the client, the sender and the queue id as macros with each RCPT (we asked
+    // for them with smfi_setsymlist and negotiated the connect and MAIL steps away).
+    bool macros_at_rcpt = false;
     void end_message() {
         sender.clear();
         queue_id.clear();

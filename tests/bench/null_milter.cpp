@@ -6,7 +6,8 @@
 //
 // One thread, one epoll loop, no libmilter: it speaks the wire format of libmilter/mfdef.h
 // itself, negotiates away the same steps m365gate-milter does (HELO, DATA, headers, EOH,
-// body, unknown commands), answers every RCPT from a hash set of the addresses in FILE (one
+// body, unknown commands; connect and MAIL too, asking for the same macros at RCPT, when the
+// MTA offers a macro list), answers every RCPT from a hash set of the addresses in FILE (one
 // per line, compared as given, lowercase), `550 5.1.1` for the others, and continue to
 // everything else. No logging, no store, no policy: a benchmark tool, not a product.
 #include <fcntl.h>
@@ -60,13 +61,25 @@ bool answer(char cmd, std::string_view data, const std::unordered_set<std::strin
     switch (cmd) {
         case SMFIC_OPTNEG: {
             if (data.size() < 12) return false;
+            const std::uint32_t actions = get32(data, 4);
             const std::uint32_t offered = get32(data, 8);
-            const std::uint32_t skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
-                                       SMFIP_NOUNKNOWN | SMFIP_NODATA;
+            std::uint32_t skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY |
+                                 SMFIP_NOUNKNOWN | SMFIP_NODATA;
+            // As m365gate-milter: with a macro list (SMFIF_SETSYMLIST, mfapi.h 0x100), no
+            // connect and MAIL steps; the same macros at RCPT (stage SMFIM_ENVRCPT, 2).
+            constexpr std::uint32_t setsymlist = 0x100;
+            constexpr std::uint32_t session = SMFIP_NOCONNECT | SMFIP_NOMAIL;
+            const bool macros = (actions & setsymlist) != 0 && (offered & session) == session;
+            if (macros) skip |= session;
             std::string optneg;
-            put32(optneg, 6);  // protocol version
-            put32(optneg, 0);  // no actions
+            put32(optneg, 6);                        // protocol version
+            put32(optneg, macros ? setsymlist : 0);  // actions
             put32(optneg, skip & offered);
+            if (macros) {
+                put32(optneg, 2);
+                optneg += "i {rcpt_addr} {client_addr} {client_name} {mail_addr}";
+                optneg.push_back('\0');
+            }
             reply = packet(SMFIC_OPTNEG, optneg);
             return true;
         }

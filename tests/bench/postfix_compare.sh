@@ -46,11 +46,14 @@ cleanup() {
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
-wait_for() {  # wait_for SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
+wait_for() {  # wait_for SECONDS COMMAND...: fails, saying what, after SECONDS
+    local limit=$1 deadline=$(($SECONDS + $1))
     shift
     until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $deadline ] && return 1
+        if [ $SECONDS -ge $deadline ]; then
+            echo "postfix_compare: gave up after ${limit} s waiting for: $*" >&2
+            return 1
+        fi
         sleep 0.1
     done
 }

@@ -1,4 +1,5 @@
 -- Sends milter_metrics.sh's known sequence of RCPTs (one connection from 192.0.2.7) and checks each reply; the script then checks the counts in m365gate_milter.prom.
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("mt.connect() failed") end

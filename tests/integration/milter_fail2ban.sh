@@ -42,6 +42,7 @@ start_milter "$T/m365gate.toml" "$T/log/milter.log" "$sock" || {
 }
 
 cat >"$T/clients.lua" <<'LUA'
+dofile(mta)
 local function client(name, addr, unknown)
    local conn = mt.connect(sock, 40, 0.25)
    if conn == nil then error("mt.connect() failed") end
@@ -58,7 +59,7 @@ client("harvester6.example", "2001:db8:5:6::1", 5)
 client("quiet.example", "198.51.100.3", 4)
 client("x client_addr=6.6.6.6 ", "203.0.113.9", 5)
 LUA
-if ! miltertest -D sock="unix:$sock" -s "$T/clients.lua" >"$T/log/miltertest.out" 2>&1; then
+if ! miltertest -D sock="unix:$sock" -D mta="$HERE/mta.lua" -s "$T/clients.lua" >"$T/log/miltertest.out" 2>&1; then
     cat "$T/log/miltertest.out"
     bad "miltertest"
     finish

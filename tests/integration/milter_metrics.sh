@@ -54,7 +54,7 @@ else
     finish
 fi
 
-if out=$(miltertest -D sock="unix:$sock" -s "$HERE/metrics-rcpts.lua" 2>&1); then
+if out=$(miltertest -D sock="unix:$sock" -D mta="$HERE/mta.lua" -s "$HERE/metrics-rcpts.lua" 2>&1); then
     ok "the RCPT sequence got the expected replies"
 else
     printf '%s\n' "$out"

@@ -27,7 +27,7 @@ start_milter "$T/m365gate.toml" "$T/log/milter.log" "$sock" || {
     finish
 }
 
-if out=$(miltertest -D sock="unix:$sock" -D logfile="$T/log/milter.log" -s "$SCRIPT" 2>&1); then
+if out=$(miltertest -D sock="unix:$sock" -D logfile="$T/log/milter.log" -D mta="$HERE/mta.lua" -s "$SCRIPT" 2>&1); then
     printf '%s\n' "$out"
     ok "$(basename "$SCRIPT"): $(head -n 1 "$SCRIPT" | sed 's/^-- //')"
 else

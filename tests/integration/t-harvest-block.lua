@@ -1,6 +1,7 @@
 -- Confirms the harvest defence with action "450": a client's 20th unknown recipient crosses the threshold (one harvest line), every later RCPT of that client but postmaster gets 450 4.7.1, and another client is not affected.
 --@ harvest.threshold = 20
 --@ harvest.action = "450"
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local logfile = logfile or error("run with -D logfile=/path/to/milter.log")
 local rejections = string.gsub(logfile, "milter%.log$", "rejections.jsonl")

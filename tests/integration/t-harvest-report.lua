@@ -1,5 +1,6 @@
 -- Confirms the harvest defence's default action, report: 50 unknown recipients from one client give one harvest line and nothing more is refused than without it.
 --@ harvest.threshold = 20
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local logfile = logfile or error("run with -D logfile=/path/to/milter.log")
 

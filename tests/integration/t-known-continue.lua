@@ -1,4 +1,5 @@
 -- Confirms that known recipients, aliases, subaddresses, postmaster and unmanaged domains get CONTINUE (never ACCEPT), and that a known first recipient does not let an unknown second one through.
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("mt.connect() failed") end

@@ -1,4 +1,5 @@
 -- Confirms that addresses with % (and other reply-format hazards) get their reply and leave the connection working: a known 100%off passes, an unknown one with % or %s%n is refused.
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("mt.connect() failed") end

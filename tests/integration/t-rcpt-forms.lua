@@ -1,5 +1,6 @@
 -- Confirms that, without {rcpt_addr} (Sendmail's raw argument), a quoted dot-atom is its mailbox, a U-label domain is its A-label, postmaster+x is postmaster, and every delimiter position is tried (issue 14).
 --@ subaddress_delimiters = "+-"
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("mt.connect() failed") end

@@ -1,5 +1,6 @@
 -- Confirms that in report mode nothing is refused (unknown and never-synced recipients get CONTINUE) and each would-be refusal is logged as would_reject / would_tempfail.
 --@ mode = "report"
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local logfile = logfile or error("run with -D logfile=/path/to/milter.log")
 local conn = mt.connect(sock, 40, 0.25)

@@ -1,5 +1,6 @@
 -- Confirms that with the store missing, postmaster and abuse (with a subaddress too, and at a domain the config lists as a U-label) still get CONTINUE, other recipients of the config's domains a tempfail, other domains CONTINUE.
 --! no-store
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("mt.connect() failed") end

@@ -1,4 +1,5 @@
 -- Confirms that recipients of a tenant that never synced get a custom reply (a 451 4.3.0 tempfail; milter_replies.sh checks the code and text), while postmaster (before the store check, RFC 5321 4.5.1) and other domains flow.
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("mt.connect() failed") end

@@ -1,4 +1,5 @@
 -- Confirms that an unknown recipient of a synced tenant is refused with a custom reply (SMFIR_REPLYCODE: setreply + REJECT), in every message of a connection.
+dofile(mta or error("run with -D mta=tests/integration/mta.lua"))
 local sock = sock or error("run with -D sock=unix:/path")
 local conn = mt.connect(sock, 40, 0.25)
 if conn == nil then error("mt.connect() failed") end

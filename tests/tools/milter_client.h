@@ -7,6 +7,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <libmilter/mfapi.h>  // SMFIF_SETSYMLIST
 #include <libmilter/mfdef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -58,7 +59,12 @@ public:
     MilterClient(const MilterClient&) = delete;
     MilterClient& operator=(const MilterClient&) = delete;
 
+    // When the filter negotiated the connect or MAIL step away, nothing is sent here: like
+    // Postfix, the client and the sender then go with each RCPT, as the macros the filter
+    // asked for (SMFIF_SETSYMLIST).
     void connect_info(const std::string& host, const std::string& addr) {
+        client_name_ = host;
+        client_addr_ = addr;
         if (protocol_ & SMFIP_NOCONNECT) {
             return;
         }
@@ -76,6 +82,7 @@ public:
     }
 
     void mail(const std::string& from) {
+        sender_ = from;
         if (protocol_ & SMFIP_NOMAIL) {
             return;
         }
@@ -85,13 +92,22 @@ public:
         }
     }
 
-    // Sends {rcpt_addr} like Postfix, then RCPT; returns the filter's reply.
+    // Sends {rcpt_addr} like Postfix (and the client and sender when the filter asked for
+    // them at RCPT), then RCPT; returns the filter's reply.
     MilterReply rcpt(const std::string& address) {
         std::string macro(1, SMFIC_RCPT);
-        macro += "{rcpt_addr}";
-        macro.push_back('\0');
-        macro += address;
-        macro.push_back('\0');
+        auto add = [&macro](const char* name, const std::string& value) {
+            macro += name;
+            macro.push_back('\0');
+            macro += value;
+            macro.push_back('\0');
+        };
+        add("{rcpt_addr}", address);
+        if (actions_ & SMFIF_SETSYMLIST) {
+            add("{client_addr}", client_addr_);
+            add("{client_name}", client_name_);
+            add("{mail_addr}", sender_);
+        }
         send(SMFIC_MACRO, macro);
         send(SMFIC_RCPT, "<" + address + ">" + std::string(1, '\0'));
         return read_reply();
@@ -236,6 +252,7 @@ private:
     int fd_ = -1;
     unsigned long actions_ = 0;
     unsigned long protocol_ = 0;
+    std::string client_name_, client_addr_, sender_;
 };
 
 // "continue", "reject", "tempfail", "accept", "discard", "reply 550 5.1.1 <text>".
