@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "sync/alert_message.h"
+#include "sync/credential_check.h"
 #include "sync/graph.h"
 #include "sync/secret_expiry.h"
 
@@ -191,6 +192,7 @@ void TenantSync::sync_with_graph() {
     GraphClient graph(http, runtime_.tokens, tenant_, cred.secret, retry_policy(cfg_), stop_);
     graph.set_limits(round_limits(cfg_, started_));
     graph.ensure_token();
+    forget_previous_credential(tenant_, cred);
     if (state_.secret_expires_source.empty() || state_.secret_expires_source == "graph") {
         lookup_secret_expiry(graph, http, tenant_, runtime_, cred.secret, state_, now_);
     }
