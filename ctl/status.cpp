@@ -2,6 +2,8 @@
 //
 // Both read the per-tenant state the sync worker publishes in the store and judge it with one
 // function, evaluate_tenant(), so the probe and the human view never disagree.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -121,6 +123,14 @@ std::string last_error_text(const store::TenantState& st) {
                       (st.last_error_code.empty() ? "" : " " + st.last_error_code) + "]");
 }
 
+// `<client_secret_file>.previous` is there: secret set kept the old secret, and the sync
+// worker has not signed in with the new one yet (sync/credential_check.h).
+bool previous_kept(const TenantRow& row) {
+    struct stat st {};
+    return row.config != nullptr &&
+           ::lstat((row.config->client_secret_file.string() + ".previous").c_str(), &st) == 0;
+}
+
 bool is_disabled(const TenantRow& row) { return row.config != nullptr && !row.config->enabled; }
 
 // A disabled tenant is neither synced nor enforced: nothing about it to watch.
@@ -163,6 +173,7 @@ nlohmann::json tenant_json(const Config& cfg, const TenantRow& row, std::int64_t
     t["secret_expires_source"] = source;
     t["secret_days_left"] =
         expires ? nlohmann::json(days_left(expires, now)) : nlohmann::json(nullptr);
+    t["previous_credential"] = previous_kept(row);
     t["last_error"] = st.last_error;
     t["last_error_kind"] = st.last_error_kind;
     t["last_error_code"] = st.last_error_code;
@@ -211,6 +222,10 @@ void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std
             << (left > 0 ? days_text(days_left(expires, now)) + " left"
                          : "EXPIRED " + elapsed_phrase(-left) + " ago")
             << (source.empty() ? "" : ", from " + source) << ")\n";
+    }
+    if (previous_kept(row)) {
+        out << "  previous secret: kept as " << row.config->client_secret_file.string()
+            << ".previous until m365gate-sync signs in with the new one\n";
     }
     out << "  last error:     " << last_error_text(st) << "\n";
     if (st.failing_since != 0) {

@@ -97,6 +97,11 @@ rotate_test() {
 #!/bin/bash
 # Stand-in for the Azure CLI: `az account show`, `az ad app credential reset|list`.
 printf '%s\n' "$*" >>"$FAKE_AZ_LOG"
+# FAKE_AZ_FAIL="ad app credential reset" (a prefix of the arguments): that call fails.
+if [ -n "${FAKE_AZ_FAIL:-}" ] && [[ "$*" == "$FAKE_AZ_FAIL"* ]]; then
+    echo "ERROR: (fake az) $FAKE_AZ_FAIL failed" >&2
+    exit 1
+fi
 id="" name="" end=""
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
@@ -171,6 +176,39 @@ FAKE_AZ_END
     rm -f "$secret_file"
     mv "$secret_file.real" "$secret_file"
     grep -q "az~fifth" "$secret_file" && bad "rotate-secret: the failed secret was written" || ok "rotate-secret: the credential file is unchanged after the failure"
+
+    # Each step that fails makes the script fail (exit 1), the credential file unchanged unless
+    # the new secret was accepted and installed.
+    cp -p "$secret_file" "$work/secret.rotate"
+    local step
+    for step in "account show" "ad app credential reset"; do
+        expect_exit 1 "rotate-secret: az $step fails" -- env PATH="$fake:$PATH" FAKE_AZ_FAIL="$step" \
+            M365GATECTL="$ctl_bin" FAKE_AZ_PASSWORD='az~fifth~secret~0005' \
+            bash "$src/contrib/rotate-secret" --config "$cfg" contoso
+        cmp -s "$secret_file" "$work/secret.rotate" && ok "rotate-secret: az $step failed, credential file unchanged" ||
+            bad "rotate-secret: az $step failed, but the credential file changed"
+    done
+    # The new secret refused by the token endpoint (not yet known to the app): secret set
+    # exits 3, the script 1 with the AADSTS reason and the orphan's keyId.
+    expect_exit 1 "rotate-secret: the new secret is refused" -- env PATH="$fake:$PATH" \
+        M365GATECTL="$ctl_bin" FAKE_AZ_PASSWORD='az~unknown~secret~0009' \
+        bash "$src/contrib/rotate-secret" --config "$cfg" --wait 0 contoso
+    grep -q "AADSTS7000215" "$work/err" && ok "rotate-secret: names the AADSTS reason" || bad "rotate-secret refused: $(cat "$work/err")"
+    grep -qF "az ad app credential delete --id 22222222-2222-2222-2222-222222222222 --key-id $FAKE_AZ_KEY_ID" "$work/err" &&
+        ok "rotate-secret: refused, says how to delete the orphan" || bad "rotate-secret refused: no delete hint"
+    cmp -s "$secret_file" "$work/secret.rotate" && ok "rotate-secret: refused, credential file unchanged" ||
+        bad "rotate-secret: refused, but the credential file changed"
+    # Everything worked but the last listing of the app's secrets.
+    add_app_secrets '{"value":"r0tated~third~secret~0003","keyId":"k3","endDateTime":"2029-11-01T00:00:00Z"}' \
+        '{"value":"az~fourth~secret~0004","keyId":"k4","endDateTime":"2028-11-01T00:00:00Z"}' \
+        '{"value":"az~sixth~secret~0006","keyId":"k6","endDateTime":"2028-11-01T00:00:00Z"}'
+    expect_exit 1 "rotate-secret: the final az credential list fails" -- env PATH="$fake:$PATH" \
+        FAKE_AZ_FAIL="ad app credential list" M365GATECTL="$ctl_bin" FAKE_AZ_PASSWORD='az~sixth~secret~0006' \
+        bash "$src/contrib/rotate-secret" --config "$cfg" contoso
+    grep -q "az~sixth~secret~0006" "$secret_file" && ok "rotate-secret: the accepted secret was installed before the list failed" ||
+        bad "rotate-secret: the accepted secret is not installed"
+    grep -q "m365gate-sync synced with the new secret" "$work/out" && ok "rotate-secret: the daemon synced with it" ||
+        bad "rotate-secret: no sync with the new secret:"$'\n'"$(sed 's/^/    /' "$work/out" "$work/err")"
 }
 
 # The sync worker drops to sync.user when started as root: give it the files it owns.
@@ -296,8 +334,24 @@ expect_exit 1 "dump of an unknown tenant" -- ctl dump --tenant nowhere
 curl -sf --cacert "$work/tls/ca.pem" -X POST -H 'Content-Type: application/json' \
     -d '{"secrets":[{"value":"s3cr3t~contoso~value~0001","keyId":"k1","endDateTime":"2027-11-01T00:00:00Z"},{"value":"n3w~rotated~secret~0002","keyId":"k2","endDateTime":"2028-11-01T00:00:00Z"}]}' \
     "$sim/_sim/tenants/11111111-1111-1111-1111-111111111111/apps/22222222-2222-2222-2222-222222222222" >/dev/null
-printf 'wrong~secret\n' | ctl secret set --tenant contoso --expires "$(in_days 200)" >/dev/null
+# A secret the token endpoint refuses: secret set tries it first (the daemon is not running),
+# exits 3 with the AADSTS reason and changes nothing.
+secret_file=$work/etc/contoso.secret
+cp -p "$secret_file" "$work/secret.before"
+expect_exit 3 "secret set: a refused secret" -- sh -c "printf 'wrong~secret\n' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 200)"
+grep -q "AADSTS7000215" "$work/err" && ok "secret set: the refusal names AADSTS7000215" || bad "secret set refusal: $(cat "$work/err")"
+cmp -s "$secret_file" "$work/secret.before" && ok "secret set: the old secret is still in place" || bad "secret set: the credential file changed"
+[ ! -e "$secret_file.previous" ] && ok "secret set: no .previous after a refusal" || bad "secret set: .previous after a refusal"
+# --no-verify installs it untried: the old one is kept as .previous (its owner and mode) and
+# stays while the sync worker cannot sign in with the new one.
+expect_exit 0 "secret set --no-verify" -- sh -c "printf 'wrong~secret\n' | '$ctl_bin' --config '$cfg' secret set --no-verify --tenant contoso --expires $(in_days 200)"
+cmp -s "$secret_file.previous" "$work/secret.before" && ok "secret set: the old secret kept as .previous" || bad "secret set: no .previous with the old secret"
+[ "$(stat -c '%a %U' "$secret_file.previous")" = "600 $sync_user" ] && ok "secret set: .previous keeps owner and mode" ||
+    bad "secret set: .previous is $(stat -c '%a %U' "$secret_file.previous")"
 "$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+[ -e "$secret_file.previous" ] && ok "a refused secret: .previous stays" || bad "a refused secret: .previous was removed"
+expect_exit 0 "status --json with a .previous" -- ctl status --json
+expect_json "status --json: previous_credential" "d['tenants'][0]['previous_credential']" "True"
 expect_exit 1 "check: last attempt failed" -- ctl check
 expect_out "check: names the failure" "^M365GATE WARNING - contoso: last attempt failed"
 expect_exit 0 "status after a failed attempt" -- ctl status
@@ -305,8 +359,11 @@ expect_out "status: last error with its code" "last error: +.*7000215"
 
 curl -sf --cacert "$work/tls/ca.pem" -X DELETE "$sim/_sim/requests" >/dev/null
 expect_exit 0 "secret set (rotation)" -- sh -c "printf 'n3w~rotated~secret~0002' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 700)"
+expect_out "secret set: the new secret was tried" "accepted the new secret"
 [ "$(stat -c %a "$work/etc/contoso.secret")" = 600 ] && ok "rotated credential file is 0600" || bad "mode $(stat -c %a "$work/etc/contoso.secret")"
+grep -q 'wrong~secret' "$secret_file.previous" && ok "secret set: the replaced secret is the new .previous" || bad "secret set: .previous does not hold the replaced secret"
 expect_exit 0 "m365gate-sync --once with the new secret" -- "$sync_bin" --config "$cfg" --once
+[ ! -e "$secret_file.previous" ] && ok "the sync signed in with the new secret: .previous removed" || bad ".previous still there after a successful sync"
 curl -sf --cacert "$work/tls/ca.pem" "$sim/_sim/requests" >"$work/out"
 expect_json "the token request carried the new secret" \
     "[__import__('urllib.parse').parse.parse_qs(r['body']).get('client_secret',[''])[0] for r in d if r['target'].endswith('/oauth2/v2.0/token')][-1]" \

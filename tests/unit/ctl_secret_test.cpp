@@ -76,6 +76,7 @@ TEST_CASE("secret set replaces the credential file atomically with mode 0600", "
     std::ostringstream out, err;
     SecretSetOptions options;
     options.tenant = "contoso";
+    options.verify = false;  // no token endpoint here: tried in ctl_integration
 
     SECTION("new file, with expiry; it reads back as the same credential") {
         options.expires = "2028-11-01";
@@ -99,7 +100,13 @@ TEST_CASE("secret set replaces the credential file atomically with mode 0600", "
         const std::size_t before = files_in(fx.dir.path());
         std::istringstream in("quote\"and\\backslash");
         REQUIRE(run_secret_set(fx.cfg, options, in, out, err) == 0);
-        CHECK(files_in(fx.dir.path()) == before);
+        // The old file is kept beside it as .previous, with its mode, until the sync used the
+        // new one.
+        CHECK(files_in(fx.dir.path()) == before + 1);
+        const std::filesystem::path previous = file.string() + ".previous";
+        CHECK(load_credential(previous).secret.reveal() == "old-secret");
+        CHECK(file_mode(previous) == 0400);
+        CHECK(out.str().find(".previous until m365gate-sync has signed in") != std::string::npos);
         CHECK(file_mode(file) == 0600);
         const Credential c = load_credential(file);
         CHECK(c.secret.reveal() == "quote\"and\\backslash");
@@ -158,6 +165,7 @@ TEST_CASE("secret set refuses places where another user could interfere", "[ctl]
     std::ostringstream out, err;
     SecretSetOptions options;
     options.tenant = "contoso";
+    options.verify = false;  // no token endpoint here: tried in ctl_integration
     options.reload = false;
 
     SECTION("a directory writable by others (even sticky, as /tmp): exit 77, nothing written") {
