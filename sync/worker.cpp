@@ -141,6 +141,9 @@ bool Worker::check_new_secret(const TenantConfig& t, TenantRuntime& rt) {
             st = snap.tenant_state(t.name).value_or(TenantState{});
         }
         apply_secret_fields(st, t, *rt.credential);
+        if (result.ok) {
+            st.last_token_success = now_seconds();
+        }
         try {  // no transaction open while mail and webhook go out
             alerter_.secret_changed(*cfg_, t, result, st, now_seconds());
         } catch (const std::exception& e) {
