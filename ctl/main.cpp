@@ -86,7 +86,9 @@ CLI::App* add_check(CLI::App& app) {
                            "Monitoring probe: one status line and a Nagios/Icinga exit code (0 OK, "
                            "1 WARNING, 2 CRITICAL, 3 UNKNOWN).");
     check->footer(R"(
-WARNING: a secret expires within 14 days; the last sync attempt failed.
+WARNING: a secret expires within 14 days; the last sync attempt failed; "expiry unknown: grant
+Application.Read.All or set expires"; a local expiry date that differs from Graph's; a date
+that is past while sign-in works.
 CRITICAL: a secret expires within 1 day or has expired; a tenant never synced or is stale
 (no successful sync for sync.stale_after). UNKNOWN: config or store unreadable.
 Examples:

@@ -171,6 +171,11 @@ nlohmann::json tenant_json(const Config& cfg, const TenantRow& row, std::int64_t
     t["domains"] = row.domains;
     t["secret_expires"] = time_json(expires);
     t["secret_expires_source"] = source;
+    t["secret_expires_local"] = time_json(st.secret_expires_local);
+    t["secret_expires_local_source"] = st.secret_expires_local_source;
+    t["secret_expiry_mismatch"] = store::local_expiry_disagrees(st);
+    t["secret_expiry_unknown"] = expires == 0;
+    t["sign_in_works"] = store::sign_in_works(st);
     t["secret_days_left"] =
         expires ? nlohmann::json(days_left(expires, now)) : nlohmann::json(nullptr);
     t["previous_credential"] = previous_kept(row);
@@ -215,13 +220,19 @@ void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std
     out << "  domains:        " << row.domains.size()
         << (row.domains.empty() ? "" : " (" + join(row.domains, ", ") + ")") << "\n";
     if (expires == 0) {
-        out << "  secret expires: unknown (no expiry in the credential file, config or Graph)\n";
+        out << "  secret expires: unknown (no expiry in the credential file, config or Graph: "
+               "grant Application.Read.All or set expires)\n";
     } else {
         const std::int64_t left = expires - now;
         out << "  secret expires: " << format_time(expires) << " ("
             << (left > 0 ? days_text(days_left(expires, now)) + " left"
                          : "EXPIRED " + elapsed_phrase(-left) + " ago")
             << (source.empty() ? "" : ", from " + source) << ")\n";
+    }
+    if (store::local_expiry_disagrees(st)) {
+        out << "  local expiry:   " << format_time(st.secret_expires_local) << " (from "
+            << st.secret_expires_local_source
+            << ") DIFFERS from Graph's and is ignored: fix or remove it\n";
     }
     if (previous_kept(row)) {
         out << "  previous secret: kept as " << row.config->client_secret_file.string()
@@ -235,6 +246,21 @@ void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std
     out << "  alerts sent:    " << (st.alerts_sent.empty() ? "none" : "") << "\n";
     for (const auto& [key, when] : st.alerts_sent) {
         out << "    " << key << " at " << format_time(when) << "\n";
+    }
+}
+
+// A local date that is not Graph's; an expiry nobody knows (after an attempt, so a tenant not
+// yet synced is not judged on it). Both WARNING.
+void evaluate_expiry_notes(TenantHealth& health, const std::optional<store::TenantState>& state,
+                           std::int64_t expires) {
+    if (state && store::local_expiry_disagrees(*state)) {
+        raise(health, Health::warning,
+              "local expiry date " + format_time(state->secret_expires_local) + " (from " +
+                  state->secret_expires_local_source + ") differs from Graph's " +
+                  format_time(state->secret_expires) + ": fix or remove it");
+    }
+    if (expires == 0 && state && state->last_attempt != 0) {
+        raise(health, Health::warning, "expiry unknown: grant Application.Read.All or set expires");
     }
 }
 
@@ -267,10 +293,14 @@ TenantHealth evaluate_tenant(const Config& cfg, const std::optional<store::Tenan
     }
 
     const auto [expires, source] = secret_expiry(state, config_expires);
-    (void)source;
+    evaluate_expiry_notes(health, state, expires);
     if (expires != 0) {
         const std::int64_t left = expires - now;
-        if (left <= 0) {
+        if (left <= 0 && state && store::sign_in_works(*state)) {
+            raise(health, Health::warning,
+                  "secret expiry date " + format_time(expires) + " (from " + source +
+                      ") is past but sign-in works: the date is wrong");
+        } else if (left <= 0) {
             raise(health, Health::critical, "secret expired " + elapsed_phrase(-left) + " ago");
         } else if (left <= critical_secret_days * seconds_per_day) {
             raise(health, Health::critical, "secret expires in " + format_age(left));
