@@ -226,7 +226,9 @@ void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std
         const std::int64_t left = expires - now;
         out << "  secret expires: " << format_time(expires) << " ("
             << (left > 0 ? days_text(days_left(expires, now)) + " left"
-                         : "EXPIRED " + elapsed_phrase(-left) + " ago")
+                : store::sign_in_works(st)
+                    ? "past " + elapsed_phrase(-left) + " ago, but sign-in works: the date is wrong"
+                    : "EXPIRED " + elapsed_phrase(-left) + " ago")
             << (source.empty() ? "" : ", from " + source) << ")\n";
     }
     if (store::local_expiry_disagrees(st)) {

@@ -425,6 +425,15 @@ expect_exit 3 "secret set: a refused secret" -- sh -c "printf 'wrong~secret\n' |
 grep -q "AADSTS7000215" "$work/err" && ok "secret set: the refusal names AADSTS7000215" || bad "secret set refusal: $(cat "$work/err")"
 cmp -s "$secret_file" "$work/secret.before" && ok "secret set: the old secret is still in place" || bad "secret set: the credential file changed"
 [ ! -e "$secret_file.previous" ] && ok "secret set: no .previous after a refusal" || bad "secret set: .previous after a refusal"
+# m365gate-sync --check-credential itself: one key=value line, never the secret.
+expect_exit 1 "check-credential: refused" -- sh -c "printf 'wrong~secret' | '$sync_bin' --config '$cfg' --check-credential --tenant contoso"
+expect_out "check-credential: the refusal line" '^status=refused kind=token code="7000215" error="token request failed: .*AADSTS7000215'
+expect_exit 0 "check-credential: accepted" -- sh -c "printf 'secret = \"s3cr3t~contoso~value~0001\"\n' | '$sync_bin' --config '$cfg' --check-credential --tenant contoso"
+expect_out "check-credential: the acceptance line" '^status=accepted$'
+expect_exit 78 "check-credential: no credential" -- sh -c "printf '' | '$sync_bin' --config '$cfg' --check-credential --tenant contoso"
+expect_exit 64 "check-credential: needs one --tenant" -- "$sync_bin" --config "$cfg" --check-credential
+grep -q 'wrong~secret\|s3cr3t~contoso' "$work/log/m365gate.log" && bad "check-credential: a secret in the log" ||
+    ok "check-credential: no secret in the log"
 # --no-verify installs it untried: the old one is kept as .previous (its owner and mode) and
 # stays while the sync worker cannot sign in with the new one.
 expect_exit 0 "secret set --no-verify" -- sh -c "printf 'wrong~secret\n' | '$ctl_bin' --config '$cfg' secret set --no-verify --tenant contoso --expires $(in_days 200)"
