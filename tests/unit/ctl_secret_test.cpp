@@ -143,6 +143,18 @@ TEST_CASE("secret set replaces the credential file atomically with mode 0600", "
         CHECK(run_secret_set(fx.cfg, options, in, out, err) == exit_usage);
         CHECK_THAT(err.str(), Catch::Contains("no tenant \"fabrikam\""));
     }
+    SECTION("no .previous when only the expiry changes or there was no credential") {
+        const std::filesystem::path previous = file.string() + ".previous";
+        write_file(file, "secret = \"same~secret\"\nexpires = 2030-01-01T00:00:00Z\n");
+        std::istringstream in("same~secret");
+        options.expires = "2031-01-01";
+        REQUIRE(run_secret_set(fx.cfg, options, in, out, err) == 0);
+        CHECK_FALSE(std::filesystem::exists(previous));
+        write_file(file, "");
+        std::istringstream in2("other~secret");
+        REQUIRE(run_secret_set(fx.cfg, options, in2, out, err) == 0);
+        CHECK_FALSE(std::filesystem::exists(previous));
+    }
     SECTION("a pasted secret ID gets a warning") {
         std::istringstream in("0c9e6a6f-5b2d-4c1e-9a3b-8f2d1e0c7b6a");
         REQUIRE(run_secret_set(fx.cfg, options, in, out, err) == 0);
