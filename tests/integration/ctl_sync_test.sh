@@ -425,6 +425,12 @@ expect_exit 3 "secret set: a refused secret" -- sh -c "printf 'wrong~secret\n' |
 grep -q "AADSTS7000215" "$work/err" && ok "secret set: the refusal names AADSTS7000215" || bad "secret set refusal: $(cat "$work/err")"
 cmp -s "$secret_file" "$work/secret.before" && ok "secret set: the old secret is still in place" || bad "secret set: the credential file changed"
 [ ! -e "$secret_file.previous" ] && ok "secret set: no .previous after a refusal" || bad "secret set: .previous after a refusal"
+# The token endpoint cannot be reached: exit 1 ("could not be tried"), nothing changed.
+sed -e "s|^login_endpoint = .*|login_endpoint = \"https://127.0.0.1:1\"|" \
+    -e 's|^\[sync\]$|[sync]\nmax_retries = 0|' "$cfg" >"$work/etc/unreachable.toml"
+expect_exit 1 "secret set: the token endpoint unreachable" -- sh -c "printf 'n3w~rotated~secret~0002' | '$ctl_bin' --config '$work/etc/unreachable.toml' secret set --tenant contoso"
+grep -q "could not be tried" "$work/err" && ok "secret set: says it could not try the secret" || bad "secret set unreachable: $(cat "$work/err")"
+cmp -s "$secret_file" "$work/secret.before" && ok "secret set: unreachable, the old secret is still in place" || bad "secret set: unreachable, the credential file changed"
 # m365gate-sync --check-credential itself: one key=value line, never the secret.
 expect_exit 1 "check-credential: refused" -- sh -c "printf 'wrong~secret' | '$sync_bin' --config '$cfg' --check-credential --tenant contoso"
 expect_out "check-credential: the refusal line" '^status=refused kind=token code="7000215" error="token request failed: .*AADSTS7000215'
