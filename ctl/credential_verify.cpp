@@ -30,10 +30,11 @@ namespace {
 
 constexpr std::size_t max_answer_octets = 256u << 10;
 
-// The value of `key` in a key=value line whose values may be "quoted" (no quotes inside).
+// The value of `key` in a key=value line whose values may be "quoted" (no quotes inside);
+// the keys come in a fixed order, error last, so text inside error="..." is never a key.
 std::string field(const std::string& line, const std::string& key) {
     const std::string prefix = key + "=";
-    std::size_t at = line.rfind(" " + prefix);
+    std::size_t at = line.find(" " + prefix);  // the first: error="..." comes last
     at = line.compare(0, prefix.size(), prefix) == 0 ? 0 : (at == std::string::npos ? at : at + 1);
     if (at == std::string::npos) {
         return "";
