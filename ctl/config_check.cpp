@@ -84,6 +84,10 @@ void check_parent_dir(const std::filesystem::path& file, const std::string& what
     }
 }
 
+void check_expiry(const Config& cfg, const TenantConfig& tenant,
+                  std::optional<std::int64_t> expires, std::string source, std::int64_t now,
+                  std::ostream& out, Findings& findings);
+
 // The credential file of one tenant: readable, 0600 (load_credential refuses group/other
 // access), owned by the sync user, and its expiry.
 void check_credential(const Config& cfg, const TenantConfig& tenant, std::int64_t now,
@@ -134,16 +138,59 @@ void check_credential(const Config& cfg, const TenantConfig& tenant, std::int64_
                       .count();
         source = "config client_secret_expires";
     }
+    check_expiry(cfg, tenant, expires, source, now, out, findings);
+}
+
+// What the sync worker last recorded for the tenant (nullopt: no store, or never synced).
+std::optional<store::TenantState> stored_state(const Config& cfg, const std::string& tenant) {
+    std::string why;
+    try {
+        const auto store = open_store(cfg, why);
+        if (store) {
+            return store::Snapshot(*store).tenant_state(tenant);
+        }
+    } catch (const std::exception&) {
+    }
+    return std::nullopt;
+}
+
+// The expiry the credential file or config gives (`expires` from `source`), judged against
+// what the sync worker last read from Graph: Graph's date wins (a local one that differs is a
+// warning), a date that is past while sign-in works is a wrong date, not an expired secret, and
+// no date at all is a warning.
+void check_expiry(const Config& cfg, const TenantConfig& tenant,
+                  std::optional<std::int64_t> expires, std::string source, std::int64_t now,
+                  std::ostream& out, Findings& findings) {
+    const std::optional<store::TenantState> st = stored_state(cfg, tenant.name);
+    if (st && st->secret_expires_source == "graph" && st->secret_expires != 0 &&
+        (!expires || *expires == st->secret_expires_local)) {
+        if (expires && store::local_expiry_disagrees(*st)) {
+            out << "  local expiry:    " << format_time(*expires) << " (from " << source
+                << ") differs from Graph's: ignored\n";
+            findings.warnings.push_back("tenant " + tenant.name + ": the expiry date in the " +
+                                        source + " (" + format_time(*expires) +
+                                        ") differs from Graph's (" +
+                                        format_time(st->secret_expires) + "): fix or remove it");
+        }
+        expires = st->secret_expires;
+        source = "Graph, as m365gate-sync last read it";
+    }
     if (!expires) {
-        out << "  secret expires:  not in the credential file or the config; read from Graph when "
-               "the app has Application.Read.All\n";
+        out << "  secret expires:  unknown: not in the credential file or the config, and not "
+               "read from Graph (yet)\n";
+        findings.warnings.push_back("tenant " + tenant.name +
+                                    ": expiry unknown: grant Application.Read.All or set expires");
         return;
     }
     const std::int64_t left = *expires - now;
     out << "  secret expires:  " << format_time(*expires) << " ("
         << (left > 0 ? std::to_string(days_left(*expires, now)) + " days left" : "EXPIRED")
         << ", from " << source << ")\n";
-    if (left <= 0) {
+    if (left <= 0 && st && store::sign_in_works(*st)) {
+        findings.warnings.push_back("tenant " + tenant.name + ": the expiry date " +
+                                    format_time(*expires) + " (from " + source +
+                                    ") is past, but m365gate-sync signs in: the date is wrong");
+    } else if (left <= 0) {
         findings.errors.push_back("tenant " + tenant.name + ": the client secret expired on " +
                                   format_time(*expires));
     } else if (left <= warning_secret_days * seconds_per_day) {

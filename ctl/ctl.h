@@ -25,6 +25,7 @@ namespace m365gate::ctl {
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;  // the command could not do what was asked
 inline constexpr int exit_usage = 2;    // bad arguments
+inline constexpr int exit_refused = 3;  // secret set: the token endpoint refused the new secret
 inline constexpr int exit_unsafe = 77;  // EX_NOPERM: refused, files could be changed by others
 inline constexpr int exit_config = 78;  // EX_CONFIG: the config or a credential file is invalid
 
@@ -112,11 +113,30 @@ std::optional<long> signal_daemon(const std::filesystem::path& pid_file, const s
 // ---- secret set -----------------------------------------------------------------------
 struct SecretSetOptions {
     std::string tenant;
-    std::string expires;  // "" = not given
-    bool reload = true;   // signal the sync worker afterwards
+    std::string expires;   // "" = not given
+    bool reload = true;    // signal the sync worker afterwards
+    bool verify = true;    // try the new secret with a token request before installing it
+    int wait_seconds = 0;  // keep retrying a refusal (AADSTS7000215) this long: replication
 };
 int run_secret_set(const Config& cfg, const SecretSetOptions& options, std::istream& in,
                    std::ostream& out, std::ostream& err);
+
+// ---- trying a credential --------------------------------------------------------------
+// What a token request with a new credential said (ctl/credential_verify.cpp).
+enum class CredentialCheck { accepted, refused, unavailable };
+struct CredentialVerdict {
+    CredentialCheck status = CredentialCheck::unavailable;
+    std::string code;     // refused: the AADSTS number ("7000215")
+    std::string message;  // one sentence, never the credential
+    std::string detail;   // what m365gate-sync logged meanwhile (printable lines)
+};
+// Tries `credential_text` (a credential file's text) for `tenant` with a real token request to
+// its configured token endpoint, through `m365gate-sync --config cfg.file --check-credential`
+// (same TLS settings and token code as the daemon; run as sync.user). Blocks until answered.
+CredentialVerdict verify_credential(const Config& cfg, const TenantConfig& tenant,
+                                    const std::string& credential_text);
+// The m365gate-sync next to this program (see credential_verify.cpp); empty when none.
+std::filesystem::path sync_program();
 
 // The credential file text secret set writes (TOML; the secret escaped for a basic string).
 std::string credential_file_text(const std::string& secret, std::optional<std::int64_t> expires);

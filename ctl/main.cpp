@@ -1,7 +1,8 @@
 // ctl/main.cpp - m365gatectl, the admin CLI: argument parsing and dispatch only.
 //
 // Each subcommand is a run_*() function of ctl/ctl.h. Results go to stdout, errors to stderr
-// with a non-zero exit: 1 failed, 2 bad arguments, 77 `secret set` refused (unsafe directory
+// with a non-zero exit: 1 failed, 2 bad arguments, 3 `secret set`: the token endpoint refused
+// the new secret, 77 `secret set` refused (unsafe directory
 // or file), 78 invalid config; `check` uses the Nagios
 // codes 0-3 for everything, a usage error included (UNKNOWN).
 #include <CLI/CLI.hpp>
@@ -53,6 +54,7 @@ struct CommandLine {
     std::string check_config_file;
     ctl::SecretSetOptions secret_options;
     bool no_reload = false;
+    bool no_verify = false;
 
     CLI::App* status = nullptr;
     CLI::App* check = nullptr;
@@ -84,7 +86,9 @@ CLI::App* add_check(CLI::App& app) {
                            "Monitoring probe: one status line and a Nagios/Icinga exit code (0 OK, "
                            "1 WARNING, 2 CRITICAL, 3 UNKNOWN).");
     check->footer(R"(
-WARNING: a secret expires within 14 days; the last sync attempt failed.
+WARNING: a secret expires within 14 days; the last sync attempt failed; "expiry unknown: grant
+Application.Read.All or set expires"; a local expiry date that differs from Graph's; a date
+that is past while sign-in works.
 CRITICAL: a secret expires within 1 day or has expired; a tenant never synced or is stale
 (no successful sync for sync.stale_after). UNKNOWN: config or store unreadable.
 Examples:
@@ -204,19 +208,33 @@ CLI::App* add_secret_set(CLI::App& app, CommandLine& cl) {
     secret->require_subcommand(1);
     auto* secret_set = secret->add_subcommand(
         "set",
-        "Read a tenant's new client secret from standard input, replace its credential "
-        "file atomically with a new file (mode 0600, owner sync.user) and signal "
-        "m365gate-sync.");
+        "Read a tenant's new client secret from standard input, try it with a token request, "
+        "then replace its credential file atomically with a new file (mode 0600, owner "
+        "sync.user), keep the old one as FILE.previous until m365gate-sync has used the new "
+        "one, and signal m365gate-sync.");
     secret_set->add_option("--tenant", cl.secret_options.tenant, "tenant name from the config")
         ->required();
     secret_set->add_option("--expires", cl.secret_options.expires,
                            "expiry of the new secret: 2028-11-01 or 2028-11-01T00:00:00Z");
     secret_set->add_flag("--no-reload", cl.no_reload,
                          "write the file, do not signal m365gate-sync");
+    secret_set->add_flag("--no-verify", cl.no_verify,
+                         "install the secret without trying it first (no token request)");
+    secret_set
+        ->add_option("--wait", cl.secret_options.wait_seconds,
+                     "seconds to keep retrying while Entra answers AADSTS7000215 (a new secret "
+                     "takes a while to replicate)")
+        ->check(CLI::Range(0, 3600))
+        ->capture_default_str();
     secret_set->footer(R"(
-Exit status: 0 written; 1 failed; 2 bad arguments; 77 refused, nothing written: the file's
-directory can be changed by others than root and sync.user, the file there belongs to another
-user, or not run as root or sync.user; 78 invalid config.
+Exit status: 0 tried, accepted and written; 1 failed, nothing written (also when the new
+secret could not be tried: network, TLS); 2 bad arguments; 3 the token endpoint refused the
+new secret (the AADSTS reason is printed), nothing written, the old secret stays; 77 refused,
+nothing written: the file's directory can be changed by others than root and sync.user, the
+file there belongs to another user, or not run as root or sync.user; 78 invalid config.
+The secret is tried by m365gate-sync --check-credential (same TLS settings), whether the
+daemon runs or not. The old file stays as FILE.previous until m365gate-sync has signed in with
+the new secret; to go back: mv FILE.previous FILE && m365gatectl reload.
 The secret is never taken from the command line (ps, shell history). On a terminal it is
 read without echo.
 Examples:
@@ -318,6 +336,7 @@ int run_command(CommandLine& cl, std::int64_t now) {
     }
     if (cl.secret_set->parsed()) {
         cl.secret_options.reload = !cl.no_reload;
+        cl.secret_options.verify = !cl.no_verify;
         return ctl::run_secret_set(*cfg, cl.secret_options, std::cin, std::cout, std::cerr);
     }
     std::cerr << "m365gatectl: no command given (see --help)\n";

@@ -9,6 +9,11 @@
 // secret is never printed, logged or left in a temp file after a failure. A directory that
 // anyone but root and sync.user can change, or a file already there that belongs to another
 // user, is refused (exit_unsafe): see docs/security.md.
+// Before anything is written the new secret is tried with a real token request
+// (verify_credential(), unless --no-verify), whether the daemon runs or not: a refused secret
+// exits exit_refused with the AADSTS reason and changes nothing. The file it replaces is kept
+// as <file>.previous (its owner and mode, written the same safe way) until m365gate-sync has
+// used the new one once (sync/credential_check.h).
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -18,9 +23,12 @@
 
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <functional>
 #include <istream>
 #include <ostream>
+#include <thread>
 
 #include "common/credentials.h"
 #include "common/days.h"
@@ -33,6 +41,8 @@ namespace m365gate::ctl {
 namespace {
 
 constexpr std::size_t max_secret_octets = 1024;
+constexpr std::size_t max_credential_file_octets = 64u << 10;
+constexpr int verify_retry_seconds = 10;
 
 // Turns terminal echo off while the secret is typed; restores it on every path.
 class NoEcho {
@@ -199,11 +209,60 @@ int credential_owner(const Config& cfg, FileOwner& owner, std::ostream& err) {
     return exit_ok;
 }
 
-// Replaces `target` with a new file holding `text`, mode 0600, owned by `owner`. exit_ok, or
-// the status with the reason on `err` (exit_unsafe when the directory or the file there could
-// have been prepared by someone else).
+// The file about to be replaced (`old`, lstat'ed in `dir_fd`), kept as "<name>.previous" with
+// its owner and mode (never wider than 0600), written as a new file renamed into place.
+// Nothing is kept when there is no file, or it holds no credential or the same secret.
+// exit_ok, or the status.
+int keep_previous(int dir_fd, const std::filesystem::path& target, const struct stat& old,
+                  const std::string& text, const FileOwner& owner, std::ostream& err) {
+    if (!S_ISREG(old.st_mode)) {
+        return exit_ok;
+    }
+    const std::string name = target.filename().string();
+    const UniqueFd fd(
+        ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    std::string previous;
+    char buf[4096];
+    ssize_t n = 0;
+    while (fd.get() >= 0 && (n = ::read(fd.get(), buf, sizeof buf)) > 0 &&
+           previous.size() <= max_credential_file_octets) {
+        previous.append(buf, static_cast<std::size_t>(n));
+    }
+    if (fd.get() < 0 || n < 0 || previous.size() > max_credential_file_octets) {
+        err << "m365gatectl: cannot read " << target.string() << " to keep it as "
+            << target.string()
+            << ".previous: " << (fd.get() < 0 || n < 0 ? std::strerror(errno) : "too large")
+            << "; nothing changed\n";
+        return exit_failure;
+    }
+    try {
+        if (parse_credential(previous, target.string()).secret ==
+            parse_credential(text, target.string()).secret) {
+            return exit_ok;  // the same secret (a new --expires): nothing to go back to
+        }
+    } catch (const ConfigError&) {
+        return exit_ok;  // empty or no credential: nothing to go back to either
+    }
+    const FileOwner keep_owner{old.st_uid == 0 ? owner.uid : old.st_uid,
+                               old.st_uid == 0 ? owner.gid : old.st_gid};
+    const std::string why = replace_file_at(
+        dir_fd, name + ".previous", previous, old.st_mode & 0600,
+        ::geteuid() == keep_owner.uid ? std::nullopt : std::optional<FileOwner>(keep_owner));
+    if (!why.empty()) {
+        err << "m365gatectl: " << target.string() << ".previous not written: " << why
+            << "; nothing changed\n";
+        return exit_failure;
+    }
+    return exit_ok;
+}
+
+// Replaces `target` with a new file holding `text`, mode 0600, owned by `owner`, once the
+// place is found safe and `verify` (the token request) returned exit_ok. exit_ok, or the
+// status with the reason on `err` (exit_unsafe when the directory or the file there could
+// have been prepared by someone else); nothing is written unless both passed.
 int install_credential(const Config& cfg, const std::filesystem::path& target,
-                       const std::string& text, const FileOwner& owner, std::ostream& err) {
+                       const std::string& text, const FileOwner& owner,
+                       const std::function<int()>& verify, std::ostream& err) {
     // Only root and sync.user may be able to change the directory: anyone else could plant a
     // file or a link there for us to write through, or read the secret before the rename.
     std::string why;
@@ -233,6 +292,15 @@ int install_credential(const Config& cfg, const std::filesystem::path& target,
     } else if (errno != ENOENT) {
         err << "m365gatectl: " << target.string() << ": " << std::strerror(errno) << "\n";
         return exit_failure;
+    } else {
+        st.st_mode = 0;  // nothing there: nothing to keep
+    }
+    if (const int status = verify(); status != exit_ok) {
+        return status;
+    }
+    if (const int status = keep_previous(dir_fd.get(), target, st, text, owner, err);
+        status != exit_ok) {
+        return status;
     }
     // Always a new file, owned by sync.user from its creation on (never the owner of a file
     // that was there), renamed over the old one.
@@ -246,6 +314,49 @@ int install_credential(const Config& cfg, const std::filesystem::path& target,
     return exit_ok;
 }
 
+// Tries the new credential (verify_credential()); with `wait_seconds`, a refusal as an invalid
+// secret (AADSTS7000215: Entra has not replicated a brand-new secret yet) is tried again every
+// few seconds until then. exit_ok when accepted; exit_refused or exit_failure, the reason on
+// `err`, when not: nothing has been written.
+int verify_new_secret(const Config& cfg, const TenantConfig& tenant, const std::string& text,
+                      int wait_seconds, std::ostream& out, std::ostream& err) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+    CredentialVerdict v = verify_credential(cfg, tenant, text);
+    while (v.status == CredentialCheck::refused && v.code == "7000215" &&
+           std::chrono::steady_clock::now() + std::chrono::seconds(verify_retry_seconds) <= until) {
+        err << "m365gatectl: tenant " << tenant.name
+            << ": refused (AADSTS7000215), trying again in " << verify_retry_seconds
+            << " s (--wait " << wait_seconds << ")\n";
+        std::this_thread::sleep_for(std::chrono::seconds(verify_retry_seconds));
+        v = verify_credential(cfg, tenant, text);
+    }
+    if (v.status == CredentialCheck::accepted) {
+        out << "tenant " << tenant.name << ": the token endpoint accepted the new secret\n";
+        return exit_ok;
+    }
+    if (v.status == CredentialCheck::refused) {
+        err << "m365gatectl: tenant " << tenant.name << ": the new secret was refused: AADSTS"
+            << printable(v.code, 16) << ": " << printable(v.message)
+            << "\nnothing changed: " << tenant.client_secret_file.string()
+            << " still holds the old secret\n";
+        return exit_refused;
+    }
+    err << v.detail << "m365gatectl: tenant " << tenant.name
+        << ": the new secret could not be tried: " << printable(v.message)
+        << "\nnothing changed (--no-verify installs it untried)\n";
+    return exit_failure;
+}
+
+// Whether a .previous is there now (the old secret, until the sync has used the new one).
+void report_previous(const TenantConfig& tenant, std::ostream& out) {
+    struct stat st {};
+    const std::string previous = tenant.client_secret_file.string() + ".previous";
+    if (::lstat(previous.c_str(), &st) == 0) {
+        out << "  the old secret is kept as " << previous
+            << " until m365gate-sync has signed in with the new one\n";
+    }
+}
+
 // What was written, and which expiry the sync worker will see.
 void report_written(const TenantConfig& tenant, const FileOwner& owner,
                     std::optional<std::int64_t> expires, std::int64_t now, std::ostream& out,
@@ -255,9 +366,13 @@ void report_written(const TenantConfig& tenant, const FileOwner& owner,
     if (expires) {
         out << "; secret expires " << format_time(*expires) << " (" << days_left(*expires, now)
             << " days)\n";
+    } else {
+        out << "; no --expires given\n";
+    }
+    report_previous(tenant, out);
+    if (expires) {
         return;
     }
-    out << "; no --expires given\n";
     if (tenant.client_secret_expires) {
         err << "m365gatectl: warning: the config's client_secret_expires ("
             << format_time(std::chrono::duration_cast<std::chrono::seconds>(
@@ -304,7 +419,15 @@ int run_secret_set(const Config& cfg, const SecretSetOptions& options, std::istr
     if (const int status = credential_owner(cfg, owner, err); status != exit_ok) {
         return status;
     }
-    if (const int status = install_credential(cfg, tenant->client_secret_file, text, owner, err);
+    const auto verify = [&] {
+        if (!options.verify) {
+            out << "tenant " << tenant->name << ": not tried (--no-verify)\n";
+            return exit_ok;
+        }
+        return verify_new_secret(cfg, *tenant, text, options.wait_seconds, out, err);
+    };
+    if (const int status =
+            install_credential(cfg, tenant->client_secret_file, text, owner, verify, err);
         status != exit_ok) {
         return status;
     }

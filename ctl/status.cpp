@@ -2,6 +2,8 @@
 //
 // Both read the per-tenant state the sync worker publishes in the store and judge it with one
 // function, evaluate_tenant(), so the probe and the human view never disagree.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -121,6 +123,14 @@ std::string last_error_text(const store::TenantState& st) {
                       (st.last_error_code.empty() ? "" : " " + st.last_error_code) + "]");
 }
 
+// `<client_secret_file>.previous` is there: secret set kept the old secret, and the sync
+// worker has not signed in with the new one yet (sync/credential_check.h).
+bool previous_kept(const TenantRow& row) {
+    struct stat st {};
+    return row.config != nullptr &&
+           ::lstat((row.config->client_secret_file.string() + ".previous").c_str(), &st) == 0;
+}
+
 bool is_disabled(const TenantRow& row) { return row.config != nullptr && !row.config->enabled; }
 
 // A disabled tenant is neither synced nor enforced: nothing about it to watch.
@@ -161,8 +171,14 @@ nlohmann::json tenant_json(const Config& cfg, const TenantRow& row, std::int64_t
     t["domains"] = row.domains;
     t["secret_expires"] = time_json(expires);
     t["secret_expires_source"] = source;
+    t["secret_expires_local"] = time_json(st.secret_expires_local);
+    t["secret_expires_local_source"] = st.secret_expires_local_source;
+    t["secret_expiry_mismatch"] = store::local_expiry_disagrees(st);
+    t["secret_expiry_unknown"] = expires == 0;
+    t["sign_in_works"] = store::sign_in_works(st);
     t["secret_days_left"] =
         expires ? nlohmann::json(days_left(expires, now)) : nlohmann::json(nullptr);
+    t["previous_credential"] = previous_kept(row);
     t["last_error"] = st.last_error;
     t["last_error_kind"] = st.last_error_kind;
     t["last_error_code"] = st.last_error_code;
@@ -204,13 +220,25 @@ void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std
     out << "  domains:        " << row.domains.size()
         << (row.domains.empty() ? "" : " (" + join(row.domains, ", ") + ")") << "\n";
     if (expires == 0) {
-        out << "  secret expires: unknown (no expiry in the credential file, config or Graph)\n";
+        out << "  secret expires: unknown (no expiry in the credential file, config or Graph: "
+               "grant Application.Read.All or set expires)\n";
     } else {
         const std::int64_t left = expires - now;
         out << "  secret expires: " << format_time(expires) << " ("
             << (left > 0 ? days_text(days_left(expires, now)) + " left"
-                         : "EXPIRED " + elapsed_phrase(-left) + " ago")
+                : store::sign_in_works(st)
+                    ? "past " + elapsed_phrase(-left) + " ago, but sign-in works: the date is wrong"
+                    : "EXPIRED " + elapsed_phrase(-left) + " ago")
             << (source.empty() ? "" : ", from " + source) << ")\n";
+    }
+    if (store::local_expiry_disagrees(st)) {
+        out << "  local expiry:   " << format_time(st.secret_expires_local) << " (from "
+            << st.secret_expires_local_source
+            << ") DIFFERS from Graph's and is ignored: fix or remove it\n";
+    }
+    if (previous_kept(row)) {
+        out << "  previous secret: kept as " << row.config->client_secret_file.string()
+            << ".previous until m365gate-sync signs in with the new one\n";
     }
     out << "  last error:     " << last_error_text(st) << "\n";
     if (st.failing_since != 0) {
@@ -220,6 +248,21 @@ void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std
     out << "  alerts sent:    " << (st.alerts_sent.empty() ? "none" : "") << "\n";
     for (const auto& [key, when] : st.alerts_sent) {
         out << "    " << key << " at " << format_time(when) << "\n";
+    }
+}
+
+// A local date that is not Graph's; an expiry nobody knows (after an attempt, so a tenant not
+// yet synced is not judged on it). Both WARNING.
+void evaluate_expiry_notes(TenantHealth& health, const std::optional<store::TenantState>& state,
+                           std::int64_t expires) {
+    if (state && store::local_expiry_disagrees(*state)) {
+        raise(health, Health::warning,
+              "local expiry date " + format_time(state->secret_expires_local) + " (from " +
+                  state->secret_expires_local_source + ") differs from Graph's " +
+                  format_time(state->secret_expires) + ": fix or remove it");
+    }
+    if (expires == 0 && state && state->last_attempt != 0) {
+        raise(health, Health::warning, "expiry unknown: grant Application.Read.All or set expires");
     }
 }
 
@@ -252,10 +295,14 @@ TenantHealth evaluate_tenant(const Config& cfg, const std::optional<store::Tenan
     }
 
     const auto [expires, source] = secret_expiry(state, config_expires);
-    (void)source;
+    evaluate_expiry_notes(health, state, expires);
     if (expires != 0) {
         const std::int64_t left = expires - now;
-        if (left <= 0) {
+        if (left <= 0 && state && store::sign_in_works(*state)) {
+            raise(health, Health::warning,
+                  "secret expiry date " + format_time(expires) + " (from " + source +
+                      ") is past but sign-in works: the date is wrong");
+        } else if (left <= 0) {
             raise(health, Health::critical, "secret expired " + elapsed_phrase(-left) + " ago");
         } else if (left <= critical_secret_days * seconds_per_day) {
             raise(health, Health::critical, "secret expires in " + format_age(left));

@@ -157,6 +157,9 @@ std::string encode_state(const TenantState& s) {
     j["last_error_code"] = s.last_error_code;
     j["failing_since"] = s.failing_since;
     j["alerts_sent"] = s.alerts_sent;
+    j["secret_expires_local"] = s.secret_expires_local;
+    j["secret_expires_local_source"] = s.secret_expires_local_source;
+    j["last_token_success"] = s.last_token_success;
     std::string out;
     out.push_back(state_magic);
     out.push_back(char(state_version));
@@ -188,6 +191,9 @@ std::optional<TenantState> decode_state(std::string_view bytes) {
         s.last_error_code = j.value("last_error_code", std::string{});
         s.failing_since = j.value("failing_since", std::int64_t{0});
         s.alerts_sent = j.value("alerts_sent", std::map<std::string, std::int64_t>{});
+        s.secret_expires_local = j.value("secret_expires_local", std::int64_t{0});
+        s.secret_expires_local_source = j.value("secret_expires_local_source", std::string{});
+        s.last_token_success = j.value("last_token_success", std::int64_t{0});
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;  // a field of the wrong type: treat the state as unreadable
     }

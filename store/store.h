@@ -84,7 +84,26 @@ struct TenantState {
     std::string last_error_code;        // "7000222" (AADSTS), Graph error code, ...
     std::int64_t failing_since = 0;     // first failed attempt since the last success
     std::map<std::string, std::int64_t> alerts_sent;  // alert key -> when it was sent
+    // The date in the credential file or the config (0: none) and where from, kept beside the
+    // one in use: when Graph answers, Graph's date is secret_expires and this one, if it
+    // differs, is only a warning (local_expiry_disagrees()).
+    std::int64_t secret_expires_local = 0;
+    std::string secret_expires_local_source;  // "credential_file" | "config" | ""
+    std::int64_t last_token_success = 0;      // last token request that succeeded: sign-in works
 };
+
+// Graph gave the expiry and the local date is more than a day away from it (a date-only
+// local value is midnight UTC, Graph's carries a time of day).
+inline bool local_expiry_disagrees(const TenantState& s) {
+    const std::int64_t d = s.secret_expires_local - s.secret_expires;
+    return s.secret_expires_source == "graph" && s.secret_expires_local != 0 &&
+           s.secret_expires != 0 && (d > 86400 || d < -86400);
+}
+// The last attempt signed in (its token request succeeded): whatever a date says, the
+// credential has not expired.
+inline bool sign_in_works(const TenantState& s) {
+    return s.last_token_success != 0 && s.last_token_success >= s.last_attempt;
+}
 
 struct StoreOptions {
     std::uint64_t max_size = 4ull << 30;

@@ -307,10 +307,42 @@ void store_damaged(const Context& c, std::string& subject, BodyWriter& b) {
     b.paragraph(t.store_damaged_action, "  ");
 }
 
+void secret_expiry_mismatch(const Context& c, std::string& subject, BodyWriter& b) {
+    const AlertTexts& t = c.texts;
+    subject = subject_prefix(c) + std::string(t.mismatch_subject);
+    const std::string_view local_source = source_text(c.facts.secret_expires_local_source, t);
+    b.paragraph(
+        fill_template(t.mismatch_intro, {{"tenant", c.tenant.name},
+                                         {"local_source", local_source},
+                                         {"local", when_short(c, c.facts.secret_expires_local)},
+                                         {"graph", when_short(c, c.facts.secret_expires)}}));
+    identity(b, c);
+    b.field(t.label_graph_date, when(c, c.facts.secret_expires));
+    b.field(t.label_local_date, when(c, c.facts.secret_expires_local));
+    b.field(t.label_expiry_source, local_source);
+    b.blank();
+    b.heading(t.heading_what_to_do);
+    b.paragraph(fill_template(t.mismatch_action, {{"tenant", c.tenant.name}}), "  ");
+    credentials_page(b, c);
+}
+
+void secret_expiry_unknown(const Context& c, std::string& subject, BodyWriter& b) {
+    const AlertTexts& t = c.texts;
+    subject = subject_prefix(c) + std::string(t.unknown_subject);
+    b.paragraph(fill_template(t.unknown_intro, {{"tenant", c.tenant.name}}));
+    identity(b, c);
+    b.blank();
+    b.heading(t.heading_what_to_do);
+    b.paragraph(fill_template(t.unknown_action, {{"tenant", c.tenant.name}}), "  ");
+    credentials_page(b, c);
+}
+
 AlertSeverity severity_of(AlertKind kind) {
     switch (kind) {
         case AlertKind::secret_expiring:
         case AlertKind::shrink_refused:
+        case AlertKind::secret_expiry_mismatch:
+        case AlertKind::secret_expiry_unknown:
             return AlertSeverity::warning;
         case AlertKind::recovered:
         case AlertKind::secret_accepted:
@@ -346,6 +378,10 @@ const char* to_string(AlertKind kind) {
             return "secret_accepted";
         case AlertKind::store_damaged:
             return "store_damaged";
+        case AlertKind::secret_expiry_mismatch:
+            return "secret_expiry_mismatch";
+        case AlertKind::secret_expiry_unknown:
+            return "secret_expiry_unknown";
     }
     return "unknown";
 }
@@ -414,6 +450,10 @@ std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
             return "new client secret accepted";
         case AlertKind::store_damaged:
             return "recipient store damaged; moved aside and rebuilt by a full sync";
+        case AlertKind::secret_expiry_mismatch:
+            return "local secret expiry date differs from Graph's; Graph's is used";
+        case AlertKind::secret_expiry_unknown:
+            return "secret expiry unknown: grant Application.Read.All or set expires";
     }
     return {};
 }
@@ -426,7 +466,8 @@ std::string webhook_json(const Alert& a, const Context& c) {
     const AlertFacts& facts = c.facts;
     const bool secret_kind =
         facts.kind == AlertKind::secret_expiring || facts.kind == AlertKind::secret_expired ||
-        facts.kind == AlertKind::secret_accepted || facts.kind == AlertKind::token_refused;
+        facts.kind == AlertKind::secret_accepted || facts.kind == AlertKind::token_refused ||
+        facts.kind == AlertKind::secret_expiry_mismatch;
     const bool has_expiry = secret_kind && facts.secret_expires != 0;
     const bool shrink = facts.kind == AlertKind::shrink_refused;
     nlohmann::json j;
@@ -450,6 +491,9 @@ std::string webhook_json(const Alert& a, const Context& c) {
     j["addresses_after"] = null_or(shrink, facts.addresses_after);
     j["sync_kind"] = null_or(shrink && !facts.sync_kind.empty(), facts.sync_kind);
     j["resolved"] = facts.resolved;
+    const bool mismatch = facts.kind == AlertKind::secret_expiry_mismatch;
+    j["local_expires"] = null_or(mismatch, format_utc(facts.secret_expires_local));
+    j["local_expires_source"] = null_or(mismatch, facts.secret_expires_local_source);
     j["credentials_url"] =
         null_or(!c.tenant.client_id.empty(), credentials_url(c.tenant.client_id));
     j["host"] = c.host;
@@ -496,6 +540,12 @@ Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFact
             break;
         case AlertKind::store_damaged:
             store_damaged(c, a.subject, b);
+            break;
+        case AlertKind::secret_expiry_mismatch:
+            secret_expiry_mismatch(c, a.subject, b);
+            break;
+        case AlertKind::secret_expiry_unknown:
+            secret_expiry_unknown(c, a.subject, b);
             break;
     }
     footer(b, c);

@@ -28,6 +28,8 @@ enum class AlertKind {
     recovered,        // a tenant that was alerted about syncs again
     secret_accepted,  // after a reload with a new secret: Entra accepted it
     store_damaged,    // the store failed its check: moved aside, every list rebuilt (no tenant)
+    secret_expiry_mismatch,  // the credential file's or config's date is not Graph's
+    secret_expiry_unknown,   // no date from Graph, the credential file or the config
 };
 const char* to_string(AlertKind kind);  // "secret_expiring", ... (webhook "event", log)
 
@@ -51,10 +53,12 @@ struct AlertFacts {
     std::int64_t last_success = 0;       // 0 = never
     std::uint64_t addresses_before = 0;  // shrink_refused
     std::uint64_t addresses_after = 0;
-    std::string sync_kind;              // shrink_refused: "full" | "delta" ("" = not known)
-    std::vector<std::string> resolved;  // recovered: alert keys that had been sent
-    std::string store_path;             // store_damaged: the store directory
-    std::string moved_to;               // store_damaged: where the damaged files went
+    std::string sync_kind;                    // shrink_refused: "full" | "delta" ("" = not known)
+    std::vector<std::string> resolved;        // recovered: alert keys that had been sent
+    std::string store_path;                   // store_damaged: the store directory
+    std::string moved_to;                     // store_damaged: where the damaged files went
+    std::int64_t secret_expires_local = 0;    // secret_expiry_mismatch: the ignored date
+    std::string secret_expires_local_source;  // "credential_file" | "config"
 };
 
 struct Alert {

@@ -88,6 +88,12 @@ struct AlertTexts {
     // {store} {moved_to}; {verdict} is what milter.on_cache_unavailable does to mail.
     std::string_view store_damaged_subject, store_damaged_intro, store_damaged_impact,
         store_damaged_action;
+
+    // secret_expiry_mismatch: {tenant} {local} {local_source} {graph}; secret_expiry_unknown:
+    // {tenant}.
+    std::string_view label_graph_date, label_local_date;
+    std::string_view mismatch_subject, mismatch_intro, mismatch_action;
+    std::string_view unknown_subject, unknown_intro, unknown_action;
 };
 
 const AlertTexts& english_texts();

@@ -238,6 +238,32 @@ void set_shrink_and_notice_texts(AlertTexts& t) {
         "does not damage itself. Keep the moved files for a bug report, or delete them.";
 }
 
+// The notices secret_expiry_mismatch and secret_expiry_unknown.
+void set_expiry_note_texts(AlertTexts& t) {
+    t.label_graph_date = "Expiry date from Graph";
+    t.label_local_date = "Local expiry date";
+    t.mismatch_subject = "the local expiry date of the client secret is not Graph's";
+    t.mismatch_intro =
+        "The expiry date of the client secret of tenant \"{tenant}\" in {local_source} "
+        "({local}) is not the one Microsoft Graph reports for that secret ({graph}). m365gate "
+        "goes by Graph's date for its reminders and ignores the local one.";
+    t.mismatch_action =
+        "Correct or remove the local date: run m365gatectl secret set --tenant {tenant} again "
+        "with the right --expires, or fix client_secret_expires in m365gate.toml. This notice is "
+        "sent once for these two dates.";
+    t.unknown_subject = "expiry of the client secret unknown: no reminder will go out";
+    t.unknown_intro =
+        "m365gate does not know when the client secret of tenant \"{tenant}\" expires: "
+        "Microsoft Graph did not say (the app lacks the application permission "
+        "Application.Read.All, or none of its secrets matches the one in use), and neither the "
+        "credential file nor m365gate.toml gives a date. No reminder will go out before the "
+        "secret expires, and then mail to new recipients is rejected.";
+    t.unknown_action =
+        "Grant the app the Microsoft Graph application permission Application.Read.All (with "
+        "admin consent), or give the date: m365gatectl secret set --tenant {tenant} --expires "
+        "<expiry date>, or client_secret_expires in m365gate.toml. This notice is sent once.";
+}
+
 AlertTexts make_english() {
     AlertTexts t;
     set_units_policies_and_impact(t);
@@ -246,6 +272,7 @@ AlertTexts make_english() {
     set_token_texts(t);
     set_consent_and_sync_texts(t);
     set_shrink_and_notice_texts(t);
+    set_expiry_note_texts(t);
     return t;
 }
 

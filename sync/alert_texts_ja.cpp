@@ -278,6 +278,33 @@ void set_shrink_and_notice_texts(AlertTexts& t) {
         "削除してください。";
 }
 
+// The notices secret_expiry_mismatch and secret_expiry_unknown.
+void set_expiry_note_texts(AlertTexts& t) {
+    t.label_graph_date = "Graph の有効期限";
+    t.label_local_date = "ローカルの有効期限";
+    t.mismatch_subject = "クライアントシークレットのローカルの有効期限が Graph と一致しません";
+    t.mismatch_intro =
+        "テナント「{tenant}」のクライアントシークレットについて、{local_source}"
+        "にある有効期限（{local}）は、Microsoft Graph がこのシークレットについて返す有効期限"
+        "（{graph}）と異なります。m365gate は Graph の日付で通知し、ローカルの日付は使いません。";
+    t.mismatch_action =
+        "ローカルの日付を直すか削除してください。正しい --expires を付けて m365gatectl secret "
+        "set --tenant {tenant} をもう一度実行するか、m365gate.toml の client_secret_expires "
+        "を修正します。この通知はこの二つの日付について一度だけ送信されます。";
+    t.unknown_subject = "クライアントシークレットの有効期限が不明です（期限前の通知はありません）";
+    t.unknown_intro =
+        "m365gate はテナント「{tenant}」のクライアントシークレットの有効期限を把握していません。"
+        "Microsoft Graph から取得できず（アプリにアプリケーション権限 Application.Read.All "
+        "がない、または使用中のシークレットに一致するものがない）、資格情報ファイルにも "
+        "m365gate.toml にも日付がありません。有効期限が切れる前の通知は送信されず、期限切れ後は"
+        "新しい受信者宛てのメールが拒否されます。";
+    t.unknown_action =
+        "アプリに Microsoft Graph のアプリケーション権限 Application.Read.All "
+        "を付与して管理者の同意を与えるか、日付を設定してください（m365gatectl secret set "
+        "--tenant {tenant} --expires <有効期限>、または m365gate.toml の "
+        "client_secret_expires）。この通知は一度だけ送信されます。";
+}
+
 AlertTexts make_japanese() {
     AlertTexts t;
     set_units_policies_and_impact(t);
@@ -286,6 +313,7 @@ AlertTexts make_japanese() {
     set_token_texts(t);
     set_consent_and_sync_texts(t);
     set_shrink_and_notice_texts(t);
+    set_expiry_note_texts(t);
     return t;
 }
 

@@ -3,6 +3,7 @@
 // Every decision is made from TenantState.alerts_sent and the `now` the worker passes, so the
 // rules are tested without a clock and a restart never resends. Keys (docs/alerts.md):
 //   secret_expiring:<expires>:<days>  secret_expired:<expires>       (kept per expiry date)
+//   secret_expiry_mismatch:<local>:<graph>  secret_expiry_unknown    (while the case lasts)
 //   token:<AADSTS code>  consent:<permission>  sync_failing:<failing_since>  (until success)
 //   shrink:<addresses_after>          (latest refused shrink; dropped by a successful sync)
 // A key is recorded only when the alert reached at least one configured channel (or when no
@@ -137,6 +138,9 @@ private:
     void alert_failure(const Config& cfg, const TenantConfig& tenant, const SyncResult& result,
                        store::TenantState& state, std::int64_t now);
     void alert_sync_failing(const Config& cfg, const TenantConfig& tenant, const SyncResult& result,
+                            store::TenantState& state, std::int64_t now);
+    // check_secret(): a local date that is not Graph's, an expiry nobody knows.
+    void alert_expiry_notes(const Config& cfg, const TenantConfig& tenant,
                             store::TenantState& state, std::int64_t now);
 
     const std::string host_;
@@ -349,15 +353,55 @@ void RealAlerter::alert_sync_failing(const Config& cfg, const TenantConfig& tena
     }
 }
 
+// Each once: secret_expiry_mismatch:<local>:<graph> while Graph's date and the local one
+// disagree, secret_expiry_unknown while nobody knows the date and sign-in works (a failing
+// sign-in has its own alerts). A key is dropped when its condition ends, so it can come back.
+void RealAlerter::alert_expiry_notes(const Config& cfg, const TenantConfig& tenant,
+                                     store::TenantState& state, std::int64_t now) {
+    auto& sent = state.alerts_sent;
+    if (local_expiry_disagrees(state)) {
+        const std::string key =
+            "secret_expiry_mismatch:" + std::to_string(state.secret_expires_local) + ":" +
+            std::to_string(state.secret_expires);
+        if (sent.count(key) == 0) {
+            AlertFacts f = facts_for(AlertKind::secret_expiry_mismatch, state, now);
+            f.secret_expires_local = state.secret_expires_local;
+            f.secret_expires_local_source = state.secret_expires_local_source;
+            if (send(cfg, tenant, f)) {
+                erase_keys(sent, "secret_expiry_mismatch:");
+                sent[key] = now;
+            }
+        }
+    } else {
+        erase_keys(sent, "secret_expiry_mismatch:");
+    }
+    if (state.secret_expires != 0) {
+        erase_keys(sent, "secret_expiry_unknown");
+    } else if (sign_in_works(state) && sent.count("secret_expiry_unknown") == 0 &&
+               send(cfg, tenant, facts_for(AlertKind::secret_expiry_unknown, state, now))) {
+        sent["secret_expiry_unknown"] = now;
+    }
+}
+
 void RealAlerter::check_secret(const Config& cfg, const TenantConfig& tenant,
                                store::TenantState& state, std::int64_t now) {
     prune_secret_keys(state, now);
+    alert_expiry_notes(cfg, tenant, state, now);
     const std::int64_t expires = state.secret_expires;
     if (expires == 0) {
         return;
     }
     auto& sent = state.alerts_sent;
     const std::string exp = std::to_string(expires);
+    if (expires <= now && sign_in_works(state)) {
+        // The token request of this attempt succeeded: the secret has not expired, whatever
+        // the date says. Never an "expired" alert while sign-in works.
+        spdlog::warn(
+            "tenant={} event=secret_expiry status=past_but_signs_in expires={} source={} "
+            "note=\"the date is wrong: fix it, or grant Application.Read.All\"",
+            tenant.name, format_utc(expires), log_value(state.secret_expires_source));
+        return;
+    }
     if (expires <= now) {
         const std::string key = "secret_expired:" + exp;
         if (sent.count(key) == 0 &&

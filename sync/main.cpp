@@ -11,7 +11,9 @@
 // open as corrupt (its pages are checked at every open, store/verify.h) is moved aside into
 // <store>/broken-<UTC time>/ and rebuilt (open_store()); the daemon checks the store again after
 // every round and does the same when it finds it damaged (--once exits 74, and the next run
-// moves it aside).
+// moves it aside). --check-credential tries a credential given on standard input with one
+// token request (sync/credential_check.h; m365gatectl secret set runs it) and exits 0
+// accepted, 1 refused, 69 not tried, 78 bad input.
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -43,6 +45,7 @@
 #include "common/unique_fd.h"
 #include "store/store.h"
 #include "sync/alerts.h"
+#include "sync/credential_check.h"
 #include "sync/sync_metrics.h"
 #include "sync/worker.h"
 
@@ -289,6 +292,7 @@ struct CommandLine {
     bool force = false;
     bool full = false;
     bool check_config = false;
+    bool check_credential = false;
     bool version = false;
     std::vector<std::string> tenants;
 };
@@ -308,6 +312,7 @@ Examples:
   m365gate-sync --once --tenant contoso            # one round now
   m365gate-sync --once --full --tenant contoso     # re-read everything
   m365gate-sync --once --force --tenant contoso    # apply a refused mass deletion
+  m365gate-sync --check-credential --tenant contoso < new-credential   # as secret set does
 See m365gate-sync(8), m365gate.toml(5).)");
     app.add_option("--config", cl.config_file, "configuration file")->capture_default_str();
     auto* once_opt = app.add_flag("--once", cl.once, "sync every tenant once and exit");
@@ -318,11 +323,19 @@ See m365gate-sync(8), m365gate.toml(5).)");
     app.add_option("--tenant", cl.tenants,
                    "only this tenant (repeatable; not one with enabled = false)");
     app.add_flag("--check-config", cl.check_config, "check the configuration and exit (0 or 78)");
+    app.add_flag("--check-credential", cl.check_credential,
+                 "with one --tenant: try the credential on standard input (a credential file's "
+                 "text) with a token request and exit: 0 accepted, 1 refused, 69 not tried");
     app.add_flag("--version", cl.version, "print the version and exit");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : EX_USAGE;
+    }
+    if (cl.check_credential && (cl.tenants.size() != 1 || cl.once || cl.check_config)) {
+        std::cerr << "m365gate-sync: --check-credential needs exactly one --tenant, and neither "
+                     "--once nor --check-config\n";
+        return EX_USAGE;
     }
     return std::nullopt;
 }
@@ -337,7 +350,7 @@ std::optional<int> load_startup_config(const CommandLine& cl, std::shared_ptr<co
             if (t == nullptr) {
                 throw ConfigError(cl.config_file + ": --tenant " + name + ": no such tenant");
             }
-            if (!t->enabled) {
+            if (!t->enabled && !cl.check_credential) {
                 throw ConfigError(cl.config_file + ": --tenant " + name +
                                   ": disabled (enabled = false in its [[tenant]]): not synced");
             }
@@ -395,6 +408,18 @@ std::optional<int> become_sync_user(const Config& cfg) {
     }
     spdlog::info("event=start note=\"dropped privileges\" user={}", log_value(cfg.sync.user));
     return std::nullopt;
+}
+
+// --check-credential: one token request, no store, no pid file, no metrics; the credential
+// came on standard input (read after the privilege drop).
+int check_credential(const Config& cfg, const std::string& tenant) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        std::cerr << "m365gate-sync: curl_global_init failed\n";
+        return EX_SOFTWARE;
+    }
+    const int status = sync::run_check_credential(cfg, tenant, std::cin, std::cout);
+    curl_global_cleanup();
+    return status;
 }
 
 // The store, the alerter and the worker of the process; the worker thread replaces the store
@@ -505,6 +530,9 @@ int run(int argc, char** argv) {
         if (const auto status = become_sync_user(*cfg)) {
             return *status;
         }
+    }
+    if (cl.check_credential) {
+        return check_credential(*cfg, cl.tenants.front());
     }
     if (!cl.once) {
         if (const std::string why = write_pid_file(cfg->sync.pid_file); !why.empty()) {

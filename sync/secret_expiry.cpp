@@ -98,6 +98,10 @@ void apply_matches(const HintMatches& matches, const TenantConfig& t, TenantRunt
                    TenantState& st) {
     if (!matches.earliest) {
         rt.graph_expiry = 0;
+        if (st.secret_expires_local != 0) {
+            st.secret_expires = st.secret_expires_local;  // the local date, for want of Graph's
+            st.secret_expires_source = st.secret_expires_local_source;
+        }
         spdlog::warn(
             "tenant={} event=secret_expiry source=graph status=no_match "
             "note=\"no passwordCredential of the app matches the secret in use\"",
@@ -111,6 +115,13 @@ void apply_matches(const HintMatches& matches, const TenantConfig& t, TenantRunt
     rt.graph_expiry = to_unix(*matches.earliest);
     st.secret_expires = rt.graph_expiry;
     st.secret_expires_source = source_graph;
+    if (local_expiry_disagrees(st)) {
+        spdlog::warn(
+            "tenant={} event=secret_expiry status=mismatch expires={} local={} local_source={} "
+            "note=\"Graph is the authority; the local date is ignored: fix or remove it\"",
+            t.name, format_datetime_utc(*matches.earliest), format_utc(st.secret_expires_local),
+            st.secret_expires_local_source);
+    }
     if (matches.count > 1) {
         spdlog::info(
             "tenant={} event=secret_expiry source=graph expires={} matches={} "
@@ -169,12 +180,21 @@ void apply_secret_fields(TenantState& st, const TenantConfig& t, const Credentia
         st.secret_expires_source.clear();
     }
     st.secret_fingerprint = fp;
+    st.secret_expires_local = 0;
+    st.secret_expires_local_source.clear();
     if (cred.expires) {
-        st.secret_expires = to_unix(*cred.expires);
-        st.secret_expires_source = "credential_file";
+        st.secret_expires_local = to_unix(*cred.expires);
+        st.secret_expires_local_source = "credential_file";
     } else if (t.client_secret_expires) {
-        st.secret_expires = to_unix(*t.client_secret_expires);
-        st.secret_expires_source = "config";
+        st.secret_expires_local = to_unix(*t.client_secret_expires);
+        st.secret_expires_local_source = "config";
+    }
+    if (st.secret_expires_local != 0 && st.secret_expires_source == source_graph &&
+        st.secret_fingerprint == fp && st.secret_expires != 0) {
+        // Graph's date for this secret stays until Graph says otherwise: it is the authority.
+    } else if (st.secret_expires_local != 0) {
+        st.secret_expires = st.secret_expires_local;
+        st.secret_expires_source = st.secret_expires_local_source;
     } else if (st.secret_expires_source != source_graph) {
         st.secret_expires = 0;
         st.secret_expires_source.clear();

@@ -1,8 +1,10 @@
 // sync/secret_expiry.h - which secret a tenant uses and when it expires.
 //
-// The expiry comes from the credential file, else client_secret_expires in the config, else
-// Graph's passwordCredentials of the application, matched by hint. The TenantState records it
-// with its source ("credential_file" | "config" | "graph") for m365gatectl and the alerts.
+// When Graph's passwordCredentials of the application (matched by hint) can be read, Graph is
+// the authority; else the credential file's date, else client_secret_expires in the config.
+// The TenantState records the date in use with its source ("credential_file" | "config" |
+// "graph") for m365gatectl and the alerts, and the local date beside it
+// (secret_expires_local): one that differs from Graph's is a warning, never the date in use.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +31,8 @@ std::string secret_fingerprint(const Secret& secret);
 // anything else malformed is nullopt.
 std::optional<SysTime> parse_graph_end_date(std::string_view text);
 
-// Secret fingerprint and the expiry known without Graph (credential file, then config).
+// Secret fingerprint, the local date (credential file, then config) and the expiry known
+// without asking Graph now: Graph's earlier answer for the same secret, else the local date.
 void apply_secret_fields(store::TenantState& st, const TenantConfig& t, const Credential& cred);
 
 // Secret expiry from Graph: passwordCredentials of the application whose appId is the client

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "sync/alert_message.h"
+#include "sync/credential_check.h"
 #include "sync/graph.h"
 #include "sync/secret_expiry.h"
 
@@ -191,9 +192,10 @@ void TenantSync::sync_with_graph() {
     GraphClient graph(http, runtime_.tokens, tenant_, cred.secret, retry_policy(cfg_), stop_);
     graph.set_limits(round_limits(cfg_, started_));
     graph.ensure_token();
-    if (state_.secret_expires_source.empty() || state_.secret_expires_source == "graph") {
-        lookup_secret_expiry(graph, http, tenant_, runtime_, cred.secret, state_, now_);
-    }
+    state_.last_token_success = now_;  // sign-in works: the credential has not expired
+    forget_previous_credential(tenant_, cred);
+    // Graph is the authority on the expiry whenever it answers, a local date or not.
+    lookup_secret_expiry(graph, http, tenant_, runtime_, cred.secret, state_, now_);
 
     Importer importer(graph, tenant_, stop_);
     const DomainSet managed = importer.managed_domains();
@@ -372,6 +374,9 @@ TenantOutcome TenantSync::record_failure() {
         fs.secret_fingerprint = state_.secret_fingerprint;
         fs.secret_expires = state_.secret_expires;
         fs.secret_expires_source = state_.secret_expires_source;
+        fs.secret_expires_local = state_.secret_expires_local;
+        fs.secret_expires_local_source = state_.secret_expires_local_source;
+        fs.last_token_success = state_.last_token_success;
         fs.last_error = result_.message;
         fs.last_error_kind = result_.error_kind;
         fs.last_error_code = result_.error_code;

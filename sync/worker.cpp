@@ -9,6 +9,7 @@
 
 #include "common/credentials.h"
 #include "common/log.h"
+#include "sync/credential_check.h"
 #include "sync/graph.h"
 #include "sync/sync_error.h"
 #include "sync/tenant_sync.h"
@@ -125,6 +126,7 @@ bool Worker::check_new_secret(const TenantConfig& t, TenantRuntime& rt) {
     const std::string fp = secret_fingerprint(rt.credential->secret);
     if (result.ok) {
         spdlog::info("tenant={} event=secret_changed status=ok fingerprint={}", t.name, fp);
+        forget_previous_credential(t, *rt.credential);
     } else {
         spdlog::error(
             "tenant={} event=secret_changed status=error fingerprint={} error_kind={} "
@@ -139,6 +141,9 @@ bool Worker::check_new_secret(const TenantConfig& t, TenantRuntime& rt) {
             st = snap.tenant_state(t.name).value_or(TenantState{});
         }
         apply_secret_fields(st, t, *rt.credential);
+        if (result.ok) {
+            st.last_token_success = now_seconds();
+        }
         try {  // no transaction open while mail and webhook go out
             alerter_.secret_changed(*cfg_, t, result, st, now_seconds());
         } catch (const std::exception& e) {

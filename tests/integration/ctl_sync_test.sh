@@ -79,13 +79,31 @@ for line in sys.stdin:
         sys.exit(0)
 sys.exit(1)' "$2"
 }
-# add_app_secrets JSON...: the app's secrets become the two used so far plus these.
+# add_app_secrets JSON...: the app's secrets become the two used so far (Graph's expiry of the
+# first $k1_days, of the second 700 days from now) plus these.
+k1_days=200
 add_app_secrets() {
-    local extra
-    extra=$(IFS=,; echo "$*")
+    local extra=""
+    [ $# -gt 0 ] && extra=,$(IFS=,; echo "$*")
     curl -sf --cacert "$work/tls/ca.pem" -X POST -H 'Content-Type: application/json' \
-        -d '{"secrets":[{"value":"s3cr3t~contoso~value~0001","keyId":"k1","endDateTime":"2027-11-01T00:00:00Z"},{"value":"n3w~rotated~secret~0002","keyId":"k2","endDateTime":"2028-11-01T00:00:00Z"},'"$extra"']}' \
+        -d '{"secrets":[{"value":"s3cr3t~contoso~value~0001","keyId":"k1","endDateTime":"'"$(in_days "$k1_days")"'"},{"value":"n3w~rotated~secret~0002","keyId":"k2","endDateTime":"'"$(in_days 700)"'"}'"$extra"']}' \
         "$sim/_sim/tenants/11111111-1111-1111-1111-111111111111/apps/22222222-2222-2222-2222-222222222222" >/dev/null
+}
+# set_permissions PERMISSION...: the app's granted Graph permissions.
+set_permissions() {
+    local list
+    list=$(printf '"%s",' "$@")
+    curl -sf --cacert "$work/tls/ca.pem" -X POST -H 'Content-Type: application/json' \
+        -d '{"permissions":['"${list%,}"']}' \
+        "$sim/_sim/tenants/11111111-1111-1111-1111-111111111111/apps/22222222-2222-2222-2222-222222222222" >/dev/null
+}
+# Alert mail: a stand-in sendmail keeps each message as a file in $work/mail.
+mail_count() { find "$work/mail" -type f | wc -l; }
+# mail_subjects_since N: the decoded subjects of the mails after the first N (oldest first).
+mail_subjects_since() {
+    ls -tr "$work/mail" | tail -n +"$(($1 + 1))" | while read -r f; do
+        python3 -c 'import email,email.header,sys; m=email.message_from_binary_file(open(sys.argv[1],"rb")); print(str(email.header.make_header(email.header.decode_header(m["Subject"]))).replace("\n",""))' "$work/mail/$f"
+    done
 }
 
 # contrib/rotate-secret against the running daemon, with a stand-in `az` first on PATH that
@@ -97,6 +115,11 @@ rotate_test() {
 #!/bin/bash
 # Stand-in for the Azure CLI: `az account show`, `az ad app credential reset|list`.
 printf '%s\n' "$*" >>"$FAKE_AZ_LOG"
+# FAKE_AZ_FAIL="ad app credential reset" (a prefix of the arguments): that call fails.
+if [ -n "${FAKE_AZ_FAIL:-}" ] && [[ "$*" == "$FAKE_AZ_FAIL"* ]]; then
+    echo "ERROR: (fake az) $FAKE_AZ_FAIL failed" >&2
+    exit 1
+fi
 id="" name="" end=""
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
@@ -171,6 +194,95 @@ FAKE_AZ_END
     rm -f "$secret_file"
     mv "$secret_file.real" "$secret_file"
     grep -q "az~fifth" "$secret_file" && bad "rotate-secret: the failed secret was written" || ok "rotate-secret: the credential file is unchanged after the failure"
+
+    # Each step that fails makes the script fail (exit 1), the credential file unchanged unless
+    # the new secret was accepted and installed.
+    cp -p "$secret_file" "$work/secret.rotate"
+    local step
+    for step in "account show" "ad app credential reset"; do
+        expect_exit 1 "rotate-secret: az $step fails" -- env PATH="$fake:$PATH" FAKE_AZ_FAIL="$step" \
+            M365GATECTL="$ctl_bin" FAKE_AZ_PASSWORD='az~fifth~secret~0005' \
+            bash "$src/contrib/rotate-secret" --config "$cfg" contoso
+        cmp -s "$secret_file" "$work/secret.rotate" && ok "rotate-secret: az $step failed, credential file unchanged" ||
+            bad "rotate-secret: az $step failed, but the credential file changed"
+    done
+    # The new secret refused by the token endpoint (not yet known to the app): secret set
+    # exits 3, the script 1 with the AADSTS reason and the orphan's keyId.
+    expect_exit 1 "rotate-secret: the new secret is refused" -- env PATH="$fake:$PATH" \
+        M365GATECTL="$ctl_bin" FAKE_AZ_PASSWORD='az~unknown~secret~0009' \
+        bash "$src/contrib/rotate-secret" --config "$cfg" --wait 0 contoso
+    grep -q "AADSTS7000215" "$work/err" && ok "rotate-secret: names the AADSTS reason" || bad "rotate-secret refused: $(cat "$work/err")"
+    grep -qF "az ad app credential delete --id 22222222-2222-2222-2222-222222222222 --key-id $FAKE_AZ_KEY_ID" "$work/err" &&
+        ok "rotate-secret: refused, says how to delete the orphan" || bad "rotate-secret refused: no delete hint"
+    cmp -s "$secret_file" "$work/secret.rotate" && ok "rotate-secret: refused, credential file unchanged" ||
+        bad "rotate-secret: refused, but the credential file changed"
+    # Everything worked but the last listing of the app's secrets.
+    add_app_secrets '{"value":"r0tated~third~secret~0003","keyId":"k3","endDateTime":"2029-11-01T00:00:00Z"}' \
+        '{"value":"az~fourth~secret~0004","keyId":"k4","endDateTime":"2028-11-01T00:00:00Z"}' \
+        '{"value":"az~sixth~secret~0006","keyId":"k6","endDateTime":"2028-11-01T00:00:00Z"}'
+    expect_exit 1 "rotate-secret: the final az credential list fails" -- env PATH="$fake:$PATH" \
+        FAKE_AZ_FAIL="ad app credential list" M365GATECTL="$ctl_bin" FAKE_AZ_PASSWORD='az~sixth~secret~0006' \
+        bash "$src/contrib/rotate-secret" --config "$cfg" contoso
+    grep -q "az~sixth~secret~0006" "$secret_file" && ok "rotate-secret: the accepted secret was installed before the list failed" ||
+        bad "rotate-secret: the accepted secret is not installed"
+    grep -q "m365gate-sync synced with the new secret" "$work/out" && ok "rotate-secret: the daemon synced with it" ||
+        bad "rotate-secret: no sync with the new secret:"$'\n'"$(sed 's/^/    /' "$work/out" "$work/err")"
+}
+
+# Issue 17: an expiry date that can be trusted. Graph is the authority when it answers; a local
+# date that differs is a WARNING and one notice, never "expired" while sign-in works; an
+# unknown expiry is a WARNING and one notice. Each case in the mail, in status and in check.
+expiry_date_cases() {
+    local secret_file=$work/etc/contoso.secret m
+    # The admin's case: the credential file says expired (2 days ago), Graph says 700 days, the
+    # simulator accepts the secret. Two rounds: one notice.
+    printf 'secret = "n3w~rotated~secret~0002"\nexpires = %s\n' "$(in_days -2)" >"$secret_file"
+    m=$(mail_count)
+    "$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+    "$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+    expect_exit 1 "check: a past local date that is not Graph's is a WARNING, not CRITICAL" -- ctl check
+    expect_out "check: names both dates" "^M365GATE WARNING - contoso: local expiry date [0-9T:-]+Z \(from credential_file\) differs from Graph's"
+    expect_exit 0 "status with a local date that is not Graph's" -- ctl status
+    expect_out "status: Graph's date in use" "secret expires: .*\((699|700) days left, from graph\)"
+    expect_out "status: the local date flagged" "local expiry: .*\(from credential_file\) DIFFERS from Graph's"
+    expect_exit 0 "status --json" -- ctl status --json
+    expect_json "status --json: mismatch" "d['tenants'][0]['secret_expiry_mismatch'], d['tenants'][0]['secret_expires_local_source']" "(True, 'credential_file')"
+    expect_exit 0 "check-config: a past local date while Graph says otherwise is a warning" -- ctl check-config
+    cat "$work/out" "$work/err" | grep -q "differs from Graph's" && ok "check-config names the mismatch" || bad "check-config: $(cat "$work/out" "$work/err")"
+    mail_subjects_since "$m" >"$work/subjects"
+    [ "$(grep -c "the local expiry date of the client secret is not Graph's" "$work/subjects")" = 1 ] &&
+        ok "one mismatch mail in two rounds" || bad "mismatch mails: $(cat "$work/subjects")"
+    grep -qi "expired" "$work/subjects" && bad "an expired mail while sign-in works: $(cat "$work/subjects")" ||
+        ok "no expired mail while sign-in works"
+
+    # client_secret_expires in the config that is not Graph's: the same, from the config.
+    printf 'n3w~rotated~secret~0002\n' >"$secret_file"
+    printf 'client_secret_expires = %s\n' "$(in_days 30)" >>"$cfg"
+    m=$(mail_count)
+    "$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+    expect_exit 1 "check: a config date that is not Graph's is a WARNING" -- ctl check
+    expect_out "check: names the config" "local expiry date [0-9T:-]+Z \(from config\) differs from Graph's"
+    mail_subjects_since "$m" >"$work/subjects"
+    grep -q "the local expiry date of the client secret is not Graph's" "$work/subjects" &&
+        ok "config date: one mismatch mail" || bad "config date mails: $(cat "$work/subjects")"
+    sed -i '$d' "$cfg"
+
+    # Unknown: no Application.Read.All, no date in the file or the config, a secret Graph
+    # never told us about. WARNING, one notice over two rounds.
+    add_app_secrets '{"value":"unkn0wn~expiry~secret~0005","keyId":"k5","endDateTime":"'"$(in_days 90)"'"}'
+    set_permissions User.Read.All GroupMember.Read.All OrgContact.Read.All Domain.Read.All
+    printf 'unkn0wn~expiry~secret~0005' | ctl secret set --tenant contoso >/dev/null
+    m=$(mail_count)
+    "$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+    "$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+    expect_exit 1 "check: an unknown expiry is a WARNING" -- ctl check
+    expect_out "check: says what to do" "^M365GATE WARNING - contoso: expiry unknown: grant Application.Read.All or set expires"
+    expect_exit 0 "status with an unknown expiry" -- ctl status
+    expect_out "status: unknown" "secret expires: unknown"
+    mail_subjects_since "$m" >"$work/subjects"
+    [ "$(grep -c "expiry of the client secret unknown" "$work/subjects")" = 1 ] &&
+        ok "one unknown-expiry mail in two rounds" || bad "unknown-expiry mails: $(cat "$work/subjects")"
+    set_permissions User.Read.All GroupMember.Read.All OrgContact.Read.All Domain.Read.All Application.Read.All
 }
 
 # The sync worker drops to sync.user when started as root: give it the files it owns.
@@ -207,6 +319,11 @@ user = "$sync_user"
 pid_file = "$work/run/sync.pid"
 ca_file = "$work/tls/ca.pem"
 stale_after = "24h"
+[alerts]
+mail_to = ["admin@alerts.example"]
+mail_from = "alerts@gw.test.example"
+sendmail = "$work/sendmail"
+language = "en"
 [[tenant]]
 name = "contoso"
 tenant_id = "11111111-1111-1111-1111-111111111111"
@@ -220,6 +337,11 @@ write_config "$work/state/store"
 ctl() { "$ctl_bin" --config "$cfg" "$@"; }
 now=$(date -u +%s)
 in_days() { date -u -d "@$((now + $1 * 86400))" +%Y-%m-%dT%H:%M:%SZ; }
+
+mkdir -p "$work/mail"; chmod 1777 "$work/mail"
+printf '#!/bin/sh\ncat >"$(mktemp %s/mail.XXXXXX)"\n' "$work/mail" >"$work/sendmail"
+chmod 755 "$work/sendmail"
+add_app_secrets  # Graph's dates, relative to now, agree with the --expires given below
 
 # --- secret set writes the credential file; a real sync fills the store ------------------------
 touch "$work/etc/contoso.secret"; chown "$sync_user" "$work/etc/contoso.secret"
@@ -237,7 +359,7 @@ expect_out "status names the tenant and its health" "^tenant contoso"
 expect_out "status: healthy" "health: +OK"
 expect_out "status: address count" "addresses: +$expected "
 expect_out "status: last success with age" "last success: +20[0-9-]+T[0-9:]+Z \([0-9]+s ago\)"
-expect_out "status: secret expiry with days left" "secret expires: .*\((199|200) days left, from credential_file\)"
+expect_out "status: secret expiry with days left, Graph's date" "secret expires: .*\((199|200) days left, from graph\)"
 expect_out "status: full/delta state" "sync: +last full"
 expect_exit 0 "status --json" -- ctl status --json
 expect_json "status --json: addresses" "d['tenants'][0]['addresses']" "$expected"
@@ -256,6 +378,7 @@ if [ "$test_clock" = 1 ]; then
 else
     echo "SKIP check: stale two days later (needs a build with M365GATE_TEST_CLOCK=ON)"
 fi
+k1_days=10 add_app_secrets
 printf 's3cr3t~contoso~value~0001' | ctl secret set --tenant contoso --expires "$(in_days 10)" >/dev/null
 "$sync_bin" --config "$cfg" --once >/dev/null 2>&1
 expect_exit 1 "check: secret within 14 days" -- ctl check
@@ -293,11 +416,40 @@ expect_out "dump --long: tab-separated" "^sales@contoso.example	contoso	group	"
 expect_exit 1 "dump of an unknown tenant" -- ctl dump --tenant nowhere
 
 # --- secret set + sync uses the new secret; a wrong secret shows as a failed attempt --------------
-curl -sf --cacert "$work/tls/ca.pem" -X POST -H 'Content-Type: application/json' \
-    -d '{"secrets":[{"value":"s3cr3t~contoso~value~0001","keyId":"k1","endDateTime":"2027-11-01T00:00:00Z"},{"value":"n3w~rotated~secret~0002","keyId":"k2","endDateTime":"2028-11-01T00:00:00Z"}]}' \
-    "$sim/_sim/tenants/11111111-1111-1111-1111-111111111111/apps/22222222-2222-2222-2222-222222222222" >/dev/null
-printf 'wrong~secret\n' | ctl secret set --tenant contoso --expires "$(in_days 200)" >/dev/null
+add_app_secrets
+# A secret the token endpoint refuses: secret set tries it first (the daemon is not running),
+# exits 3 with the AADSTS reason and changes nothing.
+secret_file=$work/etc/contoso.secret
+cp -p "$secret_file" "$work/secret.before"
+expect_exit 3 "secret set: a refused secret" -- sh -c "printf 'wrong~secret\n' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 200)"
+grep -q "AADSTS7000215" "$work/err" && ok "secret set: the refusal names AADSTS7000215" || bad "secret set refusal: $(cat "$work/err")"
+cmp -s "$secret_file" "$work/secret.before" && ok "secret set: the old secret is still in place" || bad "secret set: the credential file changed"
+[ ! -e "$secret_file.previous" ] && ok "secret set: no .previous after a refusal" || bad "secret set: .previous after a refusal"
+# The token endpoint cannot be reached: exit 1 ("could not be tried"), nothing changed.
+sed -e "s|^login_endpoint = .*|login_endpoint = \"https://127.0.0.1:1\"|" \
+    -e 's|^\[sync\]$|[sync]\nmax_retries = 0|' "$cfg" >"$work/etc/unreachable.toml"
+expect_exit 1 "secret set: the token endpoint unreachable" -- sh -c "printf 'n3w~rotated~secret~0002' | '$ctl_bin' --config '$work/etc/unreachable.toml' secret set --tenant contoso"
+grep -q "could not be tried" "$work/err" && ok "secret set: says it could not try the secret" || bad "secret set unreachable: $(cat "$work/err")"
+cmp -s "$secret_file" "$work/secret.before" && ok "secret set: unreachable, the old secret is still in place" || bad "secret set: unreachable, the credential file changed"
+# m365gate-sync --check-credential itself: one key=value line, never the secret.
+expect_exit 1 "check-credential: refused" -- sh -c "printf 'wrong~secret' | '$sync_bin' --config '$cfg' --check-credential --tenant contoso"
+expect_out "check-credential: the refusal line" '^status=refused kind=token code="7000215" error="token request failed: .*AADSTS7000215'
+expect_exit 0 "check-credential: accepted" -- sh -c "printf 'secret = \"s3cr3t~contoso~value~0001\"\n' | '$sync_bin' --config '$cfg' --check-credential --tenant contoso"
+expect_out "check-credential: the acceptance line" '^status=accepted$'
+expect_exit 78 "check-credential: no credential" -- sh -c "printf '' | '$sync_bin' --config '$cfg' --check-credential --tenant contoso"
+expect_exit 64 "check-credential: needs one --tenant" -- "$sync_bin" --config "$cfg" --check-credential
+grep -q 'wrong~secret\|s3cr3t~contoso' "$work/log/m365gate.log" && bad "check-credential: a secret in the log" ||
+    ok "check-credential: no secret in the log"
+# --no-verify installs it untried: the old one is kept as .previous (its owner and mode) and
+# stays while the sync worker cannot sign in with the new one.
+expect_exit 0 "secret set --no-verify" -- sh -c "printf 'wrong~secret\n' | '$ctl_bin' --config '$cfg' secret set --no-verify --tenant contoso --expires $(in_days 200)"
+cmp -s "$secret_file.previous" "$work/secret.before" && ok "secret set: the old secret kept as .previous" || bad "secret set: no .previous with the old secret"
+[ "$(stat -c '%a %U' "$secret_file.previous")" = "600 $sync_user" ] && ok "secret set: .previous keeps owner and mode" ||
+    bad "secret set: .previous is $(stat -c '%a %U' "$secret_file.previous")"
 "$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
+[ -e "$secret_file.previous" ] && ok "a refused secret: .previous stays" || bad "a refused secret: .previous was removed"
+expect_exit 0 "status --json with a .previous" -- ctl status --json
+expect_json "status --json: previous_credential" "d['tenants'][0]['previous_credential']" "True"
 expect_exit 1 "check: last attempt failed" -- ctl check
 expect_out "check: names the failure" "^M365GATE WARNING - contoso: last attempt failed"
 expect_exit 0 "status after a failed attempt" -- ctl status
@@ -305,8 +457,11 @@ expect_out "status: last error with its code" "last error: +.*7000215"
 
 curl -sf --cacert "$work/tls/ca.pem" -X DELETE "$sim/_sim/requests" >/dev/null
 expect_exit 0 "secret set (rotation)" -- sh -c "printf 'n3w~rotated~secret~0002' | '$ctl_bin' --config '$cfg' secret set --tenant contoso --expires $(in_days 700)"
+expect_out "secret set: the new secret was tried" "accepted the new secret"
 [ "$(stat -c %a "$work/etc/contoso.secret")" = 600 ] && ok "rotated credential file is 0600" || bad "mode $(stat -c %a "$work/etc/contoso.secret")"
+grep -q 'wrong~secret' "$secret_file.previous" && ok "secret set: the replaced secret is the new .previous" || bad "secret set: .previous does not hold the replaced secret"
 expect_exit 0 "m365gate-sync --once with the new secret" -- "$sync_bin" --config "$cfg" --once
+[ ! -e "$secret_file.previous" ] && ok "the sync signed in with the new secret: .previous removed" || bad ".previous still there after a successful sync"
 curl -sf --cacert "$work/tls/ca.pem" "$sim/_sim/requests" >"$work/out"
 expect_json "the token request carried the new secret" \
     "[__import__('urllib.parse').parse.parse_qs(r['body']).get('client_secret',[''])[0] for r in d if r['target'].endswith('/oauth2/v2.0/token')][-1]" \
@@ -315,11 +470,7 @@ expect_exit 0 "check after the rotation" -- ctl check
 expect_exit 0 "status --json after the rotation" -- ctl status --json
 expect_json "status: new expiry" "d['tenants'][0]['secret_days_left'] >= 699" "True"
 
-# An expired date in the credential file (the simulator still accepts the secret): CRITICAL.
-printf 'secret = "n3w~rotated~secret~0002"\nexpires = %s\n' "$(in_days -2)" >"$work/etc/contoso.secret"
-"$sync_bin" --config "$cfg" --once >/dev/null 2>&1 || true
-expect_exit 2 "check: secret expired" -- ctl check
-expect_out "check: says expired" "^M365GATE CRITICAL - contoso: secret expired 2 days ago"
+expiry_date_cases
 printf 'n3w~rotated~secret~0002' | ctl secret set --tenant contoso --expires "$(in_days 700)" >/dev/null
 
 # --- check-config ----------------------------------------------------------------------------------

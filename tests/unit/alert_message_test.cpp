@@ -446,3 +446,56 @@ TEST_CASE("a damaged store is one alert for the whole gateway, in both languages
     CHECK(log_summary(TenantConfig{}, f) ==
           "recipient store damaged; moved aside and rebuilt by a full sync");
 }
+
+TEST_CASE(
+    "a local expiry date that is not Graph's is one notice with both dates, in both "
+    "languages",
+    "[alerts][message]") {
+    AlertFacts f;
+    f.kind = AlertKind::secret_expiry_mismatch;
+    f.now = jan31_2027;
+    f.secret_expires = 1825027200;  // 2027-11-01T00:00:00Z, Graph's
+    f.secret_expires_source = "graph";
+    f.secret_expires_local = 1797552000;  // 2026-12-18T00:00:00Z, the credential file's
+    f.secret_expires_local_source = "credential_file";
+    const Alert en = build_alert(make_config("en"), make_tenant(), f, tokyo(), "gw");
+    CHECK(en.subject ==
+          "[m365gate] contoso: the local expiry date of the client secret is not Graph's");
+    CHECK(en.severity == AlertSeverity::warning);
+    const std::string body = flat(en.body);
+    CHECK(body.find("the credential file (expires = ...) (2026-12-18 09:00 JST)") !=
+          std::string::npos);
+    CHECK(body.find("(2027-11-01 09:00 JST)") != std::string::npos);
+    CHECK(body.find("expired") == std::string::npos);
+    const auto j = nlohmann::json::parse(en.json);
+    CHECK(j["event"] == "secret_expiry_mismatch");
+    CHECK(j["expires"] == "2027-11-01T00:00:00Z");
+    CHECK(j["local_expires"] == "2026-12-18T00:00:00Z");
+    CHECK(j["local_expires_source"] == "credential_file");
+    const Alert ja = build_alert(make_config("ja"), make_tenant(), f, tokyo(), "gw");
+    CHECK(ja.subject ==
+          "[m365gate] contoso: クライアントシークレットのローカルの有効期限が Graph "
+          "と一致しません");
+    CHECK(flat(ja.body).find("資格情報ファイル（expires の値）") != std::string::npos);
+}
+
+TEST_CASE("an unknown expiry is one notice saying how to make it known, in both languages",
+          "[alerts][message]") {
+    AlertFacts f;
+    f.kind = AlertKind::secret_expiry_unknown;
+    f.now = jan31_2027;
+    const Alert en = build_alert(make_config("en"), make_tenant(), f, tokyo(), "gw");
+    CHECK(en.subject ==
+          "[m365gate] contoso: expiry of the client secret unknown: no reminder will go out");
+    CHECK(flat(en.body).find("Application.Read.All") != std::string::npos);
+    CHECK(flat(en.body).find("m365gatectl secret set --tenant contoso --expires") !=
+          std::string::npos);
+    const auto j = nlohmann::json::parse(en.json);
+    CHECK(j["event"] == "secret_expiry_unknown");
+    CHECK(j["expires"].is_null());
+    CHECK(j["local_expires"].is_null());
+    const Alert ja = build_alert(make_config("ja"), make_tenant(), f, tokyo(), "gw");
+    CHECK(flat(ja.body).find("Application.Read.All") != std::string::npos);
+    CHECK(log_summary(make_tenant(), f) ==
+          "secret expiry unknown: grant Application.Read.All or set expires");
+}

@@ -217,12 +217,76 @@ TEST_CASE("an expired secret alerts once, also after a restart", "[alerts][secre
     CHECK(log.count("alert=secret_expiring") == 0);  // past every threshold: only "expired"
 }
 
-TEST_CASE("an unknown expiry date sends nothing", "[alerts][secret]") {
+TEST_CASE("an unknown expiry date sends nothing before a sign-in", "[alerts][secret]") {
     LogCapture log;
     store::TenantState state;
     make_alerter()->check_secret(log_only_config(), tenant(), state, expiry);
     CHECK(log.text().empty());
     CHECK(state.alerts_sent.empty());
+}
+
+TEST_CASE("an unknown expiry is reported once while it lasts, also after a restart",
+          "[alerts][secret]") {
+    LogCapture log;
+    const Config cfg = log_only_config();
+    store::TenantState state;
+    for (int run = 0; run < 3; ++run) {
+        auto alerter = make_alerter();
+        for (std::int64_t now = expiry + run * day; now < expiry + (run + 1) * day; now += 3600) {
+            state.last_attempt = now;
+            state.last_token_success = now;
+            alerter->check_secret(cfg, tenant(), state, now);
+        }
+        state = persisted(state);
+    }
+    CHECK(log.count("alert=secret_expiry_unknown") == 1);
+    CHECK(log.count("secret expiry unknown: grant Application.Read.All or set expires") == 1);
+    // Once the date is known the key goes; unknown again later, it is news again.
+    state.secret_expires = expiry + 300 * day;
+    make_alerter()->check_secret(cfg, tenant(), state, expiry + 4 * day);
+    CHECK(state.alerts_sent.count("secret_expiry_unknown") == 0);
+}
+
+TEST_CASE("a local date that is not Graph's warns once per pair of dates, never 'expired'",
+          "[alerts][secret]") {
+    LogCapture log;
+    const Config cfg = log_only_config();
+    // The admin's case: credential file 2026-12-18, Graph 2027-11-01, checked on 2027-01-10.
+    store::TenantState state;
+    state.secret_expires = 1825027200;  // 2027-11-01T00:00:00Z, from Graph
+    state.secret_expires_source = "graph";
+    state.secret_expires_local = 1797552000;  // 2026-12-18T00:00:00Z
+    state.secret_expires_local_source = "credential_file";
+    const std::int64_t now = 1799539200;  // 2027-01-10
+    state.last_attempt = now;
+    state.last_token_success = now;
+    for (int run = 0; run < 3; ++run) {
+        make_alerter()->check_secret(cfg, tenant(), state, now + run * 3600);
+        state = persisted(state);
+    }
+    CHECK(log.count("alert=secret_expiry_mismatch") == 1);
+    CHECK(log.count("alert=secret_expired") == 0);
+    CHECK(log.count("alert=secret_expiring") == 0);  // Graph's date is 295 days away
+    // Another local date: news again.
+    state.secret_expires_local = 1798761600;  // 2027-01-01
+    make_alerter()->check_secret(cfg, tenant(), state, now + 4 * 3600);
+    CHECK(log.count("alert=secret_expiry_mismatch") == 2);
+    CHECK(state.alerts_sent.size() == 1);
+}
+
+TEST_CASE("no 'expired' alert in an attempt whose token request succeeded", "[alerts][secret]") {
+    LogCapture log;
+    const Config cfg = log_only_config();
+    auto state = state_expiring_at(expiry);  // a local date, no Graph
+    state.last_attempt = expiry + day;
+    state.last_token_success = expiry + day;
+    make_alerter()->check_secret(cfg, tenant(), state, expiry + day);
+    CHECK(log.count("alert=secret_expired") == 0);
+    CHECK(log.count("status=past_but_signs_in") == 1);
+    // The next attempt cannot sign in: now it has expired.
+    state.last_attempt = expiry + 2 * day;
+    make_alerter()->check_secret(cfg, tenant(), state, expiry + 2 * day);
+    CHECK(log.count("alert=secret_expired") == 1);
 }
 
 TEST_CASE("keys of old expiry dates are dropped, so alerts_sent stays small", "[alerts][secret]") {

@@ -76,6 +76,7 @@ TEST_CASE("secret set replaces the credential file atomically with mode 0600", "
     std::ostringstream out, err;
     SecretSetOptions options;
     options.tenant = "contoso";
+    options.verify = false;  // no token endpoint here: tried in ctl_integration
 
     SECTION("new file, with expiry; it reads back as the same credential") {
         options.expires = "2028-11-01";
@@ -99,7 +100,13 @@ TEST_CASE("secret set replaces the credential file atomically with mode 0600", "
         const std::size_t before = files_in(fx.dir.path());
         std::istringstream in("quote\"and\\backslash");
         REQUIRE(run_secret_set(fx.cfg, options, in, out, err) == 0);
-        CHECK(files_in(fx.dir.path()) == before);
+        // The old file is kept beside it as .previous, with its mode, until the sync used the
+        // new one.
+        CHECK(files_in(fx.dir.path()) == before + 1);
+        const std::filesystem::path previous = file.string() + ".previous";
+        CHECK(load_credential(previous).secret.reveal() == "old-secret");
+        CHECK(file_mode(previous) == 0400);
+        CHECK(out.str().find(".previous until m365gate-sync has signed in") != std::string::npos);
         CHECK(file_mode(file) == 0600);
         const Credential c = load_credential(file);
         CHECK(c.secret.reveal() == "quote\"and\\backslash");
@@ -136,6 +143,18 @@ TEST_CASE("secret set replaces the credential file atomically with mode 0600", "
         CHECK(run_secret_set(fx.cfg, options, in, out, err) == exit_usage);
         CHECK_THAT(err.str(), Catch::Contains("no tenant \"fabrikam\""));
     }
+    SECTION("no .previous when only the expiry changes or there was no credential") {
+        const std::filesystem::path previous = file.string() + ".previous";
+        write_file(file, "secret = \"same~secret\"\nexpires = 2030-01-01T00:00:00Z\n");
+        std::istringstream in("same~secret");
+        options.expires = "2031-01-01";
+        REQUIRE(run_secret_set(fx.cfg, options, in, out, err) == 0);
+        CHECK_FALSE(std::filesystem::exists(previous));
+        write_file(file, "");
+        std::istringstream in2("other~secret");
+        REQUIRE(run_secret_set(fx.cfg, options, in2, out, err) == 0);
+        CHECK_FALSE(std::filesystem::exists(previous));
+    }
     SECTION("a pasted secret ID gets a warning") {
         std::istringstream in("0c9e6a6f-5b2d-4c1e-9a3b-8f2d1e0c7b6a");
         REQUIRE(run_secret_set(fx.cfg, options, in, out, err) == 0);
@@ -158,6 +177,7 @@ TEST_CASE("secret set refuses places where another user could interfere", "[ctl]
     std::ostringstream out, err;
     SecretSetOptions options;
     options.tenant = "contoso";
+    options.verify = false;  // no token endpoint here: tried in ctl_integration
     options.reload = false;
 
     SECTION("a directory writable by others (even sticky, as /tmp): exit 77, nothing written") {

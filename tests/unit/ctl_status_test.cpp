@@ -65,7 +65,31 @@ TEST_CASE("evaluate_tenant applies the check thresholds", "[ctl][check]") {
         {"secret expired 2 days ago",
          [](store::TenantState& s) { s.secret_expires = test_now - 2 * day; }, Health::critical,
          "secret expired 2 days ago"},
-        {"no expiry known", [](store::TenantState& s) { s.secret_expires = 0; }, Health::ok, ""},
+        {"no expiry known", [](store::TenantState& s) { s.secret_expires = 0; }, Health::warning,
+         "expiry unknown: grant Application.Read.All or set expires"},
+        {"a past local date that is not Graph's: a warning, not expired",
+         [](store::TenantState& s) {
+             s.secret_expires = test_now + 300 * day;
+             s.secret_expires_source = "graph";
+             s.secret_expires_local = test_now - 2 * day;
+             s.secret_expires_local_source = "credential_file";
+         },
+         Health::warning, "local expiry date"},
+        {"a local date within a day of Graph's is the same date",
+         [](store::TenantState& s) {
+             s.secret_expires = test_now + 300 * day + 3600;
+             s.secret_expires_source = "graph";
+             s.secret_expires_local = test_now + 300 * day;
+             s.secret_expires_local_source = "config";
+         },
+         Health::ok, ""},
+        {"a past date while sign-in works: a wrong date, not an expired secret",
+         [](store::TenantState& s) {
+             s.secret_expires = test_now - 2 * day;
+             s.secret_expires_source = "credential_file";
+             s.last_token_success = s.last_attempt;
+         },
+         Health::warning, "is past but sign-in works"},
         {"last attempt failed, not stale",
          [](store::TenantState& s) {
              s.last_attempt = test_now - 60;
