@@ -59,4 +59,9 @@ public:
 // The real one: log + sendmail + webhook, as configured in cfg.alerts.
 std::unique_ptr<Alerter> make_alerter();
 
+// How alerts name this gateway when alerts.host_label is not set: the host name when it is
+// already qualified, else its canonical name (getaddrinfo AI_CANONNAME, through
+// /etc/hosts or DNS) when that has a dot, else the bare host name. Looked up once per process.
+std::string gateway_fqdn();
+
 }  // namespace m365gate::sync
