@@ -107,6 +107,10 @@ TEST_CASE("a full sync publishes exactly the fixture's recipients", "[sync][inte
     CHECK(st.secret_expires_source == "graph");  // matched by hint among two app secrets
     CHECK(st.secret_expires == 1825027200);      // 2027-11-01T00:00:00Z
     CHECK(st.secret_fingerprint.size() == 8);
+    // The alerts name the app and the live secret, not the expired one next to it.
+    CHECK(st.app_name == "m365gate");
+    CHECK(st.secret_name == "m365gate 2026");
+    CHECK(st.secret_key_id.size() == 36);
     CHECK(contains(run.last_output, "event=sync kind=full status=ok"));
 
     // Every Graph request carried a client-request-id and went to the main listener only.
