@@ -27,6 +27,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "common/days.h"
 #include "common/log.h"
@@ -135,6 +136,44 @@ std::string random_hex() {
     return buf;
 }
 
+// Mail and webhook, as configured; "off" for a channel that is not.
+Delivery deliver(const Config& cfg, const TenantConfig& tenant, const Alert& alert,
+                 const TimeZone& tz, const std::string& id_host) {
+    Delivery d;
+    const auto to = mail_recipients(cfg.alerts, tenant);
+    if (!to.empty()) {
+        MailEnvelope env;
+        env.from = cfg.alerts.mail_from;
+        env.to = to;
+        env.date = static_cast<std::int64_t>(::time(nullptr));
+        env.message_id = make_message_id(env.date, random_hex(), id_host);
+        const SendResult r =
+            send_mail(cfg.alerts.sendmail, env.from, build_mail(env, alert, tenant.name, tz));
+        d.mail = r.ok ? "sent" : "failed";
+        d.mail_error = r.error;
+    }
+    if (!cfg.alerts.webhook.empty()) {
+        WebhookOptions o;
+        o.ca_file = cfg.sync.ca_file;
+        o.connect_timeout = cfg.sync.connect_timeout;
+        o.request_timeout = std::min(cfg.sync.request_timeout, Seconds(30));
+        const SendResult r = post_webhook(cfg.alerts.webhook, alert.json, o);
+        d.webhook = r.ok ? "sent" : "failed";
+        d.webhook_error = r.error;
+    }
+    return d;
+}
+
+TimeZone load_zone(const std::string& name) {
+    auto tz = TimeZone::load(name);
+    if (!tz) {
+        spdlog::warn("event=alert_config status=bad_timezone timezone={} using=UTC",
+                     log_value(name));
+        return TimeZone::utc();
+    }
+    return *tz;
+}
+
 class RealAlerter final : public Alerter {
 public:
     RealAlerter() : host_(gateway_fqdn()) {}
@@ -179,14 +218,7 @@ TimeZone RealAlerter::zone(const std::string& name) {
     if (it != zones_.end()) {
         return it->second;
     }
-    auto tz = TimeZone::load(name);
-    if (!tz) {
-        spdlog::warn("event=alert_config status=bad_timezone timezone={} using=UTC",
-                     log_value(name));
-        tz = TimeZone::utc();
-    }
-    zones_.emplace(name, *tz);
-    return *tz;
+    return zones_.emplace(name, load_zone(name)).first->second;
 }
 
 AlertFacts RealAlerter::facts_for(AlertKind kind, const store::TenantState& state,
@@ -226,39 +258,17 @@ bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const Aler
     const std::string& host = cfg.alerts.host_label.empty() ? host_ : cfg.alerts.host_label;
     const Alert alert = build_alert(cfg, tenant, facts, tz, host);
 
-    std::string mail_status = "off";
-    std::string webhook_status = "off";
-    bool delivered = false;
-    const auto to = mail_recipients(cfg.alerts, tenant);
-    if (!to.empty()) {
-        MailEnvelope env;
-        env.from = cfg.alerts.mail_from;
-        env.to = to;
-        env.date = static_cast<std::int64_t>(::time(nullptr));
-        env.message_id = make_message_id(env.date, random_hex(), host_);
-        const SendResult r =
-            send_mail(cfg.alerts.sendmail, env.from, build_mail(env, alert, tenant.name, tz));
-        mail_status = r.ok ? "sent" : "failed";
-        delivered = delivered || r.ok;
-        if (!r.ok) {
-            spdlog::error("event=alert_mail status=failed tenant={} alert={} error={}", tenant.name,
-                          to_string(facts.kind), log_value(r.error));
+    const Delivery d = deliver(cfg, tenant, alert, tz, host_);
+    for (const auto& [channel, status, error] :
+         {std::tuple{"alert_mail", d.mail, d.mail_error},
+          std::tuple{"alert_webhook", d.webhook, d.webhook_error}}) {
+        if (status == "failed") {
+            spdlog::error("event={} status=failed tenant={} alert={} error={}", channel,
+                          tenant.name, to_string(facts.kind), log_value(error));
         }
     }
-    if (!cfg.alerts.webhook.empty()) {
-        WebhookOptions o;
-        o.ca_file = cfg.sync.ca_file;
-        o.connect_timeout = cfg.sync.connect_timeout;
-        o.request_timeout = std::min(cfg.sync.request_timeout, Seconds(30));
-        const SendResult r = post_webhook(cfg.alerts.webhook, alert.json, o);
-        webhook_status = r.ok ? "sent" : "failed";
-        delivered = delivered || r.ok;
-        if (!r.ok) {
-            spdlog::error("event=alert_webhook status=failed tenant={} alert={} error={}",
-                          tenant.name, to_string(facts.kind), log_value(r.error));
-        }
-    }
-    const bool log_only = to.empty() && cfg.alerts.webhook.empty();
+    const bool delivered = d.mail == "sent" || d.webhook == "sent";
+    const bool log_only = d.mail == "off" && d.webhook == "off";
 
     std::string line = "event=alert alert=" + std::string(to_string(facts.kind)) +
                        " tenant=" + log_value(tenant.name) +
@@ -285,7 +295,7 @@ bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const Aler
                 std::to_string(shrink_percent(facts.addresses_before, facts.addresses_after)) +
                 " kind=" + (facts.sync_kind.empty() ? std::string("-") : facts.sync_kind);
     }
-    line += " mail=" + mail_status + " webhook=" + webhook_status +
+    line += " mail=" + d.mail + " webhook=" + d.webhook +
             " summary=" + log_value(log_summary(tenant, facts));
     switch (alert.severity) {
         case AlertSeverity::info:
@@ -490,5 +500,18 @@ void RealAlerter::store_damaged(const Config& cfg, const std::string& moved_to,
 }
 
 std::unique_ptr<Alerter> make_alerter() { return std::make_unique<RealAlerter>(); }
+
+Delivery send_test_alert(const Config& cfg, const TenantConfig& tenant, std::int64_t now) {
+    AlertFacts f;
+    f.kind = AlertKind::test;
+    f.now = now;
+    const std::string fqdn = gateway_fqdn();
+    const std::string& host = cfg.alerts.host_label.empty() ? fqdn : cfg.alerts.host_label;
+    const TimeZone tz = load_zone(cfg.alerts.timezone);
+    const Delivery d = deliver(cfg, tenant, build_alert(cfg, tenant, f, tz, host), tz, fqdn);
+    spdlog::info("event=alert alert=test tenant={} mail={} webhook={}", log_value(tenant.name),
+                 d.mail, d.webhook);
+    return d;
+}
 
 }  // namespace m365gate::sync

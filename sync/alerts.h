@@ -56,6 +56,19 @@ public:
     }
 };
 
+// What became of an alert on each outside channel: "sent", "failed" (with the error, one line
+// for the log, never message content) or "off" (not configured).
+struct Delivery {
+    std::string mail = "off";
+    std::string mail_error;
+    std::string webhook = "off";
+    std::string webhook_error;
+};
+
+// m365gatectl alert test (through m365gate-sync --alert-test): a `test` alert for `tenant`
+// through mail and webhook as configured, and one log line. Records nothing.
+Delivery send_test_alert(const Config& cfg, const TenantConfig& tenant, std::int64_t now);
+
 // The real one: log + sendmail + webhook, as configured in cfg.alerts.
 std::unique_ptr<Alerter> make_alerter();
 

@@ -33,12 +33,14 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "common/config.h"
 #include "common/credentials.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/safe_file.h"
+#include "common/text.h"
 #include "common/time.h"
 #include "common/unique_fd.h"
 #include "store/store.h"
@@ -289,6 +291,7 @@ struct CommandLine {
     bool force = false;
     bool full = false;
     bool check_config = false;
+    bool alert_test = false;
     bool version = false;
     std::vector<std::string> tenants;
 };
@@ -308,6 +311,7 @@ Examples:
   m365gate-sync --once --tenant contoso            # one round now
   m365gate-sync --once --full --tenant contoso     # re-read everything
   m365gate-sync --once --force --tenant contoso    # apply a refused mass deletion
+  m365gate-sync --alert-test --tenant contoso      # what m365gatectl alert test runs
 See m365gate-sync(8), m365gate.toml(5).)");
     app.add_option("--config", cl.config_file, "configuration file")->capture_default_str();
     auto* once_opt = app.add_flag("--once", cl.once, "sync every tenant once and exit");
@@ -318,6 +322,11 @@ See m365gate-sync(8), m365gate.toml(5).)");
     app.add_option("--tenant", cl.tenants,
                    "only this tenant (repeatable; not one with enabled = false)");
     app.add_flag("--check-config", cl.check_config, "check the configuration and exit (0 or 78)");
+    app.add_flag("--alert-test", cl.alert_test,
+                 "send a test alert for the one --tenant through every configured channel (mail, "
+                 "webhook) and exit: 0 every channel delivered, 1 one failed or none is "
+                 "configured")
+        ->excludes(once_opt);
     app.add_flag("--version", cl.version, "print the version and exit");
     try {
         app.parse(argc, argv);
@@ -487,6 +496,30 @@ int run_with_signals(const CommandLine& cl, const std::shared_ptr<const Config>&
     return exit_code;
 }
 
+// --alert-test: one line per channel on stdout; 0 when every configured channel delivered.
+int run_alert_test(const Config& cfg, const CommandLine& cl) {
+    if (cl.tenants.size() != 1) {
+        std::cerr << "m365gate-sync: --alert-test needs exactly one --tenant\n";
+        return EX_USAGE;
+    }
+    const TenantConfig& tenant = *cfg.find_tenant(cl.tenants.front());
+    const sync::Delivery d = sync::send_test_alert(cfg, tenant, now_seconds());
+    int failed = 0;
+    for (const auto& [channel, status, error] :
+         {std::tuple{"mail", d.mail, d.mail_error},
+          std::tuple{"webhook", d.webhook, d.webhook_error}}) {
+        std::cout << channel << ": " << status << (error.empty() ? "" : ": " + printable(error))
+                  << "\n";
+        failed += status == "failed" ? 1 : 0;
+    }
+    if (d.mail == "off" && d.webhook == "off") {
+        std::cout << "no channel configured: alerts go to the log only ([alerts] mail_to, the "
+                     "tenant's alert_mail_to, [alerts] webhook)\n";
+        return 1;
+    }
+    return failed == 0 ? 0 : 1;
+}
+
 int run(int argc, char** argv) {
     CommandLine cl;
     if (const auto status = parse_command_line(argc, argv, cl)) {
@@ -506,7 +539,7 @@ int run(int argc, char** argv) {
             return *status;
         }
     }
-    if (!cl.once) {
+    if (!cl.once && !cl.alert_test) {
         if (const std::string why = write_pid_file(cfg->sync.pid_file); !why.empty()) {
             spdlog::warn("event=pid_file status=error file={} error={}",
                          log_value(cfg->sync.pid_file.string()), log_value(why));
@@ -515,6 +548,11 @@ int run(int argc, char** argv) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         spdlog::critical("event=start status=error error=\"curl_global_init failed\"");
         return EX_SOFTWARE;
+    }
+    if (cl.alert_test) {
+        const int status = run_alert_test(*cfg, cl);
+        curl_global_cleanup();
+        return status;
     }
 
     Control control;
