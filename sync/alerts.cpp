@@ -373,10 +373,12 @@ void RealAlerter::alert_failure(const Config& cfg, const TenantConfig& tenant,
         f.addresses_before = result.addresses_before;
         f.addresses_after = result.addresses_after;
         f.sync_kind = result.sync_kind;
-        if (sent.count(key) == 0) {
+        const bool other_count = sent.count(key) == 0;
+        if (send_once_or_remind(cfg, tenant, f, key, state, now) && other_count) {
+            const std::int64_t when = sent[key];
             erase_keys(sent, "shrink:");  // another count replaces the earlier refusal
+            sent[key] = when;
         }
-        send_once_or_remind(cfg, tenant, f, key, state, now);
     }
 }
 
