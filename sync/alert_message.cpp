@@ -514,33 +514,29 @@ std::string without_prefix(const Context& c, const std::string& subject) {
 Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts,
                   const TimeZone& tz, const std::string& host) {
     const std::string& language = alert_language(cfg, tenant);
+    const bool both = language == "en+ja";
     const std::string portal = portal_url(cfg.alerts, tenant);
+    // alert_texts("en+ja") is English: the second half of a bilingual alert, and its JSON.
+    const Context c{cfg, tenant, facts, tz, host, alert_texts(language), portal};
+    const Rendered r = render_language(c);
     Alert a;
     a.kind = facts.kind;
     a.severity = severity_of(facts.kind);
     std::string body;
-    std::string language_name;
-    if (language == "en+ja") {
+    if (both) {
         // Japanese first, then English, as Japanese notices usually are; one signature.
         const Context ja{cfg, tenant, facts, tz, host, japanese_texts(), portal};
-        const Context en{cfg, tenant, facts, tz, host, english_texts(), portal};
         const Rendered j = render_language(ja);
-        const Rendered e = render_language(en);
-        a.subject = j.subject + " / " + without_prefix(en, e.subject);
-        body = j.body + std::string(wrap_width, '=') + "\n\n" + e.body + "-- \n" + j.signature +
-               e.signature;
-        language_name = "en+ja";
+        a.subject = j.subject + " / " + without_prefix(c, r.subject);
+        body = j.body + std::string(wrap_width, '=') + "\n\n" + r.body + "-- \n" + j.signature +
+               r.signature;
     } else {
-        const Context c{cfg, tenant, facts, tz, host, alert_texts(language), portal};
-        const Rendered r = render_language(c);
         a.subject = r.subject;
         body = r.body + "-- \n" + r.signature;
-        language_name = std::string(c.texts.language);
     }
     a.subject = header_value(a.subject, 600);
     a.body = fold_long_lines(body);
-    const Context c{cfg, tenant, facts, tz, host, alert_texts(language), portal};
-    a.json = webhook_json(a, c, language_name);
+    a.json = webhook_json(a, c, both ? language : std::string(c.texts.language));
     return a;
 }
 
