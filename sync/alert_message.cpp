@@ -428,7 +428,7 @@ std::string webhook_json(const Alert& a, const Context& c, const std::string& la
     j["secret_key_id"] = null_or(!facts.secret_key_id.empty(), printable(facts.secret_key_id, 64));
     j["reminder"] = facts.reminder;
     j["stale_at"] = null_or(facts.kind == AlertKind::list_stale && facts.last_success != 0,
-                            format_utc(facts.last_success + c.cfg.sync.stale_after.count()));
+                            format_utc(stale_at(c)));
     j["host"] = c.host;
     j["time"] = format_utc(facts.now);
     j["language"] = language;
