@@ -125,10 +125,13 @@ struct AlertConfig {
     std::string mail_from = "m365gate@localhost";
     std::filesystem::path sendmail = "/usr/sbin/sendmail";
     std::string webhook;                         // https URL, "" = off
-    std::string language = "en";                 // "en" | "ja"
+    std::string language = "en";                 // "en" | "ja" | "en+ja" (Japanese first)
     std::string timezone = "UTC";                // IANA name
     std::vector<int> secret_days{30, 14, 7, 1};  // sorted descending after load
     Seconds sync_failure_after{std::chrono::hours(6)};
+    Seconds repeat{std::chrono::hours(24)};  // reminder of a failure that lasts; at least 1h
+    std::string host_label;                  // names the gateway in alerts; "" = the host's FQDN
+    std::string portal_url;  // admin portal for links, "https://host"; "" = from login_endpoint
 };
 
 // [metrics]: Prometheus text for node_exporter's textfile collector (common/metrics.h). Each
@@ -150,6 +153,7 @@ struct TenantConfig {
     std::string login_endpoint = "https://login.microsoftonline.com";  // no trailing slash
     std::string graph_endpoint = "https://graph.microsoft.com";        // no trailing slash
     std::vector<std::string> alert_mail_to;
+    std::string language;  // alerts for this tenant: "en" | "ja" | "en+ja"; "" = alerts.language
     std::vector<std::string> extra_recipients;  // lowercased, domain as an A-label
     std::filesystem::path extra_recipients_file;
     // Per-tenant rollout: a tenant's own mode ([milter] mode when absent), and enabled = false

@@ -226,6 +226,8 @@ private:
 void read_size(const Section& s, std::string_view key, std::uint64_t min, std::uint64_t& out);
 // `mode` = "enforce" | "report", in [milter] and in a [[tenant]].
 void read_mode(const Section& s, MilterMode& out);
+// "language": "en", "ja" or "en+ja" (both, Japanese first); [alerts] and [[tenant]].
+void read_language(const Section& s, std::string& out);
 
 // ---- sections (config_sections.cpp, config_tenant.cpp) ----
 

@@ -231,6 +231,10 @@ void read_mode(const Section& s, MilterMode& out) {
         "mode", {{"enforce", MilterMode::enforce}, {"report", MilterMode::report}}, out);
 }
 
+void read_language(const Section& s, std::string& out) {
+    s.read_choice<std::string>("language", {{"en", "en"}, {"ja", "ja"}, {"en+ja", "en+ja"}}, out);
+}
+
 void read_store(const std::string& file, const toml::table& table, StoreConfig& out) {
     const Section s(file, table, "[store]", {"path", "max_size"});
     s.read_nonempty("path", out.path);
@@ -333,7 +337,7 @@ void read_sync(const std::string& file, const toml::table& table, SyncConfig& ou
 void read_alerts(const std::string& file, const toml::table& table, AlertConfig& out) {
     const Section s(file, table, "[alerts]",
                     {"mail_to", "mail_from", "sendmail", "webhook", "language", "timezone",
-                     "secret_days", "sync_failure_after"});
+                     "secret_days", "sync_failure_after", "repeat", "host_label", "portal_url"});
     if (auto to = s.strings("mail_to", check_address)) {
         out.mail_to = std::move(*to);
     }
@@ -354,7 +358,7 @@ void read_alerts(const std::string& file, const toml::table& table, AlertConfig&
         }
         out.webhook = *webhook;
     }
-    s.read_choice<std::string>("language", {{"en", "en"}, {"ja", "ja"}}, out.language);
+    read_language(s, out.language);
     if (auto zone = s.text("timezone")) {
         if (!zone_exists(*zone)) {
             s.fail("timezone", "unknown time zone " + quote_value(*zone) +
@@ -365,6 +369,28 @@ void read_alerts(const std::string& file, const toml::table& table, AlertConfig&
     }
     read_secret_days(s, out);
     s.read("sync_failure_after", out.sync_failure_after);
+    s.read("repeat", out.repeat);
+    if (out.repeat < std::chrono::hours(1)) {
+        s.fail("repeat", "must be at least 1h");
+    }
+    if (auto label = s.text("host_label")) {
+        if (label->size() > 200) {
+            s.fail("host_label", "must be at most 200 bytes");
+        }
+        out.host_label = *label;
+    }
+    if (auto portal = s.string("portal_url")) {
+        while (!portal->empty() && portal->back() == '/') {
+            portal->pop_back();
+        }
+        if (!portal->empty()) {
+            const std::string error = check_url(*portal, false);
+            if (!error.empty()) {
+                s.fail("portal_url", error + " (or \"\" to derive it from login_endpoint)");
+            }
+        }
+        out.portal_url = *portal;
+    }
 }
 
 void read_metrics(const std::string& file, const toml::table& table, MetricsConfig& out) {

@@ -117,6 +117,7 @@ void read_recipients(const Section& s, TenantConfig& t) {
     if (auto to = s.strings("alert_mail_to", check_address)) {
         t.alert_mail_to = std::move(*to);
     }
+    read_language(s, t.language);
     if (auto extra = s.strings("extra_recipients", [](const std::string& v) -> std::string {
             std::string error = check_address(v);
             if (error.empty() && !extra_key(v)) {
@@ -164,7 +165,7 @@ void read_tenants(const std::string& file, const toml::node& node, Config& cfg) 
             file, *element.as_table(), "[[tenant]] #" + std::to_string(index),
             {"name", "tenant_id", "client_id", "client_secret_file", "client_secret_expires",
              "domains", "include_upn", "login_endpoint", "graph_endpoint", "alert_mail_to",
-             "extra_recipients", "extra_recipients_file", "mode", "enabled"});
+             "language", "extra_recipients", "extra_recipients_file", "mode", "enabled"});
         // The name first, so that a duplicate is told before its domains clash.
         if (const toml::node* name_node = s.node("name"); name_node && name_node->is_string()) {
             if (const TenantConfig* first = cfg.find_tenant(name_node->as_string()->get())) {

@@ -105,6 +105,17 @@ int run_check_config(const std::filesystem::path& file, std::int64_t now, std::o
                      std::ostream& err);
 int run_reload(const Config& cfg, std::ostream& out, std::ostream& err);
 
+// alert test: runs `sync_program --config FILE --alert-test --tenant NAME` (ctl/alert.cpp),
+// its output to `out`. Its exit status: 0 every configured channel delivered, 1 one failed or
+// none is configured (it says which), 78 config, 77 privilege drop; 2 unknown tenant.
+struct AlertTestOptions {
+    std::string config_file;
+    std::string tenant;
+    std::filesystem::path sync_program;
+};
+int run_alert_test(const Config& cfg, const AlertTestOptions& options, std::ostream& out,
+                   std::ostream& err);
+
 // Sends `signal` to the process whose pid is in `pid_file` after checking that it is alive
 // and is `program`. Returns the pid signalled, or nullopt with the reason in `why`.
 std::optional<long> signal_daemon(const std::filesystem::path& pid_file, const std::string& program,

@@ -2,9 +2,9 @@
 //
 // Each subcommand is a run_*() function of ctl/ctl.h. Results go to stdout, errors to stderr
 // with a non-zero exit: 1 failed, 2 bad arguments, 3 `secret set`: the token endpoint refused
-// the new secret, 77 `secret set` refused (unsafe directory
-// or file), 78 invalid config; `check` uses the Nagios
-// codes 0-3 for everything, a usage error included (UNKNOWN).
+// the new secret, 77 `secret set` refused (unsafe directory or file), 78 invalid config;
+// `alert test` passes on m365gate-sync --alert-test's status; `check` uses the Nagios codes 0-3
+// for everything, a usage error included (UNKNOWN).
 #include <CLI/CLI.hpp>
 #include <ctime>
 #include <iostream>
@@ -26,6 +26,7 @@ Examples:
   m365gatectl report --since 7d --format html > report.html
   m365gatectl --config /etc/m365gate/test.toml check-config
   m365gatectl metrics
+  m365gatectl alert test --tenant contoso
   az ad app credential reset --id APP --append --years 2 --query password -o tsv |
       m365gatectl secret set --tenant contoso --expires 2028-11-01
 Each command has --help. Documentation: /usr/share/doc/m365gate/m365gatectl.md)";
@@ -55,6 +56,7 @@ struct CommandLine {
     ctl::SecretSetOptions secret_options;
     bool no_reload = false;
     bool no_verify = false;
+    ctl::AlertTestOptions alert_options{"", "", M365GATE_SYNC_PROGRAM};
 
     CLI::App* status = nullptr;
     CLI::App* check = nullptr;
@@ -65,6 +67,7 @@ struct CommandLine {
     CLI::App* reload = nullptr;
     CLI::App* metrics = nullptr;
     CLI::App* secret_set = nullptr;
+    CLI::App* alert_test = nullptr;
 };
 
 CLI::App* add_status(CLI::App& app, CommandLine& cl) {
@@ -245,6 +248,31 @@ Examples:
     return secret_set;
 }
 
+// `alert` and its one subcommand, `alert test`, which it returns.
+CLI::App* add_alert_test(CLI::App& app, CommandLine& cl) {
+    auto* alert = app.add_subcommand("alert", "Alert channels.");
+    alert->require_subcommand(1);
+    auto* test = alert->add_subcommand(
+        "test",
+        "Send a test alert for a tenant through every configured channel (mail to "
+        "[alerts] mail_to and the tenant's alert_mail_to, the webhook), in the tenant's "
+        "language, and say per channel whether it was delivered.");
+    test->add_option("--tenant", cl.alert_options.tenant, "tenant name from the config")
+        ->required();
+    test->add_option("--sync", cl.alert_options.sync_program,
+                     "the m365gate-sync binary that sends it")
+        ->capture_default_str();
+    test->footer(R"(
+Runs m365gate-sync --alert-test (as sync.user when started as root), so the test goes out the
+way the daemon's alerts do. Nothing is recorded in the store.
+Exit status: 0 every configured channel delivered; 1 a channel failed or none is configured
+(the output says which); 2 bad arguments or unknown tenant; 77 privilege drop; 78 invalid config.
+Examples:
+  m365gatectl alert test --tenant contoso
+  sudo m365gatectl alert test --tenant contoso && mailq)");
+    return test;
+}
+
 // The whole command line, the subcommands in the order --help lists them.
 void add_commands(CLI::App& app, CommandLine& cl) {
     app.footer(main_footer);
@@ -260,6 +288,7 @@ void add_commands(CLI::App& app, CommandLine& cl) {
     cl.reload = add_reload(app);
     cl.metrics = add_metrics(app);
     cl.secret_set = add_secret_set(app, cl);
+    cl.alert_test = add_alert_test(app, cl);
 }
 
 // `report`: --since, --until, --format, and the config's log.rejections when no FILE is named.
@@ -333,6 +362,10 @@ int run_command(CommandLine& cl, std::int64_t now) {
     if (cl.metrics->parsed()) {
         return ctl::run_metrics(*cfg, static_cast<std::int64_t>(std::time(nullptr)), std::cout,
                                 std::cerr);
+    }
+    if (cl.alert_test->parsed()) {
+        cl.alert_options.config_file = cl.config_file;
+        return ctl::run_alert_test(*cfg, cl.alert_options, std::cout, std::cerr);
     }
     if (cl.secret_set->parsed()) {
         cl.secret_options.reload = !cl.no_reload;

@@ -152,6 +152,9 @@ std::string encode_state(const TenantState& s) {
     j["secret_expires"] = s.secret_expires;
     j["secret_expires_source"] = s.secret_expires_source;
     j["secret_fingerprint"] = s.secret_fingerprint;
+    j["app_name"] = s.app_name;
+    j["secret_name"] = s.secret_name;
+    j["secret_key_id"] = s.secret_key_id;
     j["last_error"] = s.last_error;
     j["last_error_kind"] = s.last_error_kind;
     j["last_error_code"] = s.last_error_code;
@@ -186,6 +189,9 @@ std::optional<TenantState> decode_state(std::string_view bytes) {
         s.secret_expires = j.value("secret_expires", std::int64_t{0});
         s.secret_expires_source = j.value("secret_expires_source", std::string{});
         s.secret_fingerprint = j.value("secret_fingerprint", std::string{});
+        s.app_name = j.value("app_name", std::string{});
+        s.secret_name = j.value("secret_name", std::string{});
+        s.secret_key_id = j.value("secret_key_id", std::string{});
         s.last_error = j.value("last_error", std::string{});
         s.last_error_kind = j.value("last_error_kind", std::string{});
         s.last_error_code = j.value("last_error_code", std::string{});

@@ -79,10 +79,15 @@ struct TenantState {
     std::int64_t secret_expires = 0;
     std::string secret_expires_source;  // "credential_file" | "config" | "graph" | ""
     std::string secret_fingerprint;     // non-reversible id of the secret in use (rotation)
-    std::string last_error;             // one sentence, never a secret; "" after success
-    std::string last_error_kind;        // sync::SyncResult::error_kind ("token", "consent"...)
-    std::string last_error_code;        // "7000222" (AADSTS), Graph error code, ...
-    std::int64_t failing_since = 0;     // first failed attempt since the last success
+    // From Graph when the application could be read ("" otherwise): its displayName, and the
+    // displayName and keyId of the passwordCredential that matched the secret in use.
+    std::string app_name;
+    std::string secret_name;
+    std::string secret_key_id;
+    std::string last_error;          // one sentence, never a secret; "" after success
+    std::string last_error_kind;     // sync::SyncResult::error_kind ("token", "consent"...)
+    std::string last_error_code;     // "7000222" (AADSTS), Graph error code, ...
+    std::int64_t failing_since = 0;  // first failed attempt since the last success
     std::map<std::string, std::int64_t> alerts_sent;  // alert key -> when it was sent
     // The date in the credential file or the config (0: none) and where from, kept beside the
     // one in use: when Graph answers, Graph's date is secret_expires and this one, if it

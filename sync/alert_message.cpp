@@ -22,6 +22,7 @@ struct Context {
     const TimeZone& tz;
     const std::string& host;
     const AlertTexts& texts;
+    const std::string portal;  // portal_url(): the tenant's cloud
 };
 
 std::string when(const Context& c, std::int64_t t) { return format_local(c.tz, t); }
@@ -34,6 +35,11 @@ std::string when_short(const Context& c, std::int64_t t) {
 }
 
 std::string subject_prefix(const Context& c) { return "[m365gate] " + c.tenant.name + ": "; }
+
+// When the list turns (or turned) stale: the last success plus sync.stale_after.
+std::int64_t stale_at(const Context& c) {
+    return c.facts.last_success + c.cfg.sync.stale_after.count();
+}
 
 // What happens to mail: `future` for a secret that has not expired yet.
 std::string impact_text(const Context& c, bool future) {
@@ -48,18 +54,41 @@ std::string impact_text(const Context& c, bool future) {
     if (future) {
         return fill_template(t.impact_when_expired, {{"stale", stale}, {"policy", policy}});
     }
-    return fill_template(
-        t.impact_until_fixed,
-        {{"last", when_short(c, c.facts.last_success)}, {"stale", stale}, {"policy", policy}});
+    return fill_template(t.impact_until_fixed, {{"last", when_short(c, c.facts.last_success)},
+                                                {"stale", stale},
+                                                {"stale_at", when_short(c, stale_at(c))},
+                                                {"policy", policy}});
 }
 
 void identity(BodyWriter& b, const Context& c) {
     b.field(c.texts.label_tenant, c.tenant.name);
     b.field(c.texts.label_tenant_id, c.tenant.tenant_id);
+    if (!c.facts.app_name.empty()) {
+        b.field(c.texts.label_app_name, header_value(c.facts.app_name, 200));
+    }
     b.field(c.texts.label_client_id, c.tenant.client_id);
 }
 
+// The secret in use as Graph names it: "gateway 2027" (Secret ID 5c1f...). Nothing when
+// Graph could not be read.
+void secret_identity(BodyWriter& b, const Context& c) {
+    std::string value;
+    if (!c.facts.secret_name.empty()) {
+        value =
+            fill_template(c.texts.secret_name, {{"name", header_value(c.facts.secret_name, 200)}});
+    }
+    if (!c.facts.secret_key_id.empty()) {
+        value += (value.empty() ? std::string() : std::string(c.texts.list_separator)) +
+                 fill_template(c.texts.secret_key_id,
+                               {{"key_id", printable(c.facts.secret_key_id, 64)}});
+    }
+    if (!value.empty()) {
+        b.field(c.texts.label_secret, value);
+    }
+}
+
 void expiry_fields(BodyWriter& b, const Context& c, bool with_days_left) {
+    secret_identity(b, c);
     b.field(c.texts.label_secret_expires, when(c, c.facts.secret_expires));
     if (with_days_left) {
         b.field(c.texts.label_days_left, days_text(c.facts.days_left, c.texts));
@@ -69,7 +98,13 @@ void expiry_fields(BodyWriter& b, const Context& c, bool with_days_left) {
 
 void credentials_page(BodyWriter& b, const Context& c) {
     b.heading(c.texts.heading_credentials_page);
-    b.line("  " + credentials_url(c.tenant.client_id));
+    b.line("  " + credentials_url(c.portal, c.tenant.client_id));
+    b.blank();
+}
+
+void api_permissions_page(BodyWriter& b, const Context& c) {
+    b.heading(c.texts.heading_api_permissions_page);
+    b.line("  " + api_permissions_url(c.portal, c.tenant.client_id));
     b.blank();
 }
 
@@ -86,8 +121,9 @@ void renew_steps(BodyWriter& b, const Context& c) {
 }
 
 void footer(BodyWriter& b, const Context& c) {
-    b.line("-- ");
-    b.paragraph(fill_template(c.texts.footer, {{"host", c.host}}));
+    b.paragraph(
+        fill_template(c.texts.footer,
+                      {{"host", c.host}, {"repeat", duration_text(c.cfg.alerts.repeat, c.texts)}}));
 }
 
 // ---- token errors -------------------------------------------------------------------------
@@ -155,6 +191,7 @@ void token_refused(const Context& c, std::string& subject, BodyWriter& b) {
                                  : fill_template(t.token_unexplained_cause,
                                                  {{"code", code}, {"error", quoted_error(c)}}));
     identity(b, c);
+    secret_identity(b, c);
     if (c.facts.secret_expires != 0) {
         b.field(t.label_secret_expires, when(c, c.facts.secret_expires));
     }
@@ -188,14 +225,12 @@ void consent_missing(const Context& c, std::string& subject, BodyWriter& b) {
     b.paragraph(impact_text(c, false), "  ");
     b.heading(t.heading_what_to_do);
     b.paragraph(fill_template(t.consent_action, {{"permission", permission}}), "  ");
-    credentials_page(b, c);
+    api_permissions_page(b, c);
 }
 
-void sync_failing(const Context& c, std::string& subject, BodyWriter& b) {
+// The tenant, its last success, since when it fails, and the last error; then a blank line.
+void failure_fields(BodyWriter& b, const Context& c) {
     const AlertTexts& t = c.texts;
-    const std::string after = duration_text(c.cfg.alerts.sync_failure_after, t);
-    subject = subject_prefix(c) + fill_template(t.sync_failing_subject, {{"after", after}});
-    b.paragraph(fill_template(t.sync_failing_intro, {{"tenant", c.tenant.name}, {"after", after}}));
     identity(b, c);
     b.field(t.label_last_success,
             c.facts.last_success != 0 ? when(c, c.facts.last_success) : std::string(t.never));
@@ -209,8 +244,18 @@ void sync_failing(const Context& c, std::string& subject, BodyWriter& b) {
     if (!c.facts.error_message.empty()) {
         last_error += ": " + quoted_error(c);
     }
-    b.field(t.label_last_error, last_error);
+    if (!last_error.empty()) {
+        b.field(t.label_last_error, last_error);
+    }
     b.blank();
+}
+
+void sync_failing(const Context& c, std::string& subject, BodyWriter& b) {
+    const AlertTexts& t = c.texts;
+    const std::string after = duration_text(c.cfg.alerts.sync_failure_after, t);
+    subject = subject_prefix(c) + fill_template(t.sync_failing_subject, {{"after", after}});
+    b.paragraph(fill_template(t.sync_failing_intro, {{"tenant", c.tenant.name}, {"after", after}}));
+    failure_fields(b, c);
     b.heading(t.heading_impact_now);
     b.paragraph(impact_text(c, false), "  ");
     b.heading(t.heading_what_to_do);
@@ -254,6 +299,8 @@ std::string resolved_text(const Context& c) {
             item = fill_template(c.texts.resolved_permission, {{"permission", key.substr(8)}});
         } else if (key.rfind("sync_failing:", 0) == 0) {
             item = std::string(c.texts.resolved_sync_failing);
+        } else if (key.rfind("stale:", 0) == 0) {
+            item = std::string(c.texts.resolved_stale);
         } else {
             item = key;
         }
@@ -287,6 +334,33 @@ void secret_accepted(const Context& c, std::string& subject, BodyWriter& b) {
     }
     b.blank();
     b.paragraph(t.accepted_delete_old);
+    credentials_page(b, c);
+}
+
+void list_stale(const Context& c, std::string& subject, BodyWriter& b) {
+    const AlertTexts& t = c.texts;
+    const std::string at = when_short(c, stale_at(c));
+    subject = subject_prefix(c) + fill_template(t.stale_subject, {{"when", at}});
+    b.paragraph(
+        fill_template(t.stale_intro, {{"tenant", c.tenant.name},
+                                      {"stale_at", at},
+                                      {"last", when_short(c, c.facts.last_success)},
+                                      {"stale", duration_text(c.cfg.sync.stale_after, t)}}));
+    failure_fields(b, c);
+    b.heading(t.heading_impact_now);
+    b.paragraph(
+        fill_template(t.stale_impact, {{"policy", on_stale_text(c.cfg.decision.on_stale, t)}}),
+        "  ");
+    b.heading(t.heading_what_to_do);
+    b.paragraph(error_kind_hint(c.facts.error_kind, t), "  ");
+    b.paragraph(fill_template(t.sync_failing_details, {{"tenant", c.tenant.name}}), "  ");
+}
+
+void test_message(const Context& c, std::string& subject, BodyWriter& b) {
+    subject = subject_prefix(c) + std::string(c.texts.test_subject);
+    b.paragraph(fill_template(c.texts.test_intro, {{"tenant", c.tenant.name}, {"host", c.host}}));
+    identity(b, c);
+    b.blank();
     credentials_page(b, c);
 }
 
@@ -337,132 +411,17 @@ void secret_expiry_unknown(const Context& c, std::string& subject, BodyWriter& b
     credentials_page(b, c);
 }
 
-AlertSeverity severity_of(AlertKind kind) {
-    switch (kind) {
-        case AlertKind::secret_expiring:
-        case AlertKind::shrink_refused:
-        case AlertKind::secret_expiry_mismatch:
-        case AlertKind::secret_expiry_unknown:
-            return AlertSeverity::warning;
-        case AlertKind::recovered:
-        case AlertKind::secret_accepted:
-            return AlertSeverity::info;
-        default:
-            return AlertSeverity::error;
-    }
-}
-
 nlohmann::json null_or(bool present, nlohmann::json value) {
     return present ? std::move(value) : nlohmann::json(nullptr);
 }
 
 }  // namespace
 
-const char* to_string(AlertKind kind) {
-    switch (kind) {
-        case AlertKind::secret_expiring:
-            return "secret_expiring";
-        case AlertKind::secret_expired:
-            return "secret_expired";
-        case AlertKind::token_refused:
-            return "token_refused";
-        case AlertKind::consent_missing:
-            return "consent_missing";
-        case AlertKind::sync_failing:
-            return "sync_failing";
-        case AlertKind::shrink_refused:
-            return "shrink_refused";
-        case AlertKind::recovered:
-            return "recovered";
-        case AlertKind::secret_accepted:
-            return "secret_accepted";
-        case AlertKind::store_damaged:
-            return "store_damaged";
-        case AlertKind::secret_expiry_mismatch:
-            return "secret_expiry_mismatch";
-        case AlertKind::secret_expiry_unknown:
-            return "secret_expiry_unknown";
-    }
-    return "unknown";
-}
-
-const char* to_string(AlertSeverity severity) {
-    switch (severity) {
-        case AlertSeverity::info:
-            return "info";
-        case AlertSeverity::warning:
-            return "warning";
-        case AlertSeverity::error:
-            return "error";
-    }
-    return "error";
-}
-
-int shrink_percent(std::uint64_t before, std::uint64_t after) {
-    if (before == 0 || after >= before) {
-        return 0;
-    }
-    const std::uint64_t removed = before - after;
-    // Integer round-half-up of removed * 100 / before (no floating point: the log line and
-    // the mail must never differ in the last digit).
-    return static_cast<int>((removed * 200 + before) / (2 * before));
-}
-
-int fraction_percent(double fraction) { return static_cast<int>(fraction * 100.0 + 0.5); }
-
-bool is_permanent_token_error(std::string_view code) {
-    static const char* const permanent[] = {"7000222", "7000215", "7000218", "700016", "90002",
-                                            "900023",  "90038",   "7000112", "70011",  "1002012",
-                                            "500011",  "53003",   "9001023", "50194"};
-    return std::any_of(std::begin(permanent), std::end(permanent),
-                       [&](const char* p) { return code == p; });
-}
-
-std::string credentials_url(std::string_view client_id) {
-    return "https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/"
-           "ApplicationMenuBlade/~/Credentials/appId/" +
-           printable(client_id, 64);
-}
-
-std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
-    (void)tenant;
-    switch (f.kind) {
-        case AlertKind::secret_expiring:
-            return "client secret expires in " + days_text(f.days_left, english_texts());
-        case AlertKind::secret_expired:
-            return "client secret has expired";
-        case AlertKind::token_refused: {
-            const TokenErrorText* t = find_token_text(english_texts(), f.error_code);
-            return std::string(f.after_secret_change ? "new client secret refused: "
-                                                     : "token request refused: ") +
-                   (t != nullptr ? std::string(t->title) : "AADSTS" + f.error_code);
-        }
-        case AlertKind::consent_missing:
-            return "Graph permission or admin consent missing";
-        case AlertKind::sync_failing:
-            return "no successful sync for too long";
-        case AlertKind::shrink_refused:
-            return std::string(sync_kind_phrase(f.sync_kind, english_texts())) +
-                   " would shrink the list too much; not applied";
-        case AlertKind::recovered:
-            return "tenant syncs again";
-        case AlertKind::secret_accepted:
-            return "new client secret accepted";
-        case AlertKind::store_damaged:
-            return "recipient store damaged; moved aside and rebuilt by a full sync";
-        case AlertKind::secret_expiry_mismatch:
-            return "local secret expiry date differs from Graph's; Graph's is used";
-        case AlertKind::secret_expiry_unknown:
-            return "secret expiry unknown: grant Application.Read.All or set expires";
-    }
-    return {};
-}
-
 namespace {
 
 // The webhook payload (docs/alerts.md has the schema): every field always present, null when
 // it does not apply to the kind.
-std::string webhook_json(const Alert& a, const Context& c) {
+std::string webhook_json(const Alert& a, const Context& c, const std::string& language) {
     const AlertFacts& facts = c.facts;
     const bool secret_kind =
         facts.kind == AlertKind::secret_expiring || facts.kind == AlertKind::secret_expired ||
@@ -495,10 +454,18 @@ std::string webhook_json(const Alert& a, const Context& c) {
     j["local_expires"] = null_or(mismatch, format_utc(facts.secret_expires_local));
     j["local_expires_source"] = null_or(mismatch, facts.secret_expires_local_source);
     j["credentials_url"] =
-        null_or(!c.tenant.client_id.empty(), credentials_url(c.tenant.client_id));
+        null_or(!c.tenant.client_id.empty(), credentials_url(c.portal, c.tenant.client_id));
+    j["api_permissions_url"] =
+        null_or(!c.tenant.client_id.empty(), api_permissions_url(c.portal, c.tenant.client_id));
+    j["app_name"] = null_or(!facts.app_name.empty(), header_value(facts.app_name, 200));
+    j["secret_name"] = null_or(!facts.secret_name.empty(), header_value(facts.secret_name, 200));
+    j["secret_key_id"] = null_or(!facts.secret_key_id.empty(), printable(facts.secret_key_id, 64));
+    j["reminder"] = facts.reminder;
+    j["stale_at"] = null_or(facts.kind == AlertKind::list_stale && facts.last_success != 0,
+                            format_utc(stale_at(c)));
     j["host"] = c.host;
     j["time"] = format_utc(facts.now);
-    j["language"] = c.texts.language;
+    j["language"] = language;
     j["subject"] = a.subject;
     j["text"] = a.subject + "\n\n" + a.body;
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -506,52 +473,108 @@ std::string webhook_json(const Alert& a, const Context& c) {
 
 }  // namespace
 
+namespace {
+
+// Subject and body (without the signature) of one alert in the language of `c`.
+void render(const Context& c, std::string& subject, BodyWriter& b) {
+    if (c.facts.reminder) {
+        b.paragraph(fill_template(c.texts.reminder_intro,
+                                  {{"repeat", duration_text(c.cfg.alerts.repeat, c.texts)}}));
+    }
+    switch (c.facts.kind) {
+        case AlertKind::secret_expiring:
+            return secret_expiring(c, subject, b);
+        case AlertKind::secret_expired:
+            return secret_expired(c, subject, b);
+        case AlertKind::token_refused:
+            return token_refused(c, subject, b);
+        case AlertKind::consent_missing:
+            return consent_missing(c, subject, b);
+        case AlertKind::sync_failing:
+            return sync_failing(c, subject, b);
+        case AlertKind::shrink_refused:
+            return shrink_refused(c, subject, b);
+        case AlertKind::recovered:
+            return recovered(c, subject, b);
+        case AlertKind::secret_accepted:
+            return secret_accepted(c, subject, b);
+        case AlertKind::store_damaged:
+            return store_damaged(c, subject, b);
+        case AlertKind::secret_expiry_mismatch:
+            return secret_expiry_mismatch(c, subject, b);
+        case AlertKind::secret_expiry_unknown:
+            return secret_expiry_unknown(c, subject, b);
+        case AlertKind::list_stale:
+            return list_stale(c, subject, b);
+        case AlertKind::test:
+            return test_message(c, subject, b);
+    }
+}
+
+// A reminder's subject: the reminder word after the "[m365gate] tenant: " prefix.
+std::string reminder_subject(const Context& c, const std::string& subject) {
+    const std::string prefix = subject_prefix(c);
+    const std::size_t at = subject.compare(0, prefix.size(), prefix) == 0 ? prefix.size() : 0;
+    return subject.substr(0, at) + std::string(c.texts.reminder_subject) + subject.substr(at);
+}
+
+// One language's subject, body and signature paragraph.
+struct Rendered {
+    std::string subject, body, signature;
+};
+
+Rendered render_language(const Context& c) {
+    Rendered r;
+    BodyWriter b(c.texts.style);
+    render(c, r.subject, b);
+    if (c.facts.reminder) {
+        r.subject = reminder_subject(c, r.subject);
+    }
+    r.body = b.text();
+    BodyWriter sig(c.texts.style);
+    footer(sig, c);
+    r.signature = sig.text();
+    return r;
+}
+
+// The text after the "[m365gate] tenant: " (or "[m365gate] ") prefix both languages share.
+std::string without_prefix(const Context& c, const std::string& subject) {
+    for (const std::string& prefix : {subject_prefix(c), std::string("[m365gate] ")}) {
+        if (subject.compare(0, prefix.size(), prefix) == 0) {
+            return subject.substr(prefix.size());
+        }
+    }
+    return subject;
+}
+
+}  // namespace
+
 Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts,
                   const TimeZone& tz, const std::string& host) {
-    const Context c{cfg, tenant, facts, tz, host, alert_texts(cfg.alerts.language)};
+    const std::string& language = alert_language(cfg, tenant);
+    const bool both = language == "en+ja";
+    const std::string portal = portal_url(cfg.alerts, tenant);
+    // alert_texts("en+ja") is English: the second half of a bilingual alert, and its JSON.
+    const Context c{cfg, tenant, facts, tz, host, alert_texts(language), portal};
+    const Rendered r = render_language(c);
     Alert a;
     a.kind = facts.kind;
     a.severity = severity_of(facts.kind);
-    BodyWriter b(c.texts.style);
-    switch (facts.kind) {
-        case AlertKind::secret_expiring:
-            secret_expiring(c, a.subject, b);
-            break;
-        case AlertKind::secret_expired:
-            secret_expired(c, a.subject, b);
-            break;
-        case AlertKind::token_refused:
-            token_refused(c, a.subject, b);
-            break;
-        case AlertKind::consent_missing:
-            consent_missing(c, a.subject, b);
-            break;
-        case AlertKind::sync_failing:
-            sync_failing(c, a.subject, b);
-            break;
-        case AlertKind::shrink_refused:
-            shrink_refused(c, a.subject, b);
-            break;
-        case AlertKind::recovered:
-            recovered(c, a.subject, b);
-            break;
-        case AlertKind::secret_accepted:
-            secret_accepted(c, a.subject, b);
-            break;
-        case AlertKind::store_damaged:
-            store_damaged(c, a.subject, b);
-            break;
-        case AlertKind::secret_expiry_mismatch:
-            secret_expiry_mismatch(c, a.subject, b);
-            break;
-        case AlertKind::secret_expiry_unknown:
-            secret_expiry_unknown(c, a.subject, b);
-            break;
+    std::string body;
+    if (both) {
+        // Japanese first, then English, as Japanese notices usually are; one signature.
+        const Context ja{cfg, tenant, facts, tz, host, japanese_texts(), portal};
+        const Rendered j = render_language(ja);
+        a.subject = j.subject + " / " + without_prefix(c, r.subject);
+        body = j.body + std::string(wrap_width, '=') + "\n\n" + r.body + "-- \n" + j.signature +
+               r.signature;
+    } else {
+        a.subject = r.subject;
+        body = r.body + "-- \n" + r.signature;
     }
-    footer(b, c);
     a.subject = header_value(a.subject, 600);
-    a.body = fold_long_lines(b.text());
-    a.json = webhook_json(a, c);
+    a.body = fold_long_lines(body);
+    a.json = webhook_json(a, c, both ? language : std::string(c.texts.language));
     return a;
 }
 

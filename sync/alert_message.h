@@ -30,11 +30,14 @@ enum class AlertKind {
     store_damaged,    // the store failed its check: moved aside, every list rebuilt (no tenant)
     secret_expiry_mismatch,  // the credential file's or config's date is not Graph's
     secret_expiry_unknown,   // no date from Graph, the credential file or the config
+    list_stale,              // the last successful sync is older than sync.stale_after
+    test,                    // m365gatectl alert test: the channels work
 };
 const char* to_string(AlertKind kind);  // "secret_expiring", ... (webhook "event", log)
 
 enum class AlertSeverity { info, warning, error };
 const char* to_string(AlertSeverity severity);
+AlertSeverity severity_of(AlertKind kind);
 
 // What the texts are built from. Fields that do not apply to a kind stay at their defaults.
 struct AlertFacts {
@@ -59,6 +62,12 @@ struct AlertFacts {
     std::string moved_to;                     // store_damaged: where the damaged files went
     std::int64_t secret_expires_local = 0;    // secret_expiry_mismatch: the ignored date
     std::string secret_expires_local_source;  // "credential_file" | "config"
+    // From Graph when it could be read (TenantState): the application's display name, and
+    // the display name and key id ("Secret ID" in the portal) of the secret in use.
+    std::string app_name;
+    std::string secret_name;
+    std::string secret_key_id;
+    bool reminder = false;  // the same failure again, alerts.repeat after the last notice
 };
 
 struct Alert {
@@ -69,7 +78,8 @@ struct Alert {
     std::string json;     // the webhook payload (docs/alerts.md has the schema)
 };
 
-// `host` names the gateway in the text ("m365gate-sync on mx1.example.net").
+// `host` names the gateway in the text ("m365gate-sync on mx1.example.net"). The language is
+// the tenant's `language`, else alerts.language; "en+ja" is both in one alert, Japanese first.
 Alert build_alert(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts,
                   const TimeZone& tz, const std::string& host);
 
@@ -87,7 +97,17 @@ std::string log_summary(const TenantConfig& tenant, const AlertFacts& facts);
 // once) as opposed to transient ones that only count towards sync_failing.
 bool is_permanent_token_error(std::string_view aadsts_code);
 
-// https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/<id>
-std::string credentials_url(std::string_view client_id);
+// The language of a tenant's alerts: its own, else alerts.language.
+const std::string& alert_language(const Config& cfg, const TenantConfig& tenant);
+
+// The admin portal for the tenant's cloud, "https://host" without a trailing slash:
+// alerts.portal_url when set, else from login_endpoint (login.microsoftonline.us ->
+// https://portal.azure.us; login.chinacloudapi.cn, login.partner.microsoftonline.cn ->
+// https://portal.azure.cn; anything else -> https://entra.microsoft.com).
+std::string portal_url(const AlertConfig& alerts, const TenantConfig& tenant);
+// <portal>/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/<id>
+std::string credentials_url(std::string_view portal, std::string_view client_id);
+// The same blade's API permissions page (~/CallAnAPI/...), where admin consent is granted.
+std::string api_permissions_url(std::string_view portal, std::string_view client_id);
 
 }  // namespace m365gate::sync

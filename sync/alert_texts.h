@@ -44,18 +44,23 @@ struct AlertTexts {
     // What happens to mail: {verdict}; {stale} {policy}; {last} {stale} {policy}.
     std::string_view impact_never_synced, impact_when_expired, impact_until_fixed;
 
-    std::string_view label_tenant, label_tenant_id, label_client_id;
+    std::string_view label_tenant, label_tenant_id, label_client_id, label_app_name, label_secret;
+    // The secret in use, from Graph: {name} quoted, and its key id ("Secret ID" in the portal).
+    std::string_view secret_name, secret_key_id;
     std::string_view label_secret_expires, label_days_left, label_expiry_source;
     std::string_view label_missing_permission, label_last_success, label_failing_since,
         label_last_error;
     std::string_view never;
 
     std::string_view heading_when_expired, heading_impact_now, heading_what_to_do, heading_renew,
-        heading_credentials_page;
+        heading_credentials_page, heading_api_permissions_page;
 
     // Renewal: {client_id} in the first step, {tenant} in the command line.
     std::string_view renew_create, renew_install, renew_command, renew_notice, renew_delete_old;
-    std::string_view footer;  // {host}
+    std::string_view footer;  // {host} {repeat}
+    // A failure that lasts, sent again after alerts.repeat: before the subject; the first
+    // paragraph ({repeat}).
+    std::string_view reminder_subject, reminder_intro;
 
     std::string_view expiring_subject, expiring_intro, next_reminder;  // {days} {when} {tenant}
     std::string_view expired_subject, expired_intro;                   // {when} {tenant}
@@ -84,6 +89,11 @@ struct AlertTexts {
     std::string_view recovered_subject, recovered_intro;          // {tenant} {when} {resolved}
 
     std::string_view accepted_subject, accepted_intro, accepted_expiry_unknown, accepted_delete_old;
+
+    // list_stale: {tenant} {stale_at} {last} {stale}; the impact {policy}; its recovery.
+    std::string_view stale_subject, stale_intro, stale_impact, resolved_stale;
+    // m365gatectl alert test: {tenant} {host}.
+    std::string_view test_subject, test_intro;
 
     // {store} {moved_to}; {verdict} is what milter.on_cache_unavailable does to mail.
     std::string_view store_damaged_subject, store_damaged_intro, store_damaged_impact,

@@ -47,8 +47,8 @@ void set_units_policies_and_impact(AlertTexts& t) {
         "Until this is fixed, the recipient list of this tenant is not updated. Mail to "
         "addresses already on the list keeps being accepted, but users, groups and aliases "
         "created since the last successful sync ({last}) are rejected as unknown recipients. "
-        "Once the last successful sync is older than sync.stale_after ({stale}), the stale "
-        "policy applies {policy}";
+        "Once the last successful sync is older than sync.stale_after ({stale}), at "
+        "{stale_at}, the stale policy applies {policy}";
 }
 
 // Labels, headings, the renewal steps, the footer.
@@ -56,6 +56,10 @@ void set_labels_headings_and_steps(AlertTexts& t) {
     t.label_tenant = "Tenant";
     t.label_tenant_id = "Tenant id";
     t.label_client_id = "Application (client) id";
+    t.label_app_name = "Application name";
+    t.label_secret = "Client secret";
+    t.secret_name = "\"{name}\"";
+    t.secret_key_id = "Secret ID {key_id}";
     t.label_secret_expires = "Secret expires";
     t.label_days_left = "Days left";
     t.label_expiry_source = "Expiry date from";
@@ -70,6 +74,7 @@ void set_labels_headings_and_steps(AlertTexts& t) {
     t.heading_what_to_do = "What to do:";
     t.heading_renew = "How to renew the secret:";
     t.heading_credentials_page = "Credentials page of the application:";
+    t.heading_api_permissions_page = "API permissions page of the application:";
 
     t.renew_create =
         "In the Microsoft Entra admin center, go to App registrations → the app (application "
@@ -82,7 +87,13 @@ void set_labels_headings_and_steps(AlertTexts& t) {
     t.renew_notice =
         "m365gate-sync tries the new secret at once and sends a notice saying whether it works.";
     t.renew_delete_old = "Once it works, delete the old secret in the Entra admin center.";
-    t.footer = "Sent by m365gate-sync on {host}. Each notice is sent once.";
+    t.footer =
+        "Sent by m365gate-sync on {host}. Each notice is sent once; a problem that lasts is "
+        "reminded every {repeat}.";
+    t.reminder_subject = "REMINDER: ";
+    t.reminder_intro =
+        "Reminder: the problem below is not resolved yet. This notice is repeated every "
+        "{repeat} while it lasts.";
 }
 
 // The alerts secret_expiring and secret_expired.
@@ -222,6 +233,19 @@ void set_shrink_and_notice_texts(AlertTexts& t) {
     t.accepted_delete_old =
         "If the old secret still exists, delete it in the Entra admin center once the tenant "
         "has synced with the new one.";
+
+    t.stale_subject = "recipient list is STALE since {when}";
+    t.stale_intro =
+        "The recipient list of tenant \"{tenant}\" turned stale at {stale_at}: its last "
+        "successful sync ({last}) is older than sync.stale_after ({stale}).";
+    t.stale_impact =
+        "Mail to addresses created since the last successful sync is rejected as unknown, "
+        "and the stale policy applies {policy}";
+    t.resolved_stale = "stale recipient list";
+    t.test_subject = "test message";
+    t.test_intro =
+        "This is a test of the alert channels of m365gate-sync on {host} for tenant "
+        "\"{tenant}\" (m365gatectl alert test). Nothing needs to be done.";
 
     t.store_damaged_subject = "recipient store damaged, being rebuilt";
     t.store_damaged_intro =

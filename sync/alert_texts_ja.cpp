@@ -60,8 +60,9 @@ void set_units_policies_and_impact(AlertTexts& t) {
         "リストに登録済みのアドレス宛てのメールはこれまでどおり受け付けますが、"
         "最後に同期に成功した {last} 以降に追加されたユーザー、グループ、エイリアス宛ての"
         "メールは「存在しない宛先」として拒否されます。最後に同期に成功してから "
-        "sync.stale_after（{stale}）を過ぎると、リストが古くなったときの扱いを決める "
-        "milter.on_stale の設定が適用されます。{policy}";
+        "sync.stale_after（{stale}）を過ぎる {stale_at} "
+        "以降は、リストが古くなったときの扱いを決める milter.on_stale "
+        "の設定が適用されます。{policy}";
 }
 
 // Labels, headings, the renewal steps, the footer.
@@ -69,6 +70,10 @@ void set_labels_headings_and_steps(AlertTexts& t) {
     t.label_tenant = "テナント";
     t.label_tenant_id = "テナント ID";
     t.label_client_id = "アプリケーション (クライアント) ID";
+    t.label_app_name = "アプリケーション名";
+    t.label_secret = "クライアントシークレット";
+    t.secret_name = "「{name}」";
+    t.secret_key_id = "シークレット ID: {key_id}";
     t.label_secret_expires = "有効期限";
     t.label_days_left = "残り日数";
     t.label_expiry_source = "有効期限の取得元";
@@ -83,6 +88,7 @@ void set_labels_headings_and_steps(AlertTexts& t) {
     t.heading_what_to_do = "対処方法";
     t.heading_renew = "シークレットの更新手順";
     t.heading_credentials_page = "アプリの資格情報ページ";
+    t.heading_api_permissions_page = "アプリの API のアクセス許可ページ";
 
     t.renew_create =
         "Microsoft Entra 管理センターで [アプリの登録] → 該当のアプリ（アプリケーション "
@@ -101,7 +107,12 @@ void set_labels_headings_and_steps(AlertTexts& t) {
         "管理センターで削除してください。";
     t.footer =
         "このメールは {host} の m365gate-sync "
-        "から自動送信されています。同じ内容の通知は一度だけ送信されます。";
+        "から自動送信されています。同じ内容の通知は一度だけ送信されます。"
+        "ただし、解消されない問題は{repeat}ごとに再通知します。";
+    t.reminder_subject = "【再通知】";
+    t.reminder_intro =
+        "再通知: 以下の問題はまだ解消されていません。解消されるまで{repeat}ごとに"
+        "この通知を繰り返します。";
 }
 
 // The alerts secret_expiring and secret_expired.
@@ -262,6 +273,21 @@ void set_shrink_and_notice_texts(AlertTexts& t) {
     t.accepted_delete_old =
         "古いシークレットがまだ残っている場合は、新しいシークレットで同期できることを確認した"
         "うえで、Entra 管理センターから削除してください。";
+
+    t.stale_subject = "受信者リストが古くなっています（{when} 以降）";
+    t.stale_intro =
+        "テナント「{tenant}」の受信者リストは {stale_at} "
+        "に古い状態になりました。最後に同期に成功した {last} から sync.stale_after"
+        "（{stale}）が経過しています。";
+    t.stale_impact =
+        "最後の同期成功以降に追加されたアドレス宛てのメールは「存在しない宛先」として"
+        "拒否され、リストが古くなったときの扱いを決める milter.on_stale "
+        "の設定が適用されています。{policy}";
+    t.resolved_stale = "受信者リストが古い状態";
+    t.test_subject = "テストメッセージ";
+    t.test_intro =
+        "これは {host} の m365gate-sync からテナント「{tenant}」の通知経路を確認する"
+        "テストです（m365gatectl alert test）。対応は不要です。";
 
     t.store_damaged_subject = "受信者ストアの破損を検出し、再構築しています";
     t.store_damaged_intro =

@@ -2,6 +2,8 @@
 #include "sync/alert_values.h"
 
 #include "common/days.h"
+#include "common/text.h"
+#include "sync/alert_message.h"
 
 namespace m365gate::sync {
 
@@ -106,5 +108,47 @@ const TokenErrorText* find_token_text(const AlertTexts& t, std::string_view code
 }
 
 bool fixed_by_new_secret(std::string_view code) { return code == "7000222" || code == "7000215"; }
+
+const std::string& alert_language(const Config& cfg, const TenantConfig& tenant) {
+    return tenant.language.empty() ? cfg.alerts.language : tenant.language;
+}
+
+std::string portal_url(const AlertConfig& alerts, const TenantConfig& tenant) {
+    if (!alerts.portal_url.empty()) {
+        return alerts.portal_url;
+    }
+    std::string_view host = tenant.login_endpoint;
+    constexpr std::string_view scheme = "https://";
+    if (host.compare(0, scheme.size(), scheme) == 0) {
+        host.remove_prefix(scheme.size());
+    }
+    host = host.substr(0, host.find_first_of("/:"));
+    const std::string name = ascii_lower(host);
+    if (name == "login.microsoftonline.us") {
+        return "https://portal.azure.us";  // Azure Government
+    }
+    if (name == "login.chinacloudapi.cn" || name == "login.partner.microsoftonline.cn") {
+        return "https://portal.azure.cn";  // operated by 21Vianet
+    }
+    return "https://entra.microsoft.com";
+}
+
+namespace {
+
+std::string registered_app_page(std::string_view portal, std::string_view page,
+                                std::string_view client_id) {
+    return std::string(portal) + "/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/" +
+           std::string(page) + "/appId/" + printable(client_id, 64);
+}
+
+}  // namespace
+
+std::string credentials_url(std::string_view portal, std::string_view client_id) {
+    return registered_app_page(portal, "Credentials", client_id);
+}
+
+std::string api_permissions_url(std::string_view portal, std::string_view client_id) {
+    return registered_app_page(portal, "CallAnAPI", client_id);
+}
 
 }  // namespace m365gate::sync

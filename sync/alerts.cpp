@@ -6,12 +6,18 @@
 //   secret_expiry_mismatch:<local>:<graph>  secret_expiry_unknown    (while the case lasts)
 //   token:<AADSTS code>  consent:<permission>  sync_failing:<failing_since>  (until success)
 //   shrink:<addresses_after>          (latest refused shrink; dropped by a successful sync)
+//   stale:<last_success>              (the list turned stale; until success)
+// The value is when the alert last went out: a failure key older than alerts.repeat is sent
+// again as a reminder (token, consent, sync_failing, stale, shrink), so after a restart a
+// reminder is neither sent early nor forgotten.
 // A key is recorded only when the alert reached at least one configured channel (or when no
 // mail or webhook is configured: then the log is the channel), so a sendmail that is down is
 // retried at the next check instead of losing the alert.
 #include "sync/alerts.h"
 
+#include <netdb.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,8 +26,10 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "common/days.h"
 #include "common/log.h"
@@ -97,13 +105,30 @@ void prune_secret_keys(store::TenantState& state, std::int64_t now) {
     }
 }
 
-std::string hostname() {
+}  // namespace
+
+std::string gateway_fqdn() {
     char buf[256] = {0};
     if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
         return "localhost";
     }
-    return printable(buf, 200);
+    std::string name = buf;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_CANONNAME;
+    addrinfo* found = nullptr;
+    if (name.find('.') == std::string::npos && getaddrinfo(buf, nullptr, &hints, &found) == 0) {
+        if (found != nullptr && found->ai_canonname != nullptr &&
+            std::string_view(found->ai_canonname).find('.') != std::string_view::npos) {
+            name = found->ai_canonname;
+        }
+        freeaddrinfo(found);
+    }
+    return printable(name, 200);
 }
+
+namespace {
 
 std::string random_hex() {
     std::random_device rd;
@@ -113,9 +138,47 @@ std::string random_hex() {
     return buf;
 }
 
+// Mail and webhook, as configured; "off" for a channel that is not.
+Delivery deliver(const Config& cfg, const TenantConfig& tenant, const Alert& alert,
+                 const TimeZone& tz, const std::string& id_host) {
+    Delivery d;
+    const auto to = mail_recipients(cfg.alerts, tenant);
+    if (!to.empty()) {
+        MailEnvelope env;
+        env.from = cfg.alerts.mail_from;
+        env.to = to;
+        env.date = static_cast<std::int64_t>(::time(nullptr));
+        env.message_id = make_message_id(env.date, random_hex(), id_host);
+        const SendResult r =
+            send_mail(cfg.alerts.sendmail, env.from, build_mail(env, alert, tenant.name, tz));
+        d.mail = r.ok ? "sent" : "failed";
+        d.mail_error = r.error;
+    }
+    if (!cfg.alerts.webhook.empty()) {
+        WebhookOptions o;
+        o.ca_file = cfg.sync.ca_file;
+        o.connect_timeout = cfg.sync.connect_timeout;
+        o.request_timeout = std::min(cfg.sync.request_timeout, Seconds(30));
+        const SendResult r = post_webhook(cfg.alerts.webhook, alert.json, o);
+        d.webhook = r.ok ? "sent" : "failed";
+        d.webhook_error = r.error;
+    }
+    return d;
+}
+
+TimeZone load_zone(const std::string& name) {
+    auto tz = TimeZone::load(name);
+    if (!tz) {
+        spdlog::warn("event=alert_config status=bad_timezone timezone={} using=UTC",
+                     log_value(name));
+        return TimeZone::utc();
+    }
+    return *tz;
+}
+
 class RealAlerter final : public Alerter {
 public:
-    RealAlerter() : host_(hostname()) {}
+    RealAlerter() : host_(gateway_fqdn()) {}
 
     void after_attempt(const Config& cfg, const TenantConfig& tenant, const SyncResult& result,
                        store::TenantState& state, std::int64_t now) override;
@@ -142,6 +205,12 @@ private:
     // check_secret(): a local date that is not Graph's, an expiry nobody knows.
     void alert_expiry_notes(const Config& cfg, const TenantConfig& tenant,
                             store::TenantState& state, std::int64_t now);
+    void alert_stale(const Config& cfg, const TenantConfig& tenant, const SyncResult& result,
+                     store::TenantState& state, std::int64_t now);
+    // Sends `facts` under `key` when it was never sent, or as a reminder once alerts.repeat
+    // has passed since it last went out; records the time. True when it went out.
+    bool send_once_or_remind(const Config& cfg, const TenantConfig& tenant, AlertFacts facts,
+                             const std::string& key, store::TenantState& state, std::int64_t now);
 
     const std::string host_;
     std::mutex zones_mu_;
@@ -154,14 +223,7 @@ TimeZone RealAlerter::zone(const std::string& name) {
     if (it != zones_.end()) {
         return it->second;
     }
-    auto tz = TimeZone::load(name);
-    if (!tz) {
-        spdlog::warn("event=alert_config status=bad_timezone timezone={} using=UTC",
-                     log_value(name));
-        tz = TimeZone::utc();
-    }
-    zones_.emplace(name, *tz);
-    return *tz;
+    return zones_.emplace(name, load_zone(name)).first->second;
 }
 
 AlertFacts RealAlerter::facts_for(AlertKind kind, const store::TenantState& state,
@@ -173,49 +235,49 @@ AlertFacts RealAlerter::facts_for(AlertKind kind, const store::TenantState& stat
     f.secret_expires_source = state.secret_expires_source;
     f.last_success = state.last_success;
     f.failing_since = state.failing_since;
+    f.app_name = state.app_name;
+    f.secret_name = state.secret_name;
+    f.secret_key_id = state.secret_key_id;
     return f;
+}
+
+bool RealAlerter::send_once_or_remind(const Config& cfg, const TenantConfig& tenant,
+                                      AlertFacts facts, const std::string& key,
+                                      store::TenantState& state, std::int64_t now) {
+    const auto sent = state.alerts_sent.find(key);
+    if (sent != state.alerts_sent.end()) {
+        if (now - sent->second < cfg.alerts.repeat.count()) {
+            return false;
+        }
+        facts.reminder = true;
+    }
+    if (!send(cfg, tenant, facts)) {
+        return false;
+    }
+    state.alerts_sent[key] = now;
+    return true;
 }
 
 bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const AlertFacts& facts) {
     const TimeZone tz = zone(cfg.alerts.timezone);
-    const Alert alert = build_alert(cfg, tenant, facts, tz, host_);
+    const std::string& host = cfg.alerts.host_label.empty() ? host_ : cfg.alerts.host_label;
+    const Alert alert = build_alert(cfg, tenant, facts, tz, host);
 
-    std::string mail_status = "off";
-    std::string webhook_status = "off";
-    bool delivered = false;
-    const auto to = mail_recipients(cfg.alerts, tenant);
-    if (!to.empty()) {
-        MailEnvelope env;
-        env.from = cfg.alerts.mail_from;
-        env.to = to;
-        env.date = static_cast<std::int64_t>(::time(nullptr));
-        env.message_id = make_message_id(env.date, random_hex(), host_);
-        const SendResult r =
-            send_mail(cfg.alerts.sendmail, env.from, build_mail(env, alert, tenant.name, tz));
-        mail_status = r.ok ? "sent" : "failed";
-        delivered = delivered || r.ok;
-        if (!r.ok) {
-            spdlog::error("event=alert_mail status=failed tenant={} alert={} error={}", tenant.name,
-                          to_string(facts.kind), log_value(r.error));
+    const Delivery d = deliver(cfg, tenant, alert, tz, host_);
+    for (const auto& [channel, status, error] :
+         {std::tuple{"alert_mail", d.mail, d.mail_error},
+          std::tuple{"alert_webhook", d.webhook, d.webhook_error}}) {
+        if (status == "failed") {
+            spdlog::error("event={} status=failed tenant={} alert={} error={}", channel,
+                          tenant.name, to_string(facts.kind), log_value(error));
         }
     }
-    if (!cfg.alerts.webhook.empty()) {
-        WebhookOptions o;
-        o.ca_file = cfg.sync.ca_file;
-        o.connect_timeout = cfg.sync.connect_timeout;
-        o.request_timeout = std::min(cfg.sync.request_timeout, Seconds(30));
-        const SendResult r = post_webhook(cfg.alerts.webhook, alert.json, o);
-        webhook_status = r.ok ? "sent" : "failed";
-        delivered = delivered || r.ok;
-        if (!r.ok) {
-            spdlog::error("event=alert_webhook status=failed tenant={} alert={} error={}",
-                          tenant.name, to_string(facts.kind), log_value(r.error));
-        }
-    }
-    const bool log_only = to.empty() && cfg.alerts.webhook.empty();
+    const bool delivered = d.mail == "sent" || d.webhook == "sent";
+    const bool log_only = d.mail == "off" && d.webhook == "off";
 
     std::string line = "event=alert alert=" + std::string(to_string(facts.kind)) +
-                       " tenant=" + log_value(tenant.name);
+                       " tenant=" + log_value(tenant.name) +
+                       (facts.reminder ? " reminder=yes" : "");
     if (facts.kind == AlertKind::secret_expiring) {
         line += " days_left=" + std::to_string(facts.days_left) +
                 " threshold=" + std::to_string(facts.threshold_days);
@@ -238,7 +300,7 @@ bool RealAlerter::send(const Config& cfg, const TenantConfig& tenant, const Aler
                 std::to_string(shrink_percent(facts.addresses_before, facts.addresses_after)) +
                 " kind=" + (facts.sync_kind.empty() ? std::string("-") : facts.sync_kind);
     }
-    line += " mail=" + mail_status + " webhook=" + webhook_status +
+    line += " mail=" + d.mail + " webhook=" + d.webhook +
             " summary=" + log_value(log_summary(tenant, facts));
     switch (alert.severity) {
         case AlertSeverity::info:
@@ -265,6 +327,7 @@ void RealAlerter::after_attempt(const Config& cfg, const TenantConfig& tenant,
     }
     alert_failure(cfg, tenant, result, state, now);
     alert_sync_failing(cfg, tenant, result, state, now);
+    alert_stale(cfg, tenant, result, state, now);
 }
 
 // After a success: the token, consent and sync_failing alerts that had gone out are resolved.
@@ -275,7 +338,7 @@ void RealAlerter::alert_recovered(const Config& cfg, const TenantConfig& tenant,
     for (const auto& [key, when] : sent) {
         (void)when;
         if (starts_with(key, "token:") || starts_with(key, "consent:") ||
-            starts_with(key, "sync_failing:")) {
+            starts_with(key, "sync_failing:") || starts_with(key, "stale:")) {
             resolved.push_back(key);
         }
     }
@@ -298,36 +361,28 @@ void RealAlerter::alert_failure(const Config& cfg, const TenantConfig& tenant,
                                 std::int64_t now) {
     auto& sent = state.alerts_sent;
     if (result.error_kind == "token" && is_permanent_token_error(result.error_code)) {
-        const std::string key = "token:" + printable(result.error_code, 32);
-        if (sent.count(key) == 0 &&
-            send(cfg, tenant,
-                 with_error(facts_for(AlertKind::token_refused, state, now), result))) {
-            sent[key] = now;
-        }
+        send_once_or_remind(cfg, tenant,
+                            with_error(facts_for(AlertKind::token_refused, state, now), result),
+                            "token:" + printable(result.error_code, 32), state, now);
     } else if (result.error_kind == "consent") {
         const std::string perm = result.missing_permission.empty()
                                      ? std::string("unknown")
                                      : printable(result.missing_permission, 80);
-        const std::string key = "consent:" + perm;
-        if (sent.count(key) == 0) {
-            AlertFacts f = with_error(facts_for(AlertKind::consent_missing, state, now), result);
-            f.missing_permission = result.missing_permission;
-            if (send(cfg, tenant, f)) {
-                sent[key] = now;
-            }
-        }
+        AlertFacts f = with_error(facts_for(AlertKind::consent_missing, state, now), result);
+        f.missing_permission = result.missing_permission;
+        send_once_or_remind(cfg, tenant, f, "consent:" + perm, state, now);
     } else if (result.error_kind == "shrink") {
         const std::string key = "shrink:" + std::to_string(result.addresses_after);
-        if (sent.count(key) == 0) {
-            AlertFacts f = facts_for(AlertKind::shrink_refused, state, now);
-            f.error_kind = result.error_kind;
-            f.addresses_before = result.addresses_before;
-            f.addresses_after = result.addresses_after;
-            f.sync_kind = result.sync_kind;
-            if (send(cfg, tenant, f)) {
-                erase_keys(sent, "shrink:");
-                sent[key] = now;
-            }
+        AlertFacts f = facts_for(AlertKind::shrink_refused, state, now);
+        f.error_kind = result.error_kind;
+        f.addresses_before = result.addresses_before;
+        f.addresses_after = result.addresses_after;
+        f.sync_kind = result.sync_kind;
+        const bool other_count = sent.count(key) == 0;
+        if (send_once_or_remind(cfg, tenant, f, key, state, now) && other_count) {
+            const std::int64_t when = sent[key];
+            erase_keys(sent, "shrink:");  // another count replaces the earlier refusal
+            sent[key] = when;
         }
     }
 }
@@ -342,15 +397,25 @@ void RealAlerter::alert_sync_failing(const Config& cfg, const TenantConfig& tena
     if (now - since < cfg.alerts.sync_failure_after.count()) {
         return;
     }
-    const std::string key = "sync_failing:" + std::to_string(since);
-    if (state.alerts_sent.count(key) != 0) {
-        return;
-    }
     AlertFacts f = with_error(facts_for(AlertKind::sync_failing, state, now), result);
     f.failing_since = since;
-    if (send(cfg, tenant, f)) {
-        state.alerts_sent[key] = now;
+    send_once_or_remind(cfg, tenant, f, "sync_failing:" + std::to_string(since), state, now);
+}
+
+// The last success is older than sync.stale_after: the milter applies milter.on_stale now
+// (the decision's step 7, with the same comparison). A tenant that never synced is not
+// stale: it has no list (milter.on_cache_unavailable, told by sync_failing).
+void RealAlerter::alert_stale(const Config& cfg, const TenantConfig& tenant,
+                              const SyncResult& result, store::TenantState& state,
+                              std::int64_t now) {
+    if (state.last_success == 0 || now - state.last_success <= cfg.sync.stale_after.count()) {
+        return;
     }
+    AlertFacts f = with_error(facts_for(AlertKind::list_stale, state, now), result);
+    if (f.failing_since == 0) {
+        f.failing_since = now;
+    }
+    send_once_or_remind(cfg, tenant, f, "stale:" + std::to_string(state.last_success), state, now);
 }
 
 // Each once: secret_expiry_mismatch:<local>:<graph> while Graph's date and the local one
@@ -482,5 +547,36 @@ void RealAlerter::store_damaged(const Config& cfg, const std::string& moved_to,
 }
 
 std::unique_ptr<Alerter> make_alerter() { return std::make_unique<RealAlerter>(); }
+
+Delivery send_test_alert(const Config& cfg, const TenantConfig& tenant, std::int64_t now) {
+    AlertFacts f;
+    f.kind = AlertKind::test;
+    f.now = now;
+    const std::string fqdn = gateway_fqdn();
+    const std::string& host = cfg.alerts.host_label.empty() ? fqdn : cfg.alerts.host_label;
+    const TimeZone tz = load_zone(cfg.alerts.timezone);
+    const Delivery d = deliver(cfg, tenant, build_alert(cfg, tenant, f, tz, host), tz, fqdn);
+    spdlog::info("event=alert alert=test tenant={} mail={} webhook={}", log_value(tenant.name),
+                 d.mail, d.webhook);
+    return d;
+}
+
+int run_alert_test(const Config& cfg, const TenantConfig& tenant, std::int64_t now,
+                   std::ostream& out) {
+    const Delivery d = send_test_alert(cfg, tenant, now);
+    int failed = 0;
+    for (const auto& [channel, status, error] :
+         {std::tuple{"mail", d.mail, d.mail_error},
+          std::tuple{"webhook", d.webhook, d.webhook_error}}) {
+        out << channel << ": " << status << (error.empty() ? "" : ": " + printable(error)) << "\n";
+        failed += status == "failed" ? 1 : 0;
+    }
+    if (d.mail == "off" && d.webhook == "off") {
+        out << "no channel configured: alerts go to the log only ([alerts] mail_to, the "
+               "tenant's alert_mail_to, [alerts] webhook)\n";
+        return 1;
+    }
+    return failed == 0 ? 0 : 1;
+}
 
 }  // namespace m365gate::sync

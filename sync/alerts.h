@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <string>
 
@@ -56,7 +57,30 @@ public:
     }
 };
 
+// What became of an alert on each outside channel: "sent", "failed" (with the error, one line
+// for the log, never message content) or "off" (not configured).
+struct Delivery {
+    std::string mail = "off";
+    std::string mail_error;
+    std::string webhook = "off";
+    std::string webhook_error;
+};
+
+// m365gatectl alert test (through m365gate-sync --alert-test): a `test` alert for `tenant`
+// through mail and webhook as configured, and one log line. Records nothing.
+Delivery send_test_alert(const Config& cfg, const TenantConfig& tenant, std::int64_t now);
+// m365gate-sync --alert-test: send_test_alert(), one line per channel on `out` ("mail: sent",
+// "webhook: failed: why", "off"); 0 when every configured channel delivered, 1 when one failed
+// or none is configured.
+int run_alert_test(const Config& cfg, const TenantConfig& tenant, std::int64_t now,
+                   std::ostream& out);
+
 // The real one: log + sendmail + webhook, as configured in cfg.alerts.
 std::unique_ptr<Alerter> make_alerter();
+
+// How alerts name this gateway when alerts.host_label is not set: the host name when it is
+// already qualified, else its canonical name (getaddrinfo AI_CANONNAME, through
+// /etc/hosts or DNS) when that has a dot, else the bare host name. Looked up once per process.
+std::string gateway_fqdn();
 
 }  // namespace m365gate::sync

@@ -35,17 +35,20 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "common/config.h"
 #include "common/credentials.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/safe_file.h"
+#include "common/text.h"
 #include "common/time.h"
 #include "common/unique_fd.h"
 #include "store/store.h"
 #include "sync/alerts.h"
 #include "sync/credential_check.h"
+#include "sync/store_open.h"
 #include "sync/sync_metrics.h"
 #include "sync/worker.h"
 
@@ -85,90 +88,6 @@ void drop_privileges(const std::string& user_name) {
     if (setuid(0) == 0) {
         throw PrivilegeError("regained root after setuid(): refusing to run");
     }
-}
-
-// "20261123T100455Z": when a broken store was moved aside.
-std::string utc_stamp() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-    return buf;
-}
-
-// Moves data.mdb and lock.mdb of a corrupt store into <store>/broken-<UTC time>/ (mode 0700)
-// and returns that directory. Inside the store directory, because the sync user owns it but
-// usually not its parent (/var/lib). lock.mdb goes too: a new data.mdb must not share the old
-// lock table, which a running milter still has mapped. Throws StoreError (io).
-std::filesystem::path move_store_aside(const std::filesystem::path& dir) {
-    namespace fs = std::filesystem;
-    const std::string base = "broken-" + utc_stamp();
-    fs::path aside = dir / base;
-    for (int n = 2; ::mkdir(aside.c_str(), 0700) != 0; ++n) {
-        if (errno != EEXIST || n > 100) {
-            throw store::StoreError(store::StoreError::Kind::io, "cannot create " + aside.string() +
-                                                                     " to move the broken "
-                                                                     "store aside: " +
-                                                                     std::strerror(errno));
-        }
-        aside = dir / (base + "-" + std::to_string(n));
-    }
-    for (const char* name : {"data.mdb", "lock.mdb"}) {
-        const fs::path from = dir / name;
-        if (::rename(from.c_str(), (aside / name).c_str()) != 0 && errno != ENOENT) {
-            throw store::StoreError(store::StoreError::Kind::io, "cannot move " + from.string() +
-                                                                     " to " + aside.string() +
-                                                                     ": " + std::strerror(errno));
-        }
-    }
-    return aside;
-}
-
-// Opens (or creates) the store. A store that fails to open as corrupt (LMDB finds no valid
-// meta page, data.mdb is shorter than its pages, ...) is only a copy of Graph: it is moved
-// aside, logged at error level, and an empty store takes its place, which this run fills with
-// a full sync. The move happens under <store>/sync.lock (the WriterLock's file), so a second
-// m365gate-sync waits and then finds the new store. An unknown schema version is not touched
-// (a clear error: a newer m365gate may have written it): StoreError (schema).
-std::unique_ptr<store::Store> open_store(const Config& cfg, sync::Alerter& alerter) {
-    store::StoreOptions options;
-    options.max_size = cfg.store.max_size;
-    std::string problem;
-    try {
-        return std::make_unique<store::Store>(cfg.store.path, options);
-    } catch (const store::StoreError& e) {
-        if (e.kind() != store::StoreError::Kind::corrupt) {
-            throw;
-        }
-        problem = e.what();
-        spdlog::error("event=store_open status=corrupt store={} error={}",
-                      log_value(cfg.store.path.string()), log_value(e.what(), 400));
-    }
-    const std::filesystem::path lock_file = cfg.store.path / "sync.lock";
-    const UniqueFd lock(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!lock.valid()) {
-        throw store::StoreError(store::StoreError::Kind::io,
-                                "cannot open " + lock_file.string() + ": " + std::strerror(errno));
-    }
-    while (::flock(lock.get(), LOCK_EX) != 0 && errno == EINTR) {
-    }
-    try {  // another m365gate-sync may have replaced it while we waited
-        return std::make_unique<store::Store>(cfg.store.path, options);
-    } catch (const store::StoreError& e) {
-        if (e.kind() != store::StoreError::Kind::corrupt) {
-            throw;
-        }
-    }
-    const std::filesystem::path aside = move_store_aside(cfg.store.path);
-    spdlog::error(
-        "event=store_recovery status=moved_aside store={} moved_to={} note=\"the store was "
-        "corrupt; a new one is being built by a full sync from Graph, and until it is done the "
-        "milter answers on_cache_unavailable for managed domains. Keep the broken copy for a bug "
-        "report, or delete it.\"",
-        log_value(cfg.store.path.string()), log_value(aside.string()));
-    alerter.store_damaged(cfg, aside.string(), problem, static_cast<std::int64_t>(::time(nullptr)));
-    return std::make_unique<store::Store>(cfg.store.path, options);
 }
 
 // What the signal thread (main) tells the worker thread.
@@ -231,25 +150,6 @@ void reload_config(const std::filesystem::path& file, sync::Worker& worker,
                  next->tenants.size(), log_value(metrics::summary(next->metrics)));
 }
 
-// After each round: the whole store is checked again (store/verify.h), so damage done to
-// data.mdb while it is open (a disk error, another program) is found here, before a milter or
-// m365gatectl opens it. Returns the problem ("" when sound), logged at error level.
-std::string check_store(const store::Store& st) {
-    std::string problem;
-    try {
-        problem = st.check_pages();
-    } catch (const store::StoreError& e) {
-        problem = e.what();
-    }
-    if (!problem.empty()) {
-        spdlog::error(
-            "event=store_check status=damaged store={} error={} note=\"the store is moved aside "
-            "and rebuilt by a full sync\"",
-            log_value(st.dir().string()), log_value(problem, 400));
-    }
-    return problem;
-}
-
 // Returns true when the store was found damaged after a round (the caller moves it aside and
 // goes on with a new one), false when asked to stop.
 bool daemon_loop(sync::Worker& worker, const store::Store& st, Control& control,
@@ -276,7 +176,7 @@ bool daemon_loop(sync::Worker& worker, const store::Store& st, Control& control,
             return false;
         }
         spdlog::debug("event=round tenants={} failed={}", outcomes.size(), failed);
-        if (!check_store(st).empty()) {
+        if (!sync::check_store(st).empty()) {
             return true;
         }
         std::unique_lock<std::mutex> lock(control.mu);
@@ -293,6 +193,7 @@ struct CommandLine {
     bool full = false;
     bool check_config = false;
     bool check_credential = false;
+    bool alert_test = false;
     bool version = false;
     std::vector<std::string> tenants;
 };
@@ -313,6 +214,7 @@ Examples:
   m365gate-sync --once --full --tenant contoso     # re-read everything
   m365gate-sync --once --force --tenant contoso    # apply a refused mass deletion
   m365gate-sync --check-credential --tenant contoso < new-credential   # as secret set does
+  m365gate-sync --alert-test --tenant contoso      # what m365gatectl alert test runs
 See m365gate-sync(8), m365gate.toml(5).)");
     app.add_option("--config", cl.config_file, "configuration file")->capture_default_str();
     auto* once_opt = app.add_flag("--once", cl.once, "sync every tenant once and exit");
@@ -326,6 +228,11 @@ See m365gate-sync(8), m365gate.toml(5).)");
     app.add_flag("--check-credential", cl.check_credential,
                  "with one --tenant: try the credential on standard input (a credential file's "
                  "text) with a token request and exit: 0 accepted, 1 refused, 69 not tried");
+    app.add_flag("--alert-test", cl.alert_test,
+                 "send a test alert for the one --tenant through every configured channel (mail, "
+                 "webhook) and exit: 0 every channel delivered, 1 one failed or none is "
+                 "configured")
+        ->excludes(once_opt);
     app.add_flag("--version", cl.version, "print the version and exit");
     try {
         app.parse(argc, argv);
@@ -442,7 +349,7 @@ int run_rounds(const CommandLine& cl, std::shared_ptr<const Config> cfg, SyncPro
         options.full = cl.full;
         options.tenants = cl.tenants;
         int exit_code = exit_code_for(p.worker->run_round(options));
-        if (!check_store(*p.store).empty()) {
+        if (!sync::check_store(*p.store).empty()) {
             exit_code = EX_IOERR;  // the next run moves it aside and rebuilds it
         }
         return exit_code;
@@ -453,7 +360,7 @@ int run_rounds(const CommandLine& cl, std::shared_ptr<const Config> cfg, SyncPro
         // broken-<time>/ and starts an empty one, which the next round fills with a full sync.
         p.worker.reset();
         p.store.reset();
-        p.store = open_store(*current, *p.alerter);
+        p.store = sync::open_store(*current, *p.alerter);
         p.worker = std::make_unique<sync::Worker>(*p.store, *p.alerter, &control.stop);
         p.worker->set_metrics(&p.metrics, &p.metrics_writer);
         p.worker->set_config(current, false);
@@ -512,6 +419,16 @@ int run_with_signals(const CommandLine& cl, const std::shared_ptr<const Config>&
     return exit_code;
 }
 
+// --alert-test: one line per channel on stdout; 0 when every configured channel delivered.
+int run_alert_test(const Config& cfg, const CommandLine& cl) {
+    if (cl.tenants.size() != 1) {
+        std::cerr << "m365gate-sync: --alert-test needs exactly one --tenant\n";
+        return EX_USAGE;
+    }
+    return sync::run_alert_test(cfg, *cfg.find_tenant(cl.tenants.front()), now_seconds(),
+                                std::cout);
+}
+
 int run(int argc, char** argv) {
     CommandLine cl;
     if (const auto status = parse_command_line(argc, argv, cl)) {
@@ -534,7 +451,7 @@ int run(int argc, char** argv) {
     if (cl.check_credential) {
         return check_credential(*cfg, cl.tenants.front());
     }
-    if (!cl.once) {
+    if (!cl.once && !cl.alert_test) {
         if (const std::string why = write_pid_file(cfg->sync.pid_file); !why.empty()) {
             spdlog::warn("event=pid_file status=error file={} error={}",
                          log_value(cfg->sync.pid_file.string()), log_value(why));
@@ -544,12 +461,17 @@ int run(int argc, char** argv) {
         spdlog::critical("event=start status=error error=\"curl_global_init failed\"");
         return EX_SOFTWARE;
     }
+    if (cl.alert_test) {
+        const int status = run_alert_test(*cfg, cl);
+        curl_global_cleanup();
+        return status;
+    }
 
     Control control;
     SyncProcess p;
     p.alerter = sync::make_alerter();
     try {
-        p.store = open_store(*cfg, *p.alerter);
+        p.store = sync::open_store(*cfg, *p.alerter);
     } catch (const store::StoreError& e) {
         spdlog::critical("event=start status=error what=store error={}", log_value(e.what()));
         std::cerr << "m365gate-sync: " << e.what() << '\n';

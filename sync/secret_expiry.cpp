@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "sync/graph.h"
 #include "sync/http.h"
 #include "sync/sync_error.h"
@@ -26,11 +27,32 @@ std::int64_t to_unix(SysTime t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-// What Graph said about the secret's hint: the earliest endDateTime and how many matched.
+// What Graph said about the secret's hint: the earliest endDateTime and how many matched;
+// the application's displayName, and displayName and keyId of the earliest match.
 struct HintMatches {
     int count = 0;
     std::optional<SysTime> earliest;
+    std::string app_name;
+    std::string secret_name;
+    std::string key_id;
 };
+
+// A display name or key id as Graph sent it (UTF-8, checked by the JSON parser): controls
+// dropped, at most 200 octets cut on a character boundary. "" when absent.
+std::string string_field(const json& object, const char* name) {
+    const auto it = object.find(name);
+    if (it == object.end() || !it->is_string()) {
+        return {};
+    }
+    std::string out;
+    for (const char ch : it->get_ref<const std::string&>()) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (u >= 0x20 && u != 0x7f) {
+            out.push_back(ch);
+        }
+    }
+    return out.size() > 200 ? out.substr(0, utf8_cut_point(out, 200)) : out;
+}
 
 // Adds the passwordCredentials of one application object whose appId is client_id.
 void match_application(const json& app, const std::string& client_id, const std::string& hint,
@@ -45,6 +67,7 @@ void match_application(const json& app, const std::string& client_id, const std:
         !creds->is_array()) {
         return;
     }
+    matches.app_name = string_field(app, "displayName");
     for (const auto& pc : *creds) {
         const auto h = pc.is_object() ? pc.find("hint") : pc.end();
         const auto end = pc.is_object() ? pc.find("endDateTime") : pc.end();
@@ -59,6 +82,8 @@ void match_application(const json& app, const std::string& client_id, const std:
         ++matches.count;
         if (!matches.earliest || *when < *matches.earliest) {
             matches.earliest = *when;
+            matches.secret_name = string_field(pc, "displayName");
+            matches.key_id = string_field(pc, "keyId");
         }
     }
 }
@@ -96,6 +121,9 @@ void note_lookup_failure(const SyncError& e, const TenantConfig& t, TenantRuntim
 // Records what a lookup found in the cache and in the state.
 void apply_matches(const HintMatches& matches, const TenantConfig& t, TenantRuntime& rt,
                    TenantState& st) {
+    st.app_name = matches.app_name;
+    st.secret_name = matches.secret_name;
+    st.secret_key_id = matches.key_id;
     if (!matches.earliest) {
         rt.graph_expiry = 0;
         if (st.secret_expires_local != 0) {
@@ -178,6 +206,10 @@ void apply_secret_fields(TenantState& st, const TenantConfig& t, const Credentia
     if (st.secret_fingerprint != fp && st.secret_expires_source == source_graph) {
         st.secret_expires = 0;  // belonged to the previous secret
         st.secret_expires_source.clear();
+    }
+    if (st.secret_fingerprint != fp) {
+        st.secret_name.clear();  // Graph's names of the previous secret
+        st.secret_key_id.clear();
     }
     st.secret_fingerprint = fp;
     st.secret_expires_local = 0;

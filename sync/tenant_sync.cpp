@@ -53,12 +53,12 @@ void count_alerts(SyncMetrics* metrics, const std::string& tenant,
             metrics->alert_sent(tenant, key.substr(0, key.find(':')));
         }
     }
-    // A recovery notice is not kept: it erases the token, consent and sync_failing keys it
-    // resolves (sync/alerts.cpp), once it went out.
+    // A recovery notice is not kept: it erases the token, consent, sync_failing and stale
+    // keys it resolves (sync/alerts.cpp), once it went out. A reminder changes a key's time.
     for (const auto& [key, when] : before) {
         (void)when;
         const std::string kind = key.substr(0, key.find(':'));
-        if ((kind == "token" || kind == "consent" || kind == "sync_failing") &&
+        if ((kind == "token" || kind == "consent" || kind == "sync_failing" || kind == "stale") &&
             after.count(key) == 0) {
             metrics->alert_sent(tenant, "recovered");
             return;

@@ -4,12 +4,19 @@
 # Unit tests: the texts, time zones and RFC 5322 message (pure), and the once-only rules of
 # the Alerter with `now` injected, a TenantState in memory and a stand-in sendmail script.
 add_executable(alerts_test unit/alert_message_test.cpp unit/alert_mail_test.cpp
-    unit/alert_texts_test.cpp unit/alerts_test.cpp)
+    unit/alert_texts_test.cpp unit/alerts_test.cpp unit/alert_glance_test.cpp)
 target_link_libraries(alerts_test PRIVATE m365_sync_core m365_catch_main nlohmann_json::nlohmann_json)
 catch_discover_tests(alerts_test
     EXTRA_ARGS -w NoTests
     TEST_PREFIX "alerts."
     PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
+
+# The golden mails (tests/golden/alerts/*.eml, written by alert_glance_test.cpp) are valid
+# MIME as Python's email package reads it: the Subject decodes, the body decodes in its charset.
+add_test(NAME alerts_golden_mime
+         COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/tools/check_eml.py
+                 ${CMAKE_CURRENT_SOURCE_DIR}/golden/alerts)
+set_tests_properties(alerts_golden_mime PROPERTIES LABELS unit TIMEOUT 60)
 
 # Integration: alerts fired by the real Alerter reach a throwaway Postfix on loopback through
 # its sendmail (-C wrapper), are delivered to smtp-sink -d dump files and parsed there with

@@ -15,6 +15,14 @@ set_tests_properties(ctl_integration PROPERTIES
     ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 300 RESOURCE_LOCK graphsim
     SKIP_RETURN_CODE 77)
 
+# alert test: the real m365gatectl runs the real m365gate-sync --alert-test; mail through a
+# stand-in sendmail, the webhook over TLS to the Graph simulator; a failing channel is named.
+add_test(NAME ctl_alert_test
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/ctl_alert_test.sh)
+set_tests_properties(ctl_alert_test PROPERTIES
+    ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 120 RESOURCE_LOCK graphsim
+    SKIP_RETURN_CODE 77)
+
 # The first user's path: scripts/demo from start to finish with the binaries already built here
 # (M365GATE_BINARY_DIR), a real Postfix on loopback included. Needs root.
 add_test(NAME demo COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/demo_test.sh)

@@ -557,7 +557,7 @@ expect_exit 2 "report: --until before --since" -- ctl report --since 1h --until 
 expect_exit 2 "report: bad --until" -- ctl report --until tomorrow "$work/log/rejections.jsonl"
 
 # --- help, usage errors, bad config ---------------------------------------------------------------
-for c in status check lookup dump report check-config reload "secret set"; do
+for c in status check lookup dump report check-config reload "secret set" "alert test"; do
     # shellcheck disable=SC2086
     expect_exit 0 "$c --help" -- "$ctl_bin" $c --help
     expect_out "$c --help has examples" "^Examples:"

@@ -2,6 +2,7 @@
 // the real binary, the real LMDB store, the simulator's request record as the witness.
 #include <catch2/catch.hpp>
 
+#include "common/time.h"
 #include "sync_harness.h"
 
 using namespace sync_test;
@@ -107,6 +108,10 @@ TEST_CASE("a full sync publishes exactly the fixture's recipients", "[sync][inte
     CHECK(st.secret_expires_source == "graph");  // matched by hint among two app secrets
     CHECK(st.secret_expires == 1825027200);      // 2027-11-01T00:00:00Z
     CHECK(st.secret_fingerprint.size() == 8);
+    // The alerts name the app and the live secret, not the expired one next to it.
+    CHECK(st.app_name == "m365gate");
+    CHECK(st.secret_name == "m365gate 2026");
+    CHECK(st.secret_key_id.size() == 36);
     CHECK(contains(run.last_output, "event=sync kind=full status=ok"));
 
     // Every Graph request carried a client-request-id and went to the main listener only.
@@ -541,6 +546,74 @@ TEST_CASE("a 403 from /users is recorded as missing consent", "[sync][integratio
     CHECK(contains(run.last_output, "permission=User.Read.All"));
     // The /applications 403 (secret expiry) is logged once and is not the failure.
     CHECK(contains(run.last_output, "event=secret_expiry source=graph status=forbidden"));
+}
+
+TEST_CASE("a failure that lasts is reminded across runs, and a stale list alerts on its own",
+          "[sync][integration][alerts]") {
+    if (!M365GATE_HAVE_TEST_CLOCK) {
+        WARN("skipped: needs a build with M365GATE_TEST_CLOCK=ON (M365GATE_TEST_NOW)");
+        return;
+    }
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    run.configure(sim, {TenantSpec{}},
+                  "stale_after = \"24h\"\n[alerts]\nrepeat = \"12h\"\nwebhook = \"" + sim.base() +
+                      "/_sim/webhook/glance\"\n",
+                  "info");
+    REQUIRE(run.sync() == 0);
+    const std::int64_t last = run.state().last_success;
+    // Consent for User.Read.All revoked: every later run is refused with a 403.
+    REQUIRE(sim.call("POST", tenant_path("/apps/22222222-2222-2222-2222-222222222222"),
+                     {{"permissions",
+                       {"GroupMember.Read.All", "OrgContact.Read.All", "Domain.Read.All",
+                        "Application.Read.All"}}})
+                .status == 200);
+    // Each run is a new process: what was sent, and when, comes from the store alone.
+    const auto run_at = [&](std::int64_t t) {
+        run.env["M365GATE_TEST_NOW"] = std::to_string(t);
+        return run.sync();
+    };
+    CHECK(run_at(last + 3600) == 1);
+    INFO(run.last_output);
+    CHECK(contains(run.last_output, "event=alert alert=consent_missing tenant=contoso code="));
+    CHECK(run_at(last + 12 * 3600) == 1);  // 11h after the notice: nothing yet
+    CHECK_FALSE(contains(run.last_output, "alert=consent_missing"));
+    CHECK(run_at(last + 13 * 3600) == 1);  // 12h after it: the reminder
+    CHECK(
+        contains(run.last_output, "event=alert alert=consent_missing tenant=contoso reminder=yes"));
+    CHECK_FALSE(contains(run.last_output, "alert=list_stale"));
+    CHECK(run_at(last + 24 * 3600 + 300) == 1);  // the list is older than stale_after
+    CHECK(contains(run.last_output, "event=alert alert=list_stale tenant=contoso"));
+
+    json stale;
+    std::map<std::string, int> reminders;
+    for (const auto& r : sim.requests()) {
+        if (r["target"] == "/_sim/webhook/glance") {
+            const json alert = json::parse(r["body"].get<std::string>(), nullptr, false);
+            reminders[alert.value("event", "")] += alert.value("reminder", false) ? 1 : 0;
+            if (alert.value("event", "") == "list_stale") {
+                stale = alert;
+            }
+        }
+    }
+    // consent at +1h, reminded at +13h; sync_failing (6h) at +12h, reminded at +24h05.
+    CHECK(reminders == std::map<std::string, int>{
+                           {"consent_missing", 1}, {"list_stale", 0}, {"sync_failing", 1}});
+    REQUIRE(stale.is_object());
+    CHECK(stale["app_name"] == "m365gate");  // from /applications, kept in the state
+    CHECK(stale["stale_at"] == m365gate::format_utc(last + 24 * 3600));
+    CHECK(stale["api_permissions_url"].get<std::string>().find("/CallAnAPI/appId/") !=
+          std::string::npos);
+
+    // Consent granted again: one recovery notice that names the stale list too.
+    REQUIRE(sim.call("POST", tenant_path("/apps/22222222-2222-2222-2222-222222222222"),
+                     {{"permissions",
+                       {"User.Read.All", "GroupMember.Read.All", "OrgContact.Read.All",
+                        "Domain.Read.All", "Application.Read.All"}}})
+                .status == 200);
+    CHECK(run_at(last + 25 * 3600) == 0);
+    CHECK(contains(run.last_output, "event=alert alert=recovered tenant=contoso"));
+    CHECK(run.state().alerts_sent.empty());
 }
 
 TEST_CASE("without Application.Read.All the expiry lookup is tried once, then never again",

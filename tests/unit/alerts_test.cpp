@@ -566,3 +566,118 @@ TEST_CASE("the webhook is https only and its URL path never reaches the log", "[
     CHECK(refused.error.find("https://127.0.0.1:1") != std::string::npos);
     CHECK(refused.error.find("after 2 attempts") != std::string::npos);
 }
+
+TEST_CASE("a failure that lasts is reminded every alerts.repeat, also across a restart",
+          "[alerts][repeat]") {
+    LogCapture log;
+    Config cfg = log_only_config();
+    cfg.alerts.repeat = std::chrono::hours(24);
+    auto alerter = make_alerter();
+    store::TenantState state;
+    state.last_success = expiry - 600;
+    state.failing_since = expiry;
+    const std::int64_t hour = 3600;
+    for (std::int64_t now = expiry; now < expiry + 24 * hour; now += hour) {
+        alerter->after_attempt(cfg, tenant(), token_error("7000215"), state, now);
+    }
+    CHECK(log.count("alert=token_refused") == 1);
+    CHECK(log.count("reminder=yes") == 0);
+
+    // A restart 23 hours after the first notice: the reminder is neither early nor lost.
+    state = persisted(state);
+    alerter = make_alerter();
+    alerter->after_attempt(cfg, tenant(), token_error("7000215"), state, expiry + 23 * hour);
+    CHECK(log.count("alert=token_refused") == 1);
+    alerter->after_attempt(cfg, tenant(), token_error("7000215"), state, expiry + 24 * hour);
+    CHECK(log.count("alert=token_refused tenant=contoso reminder=yes code=7000215") == 1);
+    alerter->after_attempt(cfg, tenant(), token_error("7000215"), state, expiry + 47 * hour);
+    CHECK(log.count("alert=token_refused") == 2);
+    alerter->after_attempt(cfg, tenant(), token_error("7000215"), state, expiry + 48 * hour);
+    CHECK(log.count("alert=token_refused tenant=contoso reminder=yes") == 2);
+
+    // Recovery ends the reminders: one notice, nothing more.
+    alerter->after_attempt(cfg, tenant(), success(), state, expiry + 49 * hour);
+    CHECK(log.count("alert=recovered") == 1);
+    CHECK(state.alerts_sent.empty());
+}
+
+TEST_CASE("a list that turns stale alerts once, is reminded, and its recovery is told",
+          "[alerts][stale]") {
+    LogCapture log;
+    Config cfg = log_only_config();
+    cfg.sync.stale_after = std::chrono::hours(24);
+    cfg.alerts.sync_failure_after = std::chrono::hours(6);
+    cfg.alerts.repeat = std::chrono::hours(12);
+    auto alerter = make_alerter();
+    store::TenantState state;
+    state.last_success = expiry;
+    state.failing_since = expiry + 300;
+    SyncResult net;
+    net.error_kind = "network";
+    net.message = "Could not resolve host: graph.microsoft.com";
+    const std::int64_t hour = 3600;
+    for (std::int64_t now = expiry + 300; now <= expiry + 24 * hour; now += 300) {
+        alerter->after_attempt(cfg, tenant(), net, state, now);
+    }
+    CHECK(log.count("alert=sync_failing") == 2);  // after 6h, and reminded 12h later
+    CHECK(log.count("alert=list_stale") == 0);    // at exactly stale_after the milter is not stale
+
+    alerter->after_attempt(cfg, tenant(), net, state, expiry + 24 * hour + 300);
+    CHECK(log.count("error event=alert alert=list_stale tenant=contoso mail=off") == 1);
+    CHECK(state.alerts_sent.count("stale:" + std::to_string(expiry)) == 1);
+
+    state = persisted(state);
+    alerter = make_alerter();
+    alerter->after_attempt(cfg, tenant(), net, state, expiry + 30 * hour);
+    CHECK(log.count("alert=list_stale") == 1);
+    alerter->after_attempt(cfg, tenant(), net, state, expiry + 36 * hour + 300);
+    CHECK(log.count("alert=list_stale tenant=contoso reminder=yes") == 1);
+
+    alerter->after_attempt(cfg, tenant(), success(), state, expiry + 37 * hour);
+    CHECK(log.count("alert=recovered") == 1);
+    CHECK(state.alerts_sent.empty());
+}
+
+TEST_CASE("a tenant's language and alert_mail_to reach its mail, others keep the global ones",
+          "[alerts][mail]") {
+    TempDir dir;
+    LogCapture log;
+    const fs::path out = dir.path() / "mail";
+    fs::create_directory(out);
+    Config cfg = log_only_config();
+    cfg.alerts.mail_to = {"postmaster@example.net"};
+    cfg.alerts.language = "en";
+    cfg.alerts.host_label = "mx1.example.net (Tokyo)";
+    cfg.alerts.sendmail =
+        write_script(dir.path() / "sendmail",
+                     "n=$(ls " + out.string() + " | wc -l)\ncat > " + out.string() + "/msg.$n\n");
+    TenantConfig japanese = tenant();
+    japanese.language = "ja";
+    japanese.alert_mail_to = {"it@contoso.example"};
+    TenantConfig other = tenant();
+    other.name = "fabrikam";
+
+    auto alerter = make_alerter();
+    auto a = state_expiring_at(expiry);
+    auto b = state_expiring_at(expiry);
+    alerter->check_secret(cfg, japanese, a, expiry - 7 * day);
+    alerter->check_secret(cfg, other, b, expiry - 7 * day);
+    const std::string ja = read_file(out / "msg.0");
+    const std::string en = read_file(out / "msg.1");
+    CHECK(ja.find("To: postmaster@example.net, it@contoso.example\n") != std::string::npos);
+    CHECK(ja.find("[証明書とシークレット]") != std::string::npos);
+    CHECK(ja.find("mx1.example.net (Tokyo) の m365gate-sync") != std::string::npos);
+    CHECK(en.find("To: postmaster@example.net\n") != std::string::npos);
+    CHECK(en.find("How to renew the secret:") != std::string::npos);
+    CHECK(en.find("Sent by m365gate-sync on mx1.example.net (Tokyo).") != std::string::npos);
+}
+
+TEST_CASE("the gateway is named by a qualified name when one can be found", "[alerts][host]") {
+    const std::string host = gateway_fqdn();
+    char bare[256] = {0};
+    REQUIRE(gethostname(bare, sizeof bare - 1) == 0);
+    INFO(host << " / " << bare);
+    CHECK(!host.empty());
+    // The bare name or a longer, qualified one that starts with it.
+    CHECK(host.rfind(bare, 0) == 0);
+}

@@ -494,7 +494,7 @@ TEST_CASE("every config error names file, line and key", "[config]") {
          f + "2: [alerts] webhook: must be a plain https:// URL (no spaces, user info, or "
              "fragment), got \"https://u:p@hooks.example.net/x\" (or \"\" for none)"},
         {"unknown language", "[alerts]\nlanguage = \"de\"\n",
-         f + "2: [alerts] language: must be one of \"en\", \"ja\"; got \"de\""},
+         f + "2: [alerts] language: must be one of \"en\", \"ja\", \"en+ja\"; got \"de\""},
         {"unknown time zone", "[alerts]\ntimezone = \"Mars/Olympus_Mons\"\n",
          f + "2: [alerts] timezone: unknown time zone \"Mars/Olympus_Mons\" (an IANA name from "
              "/usr/share/zoneinfo, e.g. \"Asia/Tokyo\", or \"UTC\")"},
@@ -607,6 +607,49 @@ TEST_CASE("every config error names file, line and key", "[config]") {
     for (const auto& c : cases) {
         INFO(c.label);
         CHECK(config_error(c.text) == c.want);
+    }
+}
+
+TEST_CASE("alert keys: repeat, host_label, portal_url, languages, a tenant's language",
+          "[config]") {
+    const Config defaults = parse_config(good_tenant, "d.toml");
+    CHECK(defaults.alerts.repeat == std::chrono::hours(24));
+    CHECK(defaults.alerts.host_label.empty());
+    CHECK(defaults.alerts.portal_url.empty());
+    CHECK(defaults.tenants[0].language.empty());
+
+    const Config cfg = parse_config(std::string("[alerts]\nlanguage = \"en+ja\"\nrepeat = \"12h\"\n"
+                                                "host_label = \"mx1.example.net (Tokyo)\"\n"
+                                                "portal_url = \"https://portal.azure.us/\"\n") +
+                                        good_tenant + "language = \"ja\"\n",
+                                    "a.toml");
+    CHECK(cfg.alerts.language == "en+ja");
+    CHECK(cfg.alerts.repeat == std::chrono::hours(12));
+    CHECK(cfg.alerts.host_label == "mx1.example.net (Tokyo)");
+    CHECK(cfg.alerts.portal_url == "https://portal.azure.us");
+    CHECK(cfg.tenants[0].language == "ja");
+
+    struct Case {
+        const char* label;
+        std::string text;
+        const char* error;
+    };
+    const Case cases[] = {
+        {"repeat below an hour", "[alerts]\nrepeat = \"30m\"\n", "repeat: must be at least 1h"},
+        {"unknown language", "[alerts]\nlanguage = \"de\"\n", "\"en+ja\""},
+        {"portal not https", "[alerts]\nportal_url = \"http://portal.example\"\n",
+         "must be an https:// URL"},
+        {"portal with a fragment", "[alerts]\nportal_url = \"https://p.example/#x\"\n", "fragment"},
+        {"tenant language", std::string(good_tenant) + "language = \"fr\"\n", "language"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.label);
+        try {
+            parse_config(c.text, "bad.toml");
+            FAIL("accepted");
+        } catch (const ConfigError& e) {
+            CHECK_THAT(e.what(), Catch::Matchers::Contains(c.error));
+        }
     }
 }
 
@@ -820,6 +863,9 @@ TEST_CASE("the defaults written in the example are the defaults of the code", "[
     CHECK(shown.alerts.timezone == code.alerts.timezone);
     CHECK(shown.alerts.secret_days == code.alerts.secret_days);
     CHECK(shown.alerts.sync_failure_after == code.alerts.sync_failure_after);
+    CHECK(shown.alerts.repeat == code.alerts.repeat);
+    CHECK(shown.alerts.host_label == code.alerts.host_label);
+    CHECK(shown.alerts.portal_url == code.alerts.portal_url);
     CHECK(shown.metrics.textfile_dir == code.metrics.textfile_dir);
     CHECK(shown.metrics.interval == code.metrics.interval);
     REQUIRE(shown.tenants.size() == 1);

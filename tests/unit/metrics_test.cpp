@@ -21,6 +21,7 @@
 #include "ctl/ctl.h"
 #include "milter/milter_metrics.h"
 #include "sync/sync_metrics.h"
+#include "sync/tenant_sync.h"
 #include "temp_dir.h"
 
 using namespace m365gate;
@@ -432,4 +433,23 @@ TEST_CASE("m365gatectl metrics prints both files and names the missing and the s
     err.str("");
     CHECK(ctl::run_metrics(cfg, now, out, err) == ctl::exit_failure);
     CHECK(out.str().find(": cannot open: Too many levels of symbolic links") != std::string::npos);
+}
+
+TEST_CASE("alerts counted from the state: a new key, a reminder, a stale list's recovery",
+          "[metrics]") {
+    sync::SyncMetrics m;
+    const std::map<std::string, std::int64_t> none;
+    const std::map<std::string, std::int64_t> stale{{"stale:1000", 2000}};
+    sync::count_alerts(&m, "contoso", none, stale);
+    // The same key with a later time is a reminder (alerts.repeat): counted again.
+    const std::map<std::string, std::int64_t> reminded{{"stale:1000", 2000 + 86400}};
+    sync::count_alerts(&m, "contoso", stale, reminded);
+    sync::count_alerts(&m, "contoso", reminded, reminded);  // nothing sent
+    sync::count_alerts(&m, "contoso", reminded, none);      // resolved: the recovery notice
+    const std::string t = m.render(1'000'000);
+    INFO(t);
+    CHECK(sample_value(t, R"(m365gate_sync_alerts_sent_total{tenant="contoso",alert="stale"})") ==
+          "2");
+    CHECK(sample_value(
+              t, R"(m365gate_sync_alerts_sent_total{tenant="contoso",alert="recovered"})") == "1");
 }
