@@ -43,6 +43,7 @@
 #include "common/unique_fd.h"
 #include "store/store.h"
 #include "sync/alerts.h"
+#include "sync/postfix_tables.h"
 #include "sync/sync_metrics.h"
 #include "sync/worker.h"
 
@@ -290,6 +291,7 @@ struct CommandLine {
     bool full = false;
     bool check_config = false;
     bool version = false;
+    bool postfix_tables = false;
     std::vector<std::string> tenants;
 };
 
@@ -318,6 +320,9 @@ See m365gate-sync(8), m365gate.toml(5).)");
     app.add_option("--tenant", cl.tenants,
                    "only this tenant (repeatable; not one with enabled = false)");
     app.add_flag("--check-config", cl.check_config, "check the configuration and exit (0 or 78)");
+    app.add_flag("--postfix-tables", cl.postfix_tables,
+                 "write [postfix] export_dir's tables from the store as it is and exit")
+        ->excludes(once_opt);
     app.add_flag("--version", cl.version, "print the version and exit");
     try {
         app.parse(argc, argv);
@@ -487,6 +492,25 @@ int run_with_signals(const CommandLine& cl, const std::shared_ptr<const Config>&
     return exit_code;
 }
 
+// --postfix-tables: the tables from the store as it is, no Graph request (after enabling
+// [postfix] export_dir or changing always_accept, without waiting for a sync to publish).
+int write_postfix_tables_now(const Config& cfg) {
+    if (cfg.postfix.export_dir.empty()) {
+        std::cerr << "m365gate-sync: --postfix-tables: [postfix] export_dir is not set\n";
+        return EX_CONFIG;
+    }
+    try {
+        store::StoreOptions opts;
+        opts.max_size = cfg.store.max_size;
+        opts.read_only = true;
+        const store::Store store(cfg.store.path, opts);
+        return sync::export_postfix_tables(cfg, store) ? 0 : EX_IOERR;
+    } catch (const store::StoreError& e) {
+        std::cerr << "m365gate-sync: " << e.what() << '\n';
+        return EX_IOERR;
+    }
+}
+
 int run(int argc, char** argv) {
     CommandLine cl;
     if (const auto status = parse_command_line(argc, argv, cl)) {
@@ -505,6 +529,9 @@ int run(int argc, char** argv) {
         if (const auto status = become_sync_user(*cfg)) {
             return *status;
         }
+    }
+    if (cl.postfix_tables) {
+        return write_postfix_tables_now(*cfg);
     }
     if (!cl.once) {
         if (const std::string why = write_pid_file(cfg->sync.pid_file); !why.empty()) {

@@ -10,6 +10,7 @@
 #include "common/credentials.h"
 #include "common/log.h"
 #include "sync/graph.h"
+#include "sync/postfix_tables.h"
 #include "sync/sync_error.h"
 #include "sync/tenant_sync.h"
 
@@ -204,6 +205,12 @@ std::vector<TenantOutcome> Worker::run_round(const RoundOptions& options) {
                           log_value(e.what()));
         }
         outcomes.push_back(std::move(outcome));
+    }
+    // [postfix] export_dir: the tables follow each round that published a list; a failed or
+    // refused sync published nothing, so it leaves them as they were.
+    if (std::any_of(outcomes.begin(), outcomes.end(),
+                    [](const TenantOutcome& o) { return o.result.ok; })) {
+        export_postfix_tables(*cfg, store_);
     }
     return outcomes;
 }
