@@ -9,9 +9,11 @@
 // order (MDB_APPEND fills each page); docs/sync.md has the figures.
 #include "sync/postfix_tables.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -248,6 +250,34 @@ void replace_table(int dir_fd, const std::filesystem::path& dir, const std::stri
     }
 }
 
+// Removes the temporaries (".recipients.lmdb.*", ".domains.lmdb.*") a killed writer left.
+// Called under the directory's lock, so no writer is using one.
+void remove_leftovers(int dir_fd) {
+    const int fd = ::dup(dir_fd);
+    DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
+    if (d == nullptr) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return;
+    }
+    std::vector<std::string> names;
+    while (const dirent* e = ::readdir(d)) {
+        const std::string_view name(e->d_name);
+        if (name.rfind(".recipients.lmdb.", 0) == 0 || name.rfind(".domains.lmdb.", 0) == 0) {
+            names.emplace_back(name);
+        }
+    }
+    ::closedir(d);
+    for (const auto& name : names) {
+        ::unlinkat(dir_fd, name.c_str(), 0);
+        spdlog::warn(
+            "event=postfix_tables note=\"removed a temporary an interrupted write left\" "
+            "file={}",
+            log_value(name));
+    }
+}
+
 }  // namespace
 
 PostfixTables build_postfix_tables(const Config& cfg, const store::Snapshot& snapshot) {
@@ -267,6 +297,12 @@ std::vector<TableWrite> write_postfix_tables(const std::filesystem::path& dir,
     if (dir_fd.get() < 0) {
         throw std::runtime_error(why);
     }
+    // One writer at a time (the daemon's round, --postfix-tables run by hand): each compares and
+    // renames in turn. Released when dir_fd closes.
+    if (::flock(dir_fd.get(), LOCK_EX) != 0) {
+        throw std::runtime_error("flock " + printable(dir.string()) + ": " + std::strerror(errno));
+    }
+    remove_leftovers(dir_fd.get());
     std::vector<TableWrite> out;
     const std::pair<const char*, const std::vector<std::string>*> order[] = {
         {"recipients", &tables.recipients}, {"domains", &tables.domains}};

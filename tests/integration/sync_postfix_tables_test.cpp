@@ -99,10 +99,13 @@ TEST_CASE("the Postfix tables follow each published list, and only a changed one
         WARN("postmap not installed: the format is checked by postfix_maps_e2e only");
     }
 
-    // A round that changes nothing leaves both files alone (Postfix is not restarted).
+    // A round that changes nothing leaves both files alone (Postfix is not restarted), and
+    // removes what an interrupted write left.
     const TableFile recipients = table_file(out / "recipients.lmdb");
     const TableFile domains = table_file(out / "domains.lmdb");
+    write_file(out / ".recipients.lmdb.k1ll3dw41t", "partial");
     REQUIRE(run.sync() == 0);
+    CHECK_FALSE(fs::exists(out / ".recipients.lmdb.k1ll3dw41t"));
     CHECK(contains(run.last_output, "table=recipients entries="));
     CHECK(contains(run.last_output, "result=unchanged"));
     CHECK_FALSE(contains(run.last_output, "result=written"));
