@@ -37,3 +37,9 @@ add_dependencies(sync_postfix_tables_test m365gate-sync m365gate-graphsim)
 catch_discover_tests(sync_postfix_tables_test
     EXTRA_ARGS -w NoTests
     PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS integration TIMEOUT 180)
+
+add_executable(postfix_tables_test unit/postfix_tables_test.cpp)
+target_link_libraries(postfix_tables_test PRIVATE m365_sync_core m365_catch_main PkgConfig::LMDB)
+catch_discover_tests(postfix_tables_test
+    EXTRA_ARGS -w NoTests
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
