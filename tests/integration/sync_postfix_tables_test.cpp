@@ -175,3 +175,41 @@ TEST_CASE("an export directory others can write is refused and the sync still su
     CHECK(contains(run.last_output, "writable by group or others"));
     CHECK_FALSE(fs::exists(out / "recipients.lmdb"));
 }
+
+TEST_CASE("a tenant never synced is exported as @domain, and a removed tenant leaves the tables",
+          "[sync][integration][postfix]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    const fs::path out = run.dir / "postfix";
+    fs::create_directories(out);
+    const fs::path etc = run.dir / "pf-etc";
+    fs::create_directories(etc);
+    write_file(etc / "main.cf", "");
+    TenantSpec broken;
+    broken.name = "broken";
+    broken.tenant_id = "99999999-9999-9999-9999-999999999999";
+    broken.extra = "domains = [\"broken.example\"]\n";
+    run.configure(sim, {TenantSpec{}, broken}, export_lines(out));
+    CHECK(run.sync() == 2);  // contoso synced, broken refused a token
+    INFO(run.last_output);
+    // postmap -q looks the key up as given; smtpd tries user@domain, then @domain.
+    const auto q = postmap_query(etc, out / "recipients", "@broken.example");
+    if (!q) {
+        WARN("postmap not installed");
+        return;
+    }
+    CHECK(*q == "OK\n");
+    CHECK(*postmap_query(etc, out / "domains", "broken.example") == "OK\n");
+
+    // broken leaves the config while contoso's sync fails: nothing published, but the
+    // removal alone rewrites the tables.
+    run.configure(sim, {TenantSpec{}}, export_lines(out));
+    REQUIRE(sim.call("POST", "/_sim/faults",
+                     {{"match", "/v1.0/users/delta"}, {"type", "invalid_json"}, {"count", 20}})
+                .status == 200);
+    CHECK(run.sync() == 1);
+    CHECK(contains(run.last_output, "event=tenant_removed"));
+    CHECK(postmap_query(etc, out / "domains", "broken.example")->empty());
+    CHECK(postmap_query(etc, out / "recipients", "@broken.example")->empty());
+    CHECK(*postmap_query(etc, out / "recipients", "alice@contoso.example") == "OK\n");
+}
