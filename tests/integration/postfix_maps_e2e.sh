@@ -120,9 +120,11 @@ answers milter
 pf_set "$PF" "smtpd_milters =" "relay_domains = lmdb:$EXP/domains" \
     "relay_recipient_maps = lmdb:$EXP/recipients"
 postfix -c "$PF/etc" reload >/dev/null 2>&1
-# reload restarts smtpd lazily: new sessions get the new settings once the master re-read them.
 wait_for 10 grep -q 'reload -- version' "$PF/maillog" || bad "no Postfix reload line"
-sleep 1
+# The smtpd processes that still have the milter settings exit after the reload; a session
+# then gets a new one with the tables.
+master=$(tr -dc '0-9' <"$PF/spool/pid/master.pid")
+wait_for 20 sh -c "! pgrep -P $master -x smtpd" || bad "old smtpd processes still running"
 answers tables
 
 differ=0
