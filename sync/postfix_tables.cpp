@@ -280,6 +280,9 @@ void remove_leftovers(int dir_fd) {
 
 }  // namespace
 
+// XXX: the whole list is held and sorted in memory (about 180 MB peak for 1,000,000 addresses),
+// where a full sync spills to disk; the store already yields each tenant's addresses in key
+// order, so a merge of those streams could write the table in bounded memory.
 PostfixTables build_postfix_tables(const Config& cfg, const store::Snapshot& snapshot) {
     PostfixTables out;
     for (const auto& t : cfg.tenants) {
