@@ -208,7 +208,10 @@ std::vector<TenantOutcome> Worker::run_round(const RoundOptions& options) {
     // tenant; a failed or refused sync published nothing, so it leaves them as they were.
     if (removed || std::any_of(outcomes.begin(), outcomes.end(),
                                [](const TenantOutcome& o) { return o.result.ok; })) {
-        export_postfix_tables(*cfg, store_);
+        const bool ok = export_postfix_tables(*cfg, store_);
+        if (metrics_ != nullptr && !cfg->postfix.export_dir.empty()) {
+            metrics_->postfix_tables(ok, now_seconds());
+        }
     }
     return outcomes;
 }
