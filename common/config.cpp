@@ -83,8 +83,8 @@ constexpr std::size_t max_config_bytes = 1u << 20;  // 1 MiB
 
 // Every top-level key is one of the sections.
 void check_top_level(const std::string& name, const toml::table& root) {
-    static const std::vector<std::string_view> sections = {"store",  "log",     "milter", "sync",
-                                                           "alerts", "metrics", "tenant"};
+    static const std::vector<std::string_view> sections = {
+        "store", "log", "milter", "sync", "alerts", "metrics", "postfix", "tenant"};
     const toml::key* unknown = first_unknown_key(root, sections);
     if (unknown == nullptr) {
         return;
@@ -96,7 +96,7 @@ void check_top_level(const std::string& name, const toml::table& root) {
     }
     fail_line(name, line, key_text(unknown->str()),
               "unknown key outside any section (sections: [store], [log], [milter], "
-              "[sync], [alerts], [metrics], [[tenant]])");
+              "[sync], [alerts], [metrics], [postfix], [[tenant]])");
 }
 
 const toml::table* section_table(const std::string& file, const toml::table& root,
@@ -144,6 +144,9 @@ Config parse_config(std::string_view text, const std::string& name) {
     }
     if (const toml::table* t = section_table(name, root, "metrics")) {
         read_metrics(name, *t, cfg.metrics);
+    }
+    if (const toml::table* t = section_table(name, root, "postfix")) {
+        read_postfix(name, *t, cfg.postfix);
     }
     if (const toml::node* n = root.get("tenant")) {
         read_tenants(name, *n, cfg);

@@ -142,6 +142,14 @@ struct MetricsConfig {
     Seconds interval{15};                // from 1s to 1h
 };
 
+// [postfix]: Postfix lookup tables written from the store after each round that published a
+// list (sync/postfix_tables.h): managed domains for relay_domains, known recipients for
+// relay_recipient_maps, in Postfix's lmdb format, each a new file renamed over the old one.
+// "" = no tables are written.
+struct PostfixExportConfig {
+    std::filesystem::path export_dir;  // absolute; "" = off
+};
+
 struct TenantConfig {
     std::string name;  // [a-z0-9._-]{1,64}, unique: key in the store and in logs
     std::string tenant_id;
@@ -173,6 +181,7 @@ struct Config {
     SyncConfig sync;
     AlertConfig alerts;
     MetricsConfig metrics;
+    PostfixExportConfig postfix;
     std::vector<TenantConfig> tenants;
 
     const TenantConfig* find_tenant(std::string_view name) const;

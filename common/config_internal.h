@@ -238,6 +238,7 @@ void read_milter(const std::string& file, const toml::table& table, MilterConfig
 void read_sync(const std::string& file, const toml::table& table, SyncConfig& out);
 void read_alerts(const std::string& file, const toml::table& table, AlertConfig& out);
 void read_metrics(const std::string& file, const toml::table& table, MetricsConfig& out);
+void read_postfix(const std::string& file, const toml::table& table, PostfixExportConfig& out);
 // The [[tenant]] array (`node` is root["tenant"]) into cfg.tenants.
 void read_tenants(const std::string& file, const toml::node& node, Config& cfg);
 

@@ -406,6 +406,15 @@ void read_metrics(const std::string& file, const toml::table& table, MetricsConf
     }
 }
 
+void read_postfix(const std::string& file, const toml::table& table, PostfixExportConfig& out) {
+    const Section s(file, table, "[postfix]", {"export_dir"});
+    s.read("export_dir", out.export_dir);
+    if (!out.export_dir.empty() && !out.export_dir.is_absolute()) {
+        s.fail("export_dir", "must be an absolute path (or \"\" for no Postfix tables), got " +
+                                 quote_value(out.export_dir.string()));
+    }
+}
+
 }  // namespace config_detail
 
 const char* mode_name(MilterMode mode) { return mode == MilterMode::report ? "report" : "enforce"; }

@@ -55,4 +55,24 @@ std::optional<std::string> canonical_domain_name(std::string_view domain) {
     return ascii_lower(out);
 }
 
+std::optional<std::string> unicode_domain_name(std::string_view canonical) {
+    if (canonical.size() > max_domain_input_octets || !is_ascii(canonical) ||
+        (canonical.rfind("xn--", 0) != 0 && canonical.find(".xn--") == std::string_view::npos)) {
+        return std::nullopt;
+    }
+    const std::string input(canonical);
+    char* raw = nullptr;
+    const int rc = idn2_to_unicode_8z8z(input.c_str(), &raw, 0);
+    const std::unique_ptr<char, FreeIdn2> owned(raw);
+    if (rc != IDN2_OK || raw == nullptr || input == raw) {
+        return std::nullopt;
+    }
+    // Round trip: only a form that canonicalises back to this domain is offered.
+    const std::string out(raw);
+    if (canonical_domain_name(out) != input) {
+        return std::nullopt;
+    }
+    return out;
+}
+
 }  // namespace m365gate

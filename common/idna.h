@@ -25,4 +25,10 @@ inline constexpr std::size_t max_domain_input_octets = 1024;
 // a label over 63 octets once converted...).
 std::optional<std::string> canonical_domain_name(std::string_view domain);
 
+// The Unicode (U-label) form of a canonical domain that holds an A-label:
+// "xn--bcher-kva.example" -> "bücher.example" (UTF-8, lowercase). nullopt when it holds none
+// ("contoso.example") or does not convert. For Postfix's tables (sync/postfix_tables.h), whose
+// lookups with smtputf8_enable use the domain as the client sent it.
+std::optional<std::string> unicode_domain_name(std::string_view canonical);
+
 }  // namespace m365gate

@@ -328,6 +328,36 @@ void check_metrics(const MetricsConfig& m, std::ostream& out, Findings& findings
     }
 }
 
+// [postfix] export_dir: the directory the sync worker will accept, and Postfix can read.
+void check_postfix(const Config& cfg, std::ostream& out, Findings& findings) {
+    const std::string dir = cfg.postfix.export_dir.string();
+    if (dir.empty()) {
+        out << "[postfix] off\n";
+        return;
+    }
+    out << "[postfix] domains.lmdb and recipients.lmdb into " << dir
+        << " after each sync that publishes\n";
+    const std::string fix = " (install -d -o " + cfg.sync.user + " -g postfix -m 2750 " + dir + ")";
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        findings.warnings.push_back("postfix.export_dir " + dir +
+                                    " is not a directory: no Postfix tables are written" + fix);
+        return;
+    }
+    const passwd* pw = ::getpwnam(cfg.sync.user.c_str());
+    if ((st.st_mode & 022) != 0 || (pw != nullptr && st.st_uid != 0 && st.st_uid != pw->pw_uid)) {
+        findings.warnings.push_back("postfix.export_dir " + dir +
+                                    " may be changed by a user other than sync.user or root: the "
+                                    "sync worker refuses to write there" +
+                                    fix);
+    }
+    const group* gr = ::getgrnam("postfix");
+    if (gr != nullptr && st.st_gid != gr->gr_gid && (st.st_mode & 004) == 0) {
+        findings.warnings.push_back("postfix.export_dir " + dir +
+                                    " is not group postfix: Postfix may not read the tables" + fix);
+    }
+}
+
 void check_tenant(const Config& cfg, const TenantConfig& tenant, std::int64_t now,
                   std::ostream& out, Findings& findings) {
     out << "\ntenant " << tenant.name << ": tenant_id " << tenant.tenant_id << ", client_id "
@@ -405,6 +435,7 @@ int run_check_config(const std::filesystem::path& file, std::int64_t now, std::o
     check_sync(cfg, out, findings);
     check_alerts(cfg, out, findings);
     check_metrics(cfg.metrics, out, findings);
+    check_postfix(cfg, out, findings);
     for (const auto& tenant : cfg.tenants) {
         check_tenant(cfg, tenant, now, out, findings);
     }

@@ -48,6 +48,7 @@
 #include "store/store.h"
 #include "sync/alerts.h"
 #include "sync/credential_check.h"
+#include "sync/postfix_tables.h"
 #include "sync/store_open.h"
 #include "sync/sync_metrics.h"
 #include "sync/worker.h"
@@ -195,6 +196,7 @@ struct CommandLine {
     bool check_credential = false;
     bool alert_test = false;
     bool version = false;
+    bool postfix_tables = false;
     std::vector<std::string> tenants;
 };
 
@@ -232,6 +234,9 @@ See m365gate-sync(8), m365gate.toml(5).)");
                  "send a test alert for the one --tenant through every configured channel (mail, "
                  "webhook) and exit: 0 every channel delivered, 1 one failed or none is "
                  "configured")
+        ->excludes(once_opt);
+    app.add_flag("--postfix-tables", cl.postfix_tables,
+                 "write [postfix] export_dir's tables from the store as it is and exit")
         ->excludes(once_opt);
     app.add_flag("--version", cl.version, "print the version and exit");
     try {
@@ -429,6 +434,25 @@ int run_alert_test(const Config& cfg, const CommandLine& cl) {
                                 std::cout);
 }
 
+// --postfix-tables: the tables from the store as it is, no Graph request (after enabling
+// [postfix] export_dir or changing always_accept, without waiting for a sync to publish).
+int write_postfix_tables_now(const Config& cfg) {
+    if (cfg.postfix.export_dir.empty()) {
+        std::cerr << "m365gate-sync: --postfix-tables: [postfix] export_dir is not set\n";
+        return EX_CONFIG;
+    }
+    try {
+        store::StoreOptions opts;
+        opts.max_size = cfg.store.max_size;
+        opts.read_only = true;
+        const store::Store store(cfg.store.path, opts);
+        return sync::export_postfix_tables(cfg, store) ? 0 : EX_IOERR;
+    } catch (const store::StoreError& e) {
+        std::cerr << "m365gate-sync: " << e.what() << '\n';
+        return EX_IOERR;
+    }
+}
+
 int run(int argc, char** argv) {
     CommandLine cl;
     if (const auto status = parse_command_line(argc, argv, cl)) {
@@ -450,6 +474,9 @@ int run(int argc, char** argv) {
     }
     if (cl.check_credential) {
         return check_credential(*cfg, cl.tenants.front());
+    }
+    if (cl.postfix_tables) {
+        return write_postfix_tables_now(*cfg);
     }
     if (!cl.once && !cl.alert_test) {
         if (const std::string why = write_pid_file(cfg->sync.pid_file); !why.empty()) {

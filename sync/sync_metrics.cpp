@@ -87,6 +87,14 @@ void SyncMetrics::render_tenants(metrics::Exposition& out, std::int64_t now) con
           });
 }
 
+void SyncMetrics::postfix_tables(bool ok, std::int64_t now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++postfix_writes_[ok ? "ok" : "error"];
+    if (ok) {
+        postfix_current_ = now;
+    }
+}
+
 std::string SyncMetrics::render(std::int64_t now) const {
     std::lock_guard<std::mutex> lock(mu_);
     metrics::Exposition out;
@@ -120,6 +128,17 @@ std::string SyncMetrics::render(std::int64_t now) const {
     for (const auto& [key, n] : alerts_) {
         out.sample("m365gate_sync_alerts_sent_total",
                    {{"tenant", key.first}, {"alert", key.second}}, n);
+    }
+    out.family("m365gate_sync_postfix_table_writes_total", "counter",
+               "Writes of the Postfix tables ([postfix] export_dir) by status (ok, error).");
+    for (const auto& [status, n] : postfix_writes_) {
+        out.sample("m365gate_sync_postfix_table_writes_total", {{"status", status}}, n);
+    }
+    out.family("m365gate_sync_postfix_tables_current_timestamp_seconds", "gauge",
+               "Unix time the Postfix tables were last made current (absent: never).");
+    if (postfix_current_ != 0) {
+        out.sample("m365gate_sync_postfix_tables_current_timestamp_seconds", {},
+                   double(postfix_current_));
     }
     render_tenants(out, now);
     return out.text();

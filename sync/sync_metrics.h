@@ -31,6 +31,8 @@ public:
     void token_request(const std::string& tenant, bool ok);
     // An alert recorded as sent; `alert` is the kind (the alerts_sent key up to its ':').
     void alert_sent(const std::string& tenant, const std::string& alert);
+    // One write of the Postfix tables ([postfix] export_dir); `ok`: they are current as of `now`.
+    void postfix_tables(bool ok, std::int64_t now);
 
     // The whole file. `now` (Unix seconds) gives the secret's days left.
     std::string render(std::int64_t now) const;
@@ -54,6 +56,8 @@ private:
     std::map<std::pair<std::string, std::string>, std::uint64_t> token_requests_;
     std::map<std::pair<std::string, std::string>, std::uint64_t> alerts_;
     std::map<std::string, TenantGauges> tenants_;
+    std::map<std::string, std::uint64_t> postfix_writes_;  // "ok" | "error" -> count
+    std::int64_t postfix_current_ = 0;                     // 0: never written
 };
 
 }  // namespace m365gate::sync

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "sync/credential_check.h"
 #include "sync/graph.h"
+#include "sync/postfix_tables.h"
 #include "sync/sync_error.h"
 #include "sync/tenant_sync.h"
 
@@ -182,9 +183,7 @@ std::vector<TenantOutcome> Worker::run_round(const RoundOptions& options) {
         spdlog::info("event=round note=\"waited for another m365gate-sync to finish its round\"");
     }
     reclaim_quietly(store_);  // what a killed or failed earlier run left behind
-    if (options.tenants.empty()) {
-        remove_unconfigured_tenants();
-    }
+    const bool removed = options.tenants.empty() && remove_unconfigured_tenants();
     for (const auto& t : cfg->tenants) {
         if (!options.tenants.empty() && std::find(options.tenants.begin(), options.tenants.end(),
                                                   t.name) == options.tenants.end()) {
@@ -210,10 +209,19 @@ std::vector<TenantOutcome> Worker::run_round(const RoundOptions& options) {
         }
         outcomes.push_back(std::move(outcome));
     }
+    // [postfix] export_dir: the tables follow each round that published a list or removed a
+    // tenant; a failed or refused sync published nothing, so it leaves them as they were.
+    if (removed || std::any_of(outcomes.begin(), outcomes.end(),
+                               [](const TenantOutcome& o) { return o.result.ok; })) {
+        const bool ok = export_postfix_tables(*cfg, store_);
+        if (metrics_ != nullptr && !cfg->postfix.export_dir.empty()) {
+            metrics_->postfix_tables(ok, now_seconds());
+        }
+    }
     return outcomes;
 }
 
-void Worker::remove_unconfigured_tenants() {
+bool Worker::remove_unconfigured_tenants() {
     try {
         store::Writer w(store_);
         bool removed = false;
@@ -228,9 +236,11 @@ void Worker::remove_unconfigured_tenants() {
         if (removed) {
             w.commit();
         }
+        return removed;
     } catch (const store::StoreError& e) {
         spdlog::error("event=tenant_removed status=error error={}", log_value(e.what()));
     }
+    return false;
 }
 
 }  // namespace m365gate::sync

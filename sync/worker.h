@@ -68,7 +68,8 @@ private:
     // Asks for a token with the new secret, logs and alerts the result and records the secret
     // fields; false when the stop flag cut it short.
     bool check_new_secret(const TenantConfig& tenant, TenantRuntime& rt);
-    void remove_unconfigured_tenants();
+    // True when a tenant was removed (its domains leave the Postfix tables).
+    bool remove_unconfigured_tenants();
 
     store::Store& store_;
     Alerter& alerter_;

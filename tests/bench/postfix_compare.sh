@@ -8,6 +8,9 @@
 #   null:   smtpd_milters = unix:.../null-milter.sock       (m365gate-null-milter, same list;
 #           when built: one epoll thread, no libmilter, no store, so what is left is the
 #           cost of Postfix's own side of the milter protocol, a bound for any milter)
+#   export: relay_domains = lmdb:.../domains, relay_recipient_maps = lmdb:.../recipients
+#           (the tables m365gate-sync --postfix-tables writes from the same store: [postfix]
+#           export_dir, docs/sync.md "Postfix tables"; no milter)
 # Every variant gets the same list: USERS filler addresses (default 100,000) plus the five
 # recipients smtp-source generates that are "known". smtp-source -r 10 -t unknown@... sends
 # 10unknown@ .. 2unknown@, then unknown@: 2..6unknown are in the list, 7..10unknown and
@@ -25,6 +28,7 @@ ROUNDS=${4:-2}
 SESSIONS=10
 MILTER=$BUILD/milter/m365gate-milter
 STORE_FILL=$BUILD/tests/m365gate-store-fill
+SYNC=$BUILD/sync/m365gate-sync
 . "$(cd "$(dirname "$0")" && pwd)/../../scripts/lib/postfix_sandbox.sh"
 for f in "$MILTER" "$STORE_FILL"; do [ -x "$f" ] || { echo "missing $f (build it first)"; exit 1; }; done
 for tool in postfix postconf postmap smtp-source; do
@@ -97,6 +101,11 @@ tenant_id = "8f0c2a43-5d1e-4b7a-9c36-2e4f1d0b7a95"
 client_id = "3b9d6e1f-0a42-4c8e-b5d7-61f2a9c4e803"
 client_secret_file = "/nonexistent/contoso.secret"
 domains = ["customer.example"]
+[sync]
+user = "nobody"
+pid_file = ""
+[postfix]
+export_dir = "$T/exported"
 EOF
 # launch NAME SOCKET COMMAND...: starts COMMAND detached (output in $T/log/NAME.out), sets
 # LAUNCHED_PID, and exits the script unless SOCKET appears within 20 s.
@@ -132,6 +141,20 @@ sed 's/$/\tOK/' "$T/list" >"$PF/etc/relay_recipients"
 postmap -c "$PF/etc" "lmdb:$PF/etc/relay_recipients"
 pf_start "$PF" "$port" || exit 1
 
+# --- the exported tables ([postfix] export_dir), from the same store --------------------------
+EXPORT=
+if [ -x "$SYNC" ]; then
+    install -d -o nobody -g postfix -m 2750 "$T/exported"
+    t0=$(date +%s.%N)
+    if "$SYNC" --config "$T/m365gate.toml" --postfix-tables >"$T/log/export.out" 2>&1; then
+        EXPORT=1
+        printf 'exported tables written by m365gate-sync --postfix-tables (%.2f s)\n' \
+            "$(calc "$(date +%s.%N) - $t0")"
+    else
+        echo "m365gate-sync --postfix-tables failed: $(tail -n 3 "$T/log/export.out")"
+    fi
+fi
+
 queue_empty() {
     [ "$(find "$PF/spool/incoming" "$PF/spool/active" "$PF/spool/deferred" "$PF/spool/maildrop" -type f | wc -l)" = 0 ]
 }
@@ -153,12 +176,15 @@ check() {  # check LABEL GOT WANT
 # run VARIANT: prints one result line and its checks, records msg/s in RESULT.
 run() {
     local variant=$1 milt rrm cpu_pid=$MILTER_PID
+    local rd=customer.example
     case $variant in
         native) milt='' rrm="lmdb:$PF/etc/relay_recipients" ;;
         milter) milt="unix:$sock" rrm= ;;
         null) milt="unix:$nsock" rrm='' cpu_pid=$NULL_PID ;;
+        export) milt='' rrm="lmdb:$T/exported/recipients" rd="lmdb:$T/exported/domains" ;;
     esac
-    postconf -c "$PF/etc" -e "smtpd_milters = $milt" "relay_recipient_maps = $rrm"
+    postconf -c "$PF/etc" -e "smtpd_milters = $milt" "relay_recipient_maps = $rrm" \
+        "relay_domains = $rd"
     local reloads
     reloads=$(grep -c 'reload -- version' "$PF/maillog" || true)
     postfix -c "$PF/etc" reload >/dev/null 2>&1
@@ -201,7 +227,7 @@ run() {
         check "$variant: unknown RCPT rejected by the null milter" "$milter_rejects" "$half"
         check "$variant: m365gate rejection log lines" "$m365_lines" 0
         check "$variant: rejected by relay_recipient_maps" "$table_rejects" 0
-    else
+    else  # native, export
         check "$variant: unknown RCPT rejected by relay_recipient_maps" "$table_rejects" "$half"
         check "$variant: rejected by the milter" "$((milter_rejects + m365_lines))" 0
     fi
@@ -213,6 +239,7 @@ run() {
 native=()
 milter=()
 null=()
+exported=()
 for round in $(seq "$ROUNDS"); do
     echo "round $round"
     run native
@@ -222,6 +249,10 @@ for round in $(seq "$ROUNDS"); do
     if [ -n "$NULL_PID" ]; then
         run null
         null+=("$RESULT")
+    fi
+    if [ -n "$EXPORT" ]; then
+        run export
+        exported+=("$RESULT")
     fi
 done
 best() { printf '%s\n' "$@" | sort -g | tail -n 1; }
@@ -233,5 +264,10 @@ if [ -n "$NULL_PID" ]; then
     z=$(best "${null[@]}")
     printf 'best of %d: null milter (one epoll thread, no libmilter, no store) %.1f msg/s, null/native = %.2f\n' \
         "$ROUNDS" "$z" "$(calc "$z / $n")"
+fi
+if [ -n "$EXPORT" ]; then
+    e=$(best "${exported[@]}")
+    printf 'best of %d: exported tables (m365gate-sync [postfix] export_dir) %.1f msg/s, export/native = %.2f\n' \
+        "$ROUNDS" "$e" "$(calc "$e / $n")"
 fi
 exit "$check_failed"

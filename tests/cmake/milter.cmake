@@ -64,6 +64,14 @@ foreach(script milter_replies milter_daemon milter_store_growth milter_postfix_e
         ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 180 SKIP_RETURN_CODE 77)
 endforeach()
 
+# The same RCPT cases through a real Postfix with the milter and with the tables m365gate-sync
+# exports ([postfix] export_dir): same answers but for the documented differences.
+add_test(NAME postfix_maps_e2e
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/postfix_maps_e2e.sh ${milter_tools}
+                 $<TARGET_FILE:m365gate-sync>)
+set_tests_properties(postfix_maps_e2e PROPERTIES
+    ENVIRONMENT "${M365GATE_TEST_ENV}" LABELS integration TIMEOUT 180 SKIP_RETURN_CODE 77)
+
 # Sendmail from its Debian .debs (sendmail-bin would remove Postfix): fetched once with
 # apt-get download into /var/cache/m365gate-test/sendmail-debs (flock'ed), extracted per run.
 # Exit 77: not root, or the .debs cannot be downloaded.

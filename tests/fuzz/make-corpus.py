@@ -155,6 +155,8 @@ def config_seeds():
         ("metrics", "[metrics]\ntextfile_dir = \"/var/lib/prometheus/node-exporter\"\n"
          "interval = \"30s\"\n" + GOOD_TENANT),
         ("metrics relative dir", "[metrics]\ntextfile_dir = \"prom\"\ninterval = \"2h\"\n"),
+        ("postfix tables", "[postfix]\nexport_dir = \"/var/lib/m365gate-postfix\"\n" + GOOD_TENANT),
+        ("postfix relative dir", "[postfix]\nexport_dir = \"tables\"\nformat = \"cdb\"\n"),
         ("national cloud", GOOD_TENANT
          + 'login_endpoint = "https://login.chinacloudapi.cn/"\n'
            'graph_endpoint = "https://microsoftgraph.chinacloudapi.cn"\n'),

@@ -477,11 +477,25 @@ printf 'n3w~rotated~secret~0002' | ctl secret set --tenant contoso --expires "$(
 expect_exit 0 "check-config" -- ctl check-config
 expect_out "check-config: what would be used" "^tenant contoso: tenant_id 11111111-1111-1111-1111-111111111111, client_id 22222222-2222-2222-2222-222222222222"
 expect_out "check-config: credential file" "credential file: .*mode 0600.*ok, secret present"
+expect_out "check-config: [postfix] off by default" "^\[postfix\] off$"
 chmod 644 "$work/etc/contoso.secret"
 expect_exit 78 "check-config: credential file readable by others" -- ctl check-config
 grep -q "readable by group or others" "$work/err" && ok "check-config says why" || bad "check-config reason: $(cat "$work/err")"
 chmod 600 "$work/etc/contoso.secret"
 expect_exit 78 "check-config: missing config file" -- "$ctl_bin" check-config "$work/etc/nothing.toml"
+# [postfix] export_dir: missing, then a directory others can write, then as the admin guide says.
+cp "$cfg" "$work/etc/postfix.toml"
+printf '\n[postfix]\nexport_dir = "%s"\n' "$work/pf-tables" >>"$work/etc/postfix.toml"
+"$ctl_bin" check-config "$work/etc/postfix.toml" >"$work/out" 2>&1 || true
+expect_out "check-config: export_dir missing" "postfix.export_dir .* is not a directory"
+install -d -m 0777 "$work/pf-tables"
+"$ctl_bin" check-config "$work/etc/postfix.toml" >"$work/out" 2>&1 || true
+expect_out "check-config: export_dir others can write" "postfix.export_dir .* the sync worker refuses"
+if getent group postfix >/dev/null; then
+    chown "$sync_user:postfix" "$work/pf-tables" && chmod 2750 "$work/pf-tables"
+    "$ctl_bin" check-config "$work/etc/postfix.toml" >"$work/out" 2>&1 || true
+    if grep -q 'postfix.export_dir' "$work/out"; then bad "check-config: export_dir as documented still warned: $(grep postfix.export_dir "$work/out")"; else ok "check-config: export_dir as documented, no warning"; fi
+fi
 
 # --- reload ----------------------------------------------------------------------------------------
 expect_exit 1 "reload: neither daemon runs" -- ctl reload

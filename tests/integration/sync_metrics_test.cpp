@@ -49,9 +49,11 @@ TEST_CASE("the sync's .prom counts a full, a delta and a failed round, with days
     // The simulator's app says this secret expires 2027-11-01T00:00:00Z (1825027200): the test
     // clock stands 29.5 days before, inside the 30-day alert threshold.
     run.env["M365GATE_TEST_NOW"] = std::to_string(1825027200 - 29 * 86400 - 43200);
+    fs::create_directory(run.dir / "postfix");
     run.configure(sim, {TenantSpec{}},
                   "interval = \"1h\"\n[metrics]\ntextfile_dir = \"" + dir.string() +
-                      "\"\ninterval = \"1s\"\n");
+                      "\"\ninterval = \"1s\"\n[postfix]\nexport_dir = \"" +
+                      (run.dir / "postfix").string() + "\"\n");
     Daemon daemon(run);
     const auto value = [&](const std::string& series) {
         return sample_value(read_file(prom), series);
@@ -95,6 +97,10 @@ TEST_CASE("the sync's .prom counts a full, a delta and a failed round, with days
     CHECK(std::stoi(*ok_pages) > 3);
     CHECK(value("m365gate_sync_graph_requests_total{tenant=\"contoso\",code=\"403\"}"));
     CHECK_FALSE(value("m365gate_sync_graph_throttled_total{tenant=\"contoso\"}"));
+    // The Postfix tables: written after the full and the delta round, not after the failed one.
+    CHECK(value("m365gate_sync_postfix_table_writes_total{status=\"ok\"}") == "2");
+    CHECK_FALSE(value("m365gate_sync_postfix_table_writes_total{status=\"error\"}"));
+    CHECK(value("m365gate_sync_postfix_tables_current_timestamp_seconds"));
     // No secret, no token in the file.
     CHECK(text.find("s3cr3t") == std::string::npos);
     CHECK(text.find("eyJ") == std::string::npos);

@@ -3,10 +3,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/idna.h"
+
 using m365gate::canonical_address;
 using m365gate::canonical_domain;
+using m365gate::canonical_domain_name;
 using m365gate::canonical_key;
 using m365gate::parse_rcpt;
+using m365gate::unicode_domain_name;
 
 TEST_CASE("parse_rcpt canonicalises what the MTA hands us", "[address]") {
     struct Case {
@@ -112,4 +116,21 @@ TEST_CASE("writer and reader canonical forms agree", "[address]") {
     CHECK(canonical_domain("B\xC3\xBC"
                            "cher.Example.") == "xn--bcher-kva.example");
     CHECK(canonical_domain("\xE2\x98\x83.example") == "");
+}
+
+TEST_CASE("unicode_domain_name gives the U-label form of an A-label domain, and only that",
+          "[address]") {
+    CHECK(unicode_domain_name("xn--bcher-kva.example") ==
+          std::optional<std::string>("bücher.example"));
+    CHECK(unicode_domain_name("mail.xn--bcher-kva.example") ==
+          std::optional<std::string>("mail.bücher.example"));
+    CHECK_FALSE(unicode_domain_name("contoso.example"));
+    CHECK_FALSE(unicode_domain_name("xn--.example"));    // not a valid A-label
+    CHECK_FALSE(unicode_domain_name("bücher.example"));  // not canonical: already Unicode
+    for (const char* d : {"xn--bcher-kva.example", "xn--zca.example"}) {
+        INFO(d);
+        const auto u = unicode_domain_name(d);
+        REQUIRE(u);
+        CHECK(canonical_domain_name(*u) == std::optional<std::string>(d));
+    }
 }

@@ -364,7 +364,7 @@ TEST_CASE("every config error names file, line and key", "[config]") {
         {"unknown sub-table", "[milter.extra]\nx = 1\n", f + "1: [milter] extra: unknown key"},
         {"key outside any section", "path = \"/x\"\n",
          f + "1: path: unknown key outside any section (sections: [store], [log], [milter], "
-             "[sync], [alerts], [metrics], [[tenant]])"},
+             "[sync], [alerts], [metrics], [postfix], [[tenant]])"},
         {"section that is a value", "store = 5\n", f + "1: [store]: expected a table, got integer"},
         {"section as an array of tables", "[[sync]]\n",
          f + "1: [sync]: expected a table, got array"},
@@ -730,6 +730,17 @@ TEST_CASE("[metrics]: off by default, an absolute directory and an interval from
           "m365gate.toml:2: [metrics] port: unknown key");
 }
 
+TEST_CASE("[postfix]: off by default, an absolute export directory", "[config]") {
+    CHECK(parse_config("", "m365gate.toml").postfix.export_dir.empty());
+    CHECK(parse_config("[postfix]\nexport_dir = \"/var/lib/m365gate-postfix\"\n", "m365gate.toml")
+              .postfix.export_dir == "/var/lib/m365gate-postfix");
+    CHECK(config_error("[postfix]\nexport_dir = \"tables\"\n") ==
+          "m365gate.toml:2: [postfix] export_dir: must be an absolute path (or \"\" for no Postfix "
+          "tables), got \"tables\"");
+    CHECK(config_error("[postfix]\nformat = \"cdb\"\n") ==
+          "m365gate.toml:2: [postfix] format: unknown key");
+}
+
 TEST_CASE("a TOML syntax error gives file, line, column and toml++'s description", "[config]") {
     const std::string unclosed = config_error("[sync]\ninterval = \"5m\n");
     CHECK_THAT(unclosed, Catch::StartsWith("m365gate.toml:2:"));
@@ -868,6 +879,7 @@ TEST_CASE("the defaults written in the example are the defaults of the code", "[
     CHECK(shown.alerts.portal_url == code.alerts.portal_url);
     CHECK(shown.metrics.textfile_dir == code.metrics.textfile_dir);
     CHECK(shown.metrics.interval == code.metrics.interval);
+    CHECK(shown.postfix.export_dir == code.postfix.export_dir);
     REQUIRE(shown.tenants.size() == 1);
     CHECK(shown.tenants[0].include_upn == code.tenants[0].include_upn);
     CHECK(shown.tenants[0].login_endpoint == code.tenants[0].login_endpoint);

@@ -320,6 +320,16 @@ TEST_CASE("the sync's file: runs, requests, token requests, alerts, secret days 
     CHECK(sample_value(t, R"(m365gate_sync_addresses{tenant="contoso"})") == "42");
     CHECK(sample_value(t, R"(m365gate_sync_last_success_timestamp_seconds{tenant="contoso"})") ==
           "1000000");
+    CHECK_FALSE(sample_value(t, "m365gate_sync_postfix_tables_current_timestamp_seconds"));
+
+    m.postfix_tables(true, 1'000'100);
+    m.postfix_tables(false, 1'000'400);
+    const std::string p = m.render(1'000'500);
+    INFO(p);
+    CHECK(exposition_problem(p).empty());
+    CHECK(sample_value(p, R"(m365gate_sync_postfix_table_writes_total{status="ok"})") == "1");
+    CHECK(sample_value(p, R"(m365gate_sync_postfix_table_writes_total{status="error"})") == "1");
+    CHECK(sample_value(p, "m365gate_sync_postfix_tables_current_timestamp_seconds") == "1000100");
 }
 
 TEST_CASE("the textfile replaces a symlink or hard link at its name, never writes through it",
