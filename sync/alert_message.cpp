@@ -73,8 +73,18 @@ void credentials_page(BodyWriter& b, const Context& c) {
     b.blank();
 }
 
+bool uses_certificate(const Context& c) { return !c.tenant.client_certificate_file.empty(); }
+
 void renew_steps(BodyWriter& b, const Context& c) {
     const AlertTexts& t = c.texts;
+    if (uses_certificate(c)) {
+        b.heading(t.heading_renew_certificate);
+        b.paragraph(fill_template(t.renew_certificate,
+                                  {{"tenant", c.tenant.name}, {"client_id", c.tenant.client_id}}),
+                    "  ");
+        credentials_page(b, c);
+        return;
+    }
     b.heading(t.heading_renew);
     b.step("1.", fill_template(t.renew_create, {{"client_id", c.tenant.client_id}}));
     b.step("2.", t.renew_install);
@@ -106,9 +116,10 @@ void secret_expiring(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
     const std::string days = days_text(c.facts.days_left, t);
     subject = subject_prefix(c) +
-              fill_template(t.expiring_subject,
+              fill_template(uses_certificate(c) ? t.cert_expiring_subject : t.expiring_subject,
                             {{"days", days}, {"when", when_short(c, c.facts.secret_expires)}});
-    b.paragraph(fill_template(t.expiring_intro, {{"tenant", c.tenant.name}, {"days", days}}));
+    b.paragraph(fill_template(uses_certificate(c) ? t.cert_expiring_intro : t.expiring_intro,
+                              {{"tenant", c.tenant.name}, {"days", days}}));
     identity(b, c);
     expiry_fields(b, c, true);
     b.blank();
@@ -129,8 +140,10 @@ void secret_expiring(const Context& c, std::string& subject, BodyWriter& b) {
 void secret_expired(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
     subject = subject_prefix(c) +
-              fill_template(t.expired_subject, {{"when", when_short(c, c.facts.secret_expires)}});
-    b.paragraph(fill_template(t.expired_intro, {{"tenant", c.tenant.name}}));
+              fill_template(uses_certificate(c) ? t.cert_expired_subject : t.expired_subject,
+                            {{"when", when_short(c, c.facts.secret_expires)}});
+    b.paragraph(fill_template(uses_certificate(c) ? t.cert_expired_intro : t.expired_intro,
+                              {{"tenant", c.tenant.name}}));
     identity(b, c);
     expiry_fields(b, c, false);
     b.blank();
@@ -142,7 +155,9 @@ void secret_expired(const Context& c, std::string& subject, BodyWriter& b) {
 void token_refused(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
     const TokenErrorText* known = find_token_text(t, c.facts.error_code);
-    const std::string code = "AADSTS" + c.facts.error_code;
+    // m365gate's own codes (certificate_expired) are not AADSTS numbers.
+    const bool numeric = c.facts.error_code.find_first_not_of("0123456789") == std::string::npos;
+    const std::string code = (numeric ? "AADSTS" : "") + c.facts.error_code;
     const std::string_view title = known != nullptr ? known->title : t.token_unexplained_title;
     subject =
         subject_prefix(c) + fill_template(c.facts.after_secret_change ? t.new_secret_refused_subject
@@ -375,9 +390,10 @@ int shrink_percent(std::uint64_t before, std::uint64_t after) {
 int fraction_percent(double fraction) { return static_cast<int>(fraction * 100.0 + 0.5); }
 
 bool is_permanent_token_error(std::string_view code) {
-    static const char* const permanent[] = {"7000222", "7000215", "7000218", "700016", "90002",
-                                            "900023",  "90038",   "7000112", "70011",  "1002012",
-                                            "500011",  "53003",   "9001023", "50194"};
+    static const char* const permanent[] = {
+        "7000222", "7000215", "7000218", "700016",  "90002",  "900023",
+        "90038",   "7000112", "70011",   "1002012", "500011", "53003",
+        "9001023", "50194",   "700027",  "700024",  "700023", "certificate_expired"};
     return std::any_of(std::begin(permanent), std::end(permanent),
                        [&](const char* p) { return code == p; });
 }
@@ -389,12 +405,14 @@ std::string credentials_url(std::string_view client_id) {
 }
 
 std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
-    (void)tenant;
     switch (f.kind) {
         case AlertKind::secret_expiring:
-            return "client secret expires in " + days_text(f.days_left, english_texts());
+            return std::string(tenant.client_certificate_file.empty() ? "client secret"
+                                                                      : "certificate") +
+                   " expires in " + days_text(f.days_left, english_texts());
         case AlertKind::secret_expired:
-            return "client secret has expired";
+            return tenant.client_certificate_file.empty() ? "client secret has expired"
+                                                          : "certificate has expired";
         case AlertKind::token_refused: {
             const TokenErrorText* t = find_token_text(english_texts(), f.error_code);
             return std::string(f.after_secret_change ? "new client secret refused: "

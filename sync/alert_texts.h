@@ -88,6 +88,14 @@ struct AlertTexts {
     // {store} {moved_to}; {verdict} is what milter.on_cache_unavailable does to mail.
     std::string_view store_damaged_subject, store_damaged_intro, store_damaged_impact,
         store_damaged_action;
+
+    // Certificate credentials (client_certificate_file): the expiry alerts' words ({days}
+    // {when} {tenant}), the expiry source "certificate", the renewal ({tenant} {client_id}),
+    // and the token errors of client assertions ("certificate_expired": m365gate's own code
+    // for an AADSTS700027 while the certificate's notAfter has passed).
+    std::string_view cert_expiring_subject, cert_expiring_intro, cert_expired_subject,
+        cert_expired_intro, source_certificate, heading_renew_certificate, renew_certificate;
+    std::array<TokenErrorText, 4> certificate_token_errors;
 };
 
 const AlertTexts& english_texts();

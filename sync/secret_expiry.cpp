@@ -171,7 +171,7 @@ void apply_secret_fields(TenantState& st, const TenantConfig& t, const Credentia
     st.secret_fingerprint = fp;
     if (cred.expires) {
         st.secret_expires = to_unix(*cred.expires);
-        st.secret_expires_source = "credential_file";
+        st.secret_expires_source = cred.certificate ? "certificate" : "credential_file";
     } else if (t.client_secret_expires) {
         st.secret_expires = to_unix(*t.client_secret_expires);
         st.secret_expires_source = "config";
