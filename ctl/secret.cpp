@@ -180,6 +180,8 @@ bool reads_back_same(const std::string& text, const std::string& secret,
     return true;
 }
 
+}  // namespace
+
 // sync.user and its group, who must own the credential file; only root and that user may
 // write it. exit_ok, or the status with the reason on `err`.
 int credential_owner(const Config& cfg, FileOwner& owner, std::ostream& err) {
@@ -245,6 +247,8 @@ int install_credential(const Config& cfg, const std::filesystem::path& target,
     }
     return exit_ok;
 }
+
+namespace {
 
 // What was written, and which expiry the sync worker will see.
 void report_written(const TenantConfig& tenant, const FileOwner& owner,
