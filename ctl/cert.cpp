@@ -7,8 +7,8 @@
 // prints the thumbprints and the steps to upload the .cer in the Entra admin center. It never
 // overwrites an existing file: the key in use stays until cert set installs the new one.
 // cert set checks a PEM (key and certificate belong together, RSA, not expired) and installs
-// it as the tenant's client_certificate_file, then signals m365gate-sync, which asks for a
-// token with it at once. Key material is never printed.
+// it as the tenant's client_certificate_file (the one in use kept as FILE.previous), then
+// signals m365gate-sync, which asks for a token with it at once. Key material is never printed.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ostream>
+#include <sstream>
 
 #include "common/certificate.h"
 #include "common/days.h"
@@ -211,8 +212,22 @@ int run_cert_set(const Config& cfg, const CertOptions& options, std::int64_t now
     if (const int status = credential_owner(cfg, owner, err); status != exit_ok) {
         return status;
     }
-    if (const int status =
-            install_credential(cfg, tenant->client_certificate_file, pem.reveal(), owner, err);
+    // The certificate in use is kept as FILE.previous until the next cert set: the way back
+    // when Entra refuses the new one.
+    const std::filesystem::path& target = tenant->client_certificate_file;
+    Secret previous;
+    std::ostringstream ignored;
+    if (read_pem_file(target.string(), previous, ignored) && !previous.empty()) {
+        std::filesystem::path keep = target;
+        keep += ".previous";
+        if (const int status = install_credential(cfg, keep, previous.reveal(), owner, err);
+            status != exit_ok) {
+            return status;
+        }
+        out << "tenant " << tenant->name << ": kept the previous certificate as " << keep.string()
+            << "\n";
+    }
+    if (const int status = install_credential(cfg, target, pem.reveal(), owner, err);
         status != exit_ok) {
         return status;
     }

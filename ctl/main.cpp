@@ -255,7 +255,8 @@ Example:
     cl.cert_set = cert->add_subcommand(
         "set",
         "Check a PEM file (private key and its certificate, RSA, not expired) and install it "
-        "as the tenant's client_certificate_file (a new file, mode 0600, owner sync.user), "
+        "as the tenant's client_certificate_file (a new file, mode 0600, owner sync.user; the "
+        "one in use kept as FILE.previous), "
         "then signal m365gate-sync, which asks for a token with it at once.");
     cl.cert_set->add_option("--tenant", cl.cert_options.tenant, "tenant name from the config")
         ->required();

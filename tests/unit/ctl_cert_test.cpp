@@ -120,6 +120,13 @@ TEST_CASE("cert set installs a checked PEM as client_certificate_file", "[ctl][c
         CHECK(read_text(tenant.client_certificate_file) == made.key_pem.reveal() + made.cert_pem);
         CHECK(contains(out.str(), made.info.sha1_hex));
         CHECK_FALSE(contains(out.str(), "PRIVATE KEY"));
+        // A second cert set keeps the one in use as .previous, 0600.
+        const std::string first = read_text(tenant.client_certificate_file);
+        REQUIRE(run_cert_set(fx.cfg, options, now(), out, err) == exit_ok);
+        auto previous = tenant.client_certificate_file;
+        previous += ".previous";
+        CHECK(read_text(previous) == first);
+        CHECK((stat_of(previous).st_mode & 07777) == 0600);
     }
     SECTION("an expired certificate or a PEM without its key is refused, nothing written") {
         CHECK(run_cert_set(fx.cfg, options, now() + 31 * 86400, out, err) == exit_failure);
