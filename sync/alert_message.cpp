@@ -160,11 +160,14 @@ void token_refused(const Context& c, std::string& subject, BodyWriter& b) {
     const std::string code = (numeric ? "AADSTS" : "") + c.facts.error_code;
     const std::string_view title = known != nullptr ? known->title : t.token_unexplained_title;
     subject =
-        subject_prefix(c) + fill_template(c.facts.after_secret_change ? t.new_secret_refused_subject
-                                                                      : t.sign_in_refused_subject,
+        subject_prefix(c) + fill_template(!c.facts.after_secret_change ? t.sign_in_refused_subject
+                                          : uses_certificate(c)        ? t.cert_new_refused_subject
+                                                                : t.new_secret_refused_subject,
                                           {{"title", title}, {"code", code}});
     if (c.facts.after_secret_change) {
-        b.paragraph(fill_template(t.new_secret_refused_intro, {{"tenant", c.tenant.name}}));
+        b.paragraph(fill_template(
+            uses_certificate(c) ? t.cert_new_refused_intro : t.new_secret_refused_intro,
+            {{"tenant", c.tenant.name}}));
     }
     b.paragraph(known != nullptr ? fill_tenant(c, known->cause)
                                  : fill_template(t.token_unexplained_cause,
@@ -291,8 +294,10 @@ void recovered(const Context& c, std::string& subject, BodyWriter& b) {
 
 void secret_accepted(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
-    subject = subject_prefix(c) + std::string(t.accepted_subject);
-    b.paragraph(fill_template(t.accepted_intro, {{"tenant", c.tenant.name}}));
+    const bool cert = uses_certificate(c);
+    subject = subject_prefix(c) + std::string(cert ? t.cert_accepted_subject : t.accepted_subject);
+    b.paragraph(fill_template(cert ? t.cert_accepted_intro : t.accepted_intro,
+                              {{"tenant", c.tenant.name}}));
     identity(b, c);
     if (c.facts.secret_expires != 0) {
         b.field(t.label_secret_expires, when(c, c.facts.secret_expires));
@@ -301,7 +306,7 @@ void secret_accepted(const Context& c, std::string& subject, BodyWriter& b) {
         b.field(t.label_secret_expires, t.accepted_expiry_unknown);
     }
     b.blank();
-    b.paragraph(t.accepted_delete_old);
+    b.paragraph(cert ? t.cert_accepted_delete_old : t.accepted_delete_old);
     credentials_page(b, c);
 }
 
@@ -415,8 +420,10 @@ std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
                                                           : "certificate has expired";
         case AlertKind::token_refused: {
             const TokenErrorText* t = find_token_text(english_texts(), f.error_code);
-            return std::string(f.after_secret_change ? "new client secret refused: "
-                                                     : "token request refused: ") +
+            return std::string(!f.after_secret_change ? "token request refused: "
+                               : tenant.client_certificate_file.empty()
+                                   ? "new client secret refused: "
+                                   : "new certificate refused: ") +
                    (t != nullptr ? std::string(t->title) : "AADSTS" + f.error_code);
         }
         case AlertKind::consent_missing:
@@ -429,7 +436,8 @@ std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
         case AlertKind::recovered:
             return "tenant syncs again";
         case AlertKind::secret_accepted:
-            return "new client secret accepted";
+            return tenant.client_certificate_file.empty() ? "new client secret accepted"
+                                                          : "new certificate accepted";
         case AlertKind::store_damaged:
             return "recipient store damaged; moved aside and rebuilt by a full sync";
     }

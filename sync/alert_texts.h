@@ -95,6 +95,9 @@ struct AlertTexts {
     // for an AADSTS700027 while the certificate's notAfter has passed).
     std::string_view cert_expiring_subject, cert_expiring_intro, cert_expired_subject,
         cert_expired_intro, source_certificate, heading_renew_certificate, renew_certificate;
+    // After a reload with a new certificate: {title} {code}; {tenant}.
+    std::string_view cert_new_refused_subject, cert_new_refused_intro, cert_accepted_subject,
+        cert_accepted_intro, cert_accepted_delete_old;
     std::array<TokenErrorText, 4> certificate_token_errors;
 };
 

@@ -255,6 +255,18 @@ void set_certificate_texts(AlertTexts& t) {
         "(application id {client_id}) → Certificates & secrets → Certificates → Upload "
         "certificate); then install the new file with m365gatectl cert set --tenant {tenant} "
         "<new file>. Once it works, delete the old certificate in the Entra admin center.";
+    t.cert_new_refused_subject = "the new certificate does not work: {title} ({code})";
+    t.cert_new_refused_intro =
+        "After the reload, m365gate-sync asked for a token with the new certificate of tenant "
+        "\"{tenant}\", and Entra ID refused it. The certificate it replaced is kept as "
+        "client_certificate_file.previous (m365gatectl cert set puts it back).";
+    t.cert_accepted_subject = "new certificate accepted";
+    t.cert_accepted_intro =
+        "After the reload, m365gate-sync asked for a token with the new certificate of tenant "
+        "\"{tenant}\", and Entra ID accepted it.";
+    t.cert_accepted_delete_old =
+        "Delete the old certificate (or client secret) in the Entra admin center once the "
+        "tenant has synced with the new one.";
     t.certificate_token_errors = {{
         {"700027", "the certificate is not accepted",
          "Entra ID refused the client assertion (AADSTS700027): the app has no certificate "

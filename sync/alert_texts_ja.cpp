@@ -298,6 +298,18 @@ void set_certificate_texts(AlertTexts& t) {
         "[証明書のアップロード] でアップロードしてから、m365gatectl cert set --tenant {tenant} "
         "<新しいファイル> で登録してください。動作を確認したら、古い証明書を Entra "
         "管理センターで削除してください。";
+    t.cert_new_refused_subject = "新しい証明書が使用できません: {title}（{code}）";
+    t.cert_new_refused_intro =
+        "リロード後、m365gate-sync がテナント「{tenant}」の新しい証明書でトークンを要求しましたが、"
+        "Entra ID に拒否されました。置き換えられた証明書は client_certificate_file.previous "
+        "として残っています（m365gatectl cert set で元に戻せます）。";
+    t.cert_accepted_subject = "新しい証明書が受け付けられました";
+    t.cert_accepted_intro =
+        "リロード後、m365gate-sync がテナント「{tenant}」の新しい証明書でトークンを要求し、"
+        "Entra ID に受け付けられました。";
+    t.cert_accepted_delete_old =
+        "新しい証明書で同期できたことを確認したら、古い証明書（またはクライアントシークレット）を "
+        "Entra 管理センターで削除してください。";
     t.certificate_token_errors = {{
         {"700027", "証明書が受け付けられません",
          "Entra ID がクライアント アサーションを拒否しました（AADSTS700027）。m365gate "

@@ -499,3 +499,29 @@ TEST_CASE("a certificate's expiry and refusals say certificate, in both language
         CHECK(is_permanent_token_error(c.code));
     }
 }
+
+TEST_CASE("after a reload with a new certificate the notices say certificate",
+          "[alerts][message][certificate]") {
+    TenantConfig tenant = make_tenant();
+    tenant.client_secret_file.clear();
+    tenant.client_certificate_file = "/etc/m365gate/secrets/contoso.pem";
+    AlertFacts f;
+    f.kind = AlertKind::token_refused;
+    f.now = jan31_2027;
+    f.error_kind = "token";
+    f.error_code = "700027";
+    f.after_secret_change = true;
+    const Alert refused = build_alert(make_config("en"), tenant, f, tokyo(), "h");
+    CHECK(refused.subject.find("the new certificate does not work") != std::string::npos);
+    CHECK(flat(refused.body).find("client_certificate_file.previous") != std::string::npos);
+    CHECK(log_summary(tenant, f) == "new certificate refused: the certificate is not accepted");
+    f.kind = AlertKind::secret_accepted;
+    f.error_code.clear();
+    f.secret_expires = jan31_2027;
+    f.secret_expires_source = "certificate";
+    const Alert en = build_alert(make_config("en"), tenant, f, tokyo(), "h");
+    CHECK(en.subject == "[m365gate] contoso: new certificate accepted");
+    CHECK(flat(en.body).find("the certificate (notAfter)") != std::string::npos);
+    const Alert ja = build_alert(make_config("ja"), tenant, f, tokyo(), "h");
+    CHECK(ja.subject.find("新しい証明書が受け付けられました") != std::string::npos);
+}
