@@ -144,3 +144,23 @@ TEST_CASE("a certificate with 20 days left sends the 30-day expiry alert",
     CHECK(contains(run.last_output, "source=certificate"));
     CHECK(contains(run.last_output, "certificate expires in"));
 }
+
+TEST_CASE("a new certificate installed while the daemon runs is tried at once on SIGHUP",
+          "[sync][integration][certificate][daemon]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    const auto first = make_cert(run, "contoso", now(), 365);
+    const auto second = m365gate::make_self_signed_certificate("second", 365, now());
+    upload(sim, {first.cert_pem, second.cert_pem});
+    run.configure(sim, {cert_tenant(run, "contoso")}, "interval = \"1h\"\n", "debug");
+    Daemon daemon(run);
+    REQUIRE(wait_until([&] { return contains(run.log(), "event=sync kind=full status=ok"); }));
+    write_file(run.dir / "contoso.pem", second.key_pem.reveal() + second.cert_pem, 0600);
+    run.hand_over();
+    daemon.signal(SIGHUP);
+    REQUIRE(wait_until([&] { return contains(run.log(), "event=secret_changed status=ok"); }));
+    CHECK(wait_until([&] { return contains(run.log(), "alert=secret_accepted"); }));
+    CHECK(run.state().secret_expires == m365gate::to_unix(second.info.not_after));
+    CHECK(daemon.stop() == 0);
+    CHECK_FALSE(contains(run.log(), "PRIVATE KEY"));
+}
