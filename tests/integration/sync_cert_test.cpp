@@ -59,7 +59,60 @@ std::vector<json> token_requests(const Simulator& sim) {
     return out;
 }
 
+// POST the token endpoint with a client assertion; the status and the body.
+CurlResult post_assertion(const Simulator& sim, const std::string& assertion) {
+    const std::string url = sim.base() + "/11111111-1111-1111-1111-111111111111/oauth2/v2.0/token";
+    const std::string form =
+        "client_id=22222222-2222-2222-2222-222222222222&scope=" + sim.base() +
+        "/.default&grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3A"
+        "oauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" +
+        assertion;
+    CURL* h = curl_easy_init();
+    CurlResult r;
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_CAINFO, (ca_dir() / "ca.pem").c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, form.c_str());
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
+    if (curl_easy_perform(h) == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    }
+    curl_easy_cleanup(h);
+    return r;
+}
+
 }  // namespace
+
+TEST_CASE("the simulator verifies the signature: one flipped byte is AADSTS700027",
+          "[sync][integration][certificate]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    const auto cert = make_cert(run, "contoso", now(), 365);
+    upload(sim, {cert.cert_pem});
+    const std::string aud = sim.base() + "/11111111-1111-1111-1111-111111111111/oauth2/v2.0/token";
+    const m365gate::Secret pem(cert.key_pem.reveal() + cert.cert_pem);
+    const std::string good =
+        m365gate::make_client_assertion(pem, "22222222-2222-2222-2222-222222222222", aud,
+                                        m365gate::AssertionAlg::ps256, now())
+            .reveal();
+    CHECK(post_assertion(sim, good).status == 200);
+    std::string bad = good;
+    char& c = bad[bad.size() - 10];  // inside the signature
+    c = c == 'A' ? 'B' : 'A';
+    const CurlResult refused = post_assertion(sim, bad);
+    CHECK(refused.status == 401);
+    const json body = json::parse(refused.body, nullptr, false);
+    CHECK(body["error"] == "invalid_client");
+    CHECK(body["error_codes"] == json::array({700027}));
+    CHECK(contains(body["error_description"].get<std::string>(),
+                   "did not match the expected signature value"));
+    // An assertion that expired ten minutes ago (past Entra's 5 minutes of skew).
+    const std::string old =
+        m365gate::make_client_assertion(pem, "22222222-2222-2222-2222-222222222222", aud,
+                                        m365gate::AssertionAlg::rs256, now() - 1200)
+            .reveal();
+    CHECK(json::parse(post_assertion(sim, old).body)["error_codes"] == json::array({700024}));
+}
 
 TEST_CASE("a tenant signs in with a certificate (PS256 and RS256) and is imported",
           "[sync][integration][certificate]") {
