@@ -156,6 +156,11 @@ struct TenantConfig {
     std::string client_id;
     std::filesystem::path client_secret_file;
     std::optional<SysTime> client_secret_expires;
+    // Exactly one of client_secret_file and client_certificate_file (a PEM file with the RSA
+    // private key and its certificate: the token request sends a client assertion signed with
+    // it, common/certificate.h). assertion_alg: "PS256" (default) or "RS256".
+    std::filesystem::path client_certificate_file;
+    std::string assertion_alg = "PS256";
     std::vector<std::string> domains;  // canonical (A-labels, lowercased); empty = from Graph
     bool include_upn = false;
     std::string login_endpoint = "https://login.microsoftonline.com";  // no trailing slash

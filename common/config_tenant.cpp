@@ -17,7 +17,7 @@ using SeenDomains = std::map<std::string, std::pair<std::string, int>>;
 
 // The required keys, and the three that name the tenant and its application.
 void read_identity(const Section& s, TenantConfig& t) {
-    for (const char* key : {"name", "tenant_id", "client_id", "client_secret_file"}) {
+    for (const char* key : {"name", "tenant_id", "client_id"}) {
         if (s.node(key) == nullptr) {
             fail_line(s.file(), t.line, s.subject(""), std::string("missing required key ") + key);
         }
@@ -43,7 +43,35 @@ void read_identity(const Section& s, TenantConfig& t) {
     }
 }
 
+// Exactly one credential: client_secret_file or client_certificate_file (with assertion_alg).
+void read_certificate(const Section& s, TenantConfig& t) {
+    const bool secret = s.node("client_secret_file") != nullptr;
+    const bool certificate = s.node("client_certificate_file") != nullptr;
+    if (secret == certificate) {
+        fail_line(s.file(), t.line, s.subject(""),
+                  secret ? "client_secret_file and client_certificate_file are both set: a "
+                           "tenant signs in with one credential, remove the other"
+                         : "missing required key client_secret_file (or client_certificate_file)");
+    }
+    s.read_nonempty("client_certificate_file", t.client_certificate_file);
+    if (auto alg = s.string("assertion_alg")) {
+        if (*alg != "PS256" && *alg != "RS256") {
+            s.fail("assertion_alg", "must be \"PS256\" or \"RS256\", got " + quote_value(*alg));
+        }
+        if (!certificate) {
+            s.fail("assertion_alg", "applies only with client_certificate_file");
+        }
+        t.assertion_alg = *alg;
+    }
+    if (certificate && s.node("client_secret_expires") != nullptr) {
+        s.fail("client_secret_expires",
+               "does not apply with client_certificate_file (the certificate's notAfter is "
+               "its expiry)");
+    }
+}
+
 void read_secret(const Section& s, TenantConfig& t) {
+    read_certificate(s, t);
     s.read_nonempty("client_secret_file", t.client_secret_file);
     if (const toml::node* n = s.node("client_secret_expires")) {
         const auto date = read_date(*n);
@@ -164,8 +192,9 @@ void read_tenants(const std::string& file, const toml::node& node, Config& cfg) 
         const Section s(
             file, *element.as_table(), "[[tenant]] #" + std::to_string(index),
             {"name", "tenant_id", "client_id", "client_secret_file", "client_secret_expires",
-             "domains", "include_upn", "login_endpoint", "graph_endpoint", "alert_mail_to",
-             "language", "extra_recipients", "extra_recipients_file", "mode", "enabled"});
+             "client_certificate_file", "assertion_alg", "domains", "include_upn", "login_endpoint",
+             "graph_endpoint", "alert_mail_to", "language", "extra_recipients",
+             "extra_recipients_file", "mode", "enabled"});
         // The name first, so that a duplicate is told before its domains clash.
         if (const toml::node* name_node = s.node("name"); name_node && name_node->is_string()) {
             if (const TenantConfig* first = cfg.find_tenant(name_node->as_string()->get())) {

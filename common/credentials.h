@@ -19,6 +19,9 @@ namespace m365gate {
 struct Credential {
     Secret secret;
     std::optional<SysTime> expires;
+    // From client_certificate_file (common/certificate.h): secret is the PEM text (key and
+    // certificate), expires its notAfter.
+    bool certificate = false;
 };
 // Throws ConfigError naming the file: missing, unreadable, empty, readable by group or others
 // ("... is readable by group or others (mode 0644): chmod 600 FILE"), bad TOML, unknown key.

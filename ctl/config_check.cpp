@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ostream>
 
+#include "common/certificate.h"
 #include "common/credentials.h"
 #include "common/days.h"
 #include "ctl/ctl.h"
@@ -92,7 +93,7 @@ void check_expiry(const Config& cfg, const TenantConfig& tenant,
 // access), owned by the sync user, and its expiry.
 void check_credential(const Config& cfg, const TenantConfig& tenant, std::int64_t now,
                       std::ostream& out, Findings& findings) {
-    const auto& file = tenant.client_secret_file;
+    const auto& file = credential_file(tenant);
     out << "  credential file: " << file.string();
     struct stat st {};
     if (::stat(file.c_str(), &st) != 0) {
@@ -107,7 +108,7 @@ void check_credential(const Config& cfg, const TenantConfig& tenant, std::int64_
         << group_name(st.st_gid) << ")";
     std::optional<Credential> credential;
     try {
-        credential = load_credential(file);
+        credential = load_tenant_credential(tenant);
     } catch (const ConfigError& e) {
         out << ": INVALID\n";
         std::string message = e.what();
@@ -117,7 +118,8 @@ void check_credential(const Config& cfg, const TenantConfig& tenant, std::int64_
         findings.errors.push_back("tenant " + tenant.name + ": " + message);
         return;
     }
-    out << ": ok, secret present\n";
+    out << (credential->certificate ? ": ok, key and certificate present\n"
+                                    : ": ok, secret present\n");
     if (const passwd* pw = getpwnam(cfg.sync.user.c_str());
         pw != nullptr && pw->pw_uid != st.st_uid) {
         findings.warnings.push_back("tenant " + tenant.name + ": " + file.string() +
@@ -131,7 +133,7 @@ void check_credential(const Config& cfg, const TenantConfig& tenant, std::int64_
         expires = std::chrono::duration_cast<std::chrono::seconds>(
                       credential->expires->time_since_epoch())
                       .count();
-        source = "credential file";
+        source = credential->certificate ? "certificate notAfter" : "credential file";
     } else if (tenant.client_secret_expires) {
         expires = std::chrono::duration_cast<std::chrono::seconds>(
                       tenant.client_secret_expires->time_since_epoch())

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/safe_file.h"
 #include "store/store.h"
 
 namespace m365gate::ctl {
@@ -148,6 +150,35 @@ CredentialVerdict verify_credential(const Config& cfg, const TenantConfig& tenan
                                     const std::string& credential_text);
 // The m365gate-sync next to this program (see credential_verify.cpp); empty when none.
 std::filesystem::path sync_program();
+// Shared by secret set and cert set (ctl/secret.cpp). credential_owner: sync.user's uid and
+// gid, refused (exit_unsafe) unless run as root or sync.user. install_credential: `target`
+// replaced by a new file holding `text`, mode 0600, owned by `owner`, in a directory only root
+// and sync.user can change, once `verify` (the token request with the new credential, or a
+// function that says why it was skipped) returned exit_ok; the file replaced is kept as
+// `target`.previous. exit_ok, or the status with the reason on `err`.
+int credential_owner(const Config& cfg, FileOwner& owner, std::ostream& err);
+int install_credential(const Config& cfg, const std::filesystem::path& target,
+                       const std::string& text, const FileOwner& owner,
+                       const std::function<int()>& verify, std::ostream& err);
+
+// ---- cert new / cert set (ctl/cert.cpp) ---------------------------------------------------
+struct CertOptions {
+    std::string tenant;
+    int days = 730;      // cert new: validity
+    std::string out;     // cert new: "" = next to the tenant's credential file
+    std::string file;    // cert set: the new PEM (key and certificate)
+    bool reload = true;  // cert set: signal the sync worker afterwards
+    bool verify = true;  // cert set: try the new certificate with a token request first
+};
+// A new RSA key and self-signed certificate: the PEM (key and certificate, 0600, owner
+// sync.user) and the public .cer beside it (0644); prints the thumbprints and the upload steps.
+int run_cert_new(const Config& cfg, const CertOptions& options, std::int64_t now, std::ostream& out,
+                 std::ostream& err);
+// Installs a new PEM as the tenant's client_certificate_file (as secret set does) after
+// checking it (key and certificate belong together, RSA, not expired), then signals
+// m365gate-sync, which asks for a token with it at once and logs and alerts the result.
+int run_cert_set(const Config& cfg, const CertOptions& options, std::int64_t now, std::ostream& out,
+                 std::ostream& err);
 
 // The credential file text secret set writes (TOML; the secret escaped for a basic string).
 std::string credential_file_text(const std::string& secret, std::optional<std::int64_t> expires);

@@ -29,6 +29,7 @@ Examples:
   m365gatectl alert test --tenant contoso
   az ad app credential reset --id APP --append --years 2 --query password -o tsv |
       m365gatectl secret set --tenant contoso --expires 2028-11-01
+  m365gatectl cert new --tenant contoso     # a certificate instead of a secret
 Each command has --help. Documentation: /usr/share/doc/m365gate/m365gatectl.md)";
 
 std::optional<Config> load(const std::string& file, std::ostream& err) {
@@ -68,6 +69,9 @@ struct CommandLine {
     CLI::App* metrics = nullptr;
     CLI::App* secret_set = nullptr;
     CLI::App* alert_test = nullptr;
+    ctl::CertOptions cert_options;
+    CLI::App* cert_new = nullptr;
+    CLI::App* cert_set = nullptr;
 };
 
 CLI::App* add_status(CLI::App& app, CommandLine& cl) {
@@ -273,6 +277,50 @@ Examples:
     return test;
 }
 
+// `cert new` and `cert set` (certificate credentials, ctl/cert.cpp).
+void add_cert(CLI::App& app, CommandLine& cl) {
+    auto* cert = app.add_subcommand("cert", "Certificate credentials (client_certificate_file).");
+    cert->require_subcommand(1);
+    cl.cert_new = cert->add_subcommand(
+        "new",
+        "Make a 3072-bit RSA key and a self-signed certificate: one PEM file with both (mode "
+        "0600, owner sync.user) and the public .cer beside it; print the thumbprints and how to "
+        "upload the .cer in the Entra admin center. Never replaces a file.");
+    cl.cert_new->add_option("--tenant", cl.cert_options.tenant, "tenant name from the config")
+        ->required();
+    cl.cert_new->add_option("--days", cl.cert_options.days, "validity in days (1-3650)")
+        ->capture_default_str();
+    cl.cert_new->add_option("--out", cl.cert_options.out,
+                            "the new PEM file (default: <tenant>-<date>.pem beside the tenant's "
+                            "credential file); the .cer gets the same name");
+    cl.cert_new->footer(R"(
+Exit status: 0 written; 1 failed (the file exists); 2 bad arguments; 77 refused (directory
+writable by others than root and sync.user, or not run as root or sync.user); 78 invalid config.
+Example:
+  m365gatectl cert new --tenant contoso --days 730 --out /etc/m365gate/secrets/contoso-2027.pem)");
+    cl.cert_set = cert->add_subcommand(
+        "set",
+        "Check a PEM file (private key and its certificate, RSA, not expired), try it with a "
+        "token request (m365gate-sync --check-credential, daemon running or not), and only then "
+        "install it as the tenant's client_certificate_file (a new file, mode 0600, owner "
+        "sync.user; the one in use kept as FILE.previous until the sync has used the new one); "
+        "then signal m365gate-sync.");
+    cl.cert_set->add_option("--tenant", cl.cert_options.tenant, "tenant name from the config")
+        ->required();
+    cl.cert_set->add_option("FILE", cl.cert_options.file, "the new PEM (key and certificate)")
+        ->required();
+    cl.cert_set->add_flag("--no-reload", cl.no_reload,
+                          "write the file, do not signal m365gate-sync");
+    cl.cert_set->add_flag("--no-verify", cl.no_verify,
+                          "install it without trying it first (a host that cannot reach Entra)");
+    cl.cert_set->footer(R"(
+Exit status as for secret set: 0 tried, accepted and installed; 3 refused by the token endpoint
+(the AADSTS reason is printed; nothing changed); 1 could not be tried or written; 77 unsafe
+directory or file. Upload the certificate to the app first (cert new prints how).
+Example:
+  m365gatectl cert set --tenant contoso /etc/m365gate/secrets/contoso-2027.pem)");
+}
+
 // The whole command line, the subcommands in the order --help lists them.
 void add_commands(CLI::App& app, CommandLine& cl) {
     app.footer(main_footer);
@@ -289,6 +337,7 @@ void add_commands(CLI::App& app, CommandLine& cl) {
     cl.metrics = add_metrics(app);
     cl.secret_set = add_secret_set(app, cl);
     cl.alert_test = add_alert_test(app, cl);
+    add_cert(app, cl);
 }
 
 // `report`: --since, --until, --format, and the config's log.rejections when no FILE is named.
@@ -371,6 +420,14 @@ int run_command(CommandLine& cl, std::int64_t now) {
         cl.secret_options.reload = !cl.no_reload;
         cl.secret_options.verify = !cl.no_verify;
         return ctl::run_secret_set(*cfg, cl.secret_options, std::cin, std::cout, std::cerr);
+    }
+    if (cl.cert_new->parsed()) {
+        return ctl::run_cert_new(*cfg, cl.cert_options, now, std::cout, std::cerr);
+    }
+    if (cl.cert_set->parsed()) {
+        cl.cert_options.reload = !cl.no_reload;
+        cl.cert_options.verify = !cl.no_verify;
+        return ctl::run_cert_set(*cfg, cl.cert_options, now, std::cout, std::cerr);
     }
     std::cerr << "m365gatectl: no command given (see --help)\n";
     return ctl::exit_usage;

@@ -190,6 +190,8 @@ bool reads_back_same(const std::string& text, const std::string& secret,
     return true;
 }
 
+}  // namespace
+
 // sync.user and its group, who must own the credential file; only root and that user may
 // write it. exit_ok, or the status with the reason on `err`.
 int credential_owner(const Config& cfg, FileOwner& owner, std::ostream& err) {
@@ -314,6 +316,7 @@ int install_credential(const Config& cfg, const std::filesystem::path& target,
     return exit_ok;
 }
 
+namespace {
 // Tries the new credential (verify_credential()); with `wait_seconds`, a refusal as an invalid
 // secret (AADSTS7000215: Entra has not replicated a brand-new secret yet) is tried again every
 // few seconds until then. exit_ok when accepted; exit_refused or exit_failure, the reason on

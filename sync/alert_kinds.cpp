@@ -82,24 +82,27 @@ int shrink_percent(std::uint64_t before, std::uint64_t after) {
 int fraction_percent(double fraction) { return static_cast<int>(fraction * 100.0 + 0.5); }
 
 bool is_permanent_token_error(std::string_view code) {
-    static const char* const permanent[] = {"7000222", "7000215", "7000218", "700016", "90002",
-                                            "900023",  "90038",   "7000112", "70011",  "1002012",
-                                            "500011",  "53003",   "9001023", "50194"};
+    static const char* const permanent[] = {
+        "7000222", "7000215", "7000218", "700016",  "90002",  "900023",
+        "90038",   "7000112", "70011",   "1002012", "500011", "53003",
+        "9001023", "50194",   "700027",  "700024",  "700023", "certificate_expired"};
     return std::any_of(std::begin(permanent), std::end(permanent),
                        [&](const char* p) { return code == p; });
 }
 
 std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
-    (void)tenant;
+    const bool cert = !tenant.client_certificate_file.empty();
     switch (f.kind) {
         case AlertKind::secret_expiring:
-            return "client secret expires in " + days_text(f.days_left, english_texts());
+            return std::string(cert ? "certificate" : "client secret") + " expires in " +
+                   days_text(f.days_left, english_texts());
         case AlertKind::secret_expired:
-            return "client secret has expired";
+            return cert ? "certificate has expired" : "client secret has expired";
         case AlertKind::token_refused: {
             const TokenErrorText* t = find_token_text(english_texts(), f.error_code);
-            return std::string(f.after_secret_change ? "new client secret refused: "
-                                                     : "token request refused: ") +
+            return std::string(!f.after_secret_change ? "token request refused: "
+                               : cert                 ? "new certificate refused: "
+                                                      : "new client secret refused: ") +
                    (t != nullptr ? std::string(t->title) : "AADSTS" + f.error_code);
         }
         case AlertKind::consent_missing:
@@ -112,7 +115,7 @@ std::string log_summary(const TenantConfig& tenant, const AlertFacts& f) {
         case AlertKind::recovered:
             return "tenant syncs again";
         case AlertKind::secret_accepted:
-            return "new client secret accepted";
+            return cert ? "new certificate accepted" : "new client secret accepted";
         case AlertKind::store_damaged:
             return "recipient store damaged; moved aside and rebuilt by a full sync";
         case AlertKind::list_stale:

@@ -108,8 +108,18 @@ void api_permissions_page(BodyWriter& b, const Context& c) {
     b.blank();
 }
 
+bool uses_certificate(const Context& c) { return !c.tenant.client_certificate_file.empty(); }
+
 void renew_steps(BodyWriter& b, const Context& c) {
     const AlertTexts& t = c.texts;
+    if (uses_certificate(c)) {
+        b.heading(t.heading_renew_certificate);
+        b.paragraph(fill_template(t.renew_certificate,
+                                  {{"tenant", c.tenant.name}, {"client_id", c.tenant.client_id}}),
+                    "  ");
+        credentials_page(b, c);
+        return;
+    }
     b.heading(t.heading_renew);
     b.step("1.", fill_template(t.renew_create, {{"client_id", c.tenant.client_id}}));
     b.step("2.", t.renew_install);
@@ -142,9 +152,10 @@ void secret_expiring(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
     const std::string days = days_text(c.facts.days_left, t);
     subject = subject_prefix(c) +
-              fill_template(t.expiring_subject,
+              fill_template(uses_certificate(c) ? t.cert_expiring_subject : t.expiring_subject,
                             {{"days", days}, {"when", when_short(c, c.facts.secret_expires)}});
-    b.paragraph(fill_template(t.expiring_intro, {{"tenant", c.tenant.name}, {"days", days}}));
+    b.paragraph(fill_template(uses_certificate(c) ? t.cert_expiring_intro : t.expiring_intro,
+                              {{"tenant", c.tenant.name}, {"days", days}}));
     identity(b, c);
     expiry_fields(b, c, true);
     b.blank();
@@ -165,8 +176,10 @@ void secret_expiring(const Context& c, std::string& subject, BodyWriter& b) {
 void secret_expired(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
     subject = subject_prefix(c) +
-              fill_template(t.expired_subject, {{"when", when_short(c, c.facts.secret_expires)}});
-    b.paragraph(fill_template(t.expired_intro, {{"tenant", c.tenant.name}}));
+              fill_template(uses_certificate(c) ? t.cert_expired_subject : t.expired_subject,
+                            {{"when", when_short(c, c.facts.secret_expires)}});
+    b.paragraph(fill_template(uses_certificate(c) ? t.cert_expired_intro : t.expired_intro,
+                              {{"tenant", c.tenant.name}}));
     identity(b, c);
     expiry_fields(b, c, false);
     b.blank();
@@ -178,14 +191,19 @@ void secret_expired(const Context& c, std::string& subject, BodyWriter& b) {
 void token_refused(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
     const TokenErrorText* known = find_token_text(t, c.facts.error_code);
-    const std::string code = "AADSTS" + c.facts.error_code;
+    // m365gate's own codes (certificate_expired) are not AADSTS numbers.
+    const bool numeric = c.facts.error_code.find_first_not_of("0123456789") == std::string::npos;
+    const std::string code = (numeric ? "AADSTS" : "") + c.facts.error_code;
     const std::string_view title = known != nullptr ? known->title : t.token_unexplained_title;
     subject =
-        subject_prefix(c) + fill_template(c.facts.after_secret_change ? t.new_secret_refused_subject
-                                                                      : t.sign_in_refused_subject,
+        subject_prefix(c) + fill_template(!c.facts.after_secret_change ? t.sign_in_refused_subject
+                                          : uses_certificate(c)        ? t.cert_new_refused_subject
+                                                                : t.new_secret_refused_subject,
                                           {{"title", title}, {"code", code}});
     if (c.facts.after_secret_change) {
-        b.paragraph(fill_template(t.new_secret_refused_intro, {{"tenant", c.tenant.name}}));
+        b.paragraph(fill_template(
+            uses_certificate(c) ? t.cert_new_refused_intro : t.new_secret_refused_intro,
+            {{"tenant", c.tenant.name}}));
     }
     b.paragraph(known != nullptr ? fill_tenant(c, known->cause)
                                  : fill_template(t.token_unexplained_cause,
@@ -323,8 +341,10 @@ void recovered(const Context& c, std::string& subject, BodyWriter& b) {
 
 void secret_accepted(const Context& c, std::string& subject, BodyWriter& b) {
     const AlertTexts& t = c.texts;
-    subject = subject_prefix(c) + std::string(t.accepted_subject);
-    b.paragraph(fill_template(t.accepted_intro, {{"tenant", c.tenant.name}}));
+    const bool cert = uses_certificate(c);
+    subject = subject_prefix(c) + std::string(cert ? t.cert_accepted_subject : t.accepted_subject);
+    b.paragraph(fill_template(cert ? t.cert_accepted_intro : t.accepted_intro,
+                              {{"tenant", c.tenant.name}}));
     identity(b, c);
     if (c.facts.secret_expires != 0) {
         b.field(t.label_secret_expires, when(c, c.facts.secret_expires));
@@ -333,7 +353,7 @@ void secret_accepted(const Context& c, std::string& subject, BodyWriter& b) {
         b.field(t.label_secret_expires, t.accepted_expiry_unknown);
     }
     b.blank();
-    b.paragraph(t.accepted_delete_old);
+    b.paragraph(cert ? t.cert_accepted_delete_old : t.accepted_delete_old);
     credentials_page(b, c);
 }
 

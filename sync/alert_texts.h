@@ -104,6 +104,16 @@ struct AlertTexts {
     std::string_view label_graph_date, label_local_date;
     std::string_view mismatch_subject, mismatch_intro, mismatch_action;
     std::string_view unknown_subject, unknown_intro, unknown_action;
+    // Certificate credentials (client_certificate_file): the expiry alerts' words ({days}
+    // {when} {tenant}), the expiry source "certificate", the renewal ({tenant} {client_id}),
+    // and the token errors of client assertions ("certificate_expired": m365gate's own code
+    // for an AADSTS700027 while the certificate's notAfter has passed).
+    std::string_view cert_expiring_subject, cert_expiring_intro, cert_expired_subject,
+        cert_expired_intro, source_certificate, heading_renew_certificate, renew_certificate;
+    // After a reload with a new certificate: {title} {code}; {tenant}.
+    std::string_view cert_new_refused_subject, cert_new_refused_intro, cert_accepted_subject,
+        cert_accepted_intro, cert_accepted_delete_old;
+    std::array<TokenErrorText, 4> certificate_token_errors;
 };
 
 const AlertTexts& english_texts();

@@ -288,11 +288,62 @@ void set_expiry_note_texts(AlertTexts& t) {
         "<expiry date>, or client_secret_expires in m365gate.toml. This notice is sent once.";
 }
 
+// Certificate credentials (client_certificate_file).
+void set_certificate_texts(AlertTexts& t) {
+    t.cert_expiring_subject = "certificate expires in {days} ({when})";
+    t.cert_expiring_intro =
+        "The certificate m365gate uses to sign in for tenant \"{tenant}\" expires in {days}.";
+    t.cert_expired_subject = "certificate EXPIRED ({when})";
+    t.cert_expired_intro =
+        "The certificate m365gate uses to sign in for tenant \"{tenant}\" has expired. "
+        "m365gate-sync cannot sign in to Microsoft 365 and no longer updates the recipient list.";
+    t.source_certificate = "the certificate (notAfter)";
+    t.heading_renew_certificate = "How to renew the certificate:";
+    t.renew_certificate =
+        "On this gateway, run m365gatectl cert new --tenant {tenant} --out <new file>; upload "
+        "the .cer it writes in the Microsoft Entra admin center (App registrations → the app "
+        "(application id {client_id}) → Certificates & secrets → Certificates → Upload "
+        "certificate); then install the new file with m365gatectl cert set --tenant {tenant} "
+        "<new file>. Once it works, delete the old certificate in the Entra admin center.";
+    t.cert_new_refused_subject = "the new certificate does not work: {title} ({code})";
+    t.cert_new_refused_intro =
+        "After the reload, m365gate-sync asked for a token with the new certificate of tenant "
+        "\"{tenant}\", and Entra ID refused it. The certificate it replaced is kept as "
+        "client_certificate_file.previous (m365gatectl cert set puts it back).";
+    t.cert_accepted_subject = "new certificate accepted";
+    t.cert_accepted_intro =
+        "After the reload, m365gate-sync asked for a token with the new certificate of tenant "
+        "\"{tenant}\", and Entra ID accepted it.";
+    t.cert_accepted_delete_old =
+        "Delete the old certificate (or client secret) in the Entra admin center once the "
+        "tenant has synced with the new one.";
+    t.certificate_token_errors = {{
+        {"700027", "the certificate is not accepted",
+         "Entra ID refused the client assertion (AADSTS700027): the app has no certificate "
+         "with the thumbprint m365gate sent, or the signature does not verify.",
+         "Upload the .cer of client_certificate_file of [[tenant]] \"{tenant}\" to the app "
+         "(application id {client_id}), or install the key of a certificate the app has."},
+        {"certificate_expired", "the certificate has expired",
+         "Entra ID refused the client assertion (AADSTS700027) and the certificate of "
+         "[[tenant]] \"{tenant}\" is past its notAfter date.",
+         "Make and upload a new certificate as described below."},
+        {"700024", "the client assertion is outside its valid time",
+         "Entra ID refused the client assertion as not yet or no longer valid (AADSTS700024): "
+         "the clock of this gateway is probably wrong.",
+         "Check the gateway's clock and time synchronisation (timedatectl, NTP)."},
+        {"700023", "the client assertion names another audience",
+         "Entra ID refused the client assertion because its audience is not this token "
+         "endpoint (AADSTS700023).",
+         "Check login_endpoint and tenant_id of [[tenant]] \"{tenant}\" in m365gate.toml."},
+    }};
+}
+
 AlertTexts make_english() {
     AlertTexts t;
     set_units_policies_and_impact(t);
     set_labels_headings_and_steps(t);
     set_secret_texts(t);
+    set_certificate_texts(t);
     set_token_texts(t);
     set_consent_and_sync_texts(t);
     set_shrink_and_notice_texts(t);

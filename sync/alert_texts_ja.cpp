@@ -331,11 +331,66 @@ void set_expiry_note_texts(AlertTexts& t) {
         "client_secret_expires）。この通知は一度だけ送信されます。";
 }
 
+// Certificate credentials (client_certificate_file).
+void set_certificate_texts(AlertTexts& t) {
+    t.cert_expiring_subject = "証明書の有効期限まであと{days}です（{when}）";
+    t.cert_expiring_intro =
+        "m365gate がテナント「{tenant}」へのサインインに使用している証明書の有効期限が"
+        "近づいています（残り{days}）。";
+    t.cert_expired_subject = "証明書の有効期限が切れました（{when}）";
+    t.cert_expired_intro =
+        "m365gate がテナント「{tenant}」へのサインインに使用している証明書の有効期限が"
+        "切れました。m365gate-sync は Microsoft 365 "
+        "にサインインできず、受信者リストを更新できません。";
+    t.source_certificate = "証明書（notAfter）";
+    t.heading_renew_certificate = "証明書の更新手順:";
+    t.renew_certificate =
+        "このゲートウェイで m365gatectl cert new --tenant {tenant} --out <新しいファイル> "
+        "を実行し、作成された .cer を Microsoft Entra 管理センターの [アプリの登録] → "
+        "該当のアプリ（アプリケーション ID {client_id}）→ [証明書とシークレット] → [証明書] → "
+        "[証明書のアップロード] でアップロードしてから、m365gatectl cert set --tenant {tenant} "
+        "<新しいファイル> で登録してください。動作を確認したら、古い証明書を Entra "
+        "管理センターで削除してください。";
+    t.cert_new_refused_subject = "新しい証明書が使用できません: {title}（{code}）";
+    t.cert_new_refused_intro =
+        "リロード後、m365gate-sync がテナント「{tenant}」の新しい証明書でトークンを要求しましたが、"
+        "Entra ID に拒否されました。置き換えられた証明書は client_certificate_file.previous "
+        "として残っています（m365gatectl cert set で元に戻せます）。";
+    t.cert_accepted_subject = "新しい証明書が受け付けられました";
+    t.cert_accepted_intro =
+        "リロード後、m365gate-sync がテナント「{tenant}」の新しい証明書でトークンを要求し、"
+        "Entra ID に受け付けられました。";
+    t.cert_accepted_delete_old =
+        "新しい証明書で同期できたことを確認したら、古い証明書（またはクライアントシークレット）を "
+        "Entra 管理センターで削除してください。";
+    t.certificate_token_errors = {{
+        {"700027", "証明書が受け付けられません",
+         "Entra ID がクライアント アサーションを拒否しました（AADSTS700027）。m365gate "
+         "が送った拇印の証明書がアプリに登録されていないか、署名を検証できません。",
+         "[[tenant]] \"{tenant}\" の client_certificate_file の .cer をアプリ（アプリケーション "
+         "ID {client_id}）にアップロードしてください。"},
+        {"certificate_expired", "証明書の有効期限切れ",
+         "Entra ID がクライアント アサーションを拒否しました（AADSTS700027）。[[tenant]] "
+         "\"{tenant}\" の証明書は notAfter の日時を過ぎています。",
+         "以下の手順で新しい証明書を作成し、アップロードしてください。"},
+        {"700024", "クライアント アサーションの有効期間外",
+         "Entra ID がクライアント アサーションを有効期間外として拒否しました（AADSTS700024）。"
+         "このゲートウェイの時計がずれている可能性があります。",
+         "ゲートウェイの時計と時刻同期（timedatectl、NTP）を確認してください。"},
+        {"700023", "クライアント アサーションの対象が違います",
+         "クライアント アサーションの対象（aud）がこのトークン エンドポイントではないため、"
+         "Entra ID が拒否しました（AADSTS700023）。",
+         "m365gate.toml の [[tenant]] \"{tenant}\" の login_endpoint と tenant_id "
+         "を確認してください。"},
+    }};
+}
+
 AlertTexts make_japanese() {
     AlertTexts t;
     set_units_policies_and_impact(t);
     set_labels_headings_and_steps(t);
     set_secret_texts(t);
+    set_certificate_texts(t);
     set_token_texts(t);
     set_consent_and_sync_texts(t);
     set_shrink_and_notice_texts(t);

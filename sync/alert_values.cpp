@@ -33,6 +33,9 @@ std::string_view source_text(const std::string& source, const AlertTexts& t) {
     if (source == "credential_file") {
         return t.source_credential_file;
     }
+    if (source == "certificate") {
+        return t.source_certificate;
+    }
     if (source == "config") {
         return t.source_config;
     }
@@ -100,6 +103,11 @@ std::string_view error_kind_hint(const std::string& kind, const AlertTexts& t) {
 
 const TokenErrorText* find_token_text(const AlertTexts& t, std::string_view code) {
     for (const auto& e : t.token_errors) {
+        if (code == e.code) {
+            return &e;
+        }
+    }
+    for (const auto& e : t.certificate_token_errors) {
         if (code == e.code) {
             return &e;
         }

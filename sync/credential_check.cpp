@@ -12,6 +12,7 @@
 #include <istream>
 #include <ostream>
 
+#include "common/certificate.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "sync/http.h"
@@ -87,7 +88,15 @@ int run_check_credential(const Config& cfg, const std::string& tenant_name, std:
     }
     std::optional<Credential> credential;
     try {
-        credential = parse_credential(text, "standard input");
+        if (tenant->client_certificate_file.empty()) {
+            credential = parse_credential(text, "standard input");
+        } else {  // a certificate tenant: the PEM (key and certificate) of cert set
+            Credential c;
+            c.secret = Secret(text);
+            c.expires = read_certificate_pem(c.secret, "standard input").not_after;
+            c.certificate = true;
+            credential = std::move(c);
+        }
     } catch (const ConfigError& e) {
         out << "status=error kind=config error=" << quoted(e.what()) << "\n";
         return check_bad_input;
@@ -114,13 +123,15 @@ std::filesystem::path previous_credential_path(const std::filesystem::path& file
 }
 
 void forget_previous_credential(const TenantConfig& tenant, const Credential& in_use) {
-    const std::filesystem::path previous = previous_credential_path(tenant.client_secret_file);
+    const std::filesystem::path previous = previous_credential_path(credential_file(tenant));
     struct stat st {};
     if (::lstat(previous.c_str(), &st) != 0) {
         return;  // none kept (the usual case)
     }
     try {
-        if (S_ISREG(st.st_mode) && load_credential(previous).secret == in_use.secret) {
+        if (S_ISREG(st.st_mode) &&
+            (in_use.certificate ? load_certificate_credential(previous) : load_credential(previous))
+                    .secret == in_use.secret) {
             return;  // the old secret is still the one in use: the new one has not worked yet
         }
     } catch (const ConfigError& e) {

@@ -37,6 +37,7 @@
 #include <thread>
 #include <tuple>
 
+#include "common/certificate.h"
 #include "common/config.h"
 #include "common/credentials.h"
 #include "common/log.h"
@@ -274,7 +275,7 @@ std::optional<int> load_startup_config(const CommandLine& cl, std::shared_ptr<co
                     ++disabled;  // its credential may not exist yet: a tenant being prepared
                     continue;
                 }
-                load_credential(t.client_secret_file);
+                load_tenant_credential(t);
             }
             std::cout << cl.config_file << ": OK (" << cfg->tenants.size() << " tenants"
                       << (disabled ? ", " + std::to_string(disabled) + " disabled" : "") << ")\n";

@@ -214,6 +214,12 @@ void apply_secret_fields(TenantState& st, const TenantConfig& t, const Credentia
     st.secret_fingerprint = fp;
     st.secret_expires_local = 0;
     st.secret_expires_local_source.clear();
+    if (cred.certificate) {
+        // A certificate's notAfter is its expiry: no other date to weigh against it.
+        st.secret_expires = cred.expires ? to_unix(*cred.expires) : 0;
+        st.secret_expires_source = cred.expires ? "certificate" : "";
+        return;
+    }
     if (cred.expires) {
         st.secret_expires_local = to_unix(*cred.expires);
         st.secret_expires_local_source = "credential_file";

@@ -194,8 +194,11 @@ void TenantSync::sync_with_graph() {
     graph.ensure_token();
     state_.last_token_success = now_;  // sign-in works: the credential has not expired
     forget_previous_credential(tenant_, cred);
-    // Graph is the authority on the expiry whenever it answers, a local date or not.
-    lookup_secret_expiry(graph, http, tenant_, runtime_, cred.secret, state_, now_);
+    // Graph is the authority on a secret's expiry whenever it answers, a local date or not; a
+    // certificate's is its notAfter.
+    if (!cred.certificate) {
+        lookup_secret_expiry(graph, http, tenant_, runtime_, cred.secret, state_, now_);
+    }
 
     Importer importer(graph, tenant_, stop_);
     const DomainSet managed = importer.managed_domains();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "common/certificate.h"
 #include "common/log.h"
 #include "sync/sync_error.h"
 #include "sync/sync_metrics.h"
@@ -75,6 +76,15 @@ std::string describe_token_error(long code) {
                    "match the tenant's cloud";
         case 53003:
             return "Conditional Access blocks the application";
+        case 700027:
+            return "Entra ID does not know the certificate (thumbprint) or the assertion's "
+                   "signature is invalid: upload the .cer of client_certificate_file to the app";
+        case 700024:
+            return "the client assertion is not within its valid time range: check the clock "
+                   "of this host (NTP)";
+        case 700023:
+            return "the client assertion's audience does not match the token endpoint: check "
+                   "login_endpoint and tenant_id";
         default:
             return "";
     }
@@ -205,9 +215,20 @@ IssuedToken read_token(const HttpResponse& r, const TenantConfig& tenant) {
 // An error status: logged; a permanent error, or a transient one past the retries or asking
 // for more than sync.max_backoff, is thrown; else the wait before the next attempt.
 std::chrono::milliseconds wait_after_token_error(const HttpResponse& r, const TenantConfig& tenant,
-                                                 const RetryPolicy& policy, int retry) {
+                                                 const RetryPolicy& policy, int retry,
+                                                 bool certificate_expired) {
     const TokenErrorBody e = parse_token_error(r.body);
     const long code = e.codes.empty() ? 0 : e.codes.front();
+    // Entra answers an expired certificate with 700027 too; m365gate knows the notAfter.
+    if (code == 700027 && certificate_expired) {
+        spdlog::error(
+            "tenant={} event=token status=error http_status={} error_codes={} "
+            "reason=certificate_expired trace_id={}",
+            tenant.name, r.status, join_codes(e.codes), log_value(e.trace_id, 64));
+        throw sync_error(ErrorKind::token, "certificate_expired",
+                         "token request failed: " + describe_token_error(code) +
+                             " (AADSTS700027; the certificate's notAfter has passed)");
+    }
     const bool transient = is_retryable_status(r.status) || e.error == "temporarily_unavailable" ||
                            token_error_is_transient(code);
     spdlog::log(transient ? spdlog::level::warn : spdlog::level::err,
@@ -237,6 +258,35 @@ std::chrono::milliseconds wait_after_token_error(const HttpResponse& r, const Te
     return wait;
 }
 
+// The form holds the secret or the assertion: built into a Secret so it is wiped when done.
+// With client_certificate_file, `credential` is the PEM (key and certificate): the form
+// carries a client assertion (RFC 7523) for `url`; `expired` says whether the certificate's
+// notAfter has passed (Entra then answers 700027, as for an unknown certificate).
+Secret token_form(HttpClient& http, const TenantConfig& tenant, const Secret& credential,
+                  const std::string& url, bool& expired) {
+    const std::string head = "client_id=" + http.escape(tenant.client_id) +
+                             "&scope=" + http.escape(tenant.graph_endpoint + "/.default");
+    if (tenant.client_certificate_file.empty()) {
+        return Secret(head + "&client_secret=" + http.escape(credential.reveal()) +
+                      "&grant_type=client_credentials");
+    }
+    const std::int64_t now = now_seconds();
+    try {
+        const CertificateInfo info = read_certificate_pem(credential, "client_certificate_file");
+        expired = to_unix(info.not_after) <= now;
+        const AssertionAlg alg =
+            tenant.assertion_alg == "RS256" ? AssertionAlg::rs256 : AssertionAlg::ps256;
+        const Secret assertion = make_client_assertion(credential, tenant.client_id, url, alg, now);
+        return Secret(head +
+                      "&client_assertion_type="
+                      "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+                      "&client_assertion=" +
+                      assertion.reveal() + "&grant_type=client_credentials");
+    } catch (const ConfigError& e) {
+        throw sync_error(ErrorKind::config, "certificate", e.what());
+    }
+}
+
 }  // namespace
 
 const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
@@ -256,11 +306,8 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
 
     const std::string url =
         tenant.login_endpoint + '/' + http.escape(tenant.tenant_id) + "/oauth2/v2.0/token";
-    // The form holds the secret: built into a Secret so it is wiped when done.
-    const Secret form("client_id=" + http.escape(tenant.client_id) +
-                      "&scope=" + http.escape(tenant.graph_endpoint + "/.default") +
-                      "&client_secret=" + http.escape(client_secret.reveal()) +
-                      "&grant_type=client_credentials");
+    bool expired = false;
+    const Secret form = token_form(http, tenant, client_secret, url, expired);
     const std::vector<std::string> headers{"Accept: application/json"};
 
     for (int retry = 0;; ++retry) {
@@ -285,7 +332,7 @@ const Secret& TokenClient::get(HttpClient& http, const TenantConfig& tenant,
                           issued.lifetime.count(), keep.count());
             return token_;
         } else {
-            wait = wait_after_token_error(r, tenant, policy, retry);
+            wait = wait_after_token_error(r, tenant, policy, retry, expired);
         }
         spdlog::warn("tenant={} event=token_retry wait_ms={} retry={}", tenant.name, wait.count(),
                      retry + 1);

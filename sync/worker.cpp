@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 
+#include "common/certificate.h"
 #include "common/credentials.h"
 #include "common/log.h"
 #include "sync/credential_check.h"
@@ -89,7 +90,7 @@ bool Worker::adopt_tenant(const TenantConfig& t, bool reload) {
     rt.config = t;
     rt.metrics = metrics_;
     try {
-        Credential cred = load_credential(t.client_secret_file);
+        Credential cred = load_tenant_credential(t);
         const bool secret_changed =
             reload && (!rt.credential || rt.credential->secret != cred.secret);
         rt.credential = std::move(cred);

@@ -14,3 +14,11 @@ catch_discover_tests(time_test
     EXTRA_ARGS -w NoTests
     TEST_PREFIX "time."
     PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
+
+# common/certificate.h: certificate credentials, the client assertion verified with OpenSSL.
+add_executable(certificate_test unit/certificate_test.cpp)
+target_link_libraries(certificate_test PRIVATE m365_certificate m365_catch_main OpenSSL::Crypto
+    nlohmann_json::nlohmann_json)
+catch_discover_tests(certificate_test
+    EXTRA_ARGS -w NoTests
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)

@@ -3,7 +3,7 @@
 # m365gate-sync from the Graph simulator; the demo test runs scripts/demo end to end.
 add_executable(ctl_test unit/ctl_status_test.cpp unit/ctl_report_test.cpp
                         unit/ctl_report_formats_test.cpp
-                        unit/ctl_secret_test.cpp)
+                        unit/ctl_secret_test.cpp unit/ctl_cert_test.cpp)
 target_link_libraries(ctl_test PRIVATE m365_ctl m365_catch_main nlohmann_json::nlohmann_json)
 catch_discover_tests(ctl_test
     EXTRA_ARGS -w NoTests

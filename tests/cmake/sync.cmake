@@ -43,3 +43,18 @@ target_link_libraries(postfix_tables_test PRIVATE m365_sync_core m365_catch_main
 catch_discover_tests(postfix_tables_test
     EXTRA_ARGS -w NoTests
     PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS unit)
+
+# Certificate credentials (client assertions) against the simulator, which verifies them.
+add_executable(sync_cert_integration_test integration/sync_cert_test.cpp)
+target_link_libraries(sync_cert_integration_test PRIVATE m365_store m365_certificate
+    m365_catch_main nlohmann_json::nlohmann_json PkgConfig::CURL)
+target_compile_definitions(sync_cert_integration_test PRIVATE
+    M365GATE_SYNC_BIN="$<TARGET_FILE:m365gate-sync>"
+    M365GATE_GRAPHSIM_BIN="$<TARGET_FILE:m365gate-graphsim>"
+    M365GATE_MAKE_TEST_CA="${PROJECT_SOURCE_DIR}/tests/graphsim/make-test-ca.sh"
+    M365GATE_SOURCE_DIR_STR="${PROJECT_SOURCE_DIR}"
+    M365GATE_HAVE_TEST_CLOCK=${M365GATE_HAVE_TEST_CLOCK})
+add_dependencies(sync_cert_integration_test m365gate-sync m365gate-graphsim)
+catch_discover_tests(sync_cert_integration_test
+    EXTRA_ARGS -w NoTests
+    PROPERTIES ENVIRONMENT "${M365GATE_CATCH_ENV}" LABELS integration TIMEOUT 120)

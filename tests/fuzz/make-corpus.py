@@ -136,6 +136,11 @@ def config_seeds():
     extra = [
         ("empty", ""),
         ("good tenant only", GOOD_TENANT),
+        ("certificate tenant", GOOD_TENANT.replace(
+            "client_secret_file = \"/etc/m365gate/secrets/contoso.secret\"",
+            "client_certificate_file = \"/etc/m365gate/secrets/contoso.pem\"\n"
+            "assertion_alg = \"RS256\"")),
+        ("secret and certificate", GOOD_TENANT + "client_certificate_file = \"/c.pem\"\n"),
         ("unknown key", "[milter]\non_stal = \"reject\"\n" + GOOD_TENANT),
         ("unknown section", "[milters]\nmode = \"report\"\n"),
         ("key outside section", "mode = \"report\"\n"),

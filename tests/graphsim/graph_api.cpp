@@ -596,13 +596,41 @@ json application_json(const App& app) {
             {"startDateTime", format_iso8601(s.start)},
         });
     }
+    // Uploaded certificates as Graph lists them: customKeyIdentifier is the SHA-1 thumbprint
+    // (Edm.Binary, so base64 in JSON); the key itself only on $select=keyCredentials/key,
+    // which the simulator does not serve.
+    json keys = json::array();
+    for (const Certificate& c : app.certificates) {
+        std::string thumbprint;
+        for (std::size_t i = 0; i + 1 < c.sha1_hex.size(); i += 2) {
+            thumbprint.push_back(
+                static_cast<char>(std::stoi(c.sha1_hex.substr(i, 2), nullptr, 16)));
+        }
+        std::string b64 = base64url_encode(thumbprint);
+        for (char& ch : b64) {
+            ch = ch == '-' ? '+' : ch == '_' ? '/' : ch;
+        }
+        while (b64.size() % 4 != 0) {
+            b64.push_back('=');
+        }
+        keys.push_back({
+            {"customKeyIdentifier", b64},
+            {"displayName", "CN=m365gate"},
+            {"endDateTime", format_iso8601(c.end)},
+            {"key", nullptr},
+            {"keyId", guid_from_text("certificate:" + app.app_id + ":" + c.sha1_hex)},
+            {"startDateTime", format_iso8601(c.start)},
+            {"type", "AsymmetricX509Cert"},
+            {"usage", "Verify"},
+        });
+    }
     return {
         {"id", app.object_id},
         {"appId", app.app_id},
         {"displayName", app.display_name},
         {"createdDateTime", "2024-01-01T00:00:00Z"},
         {"signInAudience", "AzureADMyOrg"},
-        {"keyCredentials", json::array()},
+        {"keyCredentials", keys},
         {"passwordCredentials", credentials},
     };
 }

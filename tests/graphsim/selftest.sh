@@ -211,6 +211,16 @@ graph "/v1.0/applications?\$filter=appId%20eq%20'$contoso_app'&\$select=id,appId
 expect "applications by appId: hints old/s3c, secretText null, endDateTime" \
     eq "$(body '[.value[0].passwordCredentials[]|.hint]|join(",")') $(body '.value[0].passwordCredentials[1].secretText') $(body '.value[0].passwordCredentials[1].endDateTime')" \
     "old,s3c null 2027-11-01T00:00:00Z"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/app.key" -out "$tmp/app.cer" \
+    -days 30 -subj "/CN=selftest" 2>/dev/null
+control POST "/tenants/$contoso/apps/$contoso_app" \
+    "$(jq -n --rawfile pem "$tmp/app.cer" '{certificates: [{pem: $pem}]}')"
+expect "an uploaded certificate" eq "$STATUS" 200
+graph "/v1.0/applications?\$filter=appId%20eq%20'$contoso_app'&\$select=id,appId,keyCredentials"
+thumb=$(openssl x509 -in "$tmp/app.cer" -outform DER | openssl dgst -sha1 -binary | base64)
+expect "keyCredentials: the certificate, customKeyIdentifier its SHA-1 thumbprint" \
+    eq "$(body '.value[0].keyCredentials[0]|[.type,.usage,.customKeyIdentifier]|join(" ")')" \
+    "AsymmetricX509Cert Verify $thumb"
 call GET "$base/v1.0/users" -H "Authorization: Bearer $northwind_bearer"
 expect "northwind token sees northwind's 3 users" eq "$(body '.value|length')" 3
 

@@ -670,6 +670,7 @@ void Simulator::handle_control(const httplib::Request& req, httplib::Response& r
                 }
                 json spec = {{"appId", seg[3]}};
                 spec["secrets"] = body.value("secrets", json::array());
+                spec["certificates"] = body.value("certificates", json::array());
                 const App parsed = parse_app(spec);
                 App* app = tenant->find_app(seg[3]);
                 if (app == nullptr) {  // a new app registration
@@ -678,6 +679,9 @@ void Simulator::handle_control(const httplib::Request& req, httplib::Response& r
                 }
                 if (body.contains("secrets")) {
                     app->secrets = parsed.secrets;
+                }
+                if (body.contains("certificates")) {
+                    app->certificates = parsed.certificates;
                 }
                 if (body.contains("permissions")) {
                     app->permissions = body["permissions"].get<std::vector<std::string>>();

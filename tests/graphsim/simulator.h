@@ -148,6 +148,11 @@ void handle_token(Simulator& sim, const std::string& tenant, const httplib::Requ
 // Entra error body (A.4) with the AADSTS code.
 void write_token_error(Simulator& sim, const httplib::Request& req, httplib::Response& res,
                        int status, std::string_view error, long code, std::string_view text);
+// Checks a client assertion for `app` (client_assertion.cpp): `audience` is the token endpoint
+// URL the assertion must name. On failure writes Entra's error (401) and returns false.
+bool check_client_assertion(Simulator& sim, const App& app, const std::string& assertion,
+                            const std::string& audience, const httplib::Request& req,
+                            httplib::Response& res);
 // Looks up a bearer token; on failure writes the 401 and returns nullopt.
 std::optional<AccessToken> check_bearer(Simulator& sim, const httplib::Request& req,
                                         httplib::Response& res, const RequestIds& ids);

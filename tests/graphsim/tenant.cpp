@@ -788,6 +788,18 @@ App parse_app(const json& app) {
                                                    : one_year_before(secret.end);
         out.secrets.push_back(std::move(secret));
     }
+    for (const auto& c : app.value("certificates", json::array())) {
+        std::string pem = string_field(c, "pem", "");
+        if (pem.empty() && c.contains("file")) {
+            std::ifstream in(c["file"].get<std::string>());
+            pem.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
+        Certificate cert = parse_certificate(pem);
+        if (c.contains("endDateTime")) {
+            cert.end = time_field(c, "endDateTime");
+        }
+        out.certificates.push_back(std::move(cert));
+    }
     for (const auto& p : app.value("permissions", json::array())) {
         out.permissions.push_back(p.get<std::string>());
     }

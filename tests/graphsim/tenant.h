@@ -93,11 +93,26 @@ struct Secret {
     UnixSeconds start = 0;
 };
 
+// An uploaded certificate (keyCredentials, AsymmetricX509Cert): what the token endpoint
+// checks a client assertion against (client_assertion.cpp).
+struct Certificate {
+    std::string der;
+    std::string x5t_s256;                    // base64url SHA-256 of the DER
+    std::string x5t;                         // base64url SHA-1 of the DER
+    std::string sha1_hex;                    // upper case, as Entra's messages print the thumbprint
+    std::shared_ptr<const std::string> pem;  // the public certificate, PEM
+    UnixSeconds start = 0;
+    UnixSeconds end = 0;
+};
+// A certificate from its PEM text (throws on anything else); start/end from the certificate.
+Certificate parse_certificate(const std::string& pem);
+
 struct App {
     std::string object_id;
     std::string app_id;
     std::string display_name;
     std::vector<Secret> secrets;
+    std::vector<Certificate> certificates;
     std::vector<std::string> permissions;
 };
 

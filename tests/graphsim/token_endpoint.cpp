@@ -42,7 +42,9 @@ std::string form_decode(std::string_view in) {
     return out;
 }
 
-std::unordered_map<std::string, std::string> parse_form(std::string_view body) {
+using Form = std::unordered_map<std::string, std::string>;
+
+Form parse_form(std::string_view body) {
     std::unordered_map<std::string, std::string> out;
     while (!body.empty()) {
         const std::size_t amp = body.find('&');
@@ -112,6 +114,58 @@ std::string issue_token(Simulator& sim, const std::string& tenant_id, const std:
     entry.generation = sim.access_generation[tenant_id];
     entry.audience = audience;
     return token;
+}
+
+// A client secret (form or HTTP Basic): 7000218, 7000215, 7000222 as Entra answers them.
+bool check_client_secret(Simulator& sim, const App& app, const Form& form,
+                         const httplib::Request& req, httplib::Response& res) {
+    const auto secret = form.find("client_secret");
+    if (secret == form.end() || secret->second.empty()) {
+        write_token_error(sim, req, res, 401, "invalid_client", 7000218,
+                          "The request body must contain the following parameter: "
+                          "'client_assertion' or 'client_secret'.");
+        return false;
+    }
+    const Secret* matched = nullptr;
+    for (const Secret& s : app.secrets) {
+        if (s.value == secret->second) {
+            matched = &s;
+        }
+    }
+    if (matched == nullptr) {
+        write_token_error(sim, req, res, 401, "invalid_client", 7000215,
+                          "Invalid client secret provided. Ensure the secret being sent in "
+                          "the request is the client secret value, not the client secret "
+                          "ID, for a secret added to app '" +
+                              app.app_id + "'.");
+        return false;
+    }
+    if (matched->end <= sim.clock.now()) {
+        write_token_error(sim, req, res, 401, "invalid_client", 7000222,
+                          "The provided client secret keys for app '" + app.app_id +
+                              "' are expired. Visit the Azure portal to create new keys for "
+                              "your app: https://aka.ms/NewClientSecret, or consider using "
+                              "certificate credentials for added security: "
+                              "https://aka.ms/certCreds.");
+        return false;
+    }
+    return true;
+}
+
+// A client assertion (certificate credential, client_assertion.cpp).
+bool check_assertion_request(Simulator& sim, const App& app, const Form& form,
+                             const httplib::Request& req, httplib::Response& res) {
+    const auto type = form.find("client_assertion_type");
+    if (type == form.end() ||
+        type->second != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+        write_token_error(sim, req, res, 400, "invalid_request", 900144,
+                          "The request body must contain the following parameter: "
+                          "'client_assertion_type'.");
+        return false;
+    }
+    // aud must be this token endpoint, as the client addressed it on our base.
+    return check_client_assertion(sim, app, form.at("client_assertion"), sim.base + req.path, req,
+                                  res);
 }
 
 }  // namespace
@@ -226,34 +280,10 @@ void handle_token(Simulator& sim, const std::string& tenant_segment, const httpl
                                   scope->second + " is not valid.");
             return;
         }
-        const auto secret = form.find("client_secret");
-        if (secret == form.end() || secret->second.empty()) {
-            write_token_error(sim, req, res, 401, "invalid_client", 7000218,
-                              "The request body must contain the following parameter: "
-                              "'client_assertion' or 'client_secret'.");
-            return;
-        }
-        const Secret* matched = nullptr;
-        for (const Secret& s : app->secrets) {
-            if (s.value == secret->second) {
-                matched = &s;
-            }
-        }
-        if (matched == nullptr) {
-            write_token_error(sim, req, res, 401, "invalid_client", 7000215,
-                              "Invalid client secret provided. Ensure the secret being sent in "
-                              "the request is the client secret value, not the client secret "
-                              "ID, for a secret added to app '" +
-                                  app->app_id + "'.");
-            return;
-        }
-        if (matched->end <= sim.clock.now()) {
-            write_token_error(sim, req, res, 401, "invalid_client", 7000222,
-                              "The provided client secret keys for app '" + app->app_id +
-                                  "' are expired. Visit the Azure portal to create new keys for "
-                                  "your app: https://aka.ms/NewClientSecret, or consider using "
-                                  "certificate credentials for added security: "
-                                  "https://aka.ms/certCreds.");
+        const auto assertion = form.find("client_assertion");
+        if (assertion != form.end() && !assertion->second.empty()
+                ? !check_assertion_request(sim, *app, form, req, res)
+                : !check_client_secret(sim, *app, form, req, res)) {
             return;
         }
         roles = app->permissions;

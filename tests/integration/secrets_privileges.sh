@@ -7,7 +7,10 @@
 #     then every log file, every stderr capture, the metrics files, the store files and the
 #     simulator's request record are searched for each secret (as is, URL-encoded, and inside HTTP Basic
 #     credentials) and for each access token the simulator saw (and for anything shaped like
-#     one, "eyJ..."). A secret may appear only in the body (or Basic header) of a token
+#     one, "eyJ..."), for the private key of a certificate credential (each line of its PEM
+#     body) and for every client assertion signed with it (a sync that signs in with the
+#     certificate), also as a PEM "PRIVATE KEY" anywhere. A secret or an assertion may appear
+#     only in the body (or Basic header) of a token
 #     request to the configured login endpoint; a token only in the Authorization header of a
 #     Graph request to the configured Graph endpoint.
 #   - the milter runs as milter.user ("nobody", group "daemon": the store's group) and not as
@@ -197,16 +200,35 @@ write_secret "$secret_file" "$GOOD"
 "$SYNC" --config "$T/etc/sync.good" --check-config >/dev/null 2>&1 && ok "the good files pass --check-config" ||
     bad "good files refused"
 
+# --- a certificate credential: a sync that signs in with a client assertion ---------------------------
+cert_file=$T/etc/gen.pem
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/out/gen.key" -out "$T/out/gen.cer" \
+    -days 30 -subj "/CN=m365gate test" 2>/dev/null
+cat "$T/out/gen.key" "$T/out/gen.cer" >"$cert_file"
+chown "$SYNC_USER" "$cert_file" && chmod 0600 "$cert_file"
+sim_call POST "/_sim/tenants/$GEN_TENANT_ID/apps/$GEN_CLIENT_ID" "$(python3 -c '
+import json, sys; print(json.dumps({"certificates": [{"pem": open(sys.argv[1]).read()}]}))' \
+    "$T/out/gen.cer")" | grep -q '"ok":true' || bad "control API: app certificate"
+sed "s|^client_secret_file = .*|client_certificate_file = \"$cert_file\"|" "$T/etc/sync.toml" \
+    >"$T/etc/sync-cert.toml"
+run_sync "$T/etc/sync-cert.toml" "$T/log/sync-cert.stderr" --once &&
+    ok "full sync signed in with a certificate (client assertion)" ||
+    bad "certificate sync failed: $(tail -n 3 "$T/log/sync.log")"
+
 # --- where the secrets and tokens went ------------------------------------------------------------------
 [ -s "$T/log/metrics/m365gate_sync.prom" ] && [ -s "$T/log/metrics/m365gate_milter.prom" ] &&
     ok "both daemons wrote their metrics (searched below with the logs)" || bad "no .prom files"
 find "$T/log" "$T/store" -type f >"$T/out/files"
-python3 - "$T/log/sim.record" "$T/out/files" "$GEN_CLIENT_ID" "$SIM_URL" "$GOOD" "$NEW" "$WRONG" \
-    >"$T/out/leaks" <<'LEAKS_PY' || true
-import base64, json, sys, urllib.parse
+KEY_FILE=$T/out/gen.key python3 - "$T/log/sim.record" "$T/out/files" "$GEN_CLIENT_ID" "$SIM_URL" \
+    "$GOOD" "$NEW" "$WRONG" >"$T/out/leaks" <<'LEAKS_PY' || true
+import base64, json, os, sys, urllib.parse
 record, files, client_id, sim = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 secrets = sys.argv[5:]
 forms = {}
+# The certificate's private key: each base64 line of its PEM body, wherever it would go.
+for line in open(os.environ["KEY_FILE"]).read().split("\n"):
+    if len(line) >= 40 and not line.startswith("-----"):
+        forms[line] = "private key"
 for s in secrets:
     for f in (s, urllib.parse.quote(s, safe=""), urllib.parse.quote_plus(s),
               base64.b64encode(("%s:%s" % (client_id, s)).encode()).decode(),
@@ -215,10 +237,14 @@ for s in secrets:
 # The test's own control API calls (setting the app's secrets) are not m365gate's requests.
 recs = [r for r in (json.loads(l) for l in open(record) if l.strip()) if not r["target"].startswith("/_sim/")]
 tokens = set()
+assertions = set()  # client assertions: only ever in the body of a token request
 for r in recs:
     a = r.get("headers", {}).get("authorization", "")
     if a.lower().startswith("bearer "):
         tokens.add(a[7:])
+    for pair in r.get("body", "").split("&"):
+        if pair.startswith("client_assertion="):
+            assertions.add(urllib.parse.unquote(pair[len("client_assertion="):]))
 leaks, allowed = [], {"secret": 0, "token": 0}
 for r in recs:
     is_token_req = r["target"].split("?")[0].endswith("/oauth2/v2.0/token") and r.get("listener") == "main"
@@ -236,6 +262,9 @@ for r in recs:
                     allowed["token"] += 1
                 else:
                     leaks.append("record: token in %s of %s %s" % (field, r["method"], r["target"][:60]))
+        for t in assertions:
+            if t in text and not (is_token_req and field == "body"):
+                leaks.append("record: client assertion in %s of %s %s" % (field, r["method"], r["target"][:60]))
 n_files = 0
 for path in open(files).read().split("\n"):
     if not path or path == record:
@@ -248,10 +277,15 @@ for path in open(files).read().split("\n"):
     for t in tokens:
         if t.encode() in data:
             leaks.append("%s: token %s..." % (path, t[:10]))
+    for t in assertions:
+        if t.encode() in data or t.split(".")[-1].encode() in data:
+            leaks.append("%s: client assertion %s..." % (path, t[:10]))
+    if b"PRIVATE KEY" in data:
+        leaks.append("%s: a PEM private key" % path)
     if b"eyJ" in data and not path.endswith(".mdb"):
         leaks.append("%s: something shaped like a JWT (eyJ...)" % path)
-print("files=%d records=%d tokens=%d secret_in_token_requests=%d token_in_graph_auth=%d leaks=%d" % (
-    n_files, len(recs), len(tokens), allowed["secret"], allowed["token"], len(leaks)))
+print("files=%d records=%d tokens=%d secret_in_token_requests=%d token_in_graph_auth=%d assertions=%d leaks=%d" % (
+    n_files, len(recs), len(tokens), allowed["secret"], allowed["token"], len(assertions), len(leaks)))
 for l in leaks[:20]:
     print("  " + l)
 LEAKS_PY
@@ -262,10 +296,11 @@ leaks=$(field "$leak_line" leaks)
 [ "${leaks:-x}" = 0 ] && ok "no secret or token outside the token requests and the Graph Authorization headers" ||
     bad "${leaks:-?} leaks"
 [ "$(field "$leak_line" tokens)" -ge 2 ] && [ "$(field "$leak_line" secret_in_token_requests)" -ge 3 ] &&
-    ok "the search saw what it looks for ($(field "$leak_line" tokens) tokens, $(field "$leak_line" secret_in_token_requests) token requests)" ||
+    [ "$(field "$leak_line" assertions)" -ge 1 ] &&
+    ok "the search saw what it looks for ($(field "$leak_line" tokens) tokens, $(field "$leak_line" secret_in_token_requests) token requests, $(field "$leak_line" assertions) client assertions)" ||
     bad "the search found too little to be meaningful: $leak_line"
 trace_lines=$(cat "$T/log/sync.log" "$T/log/milter.stderr" | grep -c 'trace: ' || true)
 note "searched $(field "$leak_line" files) files with $trace_lines trace lines"
 
-summary secrets_privileges "files_searched=$(field "$leak_line" files) records=$(field "$leak_line" records) tokens=$(field "$leak_line" tokens) secrets=3 leaks=${leaks:-?} milter_uid=nobody cred_file_readable_by_milter=no socket=0660:mail bad_files_refused=$refusals/8 reloads_not_half_applied=yes"
+summary secrets_privileges "files_searched=$(field "$leak_line" files) records=$(field "$leak_line" records) tokens=$(field "$leak_line" tokens) secrets=3 assertions=$(field "$leak_line" assertions) leaks=${leaks:-?} milter_uid=nobody cred_file_readable_by_milter=no socket=0660:mail bad_files_refused=$refusals/8 reloads_not_half_applied=yes"
 finish

@@ -308,10 +308,14 @@ public:
           << sync_extra << "\n";
         for (const auto& spec : tenants) {
             const fs::path secret = dir / (spec.name + ".secret");
-            write_file(secret, spec.secret + "\n", 0600);
+            if (!spec.secret.empty()) {  // empty: the spec's extra names another credential
+                write_file(secret, spec.secret + "\n", 0600);
+            }
             t << "[[tenant]]\nname = \"" << spec.name << "\"\ntenant_id = \"" << spec.tenant_id
-              << "\"\nclient_id = \"" << spec.client_id << "\"\nclient_secret_file = \""
-              << secret.string() << "\"\nlogin_endpoint = \""
+              << "\"\nclient_id = \"" << spec.client_id << "\"\n"
+              << (spec.secret.empty() ? std::string()
+                                      : "client_secret_file = \"" + secret.string() + "\"\n")
+              << "login_endpoint = \""
               << (spec.login_endpoint.empty() ? sim.base() : spec.login_endpoint)
               << "\"\ngraph_endpoint = \""
               << (spec.graph_endpoint.empty() ? sim.base() : spec.graph_endpoint) << "\"\n"

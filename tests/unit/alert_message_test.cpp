@@ -499,3 +499,82 @@ TEST_CASE("an unknown expiry is one notice saying how to make it known, in both 
     CHECK(log_summary(make_tenant(), f) ==
           "secret expiry unknown: grant Application.Read.All or set expires");
 }
+
+TEST_CASE("a certificate's expiry and refusals say certificate, in both languages",
+          "[alerts][message][certificate]") {
+    TenantConfig tenant = make_tenant();
+    tenant.client_secret_file.clear();
+    tenant.client_certificate_file = "/etc/m365gate/secrets/contoso.pem";
+    AlertFacts f = expiring_facts();
+    f.secret_expires_source = "certificate";
+    const Alert en = build_alert(make_config("en"), tenant, f, tokyo(), "h");
+    const Alert ja = build_alert(make_config("ja"), tenant, f, tokyo(), "h");
+    CHECK(en.subject == "[m365gate] contoso: certificate expires in 7 days (2027-01-31 09:00 JST)");
+    for (const char* want :
+         {"The certificate m365gate uses to sign in", "the certificate (notAfter)",
+          "How to renew the certificate:", "m365gatectl cert new --tenant contoso",
+          "Upload certificate", "m365gatectl cert set --tenant contoso"}) {
+        INFO(want);
+        CHECK(flat(en.body).find(want) != std::string::npos);
+    }
+    CHECK(flat(en.body).find("New client secret") == std::string::npos);
+    CHECK(ja.subject.find("証明書の有効期限まであと") != std::string::npos);
+    CHECK(flat(ja.body).find("証明書の更新手順") != std::string::npos);
+
+    f.kind = AlertKind::secret_expired;
+    CHECK(build_alert(make_config("en"), tenant, f, tokyo(), "h").subject ==
+          "[m365gate] contoso: certificate EXPIRED (2027-01-31 09:00 JST)");
+
+    struct Case {
+        const char* code;
+        const char* en;
+        const char* ja;
+    };
+    const Case cases[] = {
+        {"700027", "the certificate is not accepted (AADSTS700027)", "証明書が受け付けられません"},
+        {"certificate_expired", "the certificate has expired (certificate_expired)",
+         "証明書の有効期限切れ"},
+        {"700024", "outside its valid time (AADSTS700024)", "有効期間外"},
+        {"700023", "names another audience (AADSTS700023)", "対象が違います"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.code);
+        AlertFacts t;
+        t.kind = AlertKind::token_refused;
+        t.now = jan31_2027;
+        t.error_kind = "token";
+        t.error_code = c.code;
+        t.last_success = jan31_2027 - day;
+        CHECK(build_alert(make_config("en"), tenant, t, tokyo(), "h").subject.find(c.en) !=
+              std::string::npos);
+        CHECK(build_alert(make_config("ja"), tenant, t, tokyo(), "h").subject.find(c.ja) !=
+              std::string::npos);
+        CHECK(is_permanent_token_error(c.code));
+    }
+}
+
+TEST_CASE("after a reload with a new certificate the notices say certificate",
+          "[alerts][message][certificate]") {
+    TenantConfig tenant = make_tenant();
+    tenant.client_secret_file.clear();
+    tenant.client_certificate_file = "/etc/m365gate/secrets/contoso.pem";
+    AlertFacts f;
+    f.kind = AlertKind::token_refused;
+    f.now = jan31_2027;
+    f.error_kind = "token";
+    f.error_code = "700027";
+    f.after_secret_change = true;
+    const Alert refused = build_alert(make_config("en"), tenant, f, tokyo(), "h");
+    CHECK(refused.subject.find("the new certificate does not work") != std::string::npos);
+    CHECK(flat(refused.body).find("client_certificate_file.previous") != std::string::npos);
+    CHECK(log_summary(tenant, f) == "new certificate refused: the certificate is not accepted");
+    f.kind = AlertKind::secret_accepted;
+    f.error_code.clear();
+    f.secret_expires = jan31_2027;
+    f.secret_expires_source = "certificate";
+    const Alert en = build_alert(make_config("en"), tenant, f, tokyo(), "h");
+    CHECK(en.subject == "[m365gate] contoso: new certificate accepted");
+    CHECK(flat(en.body).find("the certificate (notAfter)") != std::string::npos);
+    const Alert ja = build_alert(make_config("ja"), tenant, f, tokyo(), "h");
+    CHECK(ja.subject.find("新しい証明書が受け付けられました") != std::string::npos);
+}

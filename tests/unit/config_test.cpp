@@ -343,7 +343,11 @@ TEST_CASE("every config error names file, line and key", "[config]") {
         std::string text;
         std::string want;
     };
-    const std::string t = good_tenant;  // lines 1-5
+    const std::string t = good_tenant;      // lines 1-5
+    const std::string certificate_tenant =  // lines 1-5
+        "[[tenant]]\nname = \"c\"\ntenant_id = \"c.example\"\n"
+        "client_id = \"3b9d6e1f-0a42-4c8e-b5d7-61f2a9c4e803\"\n"
+        "client_certificate_file = \"/etc/m365gate/secrets/c.pem\"\n";
     const std::string second_tenant =
         "\n[[tenant]]\n"                                          // 7
         "name = \"fabrikam\"\n"                                   // 8
@@ -585,6 +589,27 @@ TEST_CASE("every config error names file, line and key", "[config]") {
          f + "6: [[tenant]] #1 mode: must be one of \"enforce\", \"report\"; got \"reports\""},
         {"enabled as a string", t + "enabled = \"no\"\n",
          f + "6: [[tenant]] #1 enabled: expected a boolean (true or false), got string"},
+        // certificate credentials
+        {"secret and certificate both", t + "client_certificate_file = \"/c.pem\"\n",
+         f + "1: [[tenant]] #1: client_secret_file and client_certificate_file are both set: a "
+             "tenant signs in with one credential, remove the other"},
+        {"neither secret nor certificate",
+         "[[tenant]]\nname = \"c\"\ntenant_id = \"c.example\"\n"
+         "client_id = \"3b9d6e1f-0a42-4c8e-b5d7-61f2a9c4e803\"\n",
+         f + "1: [[tenant]] #1: missing required key client_secret_file (or "
+             "client_certificate_file)"},
+        {"assertion_alg unknown", certificate_tenant + "assertion_alg = \"ES256\"\n",
+         f + "6: [[tenant]] #1 assertion_alg: must be \"PS256\" or \"RS256\", got \"ES256\""},
+        {"assertion_alg with a secret", t + "assertion_alg = \"RS256\"\n",
+         f + "6: [[tenant]] #1 assertion_alg: applies only with client_certificate_file"},
+        {"secret expiry with a certificate",
+         certificate_tenant + "client_secret_expires = 2027-01-31\n",
+         f + "6: [[tenant]] #1 client_secret_expires: does not apply with "
+             "client_certificate_file (the certificate's notAfter is its expiry)"},
+        {"empty certificate file",
+         "[[tenant]]\nname = \"c\"\ntenant_id = \"c.example\"\n"
+         "client_id = \"3b9d6e1f-0a42-4c8e-b5d7-61f2a9c4e803\"\nclient_certificate_file = \"\"\n",
+         f + "5: [[tenant]] #1 client_certificate_file: must not be empty"},
         // [milter.harvest]
         {"harvest as a value", "[milter]\nharvest = 20\n",
          f + "2: [milter] harvest: expected a table ([milter.harvest]), got integer"},
@@ -887,6 +912,19 @@ TEST_CASE("the defaults written in the example are the defaults of the code", "[
     CHECK(shown.tenants[0].extra_recipients_file == code.tenants[0].extra_recipients_file);
     CHECK(shown.tenants[0].enabled == code.tenants[0].enabled);
     CHECK(shown.tenants[0].mode == code.tenants[0].mode);  // prose only: [milter]'s
+}
+
+TEST_CASE("a tenant signs in with a certificate instead of a secret", "[config]") {
+    const Config cfg = parse_config(
+        "[[tenant]]\nname = \"c\"\ntenant_id = \"c.example\"\n"
+        "client_id = \"3b9d6e1f-0a42-4c8e-b5d7-61f2a9c4e803\"\n"
+        "client_certificate_file = \"/etc/m365gate/secrets/c.pem\"\nassertion_alg = \"RS256\"\n",
+        "m.toml");
+    REQUIRE(cfg.tenants.size() == 1);
+    CHECK(cfg.tenants[0].client_certificate_file == "/etc/m365gate/secrets/c.pem");
+    CHECK(cfg.tenants[0].client_secret_file.empty());
+    CHECK(cfg.tenants[0].assertion_alg == "RS256");
+    CHECK(parse_config(good_tenant, "m.toml").tenants[0].assertion_alg == "PS256");
 }
 
 TEST_CASE("the commented second tenant of the example loads when uncommented", "[config]") {
