@@ -237,13 +237,19 @@ int keep_previous(int dir_fd, const std::filesystem::path& target, const struct 
             << "; nothing changed\n";
         return exit_failure;
     }
-    try {
-        if (parse_credential(previous, target.string()).secret ==
-            parse_credential(text, target.string()).secret) {
-            return exit_ok;  // the same secret (a new --expires): nothing to go back to
+    if (text.find("-----BEGIN") != std::string::npos) {  // a certificate's PEM (cert set)
+        if (previous.find("-----BEGIN") == std::string::npos || previous == text) {
+            return exit_ok;  // no certificate there, or the same one: nothing to go back to
         }
-    } catch (const ConfigError&) {
-        return exit_ok;  // empty or no credential: nothing to go back to either
+    } else {
+        try {
+            if (parse_credential(previous, target.string()).secret ==
+                parse_credential(text, target.string()).secret) {
+                return exit_ok;  // the same secret (a new --expires): nothing to go back to
+            }
+        } catch (const ConfigError&) {
+            return exit_ok;  // empty or no credential: nothing to go back to either
+        }
     }
     const FileOwner keep_owner{old.st_uid == 0 ? owner.uid : old.st_uid,
                                old.st_uid == 0 ? owner.gid : old.st_gid};

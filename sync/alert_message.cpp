@@ -3,7 +3,6 @@
 // (sync/alert_values.h), and its webhook JSON.
 #include "sync/alert_message.h"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"

@@ -217,3 +217,33 @@ TEST_CASE("a new certificate installed while the daemon runs is tried at once on
     CHECK(daemon.stop() == 0);
     CHECK_FALSE(contains(run.log(), "PRIVATE KEY"));
 }
+
+TEST_CASE("check-credential (what cert set runs) accepts the uploaded certificate, refuses another",
+          "[sync][integration][certificate]") {
+    SyncRun run;
+    Simulator sim(run.dir, fixture_args("contoso"));
+    const auto good = make_cert(run, "contoso", now(), 365);
+    upload(sim, {good.cert_pem});
+    make_cert(run, "other", now(), 365);
+    run.configure(sim, {cert_tenant(run, "contoso")});
+    // m365gate-sync --check-credential --tenant contoso < NAME.pem; the status and its output.
+    auto check = [&](const std::string& name, std::string& output) {
+        run.hand_over();
+        const std::string cmd = std::string("exec '") + M365GATE_SYNC_BIN + "' --config '" +
+                                run.config_file().string() +
+                                "' --check-credential --tenant contoso < '" +
+                                (run.dir / (name + ".pem")).string() + "'";
+        const auto before = fs::exists(run.log_file()) ? fs::file_size(run.log_file()) : 0;
+        const int rc = wait_exit(spawn({"/bin/sh", "-c", cmd}, run.log_file(), run.env));
+        output = read_file(run.log_file()).substr(before);
+        return rc;
+    };
+    std::string out;
+    CHECK(check("contoso", out) == 0);
+    CHECK(contains(out, "status=accepted"));
+    CHECK(check("other", out) == 1);
+    INFO(out);
+    CHECK(contains(out, "status=refused kind=token code=\"700027\""));
+    CHECK_FALSE(contains(run.log(), "PRIVATE KEY"));
+    CHECK_FALSE(contains(run.log(), "eyJ"));  // no client assertion (a JWT) in the output
+}

@@ -100,6 +100,7 @@ TEST_CASE("cert set installs a checked PEM as client_certificate_file", "[ctl][c
     CertOptions options;
     options.tenant = "contoso";
     options.reload = false;
+    options.verify = false;  // no token endpoint here: sync_cert_test tries certificates
     static const NewCertificate made = make_self_signed_certificate("t", 30, now());
     options.file = (fx.dir.path() / "new.pem").string();
     {
@@ -120,8 +121,13 @@ TEST_CASE("cert set installs a checked PEM as client_certificate_file", "[ctl][c
         CHECK(read_text(tenant.client_certificate_file) == made.key_pem.reveal() + made.cert_pem);
         CHECK(contains(out.str(), made.info.sha1_hex));
         CHECK_FALSE(contains(out.str(), "PRIVATE KEY"));
-        // A second cert set keeps the one in use as .previous, 0600.
+        // A second cert set, with another certificate, keeps the one in use as .previous, 0600.
         const std::string first = read_text(tenant.client_certificate_file);
+        static const NewCertificate next = make_self_signed_certificate("t2", 30, now());
+        {
+            std::ofstream f(options.file);
+            f << next.key_pem.reveal() << next.cert_pem;
+        }
         REQUIRE(run_cert_set(fx.cfg, options, now(), out, err) == exit_ok);
         auto previous = tenant.client_certificate_file;
         previous += ".previous";
