@@ -4,6 +4,7 @@
 // written without following links, the writer thread, and `m365gatectl metrics`.
 #include "common/metrics.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -409,7 +410,14 @@ TEST_CASE("m365gatectl metrics prints both files and names the missing and the s
     cfg.metrics.textfile_dir = tmp.path();
     cfg.metrics.interval = std::chrono::seconds(15);
     REQUIRE(metrics::write_textfile(tmp.path(), "m365gate_milter.prom", "m365gate_a 1\n") == "");
+    // Each file's time set to `now` exactly: "written 0s ago" must not depend on whether a
+    // second boundary passed between the write and the clock read (it did on a loaded machine).
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    const auto set_mtime = [&](const char* name) {
+        const timespec times[2] = {{now, 0}, {now, 0}};
+        REQUIRE(::utimensat(AT_FDCWD, (tmp.path() / name).c_str(), times, 0) == 0);
+    };
+    set_mtime("m365gate_milter.prom");
     out.str("");
     err.str("");
     CHECK(ctl::run_metrics(cfg, now, out, err) == ctl::exit_failure);
@@ -422,6 +430,7 @@ TEST_CASE("m365gatectl metrics prints both files and names the missing and the s
                            "textfile_dir?\n");
 
     REQUIRE(metrics::write_textfile(tmp.path(), "m365gate_sync.prom", "m365gate_b 2\n") == "");
+    set_mtime("m365gate_sync.prom");
     out.str("");
     err.str("");
     CHECK(ctl::run_metrics(cfg, now, out, err) == ctl::exit_ok);
