@@ -224,7 +224,8 @@ void print_tenant(const Config& cfg, const TenantRow& row, std::int64_t now, std
                "grant Application.Read.All or set expires)\n";
     } else {
         const std::int64_t left = expires - now;
-        out << "  secret expires: " << format_time(expires) << " ("
+        out << (source == "certificate" ? "  cert expires:   " : "  secret expires: ")
+            << format_time(expires) << " ("
             << (left > 0 ? days_text(days_left(expires, now)) + " left"
                 : store::sign_in_works(st)
                     ? "past " + elapsed_phrase(-left) + " ago, but sign-in works: the date is wrong"
@@ -298,17 +299,18 @@ TenantHealth evaluate_tenant(const Config& cfg, const std::optional<store::Tenan
     evaluate_expiry_notes(health, state, expires);
     if (expires != 0) {
         const std::int64_t left = expires - now;
+        const std::string what = source == "certificate" ? "certificate" : "secret";
         if (left <= 0 && state && store::sign_in_works(*state)) {
             raise(health, Health::warning,
-                  "secret expiry date " + format_time(expires) + " (from " + source +
+                  what + " expiry date " + format_time(expires) + " (from " + source +
                       ") is past but sign-in works: the date is wrong");
         } else if (left <= 0) {
-            raise(health, Health::critical, "secret expired " + elapsed_phrase(-left) + " ago");
+            raise(health, Health::critical, what + " expired " + elapsed_phrase(-left) + " ago");
         } else if (left <= critical_secret_days * seconds_per_day) {
-            raise(health, Health::critical, "secret expires in " + format_age(left));
+            raise(health, Health::critical, what + " expires in " + format_age(left));
         } else if (left <= warning_secret_days * seconds_per_day) {
             raise(health, Health::warning,
-                  "secret expires in " + days_text(days_left(expires, now)));
+                  what + " expires in " + days_text(days_left(expires, now)));
         }
     }
     return health;
