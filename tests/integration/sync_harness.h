@@ -121,9 +121,17 @@ inline int wait_exit(pid_t pid, std::chrono::seconds limit = std::chrono::second
     }
 }
 
-// The test CA, made once per test process.
+// The test CA, made once per test process and removed when it exits (ctest runs every test
+// case as a process of its own: left behind, a suite run leaves dozens of key directories).
+struct TestCa {
+    fs::path dir;
+    ~TestCa() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+};
 inline const fs::path& ca_dir() {
-    static const fs::path dir = [] {
+    static const TestCa ca = [] {
         char tmpl[] = "/tmp/m365gate-sync-ca.XXXXXX";
         const char* d = mkdtemp(tmpl);
         if (d == nullptr) {
@@ -131,11 +139,13 @@ inline const fs::path& ca_dir() {
         }
         const std::string cmd = std::string("bash '") + M365GATE_MAKE_TEST_CA + "' '" + d + "'";
         if (std::system(cmd.c_str()) != 0) {
+            std::error_code ec;
+            fs::remove_all(d, ec);
             throw std::runtime_error("make-test-ca.sh failed");
         }
-        return fs::path(d);
+        return TestCa{fs::path(d)};  // a prvalue: no copy whose destructor would remove it
     }();
-    return dir;
+    return ca.dir;
 }
 
 struct CurlResult {
