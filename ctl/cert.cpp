@@ -143,30 +143,6 @@ bool read_pem_file(const std::string& file, Secret& pem, std::ostream& err) {
     return true;
 }
 
-// The new certificate tried with a token request (verify_credential(), as secret set does).
-// exit_ok when accepted; exit_refused with the AADSTS reason, or exit_failure when it could
-// not be tried, the reason on `err`: nothing has been written then.
-int verify_new_certificate(const Config& cfg, const TenantConfig& tenant, const std::string& pem,
-                           std::ostream& out, std::ostream& err) {
-    const CredentialVerdict v = verify_credential(cfg, tenant, pem);
-    if (v.status == CredentialCheck::accepted) {
-        out << "tenant " << tenant.name << ": the token endpoint accepted the new certificate\n";
-        return exit_ok;
-    }
-    if (v.status == CredentialCheck::refused) {
-        err << "m365gatectl: tenant " << tenant.name << ": the new certificate was refused: AADSTS"
-            << printable(v.code, 16) << ": " << printable(v.message)
-            << "\nnothing changed: upload its .cer to the app first (m365gatectl cert new prints "
-               "the steps); "
-            << tenant.client_certificate_file.string() << " still holds the old one\n";
-        return exit_refused;
-    }
-    err << v.detail << "m365gatectl: tenant " << tenant.name
-        << ": the new certificate could not be tried: " << printable(v.message)
-        << "\nnothing changed (--no-verify installs it untried)\n";
-    return exit_failure;
-}
-
 }  // namespace
 
 int run_cert_new(const Config& cfg, const CertOptions& options, std::int64_t now, std::ostream& out,
@@ -245,7 +221,7 @@ int run_cert_set(const Config& cfg, const CertOptions& options, std::int64_t now
             out << "tenant " << tenant->name << ": not tried (--no-verify)\n";
             return exit_ok;
         }
-        return verify_new_certificate(cfg, *tenant, pem.reveal(), out, err);
+        return verify_new_credential(cfg, *tenant, pem.reveal(), 0, out, err);
     };
     if (const int status = install_credential(cfg, tenant->client_certificate_file, pem.reveal(),
                                               owner, verify, err);

@@ -160,6 +160,11 @@ int credential_owner(const Config& cfg, FileOwner& owner, std::ostream& err);
 int install_credential(const Config& cfg, const std::filesystem::path& target,
                        const std::string& text, const FileOwner& owner,
                        const std::function<int()>& verify, std::ostream& err);
+// The verify step of secret set and cert set: the new credential's text tried with
+// verify_credential(), retried for `wait_seconds` while Entra answers AADSTS7000215 (a secret
+// not yet replicated). exit_ok, exit_refused (the AADSTS reason on `err`) or exit_failure.
+int verify_new_credential(const Config& cfg, const TenantConfig& tenant, const std::string& text,
+                          int wait_seconds, std::ostream& out, std::ostream& err);
 
 // ---- cert new / cert set (ctl/cert.cpp) ---------------------------------------------------
 struct CertOptions {

@@ -30,6 +30,7 @@
 #include <ostream>
 #include <thread>
 
+#include "common/certificate.h"
 #include "common/credentials.h"
 #include "common/days.h"
 #include "common/safe_file.h"
@@ -322,13 +323,14 @@ int install_credential(const Config& cfg, const std::filesystem::path& target,
     return exit_ok;
 }
 
-namespace {
-// Tries the new credential (verify_credential()); with `wait_seconds`, a refusal as an invalid
-// secret (AADSTS7000215: Entra has not replicated a brand-new secret yet) is tried again every
-// few seconds until then. exit_ok when accepted; exit_refused or exit_failure, the reason on
-// `err`, when not: nothing has been written.
-int verify_new_secret(const Config& cfg, const TenantConfig& tenant, const std::string& text,
-                      int wait_seconds, std::ostream& out, std::ostream& err) {
+// Tries the new secret or certificate (verify_credential()); with `wait_seconds`, a refusal
+// as an invalid secret (AADSTS7000215: Entra has not replicated a brand-new secret yet) is
+// tried again every few seconds until then. exit_ok when accepted; exit_refused or
+// exit_failure, the reason on `err`, when not: nothing has been written.
+int verify_new_credential(const Config& cfg, const TenantConfig& tenant, const std::string& text,
+                          int wait_seconds, std::ostream& out, std::ostream& err) {
+    const bool cert = !tenant.client_certificate_file.empty();
+    const char* what = cert ? "certificate" : "secret";
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
     CredentialVerdict v = verify_credential(cfg, tenant, text);
     while (v.status == CredentialCheck::refused && v.code == "7000215" &&
@@ -340,22 +342,25 @@ int verify_new_secret(const Config& cfg, const TenantConfig& tenant, const std::
         v = verify_credential(cfg, tenant, text);
     }
     if (v.status == CredentialCheck::accepted) {
-        out << "tenant " << tenant.name << ": the token endpoint accepted the new secret\n";
+        out << "tenant " << tenant.name << ": the token endpoint accepted the new " << what << "\n";
         return exit_ok;
     }
     if (v.status == CredentialCheck::refused) {
-        err << "m365gatectl: tenant " << tenant.name << ": the new secret was refused: AADSTS"
-            << printable(v.code, 16) << ": " << printable(v.message)
-            << "\nnothing changed: " << tenant.client_secret_file.string()
-            << " still holds the old secret\n";
+        err << "m365gatectl: tenant " << tenant.name << ": the new " << what
+            << " was refused: AADSTS" << printable(v.code, 16) << ": " << printable(v.message)
+            << (cert ? "\nupload its .cer to the app first (m365gatectl cert new prints the steps)"
+                     : "")
+            << "\nnothing changed: " << credential_file(tenant).string() << " still holds the old "
+            << what << "\n";
         return exit_refused;
     }
-    err << v.detail << "m365gatectl: tenant " << tenant.name
-        << ": the new secret could not be tried: " << printable(v.message)
+    err << v.detail << "m365gatectl: tenant " << tenant.name << ": the new " << what
+        << " could not be tried: " << printable(v.message)
         << "\nnothing changed (--no-verify installs it untried)\n";
     return exit_failure;
 }
 
+namespace {
 // Whether a .previous is there now (the old secret, until the sync has used the new one).
 void report_previous(const TenantConfig& tenant, std::ostream& out) {
     struct stat st {};
@@ -433,7 +438,7 @@ int run_secret_set(const Config& cfg, const SecretSetOptions& options, std::istr
             out << "tenant " << tenant->name << ": not tried (--no-verify)\n";
             return exit_ok;
         }
-        return verify_new_secret(cfg, *tenant, text, options.wait_seconds, out, err);
+        return verify_new_credential(cfg, *tenant, text, options.wait_seconds, out, err);
     };
     if (const int status =
             install_credential(cfg, tenant->client_secret_file, text, owner, verify, err);
