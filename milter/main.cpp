@@ -4,9 +4,9 @@
 // the milter user's rights for a unix socket - with its mode and group), jail (drop to
 // milter.user/milter.group; a failed drop is fatal, EX_NOPERM), post-jail (open the store read-only
 // as the milter user, so a permission mistake shows at start; a log file; the pid file), then
-// smfi_main(). Signals: SIGUSR1 reloads the decision settings (a reloader thread sigwait()s it;
-// nothing runs in signal context); SIGTERM, SIGINT and - libmilter's choice - SIGHUP stop the
-// milter (libmilter's own signal thread).
+// smfi_main() (milter/serve.h). Signals: SIGUSR1 reloads the decision settings; SIGTERM, SIGINT
+// and - libmilter's choice - SIGHUP stop the milter. The main thread sigwait()s for them: nothing
+// runs in signal context.
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
@@ -39,6 +39,7 @@
 #include "common/unique_fd.h"
 #include "decision/decision.h"
 #include "milter/glue.h"
+#include "milter/serve.h"
 #include "store/store.h"
 
 namespace {
@@ -139,20 +140,6 @@ private:
     throw Fatal(code, what + ": " + std::strerror(errno));
 }
 
-// "unix:/path" or "local:/path" -> "/path"; nullopt for inet:/inet6:.
-std::optional<std::string> unix_socket_path(const std::string& spec) {
-    for (const char* prefix : {"unix:", "local:"}) {
-        const std::string p(prefix);
-        if (spec.compare(0, p.size(), p) == 0) {
-            return spec.substr(p.size());
-        }
-    }
-    if (spec.find(':') == std::string::npos && !spec.empty() && spec.front() == '/') {
-        return spec;  // libmilter takes a bare path as a unix socket
-    }
-    return std::nullopt;
-}
-
 struct Identity {
     uid_t uid;
     gid_t gid;
@@ -246,7 +233,7 @@ void settle_socket(const std::string& path, gid_t gid, mode_t mode) {
 // chown by path used to hand a root file to that user). Unprivileged, the socket is ours
 // anyway; its group is set on the bound socket's descriptor (settle_socket).
 void open_socket(const MilterConfig& mc, const std::optional<Identity>& identity) {
-    const auto path = unix_socket_path(mc.socket);
+    const auto path = milter::unix_socket_path(mc.socket);
     if (path) {
         if (path->size() >= 108) {
             throw Fatal(EX_CONFIG, "milter.socket: path longer than 107 bytes: " + *path);
@@ -377,30 +364,9 @@ void reload(milter::App& app, const std::filesystem::path& file) {
     }
 }
 
-// The thread that sigwait()s for SIGUSR1 and reloads; it returns at the first SIGUSR1 after
-// `stopping` is set. `app`, `config_file` and `stopping` must outlive it.
-std::thread start_reloader(milter::App& app, const std::filesystem::path& config_file,
-                           const std::atomic<bool>& stopping) {
-    return std::thread([&app, &config_file, &stopping] {
-        sigset_t wait_for;
-        sigemptyset(&wait_for);
-        sigaddset(&wait_for, SIGUSR1);
-        while (true) {
-            int sig = 0;
-            if (sigwait(&wait_for, &sig) != 0) {
-                continue;
-            }
-            if (stopping.load()) {
-                return;
-            }
-            reload(app, config_file);
-        }
-    });
-}
-
 // At the stop: libmilter leaves a unix socket behind.
 void remove_socket(const std::string& socket) {
-    if (const auto path = unix_socket_path(socket)) {
+    if (const auto path = milter::unix_socket_path(socket)) {
         std::error_code ec;
         std::filesystem::remove(*path, ec);
         if (ec) {
@@ -457,15 +423,11 @@ int run(const std::filesystem::path& config_file) {
         log_value(metrics::summary(cfg->metrics)), geteuid());
 
     app.start_metrics();  // as the milter user: m365gate_milter.prom is never root's
-    std::atomic<bool> stopping{false};
-    std::thread reloader = start_reloader(app, config_file, stopping);
 
-    const int rc = smfi_main();
+    const milter::Served served =
+        milter::serve(cfg->milter.socket, [&app, &config_file] { reload(app, config_file); });
     const bool drained = gate::close_and_drain(cfg->milter.stop_timeout);
 
-    stopping.store(true);
-    pthread_kill(reloader.native_handle(), SIGUSR1);
-    reloader.join();
     remove_pid_file(cfg->milter.pid_file);
     remove_socket(cfg->milter.socket);
     if (!drained) {
@@ -473,24 +435,25 @@ int run(const std::filesystem::path& config_file) {
         // session): freeing the App, the loggers or the static objects under it is a use after
         // free. Leave everything as it is and end the process without running a destructor.
         spdlog::error(
-            "event=stop status=error in_flight={} stop_timeout={}s "
+            "event=stop status=error in_flight={} stop_timeout={}s signal={} "
             "note=\"callbacks still running; exiting without freeing what they use\"",
-            gate::in_flight.load(), cfg->milter.stop_timeout.count());
+            gate::in_flight.load(), cfg->milter.stop_timeout.count(), served.signal);
         spdlog::default_logger_raw()->flush();
         static_cast<void>(owned_app.release());  // deliberately never freed
         std::_Exit(EX_SOFTWARE);
     }
     owned_app.reset();
-    spdlog::info("event=stop status={}", rc == MI_SUCCESS ? "ok" : "error");
+    spdlog::info("event=stop status={} signal={}", served.rc == MI_SUCCESS ? "ok" : "error",
+                 served.signal);
     spdlog::shutdown();
-    return rc == MI_SUCCESS ? EX_OK : EX_SOFTWARE;
+    return served.rc == MI_SUCCESS ? EX_OK : EX_SOFTWARE;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Before any thread: our reloader and libmilter's threads inherit this mask, so SIGUSR1
-    // reaches only sigwait() and the stop signals only libmilter's signal thread.
+    // Before any thread: every thread inherits this mask, so the signals reach only the
+    // sigwait() of the main thread (milter/serve.h) and libmilter's signal thread.
     sigset_t blocked;
     sigemptyset(&blocked);
     for (int sig : {SIGUSR1, SIGHUP, SIGTERM, SIGINT}) {
