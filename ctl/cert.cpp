@@ -209,22 +209,12 @@ int run_cert_set(const Config& cfg, const CertOptions& options, std::int64_t now
             << format_time(not_after) << "; nothing written\n";
         return exit_failure;
     }
-    FileOwner owner{};
-    if (const int status = credential_owner(cfg, owner, err); status != exit_ok) {
-        return status;
-    }
     // Tried with a token request first (m365gate-sync --check-credential, as secret set does);
     // the certificate in use is kept as FILE.previous until the sync has signed in with the new
     // one: the way back.
-    const auto verify = [&] {
-        if (!options.verify) {
-            out << "tenant " << tenant->name << ": not tried (--no-verify)\n";
-            return exit_ok;
-        }
-        return verify_new_credential(cfg, *tenant, pem.reveal(), 0, out, err);
-    };
-    if (const int status = install_credential(cfg, tenant->client_certificate_file, pem.reveal(),
-                                              owner, verify, err);
+    FileOwner owner{};
+    if (const int status = try_and_install(cfg, *tenant, tenant->client_certificate_file,
+                                           pem.reveal(), {options.verify, 0}, owner, out, err);
         status != exit_ok) {
         return status;
     }

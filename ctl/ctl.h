@@ -160,6 +160,18 @@ int credential_owner(const Config& cfg, FileOwner& owner, std::ostream& err);
 int install_credential(const Config& cfg, const std::filesystem::path& target,
                        const std::string& text, const FileOwner& owner,
                        const std::function<int()>& verify, std::ostream& err);
+// Both commands' last step: `owner` set to sync.user's ids (credential_owner), the new
+// credential tried with verify_new_credential() unless `verify` is false (then a line says it
+// was not tried), and installed with install_credential(). exit_ok, or the first failure's
+// status with its reason on `err`.
+struct TryOptions {
+    bool verify = true;
+    int wait_seconds = 0;
+};
+int try_and_install(const Config& cfg, const TenantConfig& tenant,
+                    const std::filesystem::path& target, const std::string& text,
+                    const TryOptions& options, FileOwner& owner, std::ostream& out,
+                    std::ostream& err);
 // The verify step of secret set and cert set: the new credential's text tried with
 // verify_credential(), retried for `wait_seconds` while Entra answers AADSTS7000215 (a secret
 // not yet replicated). exit_ok, exit_refused (the AADSTS reason on `err`) or exit_failure.

@@ -323,6 +323,23 @@ int install_credential(const Config& cfg, const std::filesystem::path& target,
     return exit_ok;
 }
 
+int try_and_install(const Config& cfg, const TenantConfig& tenant,
+                    const std::filesystem::path& target, const std::string& text,
+                    const TryOptions& options, FileOwner& owner, std::ostream& out,
+                    std::ostream& err) {
+    if (const int status = credential_owner(cfg, owner, err); status != exit_ok) {
+        return status;
+    }
+    const auto verify = [&] {
+        if (!options.verify) {
+            out << "tenant " << tenant.name << ": not tried (--no-verify)\n";
+            return exit_ok;
+        }
+        return verify_new_credential(cfg, tenant, text, options.wait_seconds, out, err);
+    };
+    return install_credential(cfg, target, text, owner, verify, err);
+}
+
 // Tries the new secret or certificate (verify_credential()); with `wait_seconds`, a refusal
 // as an invalid secret (AADSTS7000215: Entra has not replicated a brand-new secret yet) is
 // tried again every few seconds until then. exit_ok when accepted; exit_refused or
@@ -430,18 +447,8 @@ int run_secret_set(const Config& cfg, const SecretSetOptions& options, std::istr
         return exit_failure;
     }
     FileOwner owner{};
-    if (const int status = credential_owner(cfg, owner, err); status != exit_ok) {
-        return status;
-    }
-    const auto verify = [&] {
-        if (!options.verify) {
-            out << "tenant " << tenant->name << ": not tried (--no-verify)\n";
-            return exit_ok;
-        }
-        return verify_new_credential(cfg, *tenant, text, options.wait_seconds, out, err);
-    };
-    if (const int status =
-            install_credential(cfg, tenant->client_secret_file, text, owner, verify, err);
+    if (const int status = try_and_install(cfg, *tenant, tenant->client_secret_file, text,
+                                           {options.verify, options.wait_seconds}, owner, out, err);
         status != exit_ok) {
         return status;
     }
