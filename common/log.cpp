@@ -97,6 +97,14 @@ std::string pattern_literal(std::string_view text) {
     return out;
 }
 
+// The prefix of a file or stderr line. The pid is written in as text once: spdlog's %P calls
+// getpid() for every line, a system call per rejection on the milter's RCPT path. No process
+// of ours logs after a fork (the children only exec), so the pid cannot change under it.
+std::string line_pattern(std::string_view program) {
+    return "%Y-%m-%dT%H:%M:%S%z " + pattern_literal(program) + "[" +
+           std::to_string(static_cast<long>(::getpid())) + "]: %l: %v";
+}
+
 // Appends each line to a descriptor opened by open_append_no_follow() (spdlog's file sinks
 // open by name with fopen(), which follows symlinks).
 class AppendFileSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -167,7 +175,7 @@ void setup_logging(const LogConfig& cfg, const std::string& program, bool open_f
             break;
         case LogTarget::stderr_:
             sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-            pattern = "%Y-%m-%dT%H:%M:%S%z " + pattern_literal(program) + "[%P]: %l: %v";
+            pattern = line_pattern(program);
             break;
         case LogTarget::file: {
             std::string why;
@@ -177,7 +185,7 @@ void setup_logging(const LogConfig& cfg, const std::string& program, bool open_f
             }
             sink = std::make_shared<AppendFileSink>(std::move(fd));
         }
-            pattern = "%Y-%m-%dT%H:%M:%S%z " + pattern_literal(program) + "[%P]: %l: %v";
+            pattern = line_pattern(program);
             break;
     }
     // syslog adds its own line end; the other sinks get "\n".
