@@ -215,9 +215,10 @@ run() {
     delivered=$(log_since "$n0" | grep -c 'postfix/discard\[[0-9]*\]: [0-9A-F]*: to=<[2-6]unknown@customer.example>, .*status=sent' || true)
     m365_lines=$(($(grep -c 'action=reject ' "$T/log/milter.log" || true) - milter_lines0))
     RESULT=$(calc "$MESSAGES / ($t_end - $t_start)")
+    CPU_SECONDS=$(calc "($cpu1 - $cpu0) / $(getconf CLK_TCK)")
     printf '%-7s %5d msgs x 10 rcpt, %2d sessions: %6.2f s = %6.1f msg/s, %7.1f rcpt/s; milter CPU %.2f s\n' \
         "$variant" "$MESSAGES" "$SESSIONS" "$(calc "$t_end - $t_start")" "$RESULT" \
-        "$(calc "$RESULT * 10")" "$(calc "($cpu1 - $cpu0) / $(getconf CLK_TCK)")"
+        "$(calc "$RESULT * 10")" "$CPU_SECONDS"
     local half=$((MESSAGES * 5))
     if [ "$variant" = milter ]; then
         check "$variant: unknown RCPT rejected by the milter (Postfix milter-reject lines)" "$milter_rejects" "$half"
@@ -240,15 +241,19 @@ native=()
 milter=()
 null=()
 exported=()
+milter_cpu_total=0
+null_cpu_total=0
 for round in $(seq "$ROUNDS"); do
     echo "round $round"
     run native
     native+=("$RESULT")
     run milter
     milter+=("$RESULT")
+    milter_cpu_total=$(calc "$milter_cpu_total + $CPU_SECONDS")
     if [ -n "$NULL_PID" ]; then
         run null
         null+=("$RESULT")
+        null_cpu_total=$(calc "$null_cpu_total + $CPU_SECONDS")
     fi
     if [ -n "$EXPORT" ]; then
         run export
@@ -264,6 +269,12 @@ if [ -n "$NULL_PID" ]; then
     z=$(best "${null[@]}")
     printf 'best of %d: null milter (one epoll thread, no libmilter, no store) %.1f msg/s, null/native = %.2f\n' \
         "$ROUNDS" "$z" "$(calc "$z / $n")"
+    printf 'best of %d: milter/null = %.2f\n' "$ROUNDS" "$(calc "$m / $z")"
+    # One message per SMTP session (smtp-source without -d): seconds per 1,000 sessions.
+    mc=$(calc "$milter_cpu_total / $ROUNDS * 1000 / $MESSAGES")
+    zc=$(calc "$null_cpu_total / $ROUNDS * 1000 / $MESSAGES")
+    printf 'CPU per 1,000 SMTP sessions (mean of %d): milter %.2f s, null milter %.2f s, milter/null = %.1f\n' \
+        "$ROUNDS" "$mc" "$zc" "$(calc "$mc / ($zc > 0 ? $zc : 1)")"
 fi
 if [ -n "$EXPORT" ]; then
     e=$(best "${exported[@]}")
