@@ -273,8 +273,8 @@ if [ -n "$NULL_PID" ]; then
     # One message per SMTP session (smtp-source without -d): seconds per 1,000 sessions.
     mc=$(calc "$milter_cpu_total / $ROUNDS * 1000 / $MESSAGES")
     zc=$(calc "$null_cpu_total / $ROUNDS * 1000 / $MESSAGES")
-    printf 'CPU per 1,000 SMTP sessions (mean of %d): milter %.2f s, null milter %.2f s, milter/null = %.1f\n' \
-        "$ROUNDS" "$mc" "$zc" "$(calc "$mc / ($zc > 0 ? $zc : 1)")"
+    printf 'CPU per 1,000 SMTP sessions (mean of %d): milter %.2f s, null milter %.2f s, milter/null = %s\n' \
+        "$ROUNDS" "$mc" "$zc" "$(awk -v a="$mc" -v b="$zc" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')"
 fi
 if [ -n "$EXPORT" ]; then
     e=$(best "${exported[@]}")

@@ -43,11 +43,15 @@ done
 T=$(mktemp -d /tmp/m365mbench.XXXXXX)
 chmod 0755 "$T"
 MILTER_PID=
-cleanup() {
+stop_milter() {  # the running milter (m365gate's or the null one), if any
     if [ -n "$MILTER_PID" ]; then
         kill -TERM "$MILTER_PID" 2>/dev/null || true
         for _ in $(seq 300); do kill -0 "$MILTER_PID" 2>/dev/null || break; sleep 0.1; done
     fi
+    MILTER_PID=
+}
+cleanup() {
+    stop_milter
     [ -n "${KEEP_TMP:-}" ] || rm -rf "${T:?}"
 }
 trap cleanup EXIT
@@ -128,11 +132,11 @@ echo "milter log: $logged rejection lines (log level $MILTER_LOG_LEVEL)"
 # The same load on each; CPU per RCPT from /proc, and with perf the system calls and context
 # switches per RCPT (where libmilter's cost shows: it polls before every read, and reads each
 # packet's header and body separately).
-per_rcpt() {  # per_rcpt NAME PID SOCKET
-    local name=$1 pid=$2 sock=$3 t0 t1 n perf_pid=
-    t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+per_rcpt() {  # per_rcpt NAME SOCKET: the milter of MILTER_PID
+    local name=$1 sock=$2 t0 t1 n perf_pid=
+    t0=$(cpu_ticks)
     if command -v perf >/dev/null; then
-        perf stat -e raw_syscalls:sys_enter,context-switches -p "$pid" -o "$T/$name.perf" \
+        perf stat -e raw_syscalls:sys_enter,context-switches -p "$MILTER_PID" -o "$T/$name.perf" \
             -- sleep "$((LOADGEN_SECONDS + 1))" 2>/dev/null &
         perf_pid=$!
         sleep 0.2
@@ -140,7 +144,7 @@ per_rcpt() {  # per_rcpt NAME PID SOCKET
     "$LOADGEN" --socket "unix:$sock" --users "$USERS" --domain bench.example \
         --connections 8 --seconds "$LOADGEN_SECONDS" --rcpts 10 >"$T/$name.lg" || status=1
     [ -z "$perf_pid" ] || wait "$perf_pid" || true
-    t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    t1=$(cpu_ticks)
     n=$(awk 'NR > 1 { s += $2 } END { print s + 0 }' "$T/$name.lg")
     awk -v nm="$name" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$n" \
         -v r="$(awk 'NR > 1 { print $4 }' "$T/$name.lg")" \
@@ -150,10 +154,8 @@ per_rcpt() {  # per_rcpt NAME PID SOCKET
                  if (sc != "") printf ", %.1f system calls, %.2f context switches", sc / n, cs / n
                  printf "\n" }' | tee -a "$T/per-rcpt.out"
 }
-per_rcpt m365gate "$MILTER_PID" "$sock"
-kill -TERM "$MILTER_PID" 2>/dev/null || true
-for _ in $(seq 300); do kill -0 "$MILTER_PID" 2>/dev/null || break; sleep 0.1; done
-MILTER_PID=
+per_rcpt m365gate "$sock"
+stop_milter
 NULL_MILTER=$BUILD/tests/m365gate-null-milter
 if [ -x "$NULL_MILTER" ]; then
     setsid -f sh -c "echo \$\$ > '$T/null.pid'; exec '$NULL_MILTER' --socket '$T/sock/null.sock' \
@@ -161,10 +163,8 @@ if [ -x "$NULL_MILTER" ]; then
     wait_for 10 test -s "$T/null.pid"
     MILTER_PID=$(cat "$T/null.pid")  # stopped by cleanup() too
     wait_for 60 test -S "$T/sock/null.sock" || { echo "null milter did not start"; exit 1; }
-    per_rcpt null "$MILTER_PID" "$T/sock/null.sock"
-    kill -TERM "$MILTER_PID" 2>/dev/null || true
-    for _ in $(seq 300); do kill -0 "$MILTER_PID" 2>/dev/null || break; sleep 0.1; done
-    MILTER_PID=
+    per_rcpt null "$T/sock/null.sock"
+    stop_milter
 fi
 
 # --- 3. Postfix: milter vs native lmdb ---------------------------------------------------------
